@@ -1,0 +1,325 @@
+//! The run directory and its artifacts: the file formats every stage reads and writes.
+//! Documented for other programs in `docs/artifacts.md`; keep the two in step.
+
+use crate::arch::{Arch, InputInfo, SpaceDef};
+use crate::data::Dataset;
+use crate::experiment::Experiment;
+use crate::io::{read_artifact, write_toml};
+use anyhow::{anyhow, bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Version of every artifact format written by this build.
+pub const ARTIFACT_VERSION: u32 = 1;
+
+/// Paths inside a run directory.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    /// The run directory.
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    /// A run directory at `root` (not created).
+    pub fn new(root: impl Into<PathBuf>) -> RunDir {
+        RunDir { root: root.into() }
+    }
+    /// `space.toml`
+    pub fn space(&self) -> PathBuf {
+        self.root.join("space.toml")
+    }
+    /// `candidates/`
+    pub fn candidates(&self) -> PathBuf {
+        self.root.join("candidates")
+    }
+    /// `results/`
+    pub fn results(&self) -> PathBuf {
+        self.root.join("results")
+    }
+    /// `candidates/c00001.toml`
+    pub fn candidate(&self, id: u64) -> PathBuf {
+        self.candidates().join(format!("c{id:05}.toml"))
+    }
+    /// `results/c00001.toml`
+    pub fn result(&self, id: u64) -> PathBuf {
+        self.results().join(format!("c{id:05}.toml"))
+    }
+    /// `selection.toml`
+    pub fn selection(&self) -> PathBuf {
+        self.root.join("selection.toml")
+    }
+    /// `model/`
+    pub fn model(&self) -> PathBuf {
+        self.root.join("model")
+    }
+
+    /// Creates the directory tree.
+    pub fn create(&self) -> Result<()> {
+        for d in [self.root.clone(), self.candidates(), self.results()] {
+            std::fs::create_dir_all(&d).map_err(|e| anyhow!("{}: cannot create directory: {e}", d.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Loads `space.toml` and resolves its space.
+    pub fn load_space(&self) -> Result<(SpaceFile, SpaceDef)> {
+        let p = self.space();
+        if !p.exists() {
+            bail!("{}: not found: is {} a run directory? (create one with `nas space`)", p.display(), self.root.display());
+        }
+        let f: SpaceFile = read_artifact(&p, "nas.space", ARTIFACT_VERSION)?;
+        let def = SpaceDef::from_spec(&f.experiment.space).map_err(|e| anyhow!("{}: experiment: {e}", p.display()))?;
+        Ok((f, def))
+    }
+
+    /// Every candidate with its result (if any), in id order; every file checked against the space.
+    pub fn history(&self, space: &SpaceDef) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for (id, path) in list_ids(&self.candidates())? {
+            let c: CandidateFile = read_artifact(&path, "nas.candidate", ARTIFACT_VERSION)?;
+            if c.id != id {
+                bail!("{}: id {} does not match the file name", path.display(), c.id);
+            }
+            let arch = space.parse(&c.arch).map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
+            out.push(Entry { candidate: c, arch, result: None });
+        }
+        for (id, path) in list_ids(&self.results())? {
+            let r: ResultFile = read_artifact(&path, "nas.result", ARTIFACT_VERSION)?;
+            if r.id != id {
+                bail!("{}: id {} does not match the file name", path.display(), r.id);
+            }
+            let e = out
+                .iter_mut()
+                .find(|e| e.candidate.id == id)
+                .ok_or_else(|| anyhow!("{}: result for candidate {id}, which has no candidate file", path.display()))?;
+            if r.arch != e.candidate.arch {
+                bail!("{}: arch differs from {}", path.display(), self.candidate(id).display());
+            }
+            r.check().map_err(|m| anyhow!("{}: {m}", path.display()))?;
+            e.result = Some(r);
+        }
+        Ok(out)
+    }
+}
+
+/// Files named `c<digits>.toml` in `dir`, by id. Temporary files (dot-prefixed) and others are ignored.
+fn list_ids(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => bail!("{}: cannot list: {e}", dir.display()),
+    };
+    for ent in rd {
+        let ent = ent.map_err(|e| anyhow!("{}: cannot list: {e}", dir.display()))?;
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if let Some(id) = name.strip_prefix('c').and_then(|s| s.strip_suffix(".toml")).and_then(|s| s.parse::<u64>().ok()) {
+            out.push((id, ent.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A candidate with its parsed architecture and its result, if evaluated.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The candidate file.
+    pub candidate: CandidateFile,
+    /// Its parsed architecture.
+    pub arch: Arch,
+    /// The result file, once evaluated.
+    pub result: Option<ResultFile>,
+}
+
+/// `space.toml`: the resolved experiment and what the data looks like.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.space`.
+    pub kind: String,
+    /// Number of architectures in the space (decimal text; may exceed 64 bits).
+    pub size: String,
+    /// Data rows.
+    pub rows: usize,
+    /// FNV-1a of the data bytes.
+    pub data_fingerprint: String,
+    /// Class names in class-index order.
+    pub class_names: Vec<String>,
+    /// Input description.
+    pub input: InputInfo,
+    /// The resolved experiment (defaults filled in, data path absolute).
+    pub experiment: Experiment,
+}
+
+impl SpaceFile {
+    /// Resolves an experiment against its data: the content of `space.toml`.
+    pub fn resolve(mut exp: Experiment) -> Result<(SpaceFile, SpaceDef, Dataset)> {
+        exp.validate()?;
+        let def = SpaceDef::from_spec(&exp.space)?;
+        let data = Dataset::load(&exp.data)?;
+        if exp.data.shape.is_none() {
+            exp.data.shape = Dataset::default_shape(&exp.data.source);
+        }
+        let input = InputInfo { features: data.features, shape: exp.data.shape.clone(), classes: data.classes.len() };
+        def.check_input(&input).map_err(|e| anyhow!("{}: {e}", exp.data.source))?;
+        let f = SpaceFile {
+            version: ARTIFACT_VERSION,
+            kind: "nas.space".into(),
+            size: def.size().to_string(),
+            rows: data.rows(),
+            data_fingerprint: data.fingerprint.clone(),
+            class_names: data.classes.clone(),
+            input,
+            experiment: exp,
+        };
+        Ok((f, def, data))
+    }
+
+    /// Loads the data and checks it is the data this space was made for.
+    pub fn load_data(&self, path: &Path) -> Result<Dataset> {
+        let d = Dataset::load(&self.experiment.data)?;
+        if d.fingerprint != self.data_fingerprint {
+            bail!(
+                "{}: the data at {} changed since the space was made (fingerprint {} ≠ {})",
+                path.display(),
+                self.experiment.data.source,
+                d.fingerprint,
+                self.data_fingerprint
+            );
+        }
+        Ok(d)
+    }
+
+    /// Writes `space.toml` atomically.
+    pub fn write(&self, run: &RunDir) -> Result<()> {
+        write_toml(&run.space(), self)
+    }
+}
+
+/// `candidates/cNNNNN.toml`: one architecture to evaluate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.candidate`.
+    pub kind: String,
+    /// Candidate id (1, 2, …), also in the file name.
+    pub id: u64,
+    /// Generation batch (0, 1, …).
+    pub batch: u64,
+    /// Number of candidates in that batch.
+    pub batch_size: u64,
+    /// The architecture, in the space's notation.
+    pub arch: String,
+    /// Canonical encoding, used to recognise duplicates.
+    pub key: String,
+    /// How it was made (`random`, `mutation of 3`, …).
+    pub origin: String,
+    /// Trainable parameters.
+    pub params: u64,
+    /// Multiply-accumulates per sample.
+    pub flops: u64,
+}
+
+/// `results/cNNNNN.toml`: the score of one candidate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.result`.
+    pub kind: String,
+    /// Candidate id.
+    pub id: u64,
+    /// The architecture (copied from the candidate).
+    pub arch: String,
+    /// `ok`, `diverged` or `failed`.
+    pub status: String,
+    /// Held-out accuracy per fold, 0–1.
+    pub fold_scores: Vec<f64>,
+    /// Mean of `fold_scores` (0 when not ok).
+    pub cv_mean: f64,
+    /// Sample standard deviation of `fold_scores`.
+    pub cv_std: f64,
+    /// Trainable parameters.
+    pub params: u64,
+    /// Multiply-accumulates per sample.
+    pub flops: u64,
+    /// Seconds spent evaluating.
+    pub wall_s: f64,
+    /// Which evaluator produced it.
+    pub evaluator: String,
+    /// What went wrong, when status is not `ok`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+impl ResultFile {
+    /// Whether the candidate was scored.
+    pub fn ok(&self) -> bool {
+        self.status == "ok"
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        if !["ok", "diverged", "failed"].contains(&self.status.as_str()) {
+            return Err(format!("status: unknown \"{}\" (expected ok, diverged or failed)", self.status));
+        }
+        if self.ok() && (self.fold_scores.is_empty() || !(0.0..=1.0).contains(&self.cv_mean)) {
+            return Err("status ok needs fold_scores and a cv_mean in [0, 1]".into());
+        }
+        Ok(())
+    }
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 { v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (m, var.sqrt())
+}
+
+/// One ranked candidate in `selection.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ranked {
+    /// Candidate id.
+    pub id: u64,
+    /// Architecture.
+    pub arch: String,
+    /// Mean CV accuracy.
+    pub cv_mean: f64,
+    /// Std of CV accuracy.
+    pub cv_std: f64,
+    /// Per-fold accuracy.
+    pub fold_scores: Vec<f64>,
+    /// Trainable parameters.
+    pub params: u64,
+    /// Multiply-accumulates per sample.
+    pub flops: u64,
+}
+
+/// `selection.toml`: the winner and the ranking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.selection`.
+    pub kind: String,
+    /// Candidates with results, and how many were ok.
+    pub evaluated: usize,
+    /// Of which scored (status ok).
+    pub ok: usize,
+    /// The best candidate.
+    pub best: Ranked,
+    /// All ok candidates, best first.
+    pub ranking: Vec<Ranked>,
+}

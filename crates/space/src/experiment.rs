@@ -1,0 +1,350 @@
+//! The experiment file (`nas.toml`), written by the user: data, space, search, evaluation, budget, seed.
+//!
+//! Every section and key is optional; missing ones take the defaults of the built-in search (digits, a
+//! small CNN `chain` space, regularized evolution). Unknown keys are errors.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Current version of the experiment format.
+pub const EXPERIMENT_VERSION: u32 = 1;
+
+/// The whole experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Format version (1).
+    #[serde(default = "default_version")]
+    pub version: u32,
+    /// Seed of every random stream of the run.
+    #[serde(default)]
+    pub seed: u64,
+    /// Where the data comes from.
+    #[serde(default)]
+    pub data: DataSpec,
+    /// The search space.
+    #[serde(default)]
+    pub space: SpaceSpec,
+    /// The search strategy and budget.
+    #[serde(default)]
+    pub search: SearchSpec,
+    /// How candidates are trained and scored.
+    #[serde(default)]
+    pub evaluate: EvalSpec,
+}
+
+fn default_version() -> u32 {
+    EXPERIMENT_VERSION
+}
+
+impl Default for Experiment {
+    fn default() -> Self {
+        Experiment {
+            version: EXPERIMENT_VERSION,
+            seed: 0,
+            data: DataSpec::default(),
+            space: SpaceSpec::default(),
+            search: SearchSpec::default(),
+            evaluate: EvalSpec::default(),
+        }
+    }
+}
+
+/// `[data]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// `builtin:digits` or a CSV path (relative paths are relative to the experiment file).
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// Name of the label column.
+    #[serde(default = "default_label")]
+    pub label: String,
+    /// Image shape `[channels, height, width]` of the feature columns (channel-first); needed by conv spaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Vec<usize>>,
+}
+
+fn default_source() -> String {
+    "builtin:digits".into()
+}
+fn default_label() -> String {
+    "label".into()
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec { source: default_source(), label: default_label(), shape: None }
+    }
+}
+
+/// `[space]`: one struct for both families, so that TOML errors keep their line numbers; keys that do not
+/// belong to the chosen family are rejected by [`Experiment::validate`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceSpec {
+    /// `chain` (MLP/CNN sequence of blocks) or `cell` (NAS-Bench-201 cell).
+    #[serde(default = "default_family")]
+    pub family: String,
+    // --- chain ---
+    /// chain: `conv` or `dense` blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<String>,
+    /// chain: `[min, max]` number of blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<Vec<usize>>,
+    /// chain: width (dense units or conv channels) choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<Vec<usize>>,
+    /// chain, conv: kernel size choices (odd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Vec<usize>>,
+    /// chain: activation choices (`relu`, `gelu`, `tanh`, `silu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<Vec<String>>,
+    /// chain, conv: pooling choices after a block (`none`, `max`, `avg`: 2×2, stride 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Vec<String>>,
+    /// chain: batch-norm choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_norm: Option<Vec<bool>>,
+    /// chain: dropout-rate choices in [0, 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<Vec<f64>>,
+    /// chain: residual (skip) connection choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<Vec<bool>>,
+    // --- cell ---
+    /// cell: nodes in the cell DAG (NAS-Bench-201: 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<usize>,
+    /// cell: the edge operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<Vec<String>>,
+    /// cell: channels of the first stage (doubled at each reduction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<usize>,
+    /// cell: cells per stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cells_per_stage: Option<usize>,
+    /// cell: stages (a reduction block between consecutive stages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<usize>,
+}
+
+fn default_family() -> String {
+    "chain".into()
+}
+
+impl Default for SpaceSpec {
+    fn default() -> Self {
+        SpaceSpec {
+            family: default_family(),
+            block: None,
+            depth: None,
+            width: None,
+            kernel: None,
+            activation: None,
+            pool: None,
+            batch_norm: None,
+            dropout: None,
+            residual: None,
+            nodes: None,
+            ops: None,
+            channels: None,
+            cells_per_stage: None,
+            stages: None,
+        }
+    }
+}
+
+/// `[search]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpec {
+    /// `random` or `evolution` (regularized / aging evolution).
+    #[serde(default = "default_strategy")]
+    pub strategy: String,
+    /// Number of candidates to evaluate in all.
+    #[serde(default = "default_budget")]
+    pub budget: usize,
+    /// Candidates generated per batch (evaluated in parallel).
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// evolution: population size (the most recent results).
+    #[serde(default = "default_population")]
+    pub population: usize,
+    /// evolution: tournament sample size.
+    #[serde(default = "default_sample")]
+    pub sample: usize,
+}
+
+fn default_strategy() -> String {
+    "evolution".into()
+}
+fn default_budget() -> usize {
+    16
+}
+fn default_batch() -> usize {
+    4
+}
+fn default_population() -> usize {
+    8
+}
+fn default_sample() -> usize {
+    3
+}
+
+impl Default for SearchSpec {
+    fn default() -> Self {
+        SearchSpec {
+            strategy: default_strategy(),
+            budget: default_budget(),
+            batch: default_batch(),
+            population: default_population(),
+            sample: default_sample(),
+        }
+    }
+}
+
+/// `[evaluate]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSpec {
+    /// Cross-validation folds (k).
+    #[serde(default = "default_folds")]
+    pub folds: usize,
+    /// Training epochs per fold.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Mini-batch size.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// AdamW weight decay.
+    #[serde(default = "default_wd")]
+    pub weight_decay: f64,
+    /// Concurrent trainings (0: one per core).
+    #[serde(default)]
+    pub threads: usize,
+}
+
+fn default_folds() -> usize {
+    5
+}
+fn default_epochs() -> usize {
+    8
+}
+fn default_batch_size() -> usize {
+    64
+}
+fn default_lr() -> f64 {
+    0.003
+}
+fn default_wd() -> f64 {
+    0.0001
+}
+
+impl Default for EvalSpec {
+    fn default() -> Self {
+        EvalSpec {
+            folds: default_folds(),
+            epochs: default_epochs(),
+            batch_size: default_batch_size(),
+            lr: default_lr(),
+            weight_decay: default_wd(),
+            threads: 0,
+        }
+    }
+}
+
+impl Experiment {
+    /// Reads and validates an experiment file; relative data paths become relative to its directory.
+    pub fn load(path: &Path) -> Result<Experiment> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+        let mut exp: Experiment = crate::io::parse_toml(path, &text)?;
+        if !exp.data.source.starts_with("builtin:") {
+            let p = Path::new(&exp.data.source);
+            if p.is_relative() {
+                let base = path.parent().unwrap_or(Path::new("."));
+                exp.data.source = base.join(p).to_string_lossy().into_owned();
+            }
+        }
+        exp.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(exp)
+    }
+
+    /// Checks values that TOML types cannot: ranges, empty choices, keys of the wrong family.
+    pub fn validate(&self) -> Result<()> {
+        if self.version != EXPERIMENT_VERSION {
+            bail!("version: {} is not supported (expected {EXPERIMENT_VERSION})", self.version);
+        }
+        let s = &self.search;
+        if !["random", "evolution"].contains(&s.strategy.as_str()) {
+            bail!("[search] strategy: unknown \"{}\" (expected random or evolution)", s.strategy);
+        }
+        if s.budget == 0 {
+            bail!("[search] budget: must be at least 1");
+        }
+        if s.batch == 0 {
+            bail!("[search] batch: must be at least 1");
+        }
+        if s.population < 2 {
+            bail!("[search] population: must be at least 2");
+        }
+        if s.sample == 0 || s.sample > s.population {
+            bail!("[search] sample: must be between 1 and population ({})", s.population);
+        }
+        let e = &self.evaluate;
+        if e.folds < 2 {
+            bail!("[evaluate] folds: must be at least 2");
+        }
+        if e.epochs == 0 {
+            bail!("[evaluate] epochs: must be at least 1");
+        }
+        if e.batch_size == 0 {
+            bail!("[evaluate] batch_size: must be at least 1");
+        }
+        if !(e.lr.is_finite() && e.lr > 0.0) {
+            bail!("[evaluate] lr: must be a positive number");
+        }
+        if !(e.weight_decay.is_finite() && e.weight_decay >= 0.0) {
+            bail!("[evaluate] weight_decay: must be zero or positive");
+        }
+        if let Some(shape) = &self.data.shape {
+            if shape.len() != 3 || shape.contains(&0) {
+                bail!("[data] shape: expected [channels, height, width] with positive sizes, got {shape:?}");
+            }
+        }
+        crate::SpaceDef::from_spec(&self.space).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default_experiment() {
+        let e: Experiment = crate::io::parse_toml(Path::new("x"), "").unwrap();
+        assert_eq!(e, Experiment::default());
+        e.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut e = Experiment::default();
+        e.search.budget = 0;
+        assert!(e.validate().unwrap_err().to_string().contains("budget"));
+        let mut e = Experiment::default();
+        e.space.width = Some(vec![]);
+        assert!(e.validate().unwrap_err().to_string().contains("width"));
+        let mut e = Experiment::default();
+        e.space.nodes = Some(4);
+        assert!(e.validate().unwrap_err().to_string().contains("nodes"));
+    }
+}
