@@ -1,1 +1,359 @@
-//! stub
+//! `evaluate`: trains and scores the candidates that have no result yet.
+//!
+//! The stage is [`evaluate_pending`]: it reads `space.toml` and the candidate files, runs stratified k-fold
+//! cross-validation of every pending candidate with candle on CPU, and writes one result file per candidate
+//! the moment its last fold finishes — so an interrupted evaluation loses at most the candidates in flight.
+//! [`retrain`] trains the selected winner on all data and exports it (used by `nas select --retrain`).
+//!
+//! Key design decision: parallel trainings, not parallel ops. The networks are small, so candle's own
+//! threading costs more than it gives; each (candidate, fold) training runs single-threaded on one worker of
+//! a rayon pool, taking jobs in order from a shared counter. Every random stream is derived from
+//! (seed, purpose, candidate, fold), so scores do not depend on the thread count or the schedule.
+#![deny(missing_docs)]
+
+pub mod model;
+pub mod ops;
+pub mod train;
+
+use anyhow::{anyhow, bail, Result};
+use serde::{Deserialize, Serialize};
+use space::{io, mean_std, Dataset, Entry, InputInfo, ResultFile, RunDir, SpaceDef, SpaceFile, ARTIFACT_VERSION};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::Instant;
+use train::{Standardizer, Trained};
+
+/// Name written in each result's `evaluator` field.
+pub const EVALUATOR: &str = "candle-cpu-kfold";
+
+static THREADS: Once = Once::new();
+
+/// Makes candle single-threaded inside each training (call before any candle op; the CLI does it first
+/// thing). candle's matmul reads `RAYON_NUM_THREADS` and its elementwise ops `CANDLE_NUM_THREADS`.
+pub fn init_threads() {
+    THREADS.call_once(|| {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    });
+}
+
+/// Progress of an evaluation.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Evaluation of `total` candidates (× folds) begins.
+    Begin {
+        /// Candidates to evaluate.
+        total: usize,
+        /// Folds per candidate.
+        folds: usize,
+    },
+    /// A fold finished.
+    Fold {
+        /// Candidate id.
+        id: u64,
+        /// Fold index.
+        fold: usize,
+        /// Held-out accuracy (None when the fold failed or diverged).
+        score: Option<f64>,
+    },
+    /// A candidate finished and its result file is written.
+    Done(ResultFile),
+}
+
+/// Number of concurrent trainings: the setting, or one per core.
+pub fn thread_count(setting: usize) -> usize {
+    if setting > 0 {
+        setting
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+struct Pending {
+    scores: Vec<Option<f64>>,
+    problem: Option<(String, String)>,
+    secs: f64,
+    left: usize,
+}
+
+/// Cross-validates `entries` on `data`, `threads` trainings at a time; calls `done` with each result as its
+/// last fold finishes (in completion order). Results are returned in the order of `entries`.
+pub fn cross_validate(
+    sf: &SpaceFile,
+    def: &SpaceDef,
+    data: &Dataset,
+    entries: &[Entry],
+    threads: usize,
+    on_event: &(dyn Fn(Event) + Sync),
+    done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
+) -> Result<Vec<ResultFile>> {
+    init_threads();
+    let spec = &sf.experiment.evaluate;
+    let k = spec.folds;
+    let seed = sf.experiment.seed;
+    let x = train::network_layout(data, &sf.input);
+    let fold_of = train::stratified_folds(&data.y, k, seed);
+    for f in 0..k {
+        if !fold_of.contains(&f) {
+            bail!("{} rows are too few for {k} folds", data.rows());
+        }
+    }
+    on_event(Event::Begin { total: entries.len(), folds: k });
+    let jobs: Vec<(usize, usize)> = (0..entries.len()).flat_map(|e| (0..k).map(move |f| (e, f))).collect();
+    let state: Vec<Mutex<Pending>> = entries
+        .iter()
+        .map(|_| Mutex::new(Pending { scores: vec![None; k], problem: None, secs: 0.0, left: k }))
+        .collect();
+    let results: Vec<Mutex<Option<ResultFile>>> = entries.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+    pool.broadcast(|_| loop {
+        let j = next.fetch_add(1, Ordering::SeqCst);
+        if j >= jobs.len() || first_error.lock().unwrap().is_some() {
+            return;
+        }
+        let (e, f) = jobs[j];
+        let entry = &entries[e];
+        let id = entry.candidate.id;
+        let t0 = Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<std::result::Result<f64, (String, String)>> {
+            let train_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] != f).collect();
+            let val_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] == f).collect();
+            let st = Standardizer::fit(&x, data.features, &train_rows);
+            let xt = st.apply(&x, &train_rows);
+            let yt: Vec<u32> = train_rows.iter().map(|&r| data.y[r]).collect();
+            match train::train(def, &entry.arch, &sf.input, spec, seed, &[id, f as u64], &xt, &yt)? {
+                Trained::Ok(mut m) => {
+                    let xv = st.apply(&x, &val_rows);
+                    let yv: Vec<u32> = val_rows.iter().map(|&r| data.y[r]).collect();
+                    Ok(Ok(train::accuracy(&train::predict(&mut m, &xv, data.features)?, &yv)))
+                }
+                Trained::Diverged(msg) => Ok(Err(("diverged".into(), format!("fold {f}: {msg}")))),
+            }
+        }));
+        let outcome = match outcome {
+            Ok(Ok(r)) => r,
+            Ok(Err(err)) => Err(("failed".into(), format!("fold {f}: {}", err.to_string().replace('\n', " ")))),
+            Err(p) => {
+                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                Err(("failed".into(), format!("fold {f}: panic: {msg}")))
+            }
+        };
+        on_event(Event::Fold { id, fold: f, score: outcome.as_ref().ok().copied() });
+        let finished = {
+            let mut p = state[e].lock().unwrap();
+            p.secs += t0.elapsed().as_secs_f64();
+            match outcome {
+                Ok(s) => p.scores[f] = Some(s),
+                Err(prob) => {
+                    if p.problem.is_none() {
+                        p.problem = Some(prob);
+                    }
+                }
+            }
+            p.left -= 1;
+            (p.left == 0).then(|| make_result(entry, &p))
+        };
+        if let Some(r) = finished {
+            if let Err(err) = done(&r) {
+                first_error.lock().unwrap().get_or_insert(err);
+                return;
+            }
+            on_event(Event::Done(r.clone()));
+            *results[e].lock().unwrap() = Some(r);
+        }
+    });
+    if let Some(err) = first_error.into_inner().unwrap() {
+        return Err(err);
+    }
+    Ok(results.into_iter().map(|r| r.into_inner().unwrap().expect("every job ran")).collect())
+}
+
+fn make_result(entry: &Entry, p: &Pending) -> ResultFile {
+    let (status, error, scores) = match &p.problem {
+        None => ("ok".to_string(), String::new(), p.scores.iter().map(|s| s.unwrap()).collect::<Vec<f64>>()),
+        Some((st, msg)) => (st.clone(), msg.clone(), Vec::new()),
+    };
+    let (cv_mean, cv_std) = mean_std(&scores);
+    ResultFile {
+        version: ARTIFACT_VERSION,
+        kind: "nas.result".into(),
+        id: entry.candidate.id,
+        arch: entry.candidate.arch.clone(),
+        status,
+        fold_scores: scores,
+        cv_mean,
+        cv_std,
+        params: entry.candidate.params,
+        flops: entry.candidate.flops,
+        wall_s: (p.secs * 1000.0).round() / 1000.0,
+        evaluator: EVALUATOR.into(),
+        error,
+    }
+}
+
+/// The evaluate stage: cross-validates every candidate of `run` without a result, writing each result as
+/// it completes. `threads`: concurrent trainings (0: the experiment's setting, else one per core).
+pub fn evaluate_pending(run: &RunDir, threads: usize, on_event: &(dyn Fn(Event) + Sync)) -> Result<Vec<ResultFile>> {
+    let (sf, def) = run.load_space()?;
+    let pending: Vec<Entry> = run.history(&def)?.into_iter().filter(|e| e.result.is_none()).collect();
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let data = sf.load_data(&run.space())?;
+    let threads = thread_count(if threads > 0 { threads } else { sf.experiment.evaluate.threads });
+    cross_validate(&sf, &def, &data, &pending, threads, on_event, &|r| io::write_toml(&run.result(r.id), r))
+}
+
+/// `model/model.toml`: what is needed to use the exported weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.model`.
+    pub kind: String,
+    /// Candidate id of the winner.
+    pub id: u64,
+    /// Architecture.
+    pub arch: String,
+    /// Input description.
+    pub input: InputInfo,
+    /// Class names in output order.
+    pub class_names: Vec<String>,
+    /// Per-feature mean subtracted before the network (network layout order).
+    pub feature_mean: Vec<f32>,
+    /// Per-feature standard deviation divided by.
+    pub feature_std: Vec<f32>,
+    /// Accuracy on the training data after retraining.
+    pub train_accuracy: f64,
+    /// The safetensors file with the weights, next to this file.
+    pub weights: String,
+}
+
+/// Trains candidate `id` on all the data (stream `(seed, "retrain")`) and writes `model/model.toml` and
+/// `model/weights.safetensors`.
+pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
+    init_threads();
+    let (sf, def) = run.load_space()?;
+    let entry = run
+        .history(&def)?
+        .into_iter()
+        .find(|e| e.candidate.id == id)
+        .ok_or_else(|| anyhow!("{}: no candidate {id}", run.candidates().display()))?;
+    let data = sf.load_data(&run.space())?;
+    let x = train::network_layout(&data, &sf.input);
+    let all: Vec<usize> = (0..data.rows()).collect();
+    let st = Standardizer::fit(&x, data.features, &all);
+    let xs = st.apply(&x, &all);
+    let mut model = match train::train(&def, &entry.arch, &sf.input, &sf.experiment.evaluate, sf.experiment.seed, &[u64::MAX, id], &xs, &data.y)? {
+        Trained::Ok(m) => m,
+        Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
+    };
+    let acc = train::accuracy(&train::predict(&mut model, &xs, data.features)?, &data.y);
+    let dir = run.model();
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow!("{}: cannot create: {e}", dir.display()))?;
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = model.tensors().into_iter().collect();
+    let tmp = dir.join(format!(".weights.safetensors.tmp.{}", std::process::id()));
+    candle_core::safetensors::save(&tensors, &tmp).map_err(|e| anyhow!("{}: cannot write: {e}", tmp.display()))?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, dir.join("weights.safetensors"))?;
+    let mf = ModelFile {
+        version: ARTIFACT_VERSION,
+        kind: "nas.model".into(),
+        id,
+        arch: entry.candidate.arch.clone(),
+        input: sf.input.clone(),
+        class_names: sf.class_names.clone(),
+        feature_mean: st.mean,
+        feature_std: st.std,
+        train_accuracy: acc,
+        weights: "weights.safetensors".into(),
+    };
+    io::write_toml(&dir.join("model.toml"), &mf)?;
+    Ok(mf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use space::Experiment;
+
+    fn small(exp_edit: impl Fn(&mut Experiment)) -> (SpaceFile, SpaceDef, Dataset) {
+        let mut e = Experiment::default();
+        e.evaluate.epochs = 2;
+        e.evaluate.folds = 3;
+        exp_edit(&mut e);
+        SpaceFile::resolve(e).unwrap()
+    }
+
+    fn entries(sf: &SpaceFile, def: &SpaceDef, archs: &[&str]) -> Vec<Entry> {
+        archs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let arch = def.parse(a).unwrap();
+                let (params, flops) = def.cost(&arch, &sf.input);
+                Entry {
+                    candidate: space::CandidateFile {
+                        version: 1,
+                        kind: "nas.candidate".into(),
+                        id: i as u64 + 1,
+                        batch: 0,
+                        batch_size: archs.len() as u64,
+                        arch: a.to_string(),
+                        key: def.key(&arch, &sf.input),
+                        origin: "test".into(),
+                        params,
+                        flops,
+                    },
+                    arch,
+                    result: None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scores_do_not_depend_on_thread_count() {
+        let (sf, def, data) = small(|_| {});
+        let es = entries(&sf, &def, &["conv8x3-relu-bn-maxpool-drop0.1", "conv8x3-silu-res/conv16x5-relu-bn-maxpool-res"]);
+        let run = |t| cross_validate(&sf, &def, &data, &es, t, &|_| {}, &|_| Ok(())).unwrap();
+        let one = run(1);
+        let two = run(2);
+        let three = run(3);
+        for ((a, b), c) in one.iter().zip(&two).zip(&three) {
+            assert_eq!(a.status, "ok", "{}", a.error);
+            assert_eq!(a.fold_scores, b.fold_scores);
+            assert_eq!(a.fold_scores, c.fold_scores);
+            assert!(a.cv_mean > 0.6, "{} learns digits: {}", a.arch, a.cv_mean);
+        }
+    }
+
+    #[test]
+    fn dense_and_cell_networks_train() {
+        let (sf, def, data) = small(|e| {
+            e.space.family = "chain".into();
+            e.space.block = Some("dense".into());
+        });
+        let r = cross_validate(&sf, &def, &data, &entries(&sf, &def, &["fc64-relu-bn/fc32-silu-drop0.1-res"]), 2, &|_| {}, &|_| Ok(())).unwrap();
+        assert!(r[0].cv_mean > 0.85, "{:?}", r[0]);
+        let (sf, def, data) = small(|e| e.space = space::experiment::SpaceSpec { family: "cell".into(), ..Default::default() });
+        let es = entries(&sf, &def, &[
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|",
+            "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        ]);
+        let r = cross_validate(&sf, &def, &data, &es, 2, &|_| {}, &|_| Ok(())).unwrap();
+        assert!(r[0].cv_mean > 0.85, "{:?}", r[0]);
+        assert!(r[1].cv_mean < 0.3, "an all-none cell sees nothing: {:?}", r[1]);
+    }
+
+    #[test]
+    fn divergence_is_recorded_not_fatal() {
+        let (sf, def, data) = small(|e| e.evaluate.lr = 1e30);
+        let r = cross_validate(&sf, &def, &data, &entries(&sf, &def, &["conv8x3-relu"]), 1, &|_| {}, &|_| Ok(())).unwrap();
+        assert_eq!(r[0].status, "diverged", "{:?}", r[0]);
+        assert!(r[0].error.contains("loss became"));
+    }
+}

@@ -1,0 +1,379 @@
+//! Networks built from an architecture: parameters as candle `Var`s, forward passes from [`crate::ops`].
+
+use crate::ops;
+use candle_core::{DType, Device, Result, Tensor, Var};
+use space::{Act, Arch, Block, InputInfo, Pool, Rng, SpaceDef, CELL_OPS};
+
+const BN_EPS: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
+
+/// Named parameters and buffers, in creation order (names are the safetensors keys).
+#[derive(Default)]
+pub struct Store {
+    /// Trainable parameters.
+    pub vars: Vec<(String, Var)>,
+}
+
+struct Init<'a> {
+    rng: &'a mut Rng,
+    dtype: DType,
+    dev: Device,
+    store: &'a mut Store,
+}
+
+impl Init<'_> {
+    fn param(&mut self, name: String, shape: &[usize], fill: impl Fn(&mut Rng) -> f64) -> Result<Var> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| fill(self.rng)).collect();
+        let t = Tensor::from_vec(v, shape, &self.dev)?.to_dtype(self.dtype)?;
+        let var = Var::from_tensor(&t)?;
+        self.store.vars.push((name, var.clone()));
+        Ok(var)
+    }
+    /// He-uniform weights `[fan_in, fan_out]`.
+    fn weight(&mut self, name: String, fan_in: usize, fan_out: usize) -> Result<Var> {
+        let bound = (6.0 / fan_in as f64).sqrt();
+        self.param(name, &[fan_in, fan_out], |r| (2.0 * r.uniform() - 1.0) * bound)
+    }
+    fn zeros(&mut self, name: String, n: usize) -> Result<Var> {
+        self.param(name, &[n], |_| 0.0)
+    }
+    fn index(&self, h: usize, w: usize, k: usize, s: usize, p: usize) -> Result<(Tensor, usize, usize)> {
+        let (idx, ho, wo) = ops::window_index(h, w, k, s, p);
+        let n = idx.len();
+        Ok((Tensor::from_vec(idx, n, &self.dev)?, ho, wo))
+    }
+    fn bn(&mut self, name: &str, c: usize) -> Result<BatchNorm> {
+        Ok(BatchNorm {
+            gamma: self.param(format!("{name}.gamma"), &[c], |_| 1.0)?,
+            beta: self.zeros(format!("{name}.beta"), c)?,
+            mean: Tensor::zeros(c, self.dtype, &self.dev)?,
+            var: Tensor::ones(c, self.dtype, &self.dev)?,
+            name: name.to_string(),
+        })
+    }
+    fn conv(&mut self, name: &str, h: usize, w: usize, k: usize, s: usize, cin: usize, cout: usize, bias: bool) -> Result<Conv> {
+        let (idx, ho, wo) = if k == 1 && s == 1 { (None, h, w) } else {
+            let (i, ho, wo) = self.index(h, w, k, s, k / 2)?;
+            (Some(i), ho, wo)
+        };
+        Ok(Conv {
+            w: self.weight(format!("{name}.weight"), k * k * cin, cout)?,
+            b: if bias { Some(self.zeros(format!("{name}.bias"), cout)?) } else { None },
+            idx,
+            taps: k * k,
+            ho,
+            wo,
+        })
+    }
+}
+
+/// Batch norm with running statistics.
+pub struct BatchNorm {
+    gamma: Var,
+    beta: Var,
+    mean: Tensor,
+    var: Tensor,
+    name: String,
+}
+
+impl BatchNorm {
+    /// `x`: `[N, C]` or `[B, L, C]`.
+    fn forward(&mut self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let c = *dims.last().unwrap();
+        let x2 = x.reshape(((), c))?;
+        let y = if train {
+            let (y, m, v) = ops::batch_norm_train(&x2, &self.gamma, &self.beta, BN_EPS)?;
+            let n = x2.dim(0)? as f64;
+            let unbiased = (v.squeeze(0)?.detach() * (n / (n - 1.0).max(1.0)))?;
+            self.mean = ((&self.mean * (1.0 - BN_MOMENTUM))? + (m.squeeze(0)?.detach() * BN_MOMENTUM)?)?;
+            self.var = ((&self.var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
+            y
+        } else {
+            ops::batch_norm_eval(&x2, &self.gamma, &self.beta, &self.mean, &self.var, BN_EPS)?
+        };
+        y.reshape(dims)
+    }
+}
+
+/// A convolution (im2col) with its gather index.
+pub struct Conv {
+    w: Var,
+    b: Option<Var>,
+    idx: Option<Tensor>,
+    taps: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::conv(x, &self.w, self.b.as_ref().map(|b| b.as_tensor()), self.idx.as_ref(), self.taps)
+    }
+}
+
+struct ChainLayer {
+    spec: Block,
+    conv: Option<Conv>,
+    dense: Option<(Var, Var)>,
+    bn: Option<BatchNorm>,
+    proj: Option<Conv>,
+    proj_dense: Option<Var>,
+    h: usize,
+    w: usize,
+}
+
+enum CellOp {
+    Zero,
+    Skip,
+    Conv(Conv, BatchNorm),
+    AvgPool(Tensor, Tensor),
+}
+
+struct Reduction {
+    a: Conv,
+    a_bn: BatchNorm,
+    b: Conv,
+    b_bn: BatchNorm,
+    short: Conv,
+}
+
+enum Stage {
+    Cell { nodes: usize, ops: Vec<CellOp> },
+    Reduce(Reduction),
+}
+
+enum Body {
+    Chain { layers: Vec<ChainLayer>, conv: bool },
+    Cell { stem: Conv, stem_bn: BatchNorm, stages: Vec<Stage>, head_bn: BatchNorm },
+}
+
+/// A trainable network for one architecture.
+pub struct Model {
+    body: Body,
+    head: (Var, Var),
+    /// Parameters by name.
+    pub store: Store,
+    image: Option<(usize, usize, usize)>,
+}
+
+fn act(x: &Tensor, a: Act) -> Result<Tensor> {
+    match a {
+        Act::Relu => x.relu(),
+        Act::Gelu => x.gelu(),
+        Act::Tanh => x.tanh(),
+        Act::Silu => x.silu(),
+    }
+}
+
+fn dropout(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
+    let n = x.elem_count();
+    let keep = 1.0 / (1.0 - p);
+    let m: Vec<f32> = (0..n).map(|_| if rng.uniform() < p { 0.0 } else { keep as f32 }).collect();
+    let mask = Tensor::from_vec(m, x.dims(), x.device())?.to_dtype(x.dtype())?;
+    x.mul(&mask)
+}
+
+impl Model {
+    /// Builds the network for `arch` with weights from `rng`.
+    pub fn new(space: &SpaceDef, arch: &Arch, input: &InputInfo, rng: &mut Rng, dtype: DType, dev: &Device) -> Result<Model> {
+        let mut store = Store::default();
+        let mut init = Init { rng, dtype, dev: dev.clone(), store: &mut store };
+        let image = input.shape.as_ref().map(|s| (s[0], s[1], s[2]));
+        let classes = input.classes;
+        let (body, width) = match (space, arch) {
+            (SpaceDef::Chain(cs), Arch::Chain(blocks)) => {
+                let mut layers = Vec::new();
+                let (mut c, mut h, mut w) = if cs.conv { image.expect("conv space has a shape") } else { (input.features, 1, 1) };
+                for (i, b) in blocks.iter().enumerate() {
+                    let name = format!("block{i}");
+                    let mut l = ChainLayer { spec: b.clone(), conv: None, dense: None, bn: None, proj: None, proj_dense: None, h, w };
+                    if cs.conv {
+                        l.conv = Some(init.conv(&format!("{name}.conv"), h, w, b.kernel, 1, c, b.width, true)?);
+                        if b.res && c != b.width {
+                            l.proj = Some(init.conv(&format!("{name}.proj"), h, w, 1, 1, c, b.width, false)?);
+                        }
+                        if b.pool != Pool::None && h >= 2 && w >= 2 {
+                            h /= 2;
+                            w /= 2;
+                        }
+                    } else {
+                        l.dense = Some((init.weight(format!("{name}.weight"), c, b.width)?, init.zeros(format!("{name}.bias"), b.width)?));
+                        if b.res && c != b.width {
+                            l.proj_dense = Some(init.weight(format!("{name}.proj"), c, b.width)?);
+                        }
+                    }
+                    if b.bn {
+                        l.bn = Some(init.bn(&format!("{name}.bn"), b.width)?);
+                    }
+                    c = b.width;
+                    layers.push(l);
+                }
+                (Body::Chain { layers, conv: cs.conv }, if cs.conv { c * h * w } else { c })
+            }
+            (SpaceDef::Cell(cs), Arch::Cell(cell)) => {
+                let (cin, mut h, mut w) = image.expect("cell space has a shape");
+                let mut ch = cs.channels;
+                let stem = init.conv("stem", h, w, 3, 1, cin, ch, false)?;
+                let stem_bn = init.bn("stem.bn", ch)?;
+                let mut stages = Vec::new();
+                for s in 0..cs.stages {
+                    if s > 0 {
+                        let co = 2 * ch;
+                        let name = format!("reduce{s}");
+                        let a = init.conv(&format!("{name}.a"), h, w, 3, 2, ch, co, false)?;
+                        let (ho, wo) = (a.ho, a.wo);
+                        let r = Reduction {
+                            a,
+                            a_bn: init.bn(&format!("{name}.a.bn"), co)?,
+                            b: init.conv(&format!("{name}.b"), ho, wo, 3, 1, co, co, false)?,
+                            b_bn: init.bn(&format!("{name}.b.bn"), co)?,
+                            short: init.conv(&format!("{name}.short"), h, w, 1, 2, ch, co, false)?,
+                        };
+                        stages.push(Stage::Reduce(r));
+                        ch = co;
+                        h = ho;
+                        w = wo;
+                    }
+                    for k in 0..cs.cells_per_stage {
+                        let mut ops_ = Vec::new();
+                        for (e, &o) in cell.ops.iter().enumerate() {
+                            let name = format!("stage{s}.cell{k}.edge{e}");
+                            ops_.push(match CELL_OPS[o] {
+                                "none" => CellOp::Zero,
+                                "skip_connect" => CellOp::Skip,
+                                "nor_conv_1x1" => CellOp::Conv(init.conv(&name, h, w, 1, 1, ch, ch, false)?, init.bn(&format!("{name}.bn"), ch)?),
+                                "nor_conv_3x3" => CellOp::Conv(init.conv(&name, h, w, 3, 1, ch, ch, false)?, init.bn(&format!("{name}.bn"), ch)?),
+                                _ => {
+                                    let (idx, _, _) = init.index(h, w, 3, 1, 1)?;
+                                    CellOp::AvgPool(idx, ops::avg_pool3_counts(h, w, dtype, dev)?)
+                                }
+                            });
+                        }
+                        stages.push(Stage::Cell { nodes: cell.nodes, ops: ops_ });
+                    }
+                }
+                let head_bn = init.bn("head.bn", ch)?;
+                (Body::Cell { stem, stem_bn, stages, head_bn }, ch)
+            }
+            _ => candle_core::bail!("architecture does not belong to this space's family"),
+        };
+        let head = (init.weight("head.weight".into(), width, classes)?, init.zeros("head.bias".into(), classes)?);
+        Ok(Model { body, head, store, image })
+    }
+
+    /// Logits `[B, classes]` for `x` `[B, features]` (images channel-last: features ordered h, w, c).
+    pub fn forward(&mut self, x: &Tensor, train: bool, rng: &mut Rng) -> Result<Tensor> {
+        let b = x.dim(0)?;
+        let feats = match &mut self.body {
+            Body::Chain { layers, conv } => {
+                let mut x = if *conv {
+                    let (c, h, w) = self.image.unwrap();
+                    x.reshape((b, h * w, c))?
+                } else {
+                    x.clone()
+                };
+                for l in layers.iter_mut() {
+                    let mut y = match (&l.conv, &l.dense) {
+                        (Some(cv), _) => cv.forward(&x)?,
+                        (None, Some((w, bias))) => ops::dense(&x, w, bias)?,
+                        _ => unreachable!(),
+                    };
+                    if let Some(bn) = &mut l.bn {
+                        y = bn.forward(&y, train)?;
+                    }
+                    y = act(&y, l.spec.act)?;
+                    if l.spec.res {
+                        let skip = match (&l.proj, &l.proj_dense) {
+                            (Some(p), _) => p.forward(&x)?,
+                            (None, Some(p)) => x.matmul(p)?,
+                            _ => x.clone(),
+                        };
+                        y = (y + skip)?;
+                    }
+                    if *conv && l.spec.pool != Pool::None && l.h >= 2 && l.w >= 2 {
+                        y = ops::pool2(&y, l.h, l.w, l.spec.pool == Pool::Max)?;
+                    }
+                    if train && l.spec.dropout > 0.0 {
+                        y = dropout(&y, l.spec.dropout, rng)?;
+                    }
+                    x = y;
+                }
+                x.reshape((b, ()))?
+            }
+            Body::Cell { stem, stem_bn, stages, head_bn } => {
+                let (c, h, w) = self.image.unwrap();
+                let x = x.reshape((b, h * w, c))?;
+                let mut x = stem_bn.forward(&stem.forward(&x)?, train)?;
+                for st in stages.iter_mut() {
+                    x = match st {
+                        Stage::Reduce(r) => {
+                            let a = r.a_bn.forward(&r.a.forward(&x.relu()?)?, train)?;
+                            let bb = r.b_bn.forward(&r.b.forward(&a.relu()?)?, train)?;
+                            (bb + r.short.forward(&x)?)?
+                        }
+                        Stage::Cell { nodes, ops: cell_ops } => {
+                            let mut vals: Vec<Option<Tensor>> = vec![Some(x.clone())];
+                            for i in 1..*nodes {
+                                let mut acc: Option<Tensor> = None;
+                                for j in 0..i {
+                                    let Some(inp) = &vals[j] else { continue };
+                                    let out = match &mut cell_ops[space::arch::edge_index(i, j)] {
+                                        CellOp::Zero => continue,
+                                        CellOp::Skip => inp.clone(),
+                                        CellOp::Conv(cv, bn) => bn.forward(&cv.forward(&inp.relu()?)?, train)?,
+                                        CellOp::AvgPool(idx, inv) => ops::avg_pool3(inp, idx, inv)?,
+                                    };
+                                    acc = Some(match acc { Some(a) => (a + out)?, None => out });
+                                }
+                                vals.push(acc);
+                            }
+                            match vals.pop().flatten() {
+                                Some(t) => t,
+                                None => x.zeros_like()?,
+                            }
+                        }
+                    };
+                }
+                head_bn.forward(&x, train)?.relu()?.mean(1)?
+            }
+        };
+        ops::dense(&feats, &self.head.0, &self.head.1)
+    }
+
+    /// Every trainable variable.
+    pub fn vars(&self) -> Vec<Var> {
+        self.store.vars.iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// Parameters and batch-norm running statistics by name, for export.
+    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self.store.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        let mut push_bn = |bn: &BatchNorm| {
+            out.push((format!("{}.running_mean", bn.name), bn.mean.clone()));
+            out.push((format!("{}.running_var", bn.name), bn.var.clone()));
+        };
+        match &self.body {
+            Body::Chain { layers, .. } => layers.iter().filter_map(|l| l.bn.as_ref()).for_each(&mut push_bn),
+            Body::Cell { stem_bn, stages, head_bn, .. } => {
+                push_bn(stem_bn);
+                for st in stages {
+                    match st {
+                        Stage::Reduce(r) => {
+                            push_bn(&r.a_bn);
+                            push_bn(&r.b_bn);
+                        }
+                        Stage::Cell { ops, .. } => ops.iter().for_each(|o| {
+                            if let CellOp::Conv(_, bn) = o {
+                                push_bn(bn)
+                            }
+                        }),
+                    }
+                }
+                push_bn(head_bn);
+            }
+        }
+        out
+    }
+}
