@@ -17,7 +17,10 @@ pub mod train;
 
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
-use space::{io, mean_std, Dataset, Entry, InputInfo, ResultFile, RunDir, SpaceDef, SpaceFile, ARTIFACT_VERSION};
+use space::{
+    io, mean_std, Dataset, Entry, InputInfo, ResultFile, RunDir, SpaceDef, SpaceFile,
+    ARTIFACT_VERSION,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Instant;
@@ -98,16 +101,31 @@ pub fn cross_validate(
             bail!("{} rows are too few for {k} folds", data.rows());
         }
     }
-    on_event(Event::Begin { total: entries.len(), folds: k });
-    let jobs: Vec<(usize, usize)> = (0..entries.len()).flat_map(|e| (0..k).map(move |f| (e, f))).collect();
+    on_event(Event::Begin {
+        total: entries.len(),
+        folds: k,
+    });
+    let jobs: Vec<(usize, usize)> = (0..entries.len())
+        .flat_map(|e| (0..k).map(move |f| (e, f)))
+        .collect();
     let state: Vec<Mutex<Pending>> = entries
         .iter()
-        .map(|_| Mutex::new(Pending { scores: vec![None; k], problem: None, secs: 0.0, left: k }))
+        .map(|_| {
+            Mutex::new(Pending {
+                scores: vec![None; k],
+                problem: None,
+                secs: 0.0,
+                left: k,
+            })
+        })
         .collect();
-    let results: Vec<Mutex<Option<ResultFile>>> = entries.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<ResultFile>>> =
+        entries.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()?;
     pool.broadcast(|_| loop {
         let j = next.fetch_add(1, Ordering::SeqCst);
         if j >= jobs.len() || first_error.lock().unwrap().is_some() {
@@ -117,30 +135,58 @@ pub fn cross_validate(
         let entry = &entries[e];
         let id = entry.candidate.id;
         let t0 = Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<std::result::Result<f64, (String, String)>> {
-            let train_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] != f).collect();
-            let val_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] == f).collect();
-            let st = Standardizer::fit(&x, data.features, &train_rows);
-            let xt = st.apply(&x, &train_rows);
-            let yt: Vec<u32> = train_rows.iter().map(|&r| data.y[r]).collect();
-            match train::train(def, &entry.arch, &sf.input, spec, seed, &[id, f as u64], &xt, &yt)? {
-                Trained::Ok(mut m) => {
-                    let xv = st.apply(&x, &val_rows);
-                    let yv: Vec<u32> = val_rows.iter().map(|&r| data.y[r]).collect();
-                    Ok(Ok(train::accuracy(&train::predict(&mut m, &xv, data.features)?, &yv)))
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            || -> Result<std::result::Result<f64, (String, String)>> {
+                let train_rows: Vec<usize> =
+                    (0..data.rows()).filter(|&r| fold_of[r] != f).collect();
+                let val_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] == f).collect();
+                let st = Standardizer::fit(&x, data.features, &train_rows);
+                let xt = st.apply(&x, &train_rows);
+                let yt: Vec<u32> = train_rows.iter().map(|&r| data.y[r]).collect();
+                match train::train(
+                    def,
+                    &entry.arch,
+                    &sf.input,
+                    spec,
+                    seed,
+                    &[id, f as u64],
+                    &xt,
+                    &yt,
+                )? {
+                    Trained::Ok(mut m) => {
+                        let xv = st.apply(&x, &val_rows);
+                        let yv: Vec<u32> = val_rows.iter().map(|&r| data.y[r]).collect();
+                        Ok(Ok(train::accuracy(
+                            &train::predict(&mut m, &xv, data.features)?,
+                            &yv,
+                        )))
+                    }
+                    Trained::Diverged(msg) => {
+                        Ok(Err(("diverged".into(), format!("fold {f}: {msg}"))))
+                    }
                 }
-                Trained::Diverged(msg) => Ok(Err(("diverged".into(), format!("fold {f}: {msg}")))),
-            }
-        }));
+            },
+        ));
         let outcome = match outcome {
             Ok(Ok(r)) => r,
-            Ok(Err(err)) => Err(("failed".into(), format!("fold {f}: {}", err.to_string().replace('\n', " ")))),
+            Ok(Err(err)) => Err((
+                "failed".into(),
+                format!("fold {f}: {}", err.to_string().replace('\n', " ")),
+            )),
             Err(p) => {
-                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
                 Err(("failed".into(), format!("fold {f}: panic: {msg}")))
             }
         };
-        on_event(Event::Fold { id, fold: f, score: outcome.as_ref().ok().copied() });
+        on_event(Event::Fold {
+            id,
+            fold: f,
+            score: outcome.as_ref().ok().copied(),
+        });
         let finished = {
             let mut p = state[e].lock().unwrap();
             p.secs += t0.elapsed().as_secs_f64();
@@ -167,12 +213,19 @@ pub fn cross_validate(
     if let Some(err) = first_error.into_inner().unwrap() {
         return Err(err);
     }
-    Ok(results.into_iter().map(|r| r.into_inner().unwrap().expect("every job ran")).collect())
+    Ok(results
+        .into_iter()
+        .map(|r| r.into_inner().unwrap().expect("every job ran"))
+        .collect())
 }
 
 fn make_result(entry: &Entry, p: &Pending) -> ResultFile {
     let (status, error, scores) = match &p.problem {
-        None => ("ok".to_string(), String::new(), p.scores.iter().map(|s| s.unwrap()).collect::<Vec<f64>>()),
+        None => (
+            "ok".to_string(),
+            String::new(),
+            p.scores.iter().map(|s| s.unwrap()).collect::<Vec<f64>>(),
+        ),
         Some((st, msg)) => (st.clone(), msg.clone(), Vec::new()),
     };
     let (cv_mean, cv_std) = mean_std(&scores);
@@ -195,15 +248,29 @@ fn make_result(entry: &Entry, p: &Pending) -> ResultFile {
 
 /// The evaluate stage: cross-validates every candidate of `run` without a result, writing each result as
 /// it completes. `threads`: concurrent trainings (0: the experiment's setting, else one per core).
-pub fn evaluate_pending(run: &RunDir, threads: usize, on_event: &(dyn Fn(Event) + Sync)) -> Result<Vec<ResultFile>> {
+pub fn evaluate_pending(
+    run: &RunDir,
+    threads: usize,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<Vec<ResultFile>> {
     let (sf, def) = run.load_space()?;
-    let pending: Vec<Entry> = run.history(&def)?.into_iter().filter(|e| e.result.is_none()).collect();
+    let pending: Vec<Entry> = run
+        .history(&def)?
+        .into_iter()
+        .filter(|e| e.result.is_none())
+        .collect();
     if pending.is_empty() {
         return Ok(Vec::new());
     }
     let data = sf.load_data(&run.space())?;
-    let threads = thread_count(if threads > 0 { threads } else { sf.experiment.evaluate.threads });
-    cross_validate(&sf, &def, &data, &pending, threads, on_event, &|r| io::write_toml(&run.result(r.id), r))
+    let threads = thread_count(if threads > 0 {
+        threads
+    } else {
+        sf.experiment.evaluate.threads
+    });
+    cross_validate(&sf, &def, &data, &pending, threads, on_event, &|r| {
+        io::write_toml(&run.result(r.id), r)
+    })
 }
 
 /// `model/model.toml`: what is needed to use the exported weights.
@@ -247,16 +314,27 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
     let all: Vec<usize> = (0..data.rows()).collect();
     let st = Standardizer::fit(&x, data.features, &all);
     let xs = st.apply(&x, &all);
-    let mut model = match train::train(&def, &entry.arch, &sf.input, &sf.experiment.evaluate, sf.experiment.seed, &[u64::MAX, id], &xs, &data.y)? {
+    let mut model = match train::train(
+        &def,
+        &entry.arch,
+        &sf.input,
+        &sf.experiment.evaluate,
+        sf.experiment.seed,
+        &[u64::MAX, id],
+        &xs,
+        &data.y,
+    )? {
         Trained::Ok(m) => m,
         Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
     };
     let acc = train::accuracy(&train::predict(&mut model, &xs, data.features)?, &data.y);
     let dir = run.model();
     std::fs::create_dir_all(&dir).map_err(|e| anyhow!("{}: cannot create: {e}", dir.display()))?;
-    let tensors: std::collections::HashMap<String, candle_core::Tensor> = model.tensors().into_iter().collect();
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> =
+        model.tensors().into_iter().collect();
     let tmp = dir.join(format!(".weights.safetensors.tmp.{}", std::process::id()));
-    candle_core::safetensors::save(&tensors, &tmp).map_err(|e| anyhow!("{}: cannot write: {e}", tmp.display()))?;
+    candle_core::safetensors::save(&tensors, &tmp)
+        .map_err(|e| anyhow!("{}: cannot write: {e}", tmp.display()))?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, dir.join("weights.safetensors"))?;
     let mf = ModelFile {
@@ -318,7 +396,14 @@ mod tests {
     #[test]
     fn scores_do_not_depend_on_thread_count() {
         let (sf, def, data) = small(|_| {});
-        let es = entries(&sf, &def, &["conv8x3-relu-bn-maxpool-drop0.1", "conv8x3-silu-res/conv16x5-relu-bn-maxpool-res"]);
+        let es = entries(
+            &sf,
+            &def,
+            &[
+                "conv8x3-relu-bn-maxpool-drop0.1",
+                "conv8x3-silu-res/conv16x5-relu-bn-maxpool-res",
+            ],
+        );
         let run = |t| cross_validate(&sf, &def, &data, &es, t, &|_| {}, &|_| Ok(())).unwrap();
         let one = run(1);
         let two = run(2);
@@ -337,22 +422,49 @@ mod tests {
             e.space.family = "chain".into();
             e.space.block = Some("dense".into());
         });
-        let r = cross_validate(&sf, &def, &data, &entries(&sf, &def, &["fc64-relu-bn/fc32-silu-drop0.1-res"]), 2, &|_| {}, &|_| Ok(())).unwrap();
+        let r = cross_validate(
+            &sf,
+            &def,
+            &data,
+            &entries(&sf, &def, &["fc64-relu-bn/fc32-silu-drop0.1-res"]),
+            2,
+            &|_| {},
+            &|_| Ok(()),
+        )
+        .unwrap();
         assert!(r[0].cv_mean > 0.85, "{:?}", r[0]);
-        let (sf, def, data) = small(|e| e.space = space::experiment::SpaceSpec { family: "cell".into(), ..Default::default() });
+        let (sf, def, data) = small(|e| {
+            e.space = space::experiment::SpaceSpec {
+                family: "cell".into(),
+                ..Default::default()
+            }
+        });
         let es = entries(&sf, &def, &[
             "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|",
             "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
         ]);
         let r = cross_validate(&sf, &def, &data, &es, 2, &|_| {}, &|_| Ok(())).unwrap();
         assert!(r[0].cv_mean > 0.85, "{:?}", r[0]);
-        assert!(r[1].cv_mean < 0.3, "an all-none cell sees nothing: {:?}", r[1]);
+        assert!(
+            r[1].cv_mean < 0.3,
+            "an all-none cell sees nothing: {:?}",
+            r[1]
+        );
     }
 
     #[test]
     fn divergence_is_recorded_not_fatal() {
         let (sf, def, data) = small(|e| e.evaluate.lr = 1e30);
-        let r = cross_validate(&sf, &def, &data, &entries(&sf, &def, &["conv8x3-relu"]), 1, &|_| {}, &|_| Ok(())).unwrap();
+        let r = cross_validate(
+            &sf,
+            &def,
+            &data,
+            &entries(&sf, &def, &["conv8x3-relu"]),
+            1,
+            &|_| {},
+            &|_| Ok(()),
+        )
+        .unwrap();
         assert_eq!(r[0].status, "diverged", "{:?}", r[0]);
         assert!(r[0].error.contains("loss became"));
     }

@@ -22,7 +22,12 @@ struct Init<'a> {
 }
 
 impl Init<'_> {
-    fn param(&mut self, name: String, shape: &[usize], fill: impl Fn(&mut Rng) -> f64) -> Result<Var> {
+    fn param(
+        &mut self,
+        name: String,
+        shape: &[usize],
+        fill: impl Fn(&mut Rng) -> f64,
+    ) -> Result<Var> {
         let n: usize = shape.iter().product();
         let v: Vec<f64> = (0..n).map(|_| fill(self.rng)).collect();
         let t = Tensor::from_vec(v, shape, &self.dev)?.to_dtype(self.dtype)?;
@@ -33,12 +38,21 @@ impl Init<'_> {
     /// He-uniform weights `[fan_in, fan_out]`.
     fn weight(&mut self, name: String, fan_in: usize, fan_out: usize) -> Result<Var> {
         let bound = (6.0 / fan_in as f64).sqrt();
-        self.param(name, &[fan_in, fan_out], |r| (2.0 * r.uniform() - 1.0) * bound)
+        self.param(name, &[fan_in, fan_out], |r| {
+            (2.0 * r.uniform() - 1.0) * bound
+        })
     }
     fn zeros(&mut self, name: String, n: usize) -> Result<Var> {
         self.param(name, &[n], |_| 0.0)
     }
-    fn index(&self, h: usize, w: usize, k: usize, s: usize, p: usize) -> Result<(Tensor, usize, usize)> {
+    fn index(
+        &self,
+        h: usize,
+        w: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+    ) -> Result<(Tensor, usize, usize)> {
         let (idx, ho, wo) = ops::window_index(h, w, k, s, p);
         let n = idx.len();
         Ok((Tensor::from_vec(idx, n, &self.dev)?, ho, wo))
@@ -52,14 +66,30 @@ impl Init<'_> {
             name: name.to_string(),
         })
     }
-    fn conv(&mut self, name: &str, h: usize, w: usize, k: usize, s: usize, cin: usize, cout: usize, bias: bool) -> Result<Conv> {
-        let (idx, ho, wo) = if k == 1 && s == 1 { (None, h, w) } else {
+    fn conv(
+        &mut self,
+        name: &str,
+        h: usize,
+        w: usize,
+        k: usize,
+        s: usize,
+        cin: usize,
+        cout: usize,
+        bias: bool,
+    ) -> Result<Conv> {
+        let (idx, ho, wo) = if k == 1 && s == 1 {
+            (None, h, w)
+        } else {
             let (i, ho, wo) = self.index(h, w, k, s, k / 2)?;
             (Some(i), ho, wo)
         };
         Ok(Conv {
             w: self.weight(format!("{name}.weight"), k * k * cin, cout)?,
-            b: if bias { Some(self.zeros(format!("{name}.bias"), cout)?) } else { None },
+            b: if bias {
+                Some(self.zeros(format!("{name}.bias"), cout)?)
+            } else {
+                None
+            },
             idx,
             taps: k * k,
             ho,
@@ -87,7 +117,8 @@ impl BatchNorm {
             let (y, m, v) = ops::batch_norm_train(&x2, &self.gamma, &self.beta, BN_EPS)?;
             let n = x2.dim(0)? as f64;
             let unbiased = (v.squeeze(0)?.detach() * (n / (n - 1.0).max(1.0)))?;
-            self.mean = ((&self.mean * (1.0 - BN_MOMENTUM))? + (m.squeeze(0)?.detach() * BN_MOMENTUM)?)?;
+            self.mean =
+                ((&self.mean * (1.0 - BN_MOMENTUM))? + (m.squeeze(0)?.detach() * BN_MOMENTUM)?)?;
             self.var = ((&self.var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
             y
         } else {
@@ -109,7 +140,13 @@ pub struct Conv {
 
 impl Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        ops::conv(x, &self.w, self.b.as_ref().map(|b| b.as_tensor()), self.idx.as_ref(), self.taps)
+        ops::conv(
+            x,
+            &self.w,
+            self.b.as_ref().map(|b| b.as_tensor()),
+            self.idx.as_ref(),
+            self.taps,
+        )
     }
 }
 
@@ -145,8 +182,16 @@ enum Stage {
 }
 
 enum Body {
-    Chain { layers: Vec<ChainLayer>, conv: bool },
-    Cell { stem: Conv, stem_bn: BatchNorm, stages: Vec<Stage>, head_bn: BatchNorm },
+    Chain {
+        layers: Vec<ChainLayer>,
+        conv: bool,
+    },
+    Cell {
+        stem: Conv,
+        stem_bn: BatchNorm,
+        stages: Vec<Stage>,
+        head_bn: BatchNorm,
+    },
 }
 
 /// A trainable network for one architecture.
@@ -170,36 +215,84 @@ fn act(x: &Tensor, a: Act) -> Result<Tensor> {
 fn dropout(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
     let n = x.elem_count();
     let keep = 1.0 / (1.0 - p);
-    let m: Vec<f32> = (0..n).map(|_| if rng.uniform() < p { 0.0 } else { keep as f32 }).collect();
+    let m: Vec<f32> = (0..n)
+        .map(|_| if rng.uniform() < p { 0.0 } else { keep as f32 })
+        .collect();
     let mask = Tensor::from_vec(m, x.dims(), x.device())?.to_dtype(x.dtype())?;
     x.mul(&mask)
 }
 
 impl Model {
     /// Builds the network for `arch` with weights from `rng`.
-    pub fn new(space: &SpaceDef, arch: &Arch, input: &InputInfo, rng: &mut Rng, dtype: DType, dev: &Device) -> Result<Model> {
+    pub fn new(
+        space: &SpaceDef,
+        arch: &Arch,
+        input: &InputInfo,
+        rng: &mut Rng,
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Model> {
         let mut store = Store::default();
-        let mut init = Init { rng, dtype, dev: dev.clone(), store: &mut store };
+        let mut init = Init {
+            rng,
+            dtype,
+            dev: dev.clone(),
+            store: &mut store,
+        };
         let image = input.shape.as_ref().map(|s| (s[0], s[1], s[2]));
         let classes = input.classes;
         let (body, width) = match (space, arch) {
             (SpaceDef::Chain(cs), Arch::Chain(blocks)) => {
                 let mut layers = Vec::new();
-                let (mut c, mut h, mut w) = if cs.conv { image.expect("conv space has a shape") } else { (input.features, 1, 1) };
+                let (mut c, mut h, mut w) = if cs.conv {
+                    image.expect("conv space has a shape")
+                } else {
+                    (input.features, 1, 1)
+                };
                 for (i, b) in blocks.iter().enumerate() {
                     let name = format!("block{i}");
-                    let mut l = ChainLayer { spec: b.clone(), conv: None, dense: None, bn: None, proj: None, proj_dense: None, h, w };
+                    let mut l = ChainLayer {
+                        spec: b.clone(),
+                        conv: None,
+                        dense: None,
+                        bn: None,
+                        proj: None,
+                        proj_dense: None,
+                        h,
+                        w,
+                    };
                     if cs.conv {
-                        l.conv = Some(init.conv(&format!("{name}.conv"), h, w, b.kernel, 1, c, b.width, true)?);
+                        l.conv = Some(init.conv(
+                            &format!("{name}.conv"),
+                            h,
+                            w,
+                            b.kernel,
+                            1,
+                            c,
+                            b.width,
+                            true,
+                        )?);
                         if b.res && c != b.width {
-                            l.proj = Some(init.conv(&format!("{name}.proj"), h, w, 1, 1, c, b.width, false)?);
+                            l.proj = Some(init.conv(
+                                &format!("{name}.proj"),
+                                h,
+                                w,
+                                1,
+                                1,
+                                c,
+                                b.width,
+                                false,
+                            )?);
                         }
                         if b.pool != Pool::None && h >= 2 && w >= 2 {
                             h /= 2;
                             w /= 2;
                         }
                     } else {
-                        l.dense = Some((init.weight(format!("{name}.weight"), c, b.width)?, init.zeros(format!("{name}.bias"), b.width)?));
+                        l.dense = Some((
+                            init.weight(format!("{name}.weight"), c, b.width)?,
+                            init.zeros(format!("{name}.bias"), b.width)?,
+                        ));
                         if b.res && c != b.width {
                             l.proj_dense = Some(init.weight(format!("{name}.proj"), c, b.width)?);
                         }
@@ -210,7 +303,13 @@ impl Model {
                     c = b.width;
                     layers.push(l);
                 }
-                (Body::Chain { layers, conv: cs.conv }, if cs.conv { c * h * w } else { c })
+                (
+                    Body::Chain {
+                        layers,
+                        conv: cs.conv,
+                    },
+                    if cs.conv { c * h * w } else { c },
+                )
             }
             (SpaceDef::Cell(cs), Arch::Cell(cell)) => {
                 let (cin, mut h, mut w) = image.expect("cell space has a shape");
@@ -229,7 +328,16 @@ impl Model {
                             a_bn: init.bn(&format!("{name}.a.bn"), co)?,
                             b: init.conv(&format!("{name}.b"), ho, wo, 3, 1, co, co, false)?,
                             b_bn: init.bn(&format!("{name}.b.bn"), co)?,
-                            short: init.conv(&format!("{name}.short"), h, w, 1, 2, ch, co, false)?,
+                            short: init.conv(
+                                &format!("{name}.short"),
+                                h,
+                                w,
+                                1,
+                                2,
+                                ch,
+                                co,
+                                false,
+                            )?,
                         };
                         stages.push(Stage::Reduce(r));
                         ch = co;
@@ -243,24 +351,49 @@ impl Model {
                             ops_.push(match CELL_OPS[o] {
                                 "none" => CellOp::Zero,
                                 "skip_connect" => CellOp::Skip,
-                                "nor_conv_1x1" => CellOp::Conv(init.conv(&name, h, w, 1, 1, ch, ch, false)?, init.bn(&format!("{name}.bn"), ch)?),
-                                "nor_conv_3x3" => CellOp::Conv(init.conv(&name, h, w, 3, 1, ch, ch, false)?, init.bn(&format!("{name}.bn"), ch)?),
+                                "nor_conv_1x1" => CellOp::Conv(
+                                    init.conv(&name, h, w, 1, 1, ch, ch, false)?,
+                                    init.bn(&format!("{name}.bn"), ch)?,
+                                ),
+                                "nor_conv_3x3" => CellOp::Conv(
+                                    init.conv(&name, h, w, 3, 1, ch, ch, false)?,
+                                    init.bn(&format!("{name}.bn"), ch)?,
+                                ),
                                 _ => {
                                     let (idx, _, _) = init.index(h, w, 3, 1, 1)?;
                                     CellOp::AvgPool(idx, ops::avg_pool3_counts(h, w, dtype, dev)?)
                                 }
                             });
                         }
-                        stages.push(Stage::Cell { nodes: cell.nodes, ops: ops_ });
+                        stages.push(Stage::Cell {
+                            nodes: cell.nodes,
+                            ops: ops_,
+                        });
                     }
                 }
                 let head_bn = init.bn("head.bn", ch)?;
-                (Body::Cell { stem, stem_bn, stages, head_bn }, ch)
+                (
+                    Body::Cell {
+                        stem,
+                        stem_bn,
+                        stages,
+                        head_bn,
+                    },
+                    ch,
+                )
             }
             _ => candle_core::bail!("architecture does not belong to this space's family"),
         };
-        let head = (init.weight("head.weight".into(), width, classes)?, init.zeros("head.bias".into(), classes)?);
-        Ok(Model { body, head, store, image })
+        let head = (
+            init.weight("head.weight".into(), width, classes)?,
+            init.zeros("head.bias".into(), classes)?,
+        );
+        Ok(Model {
+            body,
+            head,
+            store,
+            image,
+        })
     }
 
     /// Logits `[B, classes]` for `x` `[B, features]` (images channel-last: features ordered h, w, c).
@@ -302,7 +435,12 @@ impl Model {
                 }
                 x.reshape((b, ()))?
             }
-            Body::Cell { stem, stem_bn, stages, head_bn } => {
+            Body::Cell {
+                stem,
+                stem_bn,
+                stages,
+                head_bn,
+            } => {
                 let (c, h, w) = self.image.unwrap();
                 let x = x.reshape((b, h * w, c))?;
                 let mut x = stem_bn.forward(&stem.forward(&x)?, train)?;
@@ -313,7 +451,10 @@ impl Model {
                             let bb = r.b_bn.forward(&r.b.forward(&a.relu()?)?, train)?;
                             (bb + r.short.forward(&x)?)?
                         }
-                        Stage::Cell { nodes, ops: cell_ops } => {
+                        Stage::Cell {
+                            nodes,
+                            ops: cell_ops,
+                        } => {
                             let mut vals: Vec<Option<Tensor>> = vec![Some(x.clone())];
                             for i in 1..*nodes {
                                 let mut acc: Option<Tensor> = None;
@@ -322,10 +463,15 @@ impl Model {
                                     let out = match &mut cell_ops[space::arch::edge_index(i, j)] {
                                         CellOp::Zero => continue,
                                         CellOp::Skip => inp.clone(),
-                                        CellOp::Conv(cv, bn) => bn.forward(&cv.forward(&inp.relu()?)?, train)?,
+                                        CellOp::Conv(cv, bn) => {
+                                            bn.forward(&cv.forward(&inp.relu()?)?, train)?
+                                        }
                                         CellOp::AvgPool(idx, inv) => ops::avg_pool3(inp, idx, inv)?,
                                     };
-                                    acc = Some(match acc { Some(a) => (a + out)?, None => out });
+                                    acc = Some(match acc {
+                                        Some(a) => (a + out)?,
+                                        None => out,
+                                    });
                                 }
                                 vals.push(acc);
                             }
@@ -349,14 +495,27 @@ impl Model {
 
     /// Parameters and batch-norm running statistics by name, for export.
     pub fn tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out: Vec<(String, Tensor)> = self.store.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        let mut out: Vec<(String, Tensor)> = self
+            .store
+            .vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
         let mut push_bn = |bn: &BatchNorm| {
             out.push((format!("{}.running_mean", bn.name), bn.mean.clone()));
             out.push((format!("{}.running_var", bn.name), bn.var.clone()));
         };
         match &self.body {
-            Body::Chain { layers, .. } => layers.iter().filter_map(|l| l.bn.as_ref()).for_each(&mut push_bn),
-            Body::Cell { stem_bn, stages, head_bn, .. } => {
+            Body::Chain { layers, .. } => layers
+                .iter()
+                .filter_map(|l| l.bn.as_ref())
+                .for_each(&mut push_bn),
+            Body::Cell {
+                stem_bn,
+                stages,
+                head_bn,
+                ..
+            } => {
                 push_bn(stem_bn);
                 for st in stages {
                     match st {

@@ -9,7 +9,13 @@
 use candle_core::{DType, Device, Result, Tensor, D};
 
 /// Gather indices of every k×k window (row-major over output pixels, then taps); `h·w` is the zero pixel.
-pub fn window_index(h: usize, w: usize, k: usize, stride: usize, pad: usize) -> (Vec<u32>, usize, usize) {
+pub fn window_index(
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> (Vec<u32>, usize, usize) {
     let ho = (h + 2 * pad - k) / stride + 1;
     let wo = (w + 2 * pad - k) / stride + 1;
     let zero = (h * w) as u32;
@@ -20,11 +26,13 @@ pub fn window_index(h: usize, w: usize, k: usize, stride: usize, pad: usize) -> 
                 for kx in 0..k {
                     let iy = (oy * stride + ky) as isize - pad as isize;
                     let ix = (ox * stride + kx) as isize - pad as isize;
-                    idx.push(if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                        (iy as usize * w + ix as usize) as u32
-                    } else {
-                        zero
-                    });
+                    idx.push(
+                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                            (iy as usize * w + ix as usize) as u32
+                        } else {
+                            zero
+                        },
+                    );
                 }
             }
         }
@@ -43,7 +51,13 @@ pub fn im2col(x: &Tensor, idx: &Tensor, taps: usize) -> Result<Tensor> {
 }
 
 /// Convolution by im2col + matmul. `w`: `[k²·Cin, Cout]`; returns `[B, ho·wo, Cout]`.
-pub fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, idx: Option<&Tensor>, taps: usize) -> Result<Tensor> {
+pub fn conv(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    idx: Option<&Tensor>,
+    taps: usize,
+) -> Result<Tensor> {
     let (b, hw, c) = x.dims3()?;
     let cols = match idx {
         Some(idx) => im2col(x, idx, taps)?,
@@ -74,7 +88,11 @@ pub fn pool2(x: &Tensor, h: usize, w: usize, max: bool) -> Result<Tensor> {
         x4 = x4.narrow(2, 0, 2 * w2)?;
     }
     let x6 = x4.contiguous()?.reshape((b, h2, 2, w2, 2, c))?;
-    let y = if max { x6.max(4)?.max(2)? } else { x6.mean(4)?.mean(2)? };
+    let y = if max {
+        x6.max(4)?.max(2)?
+    } else {
+        x6.mean(4)?.mean(2)?
+    };
     y.reshape((b, h2 * w2, c))
 }
 
@@ -90,13 +108,21 @@ pub fn avg_pool3(x: &Tensor, idx: &Tensor, inv_count: &Tensor) -> Result<Tensor>
 pub fn avg_pool3_counts(h: usize, w: usize, dtype: DType, dev: &Device) -> Result<Tensor> {
     let (idx, _, _) = window_index(h, w, 3, 1, 1);
     let zero = (h * w) as u32;
-    let inv: Vec<f64> = idx.chunks(9).map(|win| 1.0 / win.iter().filter(|&&i| i != zero).count() as f64).collect();
+    let inv: Vec<f64> = idx
+        .chunks(9)
+        .map(|win| 1.0 / win.iter().filter(|&&i| i != zero).count() as f64)
+        .collect();
     Tensor::from_vec(inv, (1, h * w, 1), dev)?.to_dtype(dtype)
 }
 
 /// Batch normalisation in training mode on `[N, C]` (statistics over N); returns the output, the batch mean
 /// and the biased batch variance.
-pub fn batch_norm_train(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
     let mean = x.mean_keepdim(0)?;
     let xc = x.broadcast_sub(&mean)?;
     let var = xc.sqr()?.mean_keepdim(0)?;
@@ -105,9 +131,18 @@ pub fn batch_norm_train(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> 
 }
 
 /// Batch normalisation with fixed statistics (inference).
-pub fn batch_norm_eval(x: &Tensor, gamma: &Tensor, beta: &Tensor, mean: &Tensor, var: &Tensor, eps: f64) -> Result<Tensor> {
+pub fn batch_norm_eval(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
     let scale = gamma.broadcast_div(&(var + eps)?.sqrt()?)?;
-    x.broadcast_sub(mean)?.broadcast_mul(&scale)?.broadcast_add(beta)
+    x.broadcast_sub(mean)?
+        .broadcast_mul(&scale)?
+        .broadcast_add(beta)
 }
 
 /// Softmax cross-entropy, mean over the batch (log-softmax from basic ops).
@@ -128,20 +163,37 @@ mod tests {
 
     fn rand(shape: &[usize], rng: &mut Rng) -> Tensor {
         let n: usize = shape.iter().product();
-        Tensor::from_vec((0..n).map(|_| rng.normal()).collect::<Vec<f64>>(), shape, &Device::Cpu).unwrap()
+        Tensor::from_vec(
+            (0..n).map(|_| rng.normal()).collect::<Vec<f64>>(),
+            shape,
+            &Device::Cpu,
+        )
+        .unwrap()
     }
 
     /// Compares autograd gradients of `sum(f(inputs) * r)` with central differences, on every input.
     fn check(name: &str, inputs: Vec<Tensor>, f: impl Fn(&[Tensor]) -> Result<Tensor>) {
         let mut rng = Rng::derive(1, name, &[]);
-        let vars: Vec<Var> = inputs.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
         let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
         let out = f(&ts).unwrap();
         let r = rand(out.dims(), &mut rng);
-        let loss = |ts: &[Tensor]| -> f64 { (f(ts).unwrap() * &r).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap() };
+        let loss = |ts: &[Tensor]| -> f64 {
+            (f(ts).unwrap() * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
         let grads = (out * &r).unwrap().sum_all().unwrap().backward().unwrap();
         for (vi, v) in vars.iter().enumerate() {
-            let g = grads.get(v.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient for input {vi}"));
+            let g = grads
+                .get(v.as_tensor())
+                .unwrap_or_else(|| panic!("{name}: no gradient for input {vi}"));
             let g: Vec<f64> = g.flatten_all().unwrap().to_vec1().unwrap();
             let base: Vec<f64> = inputs[vi].flatten_all().unwrap().to_vec1().unwrap();
             let n = base.len();
@@ -157,7 +209,11 @@ mod tests {
                 };
                 let num = (at(eps) - at(-eps)) / (2.0 * eps);
                 let tol = 1e-5 * (1.0 + num.abs().max(g[i].abs()));
-                assert!((num - g[i]).abs() < tol, "{name}: input {vi} elem {i}: autograd {} vs numeric {num}", g[i]);
+                assert!(
+                    (num - g[i]).abs() < tol,
+                    "{name}: input {vi} elem {i}: autograd {} vs numeric {num}",
+                    g[i]
+                );
             }
         }
     }
@@ -165,17 +221,26 @@ mod tests {
     #[test]
     fn grad_conv_same_strided_and_pointwise() {
         let mut rng = Rng::derive(2, "conv", &[]);
-        for (h, w, k, s, p) in [(5, 4, 3, 1, 1), (6, 6, 3, 2, 1), (5, 5, 5, 1, 2), (4, 4, 1, 2, 0)] {
+        for (h, w, k, s, p) in [
+            (5, 4, 3, 1, 1),
+            (6, 6, 3, 2, 1),
+            (5, 5, 5, 1, 2),
+            (4, 4, 1, 2, 0),
+        ] {
             let (idx, _, _) = window_index(h, w, k, s, p);
             let idx = Tensor::from_vec(idx.clone(), idx.len(), &Device::Cpu).unwrap();
             let x = rand(&[2, h * w, 3], &mut rng);
             let wt = rand(&[k * k * 3, 4], &mut rng);
             let b = rand(&[4], &mut rng);
-            check("conv", vec![x, wt, b], |t| conv(&t[0], &t[1], Some(&t[2]), Some(&idx), k * k));
+            check("conv", vec![x, wt, b], |t| {
+                conv(&t[0], &t[1], Some(&t[2]), Some(&idx), k * k)
+            });
         }
         let x = rand(&[2, 6, 3], &mut rng);
         let wt = rand(&[3, 5], &mut rng);
-        check("conv1x1", vec![x, wt], |t| conv(&t[0], &t[1], None, None, 1));
+        check("conv1x1", vec![x, wt], |t| {
+            conv(&t[0], &t[1], None, None, 1)
+        });
     }
 
     #[test]
@@ -185,13 +250,32 @@ mod tests {
         let x = rand(&[1, cin, h, w], &mut rng); // NCHW
         let wk = rand(&[cout, cin, k, k], &mut rng);
         let want = x.conv2d(&wk, 1, 1, 1, 1).unwrap(); // [1, cout, h, w]
-        let xn = x.permute((0, 2, 3, 1)).unwrap().reshape((1, h * w, cin)).unwrap();
-        let wm = wk.permute((2, 3, 1, 0)).unwrap().reshape((k * k * cin, cout)).unwrap();
+        let xn = x
+            .permute((0, 2, 3, 1))
+            .unwrap()
+            .reshape((1, h * w, cin))
+            .unwrap();
+        let wm = wk
+            .permute((2, 3, 1, 0))
+            .unwrap()
+            .reshape((k * k * cin, cout))
+            .unwrap();
         let (idx, _, _) = window_index(h, w, k, 1, 1);
         let idx = Tensor::from_vec(idx.clone(), idx.len(), &Device::Cpu).unwrap();
         let got = conv(&xn, &wm, None, Some(&idx), k * k).unwrap();
-        let want = want.permute((0, 2, 3, 1)).unwrap().reshape((1, h * w, cout)).unwrap();
-        let d = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        let want = want
+            .permute((0, 2, 3, 1))
+            .unwrap()
+            .reshape((1, h * w, cout))
+            .unwrap();
+        let d = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
         assert!(d < 1e-9, "max diff {d}");
     }
 
@@ -208,10 +292,18 @@ mod tests {
         let idx = Tensor::from_vec(idx.clone(), idx.len(), &Device::Cpu).unwrap();
         let inv = avg_pool3_counts(h, w, DType::F64, &Device::Cpu).unwrap();
         let x = rand(&[2, h * w, 2], &mut rng);
-        check("avgpool3", vec![x.clone()], |t| avg_pool3(&t[0], &idx, &inv));
+        check("avgpool3", vec![x.clone()], |t| {
+            avg_pool3(&t[0], &idx, &inv)
+        });
         // corner cell averages its 4 in-bounds neighbours
         let y = avg_pool3(&x, &idx, &inv).unwrap();
-        let xv: Vec<f64> = x.narrow(0, 0, 1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let xv: Vec<f64> = x
+            .narrow(0, 0, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let corner = (xv[0] + xv[2] + xv[w * 2] + xv[w * 2 + 2]) / 4.0;
         let yv: Vec<f64> = y.flatten_all().unwrap().to_vec1().unwrap();
         assert!((yv[0] - corner).abs() < 1e-12);
@@ -219,10 +311,19 @@ mod tests {
 
     #[test]
     fn max_pool_routes_gradient_to_the_max_only() {
-        let x = Var::from_tensor(&Tensor::new(&[[[1.0f64], [5.0], [2.0], [3.0]]], &Device::Cpu).unwrap()).unwrap();
+        let x = Var::from_tensor(
+            &Tensor::new(&[[[1.0f64], [5.0], [2.0], [3.0]]], &Device::Cpu).unwrap(),
+        )
+        .unwrap();
         let y = pool2(x.as_tensor(), 2, 2, true).unwrap();
         let g = y.sum_all().unwrap().backward().unwrap();
-        let gv: Vec<f64> = g.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let gv: Vec<f64> = g
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(gv, vec![0.0, 1.0, 0.0, 0.0]);
     }
 
@@ -232,18 +333,35 @@ mod tests {
         let x = rand(&[6, 3], &mut rng);
         let g = rand(&[3], &mut rng);
         let b = rand(&[3], &mut rng);
-        check("batchnorm", vec![x.clone(), g, b], |t| Ok(batch_norm_train(&t[0], &t[1], &t[2], 1e-5)?.0));
+        check("batchnorm", vec![x.clone(), g, b], |t| {
+            Ok(batch_norm_train(&t[0], &t[1], &t[2], 1e-5)?.0)
+        });
         let w = rand(&[3, 4], &mut rng);
         let bb = rand(&[4], &mut rng);
-        check("dense", vec![x.clone(), w, bb], |t| dense(&t[0], &t[1], &t[2]));
+        check("dense", vec![x.clone(), w, bb], |t| {
+            dense(&t[0], &t[1], &t[2])
+        });
         check("relu", vec![x.clone()], |t| t[0].relu());
         check("gelu", vec![x.clone()], |t| t[0].gelu());
         check("tanh", vec![x.clone()], |t| t[0].tanh());
         check("silu", vec![x.clone()], |t| t[0].silu());
         check("mean1", vec![rand(&[2, 5, 3], &mut rng)], |t| t[0].mean(1));
-        let mask = Tensor::new(&[[0.0f64, 2.0, 2.0], [2.0, 0.0, 2.0], [2.0, 2.0, 2.0], [0.0, 0.0, 2.0], [2.0, 2.0, 0.0], [2.0, 0.0, 0.0]], &Device::Cpu).unwrap();
+        let mask = Tensor::new(
+            &[
+                [0.0f64, 2.0, 2.0],
+                [2.0, 0.0, 2.0],
+                [2.0, 2.0, 2.0],
+                [0.0, 0.0, 2.0],
+                [2.0, 2.0, 0.0],
+                [2.0, 0.0, 0.0],
+            ],
+            &Device::Cpu,
+        )
+        .unwrap();
         check("dropout", vec![x.clone()], |t| t[0].mul(&mask));
-        check("residual", vec![x.clone(), rand(&[6, 3], &mut rng)], |t| t[0].add(&t[1]));
+        check("residual", vec![x.clone(), rand(&[6, 3], &mut rng)], |t| {
+            t[0].add(&t[1])
+        });
         let targets = Tensor::new(&[0u32, 2, 1, 1, 0, 2], &Device::Cpu).unwrap();
         check("cross_entropy", vec![x], |t| cross_entropy(&t[0], &targets));
     }

@@ -67,9 +67,16 @@ impl Standardizer {
         let mean: Vec<f64> = mean.iter().map(|m| m / n).collect();
         let std = sq.iter().zip(&mean).map(|(s, m)| {
             let sd = (s / n - m * m).max(0.0).sqrt();
-            if sd < 1e-6 { 1.0 } else { sd as f32 }
+            if sd < 1e-6 {
+                1.0
+            } else {
+                sd as f32
+            }
         });
-        Standardizer { std: std.collect(), mean: mean.iter().map(|&m| m as f32).collect() }
+        Standardizer {
+            std: std.collect(),
+            mean: mean.iter().map(|&m| m as f32).collect(),
+        }
     }
 
     /// Standardised copy of `rows`.
@@ -112,7 +119,11 @@ pub fn train(
     let mut model = Model::new(space, arch, input, &mut init, DType::F32, &dev)?;
     let mut opt = AdamW::new(
         model.vars(),
-        ParamsAdamW { lr: spec.lr, weight_decay: spec.weight_decay, ..Default::default() },
+        ParamsAdamW {
+            lr: spec.lr,
+            weight_decay: spec.weight_decay,
+            ..Default::default()
+        },
     )?;
     let mut drop_rng = Rng::derive(seed, "dropout", stream);
     let n = y.len();
@@ -135,7 +146,10 @@ pub fn train(
             let loss = ops::cross_entropy(&logits, &yt)?;
             let l = loss.to_scalar::<f32>()?;
             if !l.is_finite() {
-                return Ok(Trained::Diverged(format!("loss became {l} in epoch {}", epoch + 1)));
+                return Ok(Trained::Diverged(format!(
+                    "loss became {l} in epoch {}",
+                    epoch + 1
+                )));
             }
             opt.backward_step(&loss)?;
         }
@@ -191,8 +205,21 @@ mod tests {
 
     #[test]
     fn channel_last_reorders_images() {
-        let d = Dataset { x: vec![1., 2., 3., 4., 5., 6., 7., 8.], y: vec![0], features: 8, classes: vec!["a".into()], fingerprint: String::new() };
-        let inp = InputInfo { features: 8, shape: Some(vec![2, 2, 2]), classes: 2 };
-        assert_eq!(network_layout(&d, &inp), vec![1., 5., 2., 6., 3., 7., 4., 8.]);
+        let d = Dataset {
+            x: vec![1., 2., 3., 4., 5., 6., 7., 8.],
+            y: vec![0],
+            features: 8,
+            classes: vec!["a".into()],
+            fingerprint: String::new(),
+        };
+        let inp = InputInfo {
+            features: 8,
+            shape: Some(vec![2, 2, 2]),
+            classes: 2,
+        };
+        assert_eq!(
+            network_layout(&d, &inp),
+            vec![1., 5., 2., 6., 3., 7., 4., 8.]
+        );
     }
 }

@@ -46,7 +46,9 @@ pub trait Strategy {
 
 /// Tries to sample a new architecture uniformly.
 fn random_new(ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<Arch> {
-    (0..2000).map(|_| ctx.space.sample(rng)).find(|a| taken.claim(ctx, a))
+    (0..2000)
+        .map(|_| ctx.space.sample(rng))
+        .find(|a| taken.claim(ctx, a))
 }
 
 /// Random search.
@@ -64,7 +66,10 @@ pub struct Evolution;
 
 /// Fitness of an evaluated candidate: its mean CV accuracy, −1 when it failed.
 pub fn fitness(e: &Entry) -> f64 {
-    e.result.as_ref().filter(|r| r.ok()).map_or(-1.0, |r| r.cv_mean)
+    e.result
+        .as_ref()
+        .filter(|r| r.ok())
+        .map_or(-1.0, |r| r.cv_mean)
 }
 
 impl Strategy for Evolution {
@@ -80,7 +85,11 @@ impl Strategy for Evolution {
             let parent = idx[..ctx.settings.sample.min(pop.len())]
                 .iter()
                 .map(|&i| &pop[i])
-                .max_by(|a, b| fitness(a).total_cmp(&fitness(b)).then(b.candidate.id.cmp(&a.candidate.id)))
+                .max_by(|a, b| {
+                    fitness(a)
+                        .total_cmp(&fitness(b))
+                        .then(b.candidate.id.cmp(&a.candidate.id))
+                })
                 .expect("sample >= 1");
             let child = ctx.space.mutate(&parent.arch, ctx.input, rng);
             if taken.claim(ctx, &child) {
@@ -96,7 +105,9 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>> {
     match name {
         "random" => Ok(Box::new(RandomSearch)),
         "evolution" => Ok(Box::new(Evolution)),
-        other => Err(anyhow!("unknown strategy \"{other}\" (expected random or evolution)")),
+        other => Err(anyhow!(
+            "unknown strategy \"{other}\" (expected random or evolution)"
+        )),
     }
 }
 
@@ -109,13 +120,25 @@ pub fn make_batch(
     n: usize,
     first_id: u64,
 ) -> Result<Vec<CandidateFile>> {
-    let ctx = Context { space: def, input: &sf.input, history, settings: &sf.experiment.search };
+    let ctx = Context {
+        space: def,
+        input: &sf.input,
+        history,
+        settings: &sf.experiment.search,
+    };
     let strat = strategy(&sf.experiment.search.strategy)?;
-    let mut taken = Taken { keys: history.iter().map(|e| def.key(&e.arch, &sf.input)).collect() };
+    let mut taken = Taken {
+        keys: history
+            .iter()
+            .map(|e| def.key(&e.arch, &sf.input))
+            .collect(),
+    };
     let mut rng = Rng::derive(sf.experiment.seed, "generate", &[batch]);
     let mut out: Vec<CandidateFile> = Vec::new();
     for i in 0..n {
-        let Some((arch, origin)) = strat.propose(&ctx, &mut rng, &mut taken) else { break };
+        let Some((arch, origin)) = strat.propose(&ctx, &mut rng, &mut taken) else {
+            break;
+        };
         let (params, flops) = def.cost(&arch, &sf.input);
         out.push(CandidateFile {
             version: ARTIFACT_VERSION,
@@ -156,9 +179,20 @@ pub fn step(run: &RunDir) -> Result<Step> {
         let b = last.candidate.batch;
         let in_batch = history.iter().filter(|e| e.candidate.batch == b).count() as u64;
         if in_batch < last.candidate.batch_size {
-            let prior: Vec<Entry> = history.iter().filter(|e| e.candidate.batch < b).cloned().collect();
+            let prior: Vec<Entry> = history
+                .iter()
+                .filter(|e| e.candidate.batch < b)
+                .cloned()
+                .collect();
             let first = prior.last().map_or(1, |e| e.candidate.id + 1);
-            let want = make_batch(&sf, &def, &prior, b, last.candidate.batch_size as usize, first)?;
+            let want = make_batch(
+                &sf,
+                &def,
+                &prior,
+                b,
+                last.candidate.batch_size as usize,
+                first,
+            )?;
             let mut written = Vec::new();
             for c in want {
                 if !history.iter().any(|e| e.candidate.id == c.id) {
@@ -201,7 +235,8 @@ mod tests {
     use space::{Experiment, ResultFile, SpaceFile};
 
     fn setup(strategy: &str, seed: u64) -> (RunDir, SpaceFile) {
-        let dir = std::env::temp_dir().join(format!("nas-gen-{}-{strategy}-{seed}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("nas-gen-{}-{strategy}-{seed}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut e = Experiment::default();
         e.seed = seed;
@@ -249,7 +284,11 @@ mod tests {
             }
         }
         let (_, def) = run.load_space().unwrap();
-        run.history(&def).unwrap().iter().map(|e| e.candidate.arch.clone()).collect()
+        run.history(&def)
+            .unwrap()
+            .iter()
+            .map(|e| e.candidate.arch.clone())
+            .collect()
     }
 
     #[test]
@@ -259,7 +298,10 @@ mod tests {
             let full = drive(&run);
             assert_eq!(full.len(), 24);
             let (_, def) = run.load_space().unwrap();
-            let keys: HashSet<String> = full.iter().map(|a| def.key(&def.parse(a).unwrap(), &sf.input)).collect();
+            let keys: HashSet<String> = full
+                .iter()
+                .map(|a| def.key(&def.parse(a).unwrap(), &sf.input))
+                .collect();
             assert_eq!(keys.len(), 24, "{strat}: duplicates");
             // Damage the run as a crash would: drop the last two results and one candidate of a batch.
             let last = 24u64;
@@ -279,7 +321,9 @@ mod tests {
         let (_, def) = run.load_space().unwrap();
         let h = run.history(&def).unwrap();
         assert!(h[..6].iter().all(|e| e.candidate.origin == "random"));
-        assert!(h[8..].iter().any(|e| e.candidate.origin.starts_with("mutation of")));
+        assert!(h[8..]
+            .iter()
+            .any(|e| e.candidate.origin.starts_with("mutation of")));
         let _ = std::fs::remove_dir_all(&run.root);
     }
 }

@@ -1,1 +1,426 @@
+//! `nas-cli`: the `nas` command line — the stage commands (plumbing) and `nas run` (porcelain).
+//!
+//! Every command is a thin layer over one stage function: `nas space` → [`space::SpaceFile::resolve`],
+//! `nas generate` → [`generate::step`], `nas evaluate` → [`evaluate::evaluate_pending`], `nas select` →
+//! [`select::select`] (and [`evaluate::retrain`]). `nas run` loops generate → evaluate over the same files,
+//! so nothing it does is impossible stage by stage, and running it again on a directory resumes it.
+//! Errors are printed as one line `nas: error: …` with exit code 1; panics never reach the user.
+#![deny(missing_docs)]
 
+mod progress;
+
+use anyhow::{anyhow, bail, Result};
+use clap::{Args, Parser, Subcommand};
+use space::{Experiment, RunDir, SpaceFile};
+use std::path::{Path, PathBuf};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "nas",
+    version,
+    about = "Neural architecture search: search a space of networks, score them by k-fold cross-validation, pick the best."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a whole search (or resume one): space, then generate/evaluate until the budget is spent, then select.
+    Run(RunArgs),
+    /// Validate an experiment and write the run directory's space.toml.
+    Space(SpaceArgs),
+    /// Write the next batch of candidates (or complete a half-written one). Prints `generated …`, `pending …` or `done …`.
+    Generate(DirArg),
+    /// Train and score every candidate that has no result yet.
+    Evaluate(EvalArgs),
+    /// Rank the results and write selection.toml; optionally retrain the winner on all data.
+    Select(SelectArgs),
+    /// Show what is done, what is pending, and the best so far.
+    Status(DirArg),
+}
+
+#[derive(Args, Clone, Default)]
+struct ExpArgs {
+    /// Experiment file (TOML). Without it: built-in digits, a small CNN chain space, regularized evolution.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Candidates to evaluate in all.
+    #[arg(long)]
+    budget: Option<usize>,
+    /// Seed of every random stream.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Training epochs per fold.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Data: a CSV path or builtin:digits.
+    #[arg(long)]
+    data: Option<String>,
+    /// Label column of the CSV.
+    #[arg(long)]
+    label: Option<String>,
+    /// Search strategy: random or evolution.
+    #[arg(long)]
+    strategy: Option<String>,
+}
+
+impl ExpArgs {
+    fn given(&self) -> bool {
+        self.config.is_some()
+            || self.budget.is_some()
+            || self.seed.is_some()
+            || self.epochs.is_some()
+            || self.data.is_some()
+            || self.label.is_some()
+            || self.strategy.is_some()
+    }
+
+    fn experiment(&self) -> Result<Experiment> {
+        let mut e = match &self.config {
+            Some(p) => Experiment::load(p)?,
+            None => Experiment::default(),
+        };
+        if let Some(v) = self.budget {
+            e.search.budget = v;
+        }
+        if let Some(v) = self.seed {
+            e.seed = v;
+        }
+        if let Some(v) = self.epochs {
+            e.evaluate.epochs = v;
+        }
+        if let Some(v) = &self.data {
+            e.data.source = if v.starts_with("builtin:") {
+                v.clone()
+            } else {
+                absolute(v)
+            };
+        }
+        if let Some(v) = &self.label {
+            e.data.label = v.clone();
+        }
+        if let Some(v) = &self.strategy {
+            e.search.strategy = v.clone();
+        }
+        e.validate().map_err(|err| {
+            anyhow!(
+                "{}: {err}",
+                self.config
+                    .as_ref()
+                    .map_or("command line".into(), |p| p.display().to_string())
+            )
+        })?;
+        Ok(e)
+    }
+}
+
+fn absolute(p: &str) -> String {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        p.to_string()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path).to_string_lossy().into_owned())
+            .unwrap_or_else(|_| p.to_string())
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    exp: ExpArgs,
+    /// Run directory (created, or resumed when it exists).
+    #[arg(long, short = 'o', default_value = "nas-run")]
+    out: PathBuf,
+    /// Concurrent trainings (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Skip retraining the winner on all data at the end.
+    #[arg(long)]
+    no_retrain: bool,
+    /// No progress bar or log lines.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SpaceArgs {
+    #[command(flatten)]
+    exp: ExpArgs,
+    /// Run directory to create.
+    #[arg(long, short = 'o')]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct DirArg {
+    /// Run directory.
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Run directory.
+    dir: PathBuf,
+    /// Concurrent trainings (default: the experiment's setting, else one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// No progress bar or log lines.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct SelectArgs {
+    /// Run directory.
+    dir: PathBuf,
+    /// Retrain the winner on all data and write model/ (weights as safetensors next to model.toml).
+    #[arg(long)]
+    retrain: bool,
+}
+
+/// Entry point: parses the command line, runs, prints errors as one line, sets the exit code.
+pub fn main() {
+    evaluate::init_threads();
+    let cli = Cli::parse();
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("nas: internal error (a bug, please report it): {info}");
+    }));
+    let code = match std::panic::catch_unwind(|| dispatch(cli)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("nas: error: {}", msg.join(": ").replace('\n', " "));
+            1
+        }
+        Err(_) => 101,
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Run(a) => run(a),
+        Cmd::Space(a) => {
+            let run = RunDir::new(&a.out);
+            if run.space().exists() {
+                bail!(
+                    "{}: already exists; use another --out, or `nas run --out {}` to resume",
+                    run.space().display(),
+                    a.out.display()
+                );
+            }
+            let sf = make_space(&run, a.exp.experiment()?)?;
+            println!(
+                "{}: {} space of {} architectures over {} rows, {} classes",
+                run.space().display(),
+                sf.experiment.space.family,
+                sf.size,
+                sf.rows,
+                sf.input.classes
+            );
+            Ok(())
+        }
+        Cmd::Generate(a) => {
+            let run = RunDir::new(&a.dir);
+            match generate::step(&run)? {
+                generate::Step::Generated(ids) => {
+                    println!("generated {} candidates: {}", ids.len(), id_list(&ids))
+                }
+                generate::Step::Pending(n) => println!("pending: {n} candidates wait for results"),
+                generate::Step::Done => {
+                    println!("done: budget spent and every candidate evaluated")
+                }
+            }
+            Ok(())
+        }
+        Cmd::Evaluate(a) => {
+            let run = RunDir::new(&a.dir);
+            let (sf, _) = run.load_space()?;
+            let p = progress::Progress::new(&run, &sf, a.quiet)?;
+            evaluate::evaluate_pending(&run, a.threads, &|e| p.event(e))?;
+            p.finish();
+            Ok(())
+        }
+        Cmd::Select(a) => {
+            let run = RunDir::new(&a.dir);
+            let sel = select::select(&run)?;
+            progress::print_table(&sel, 10);
+            if a.retrain {
+                retrain(&run, sel.best.id)?;
+            }
+            Ok(())
+        }
+        Cmd::Status(a) => status(&RunDir::new(&a.dir)),
+    }
+}
+
+fn id_list(ids: &[u64]) -> String {
+    ids.iter()
+        .map(|i| format!("c{i:05}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn make_space(run: &RunDir, exp: Experiment) -> Result<SpaceFile> {
+    let (sf, _, _) = SpaceFile::resolve(exp)?;
+    run.create()?;
+    sf.write(run)?;
+    Ok(sf)
+}
+
+/// The first key where two experiments differ, as `[section] key: a ≠ b`.
+fn first_difference(a: &Experiment, b: &Experiment) -> String {
+    let ta = toml::Value::try_from(a).ok();
+    let tb = toml::Value::try_from(b).ok();
+    if let (Some(toml::Value::Table(ta)), Some(toml::Value::Table(tb))) = (ta, tb) {
+        for (k, va) in &ta {
+            let vb = tb.get(k);
+            if Some(va) == vb {
+                continue;
+            }
+            if let (toml::Value::Table(sa), Some(toml::Value::Table(sb))) = (va, vb) {
+                let keys: std::collections::BTreeSet<&String> =
+                    sa.keys().chain(sb.keys()).collect();
+                for kk in keys {
+                    if sa.get(kk) != sb.get(kk) {
+                        let show = |v: Option<&toml::Value>| {
+                            v.map_or("(unset)".to_string(), |v| v.to_string())
+                        };
+                        return format!("[{k}] {kk}: {} ≠ {}", show(sa.get(kk)), show(sb.get(kk)));
+                    }
+                }
+            }
+            return format!(
+                "{k}: {} ≠ {}",
+                va,
+                vb.map_or("(unset)".into(), |v| v.to_string())
+            );
+        }
+    }
+    "the experiments differ".into()
+}
+
+fn run(a: RunArgs) -> Result<()> {
+    let run = RunDir::new(&a.out);
+    let started = std::time::Instant::now();
+    let sf = if run.space().exists() {
+        let (sf, _) = run.load_space()?;
+        if a.exp.given() {
+            let (want, _, _) = SpaceFile::resolve(a.exp.experiment()?)?;
+            if want.experiment != sf.experiment {
+                bail!(
+                    "{}: this run was made with a different experiment ({}, stored ≠ asked); resume with the same settings, or use another --out",
+                    run.space().display(),
+                    first_difference(&sf.experiment, &want.experiment)
+                );
+            }
+        }
+        if !a.quiet {
+            eprintln!("nas: resuming {}", a.out.display());
+        }
+        sf
+    } else {
+        make_space(&run, a.exp.experiment()?)?
+    };
+    if !a.quiet {
+        eprintln!(
+            "nas: {} space of {} architectures; {} search, budget {}, {}-fold CV, {} epochs, {} rows from {}",
+            sf.experiment.space.family, sf.size, sf.experiment.search.strategy, sf.experiment.search.budget, sf.experiment.evaluate.folds, sf.experiment.evaluate.epochs, sf.rows, sf.experiment.data.source
+        );
+    }
+    let p = progress::Progress::new(&run, &sf, a.quiet)?;
+    loop {
+        match generate::step(&run)? {
+            generate::Step::Done => break,
+            generate::Step::Generated(_) | generate::Step::Pending(_) => {
+                evaluate::evaluate_pending(&run, a.threads, &|e| p.event(e))?;
+            }
+        }
+    }
+    p.finish();
+    let sel = select::select(&run)?;
+    if !a.quiet {
+        progress::print_table(&sel, 10);
+    }
+    if !a.no_retrain {
+        retrain(&run, sel.best.id)?;
+    }
+    if !a.quiet {
+        println!(
+            "best: c{:05} {}  cv {:.4} ± {:.4}  ({} params) — {} in {:.1} s",
+            sel.best.id,
+            sel.best.arch,
+            sel.best.cv_mean,
+            sel.best.cv_std,
+            sel.best.params,
+            run.selection().display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn retrain(run: &RunDir, id: u64) -> Result<()> {
+    let m = evaluate::retrain(run, id)?;
+    println!(
+        "model: {} (c{:05}, training accuracy {:.4})",
+        run.model().join("model.toml").display(),
+        m.id,
+        m.train_accuracy
+    );
+    Ok(())
+}
+
+fn status(run: &RunDir) -> Result<()> {
+    let (sf, def) = run.load_space()?;
+    let h = run.history(&def)?;
+    let count = |s: &str| {
+        h.iter()
+            .filter(|e| e.result.as_ref().is_some_and(|r| r.status == s))
+            .count()
+    };
+    let pending: Vec<u64> = h
+        .iter()
+        .filter(|e| e.result.is_none())
+        .map(|e| e.candidate.id)
+        .collect();
+    println!("run:        {}", run.root.display());
+    println!(
+        "space:      {} ({} architectures), {} search",
+        sf.experiment.space.family, sf.size, sf.experiment.search.strategy
+    );
+    println!(
+        "candidates: {} of budget {}",
+        h.len(),
+        sf.experiment.search.budget
+    );
+    println!(
+        "done:       {} ok, {} diverged, {} failed",
+        count("ok"),
+        count("diverged"),
+        count("failed")
+    );
+    println!(
+        "pending:    {}{}",
+        pending.len(),
+        if pending.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", id_list(&pending))
+        }
+    );
+    match select::selection(&h) {
+        Ok(sel) => println!(
+            "best:       c{:05} {}  cv {:.4} ± {:.4}, {} params",
+            sel.best.id, sel.best.arch, sel.best.cv_mean, sel.best.cv_std, sel.best.params
+        ),
+        Err(_) => println!("best:       (none yet)"),
+    }
+    Ok(())
+}

@@ -1,1 +1,4 @@
-fn main() {}
+//! The `nas` binary: see the `nas_cli` library.
+fn main() {
+    nas_cli::main()
+}

@@ -1,1 +1,118 @@
-//! stub
+//! `select`: ranks the results and names the winner in `selection.toml`.
+//!
+//! The main function is [`select`]. Ranking is by mean CV accuracy, ties broken by fewer parameters, then
+//! by the earlier candidate — a total order, so the winner never depends on file-listing order. Only results
+//! with status `ok` are ranked; diverged and failed candidates are counted but never win. Retraining the
+//! winner is a training job and lives in the `evaluate` crate; the CLI's `nas select --retrain` calls both.
+#![deny(missing_docs)]
+
+use anyhow::{bail, Result};
+use space::{io, Entry, Ranked, RunDir, SelectionFile, ARTIFACT_VERSION};
+
+/// Every ok result, best first.
+pub fn rank(history: &[Entry]) -> Vec<Ranked> {
+    let mut v: Vec<Ranked> = history
+        .iter()
+        .filter_map(|e| e.result.as_ref().filter(|r| r.ok()))
+        .map(|r| Ranked {
+            id: r.id,
+            arch: r.arch.clone(),
+            cv_mean: r.cv_mean,
+            cv_std: r.cv_std,
+            fold_scores: r.fold_scores.clone(),
+            params: r.params,
+            flops: r.flops,
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.cv_mean
+            .total_cmp(&a.cv_mean)
+            .then(a.params.cmp(&b.params))
+            .then(a.id.cmp(&b.id))
+    });
+    v
+}
+
+/// Builds the selection from the history (errors when nothing was scored).
+pub fn selection(history: &[Entry]) -> Result<SelectionFile> {
+    let ranking = rank(history);
+    let evaluated = history.iter().filter(|e| e.result.is_some()).count();
+    let Some(best) = ranking.first().cloned() else {
+        bail!("no candidate has an ok result yet ({evaluated} evaluated): nothing to select");
+    };
+    Ok(SelectionFile {
+        version: ARTIFACT_VERSION,
+        kind: "nas.selection".into(),
+        evaluated,
+        ok: ranking.len(),
+        best,
+        ranking,
+    })
+}
+
+/// The select stage: writes `selection.toml` atomically and returns it. Safe while workers are busy: it
+/// reads only complete result files.
+pub fn select(run: &RunDir) -> Result<SelectionFile> {
+    let (_, def) = run.load_space()?;
+    let sel = selection(&run.history(&def)?)?;
+    io::write_toml(&run.selection(), &sel)?;
+    Ok(sel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use space::{Arch, CandidateFile, ResultFile};
+
+    fn entry(id: u64, score: f64, params: u64, status: &str) -> Entry {
+        Entry {
+            candidate: CandidateFile {
+                version: 1,
+                kind: "nas.candidate".into(),
+                id,
+                batch: 0,
+                batch_size: 1,
+                arch: format!("a{id}"),
+                key: format!("a{id}"),
+                origin: "t".into(),
+                params,
+                flops: 0,
+            },
+            arch: Arch::Chain(vec![]),
+            result: Some(ResultFile {
+                version: 1,
+                kind: "nas.result".into(),
+                id,
+                arch: format!("a{id}"),
+                status: status.into(),
+                fold_scores: vec![score],
+                cv_mean: score,
+                cv_std: 0.0,
+                params,
+                flops: 0,
+                wall_s: 0.0,
+                evaluator: "t".into(),
+                error: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn best_by_mean_then_fewer_params_then_id_and_failures_never_win() {
+        let h = vec![
+            entry(1, 0.9, 100, "ok"),
+            entry(2, 0.95, 300, "ok"),
+            entry(3, 0.95, 200, "ok"),
+            entry(4, 0.99, 1, "diverged"),
+            entry(5, 0.95, 200, "ok"),
+        ];
+        let s = selection(&h).unwrap();
+        assert_eq!(s.best.id, 3);
+        assert_eq!(
+            s.ranking.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![3, 5, 2, 1]
+        );
+        assert_eq!((s.evaluated, s.ok), (5, 4));
+        assert!(selection(&[entry(1, 0.5, 1, "failed")]).is_err());
+    }
+}

@@ -69,7 +69,9 @@ impl Pool {
         }
     }
     fn parse(s: &str) -> Option<Pool> {
-        [Pool::None, Pool::Max, Pool::Avg].into_iter().find(|p| p.name() == s)
+        [Pool::None, Pool::Max, Pool::Avg]
+            .into_iter()
+            .find(|p| p.name() == s)
     }
 }
 
@@ -119,16 +121,38 @@ impl Block {
         let mut toks = text.split('-');
         let head = toks.next().unwrap_or("");
         let (width, kernel) = if let Some(rest) = head.strip_prefix("conv") {
-            let (w, k) = rest.split_once('x').ok_or_else(|| anyhow!("block `{text}`: expected convWxK"))?;
-            (w.parse().map_err(|_| anyhow!("block `{text}`: bad width"))?, k.parse().map_err(|_| anyhow!("block `{text}`: bad kernel"))?)
+            let (w, k) = rest
+                .split_once('x')
+                .ok_or_else(|| anyhow!("block `{text}`: expected convWxK"))?;
+            (
+                w.parse()
+                    .map_err(|_| anyhow!("block `{text}`: bad width"))?,
+                k.parse()
+                    .map_err(|_| anyhow!("block `{text}`: bad kernel"))?,
+            )
         } else if let Some(w) = head.strip_prefix("fc") {
-            (w.parse().map_err(|_| anyhow!("block `{text}`: bad width"))?, 0)
+            (
+                w.parse()
+                    .map_err(|_| anyhow!("block `{text}`: bad width"))?,
+                0,
+            )
         } else {
             bail!("block `{text}`: expected it to start with convWxK or fcW");
         };
-        let act_tok = toks.next().ok_or_else(|| anyhow!("block `{text}`: missing activation"))?;
-        let act = Act::parse(act_tok).ok_or_else(|| anyhow!("block `{text}`: unknown activation `{act_tok}`"))?;
-        let mut b = Block { width, kernel, act, bn: false, pool: Pool::None, dropout: 0.0, res: false };
+        let act_tok = toks
+            .next()
+            .ok_or_else(|| anyhow!("block `{text}`: missing activation"))?;
+        let act = Act::parse(act_tok)
+            .ok_or_else(|| anyhow!("block `{text}`: unknown activation `{act_tok}`"))?;
+        let mut b = Block {
+            width,
+            kernel,
+            act,
+            bn: false,
+            pool: Pool::None,
+            dropout: 0.0,
+            res: false,
+        };
         for t in toks {
             if t == "bn" {
                 b.bn = true;
@@ -137,7 +161,9 @@ impl Block {
             } else if let Some(p) = t.strip_suffix("pool").and_then(Pool::parse) {
                 b.pool = p;
             } else if let Some(d) = t.strip_prefix("drop") {
-                b.dropout = d.parse().map_err(|_| anyhow!("block `{text}`: bad dropout `{d}`"))?;
+                b.dropout = d
+                    .parse()
+                    .map_err(|_| anyhow!("block `{text}`: bad dropout `{d}`"))?;
             } else {
                 bail!("block `{text}`: unknown token `{t}`");
             }
@@ -147,7 +173,13 @@ impl Block {
 }
 
 /// Operations on the edges of a NAS-Bench-201 cell.
-pub const CELL_OPS: [&str; 5] = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"];
+pub const CELL_OPS: [&str; 5] = [
+    "none",
+    "skip_connect",
+    "nor_conv_1x1",
+    "nor_conv_3x3",
+    "avg_pool_3x3",
+];
 
 /// A NAS-Bench-201-style cell: `ops[edge]` indexes [`CELL_OPS`]; edges ordered (1←0), (2←0), (2←1), (3←0)…
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,14 +220,22 @@ impl Cell {
                 .ok_or_else(|| anyhow!("cell node {i} `{nt}`: expected |op~j|...|"))?;
             let edges: Vec<&str> = inner.split('|').collect();
             if edges.len() != i {
-                bail!("cell node {i}: expected {i} incoming edges, found {}", edges.len());
+                bail!(
+                    "cell node {i}: expected {i} incoming edges, found {}",
+                    edges.len()
+                );
             }
             for (j, e) in edges.iter().enumerate() {
-                let (op, from) = e.split_once('~').ok_or_else(|| anyhow!("cell edge `{e}`: expected op~j"))?;
+                let (op, from) = e
+                    .split_once('~')
+                    .ok_or_else(|| anyhow!("cell edge `{e}`: expected op~j"))?;
                 if from.parse::<usize>().ok() != Some(j) {
                     bail!("cell edge `{e}`: expected source node {j}");
                 }
-                let o = CELL_OPS.iter().position(|x| *x == op).ok_or_else(|| anyhow!("cell edge `{e}`: unknown op `{op}`"))?;
+                let o = CELL_OPS
+                    .iter()
+                    .position(|x| *x == op)
+                    .ok_or_else(|| anyhow!("cell edge `{e}`: unknown op `{op}`"))?;
                 ops[edge_index(i, j)] = o;
             }
         }
@@ -341,7 +381,15 @@ impl SpaceDef {
                 if depth.len() != 2 || depth[0] == 0 || depth[0] > depth[1] || depth[1] > 32 {
                     bail!("[space] depth: expected [min, max] with 1 <= min <= max <= 32, got {depth:?}");
                 }
-                let width = choices("width", &s.width, if conv { vec![8, 16, 32] } else { vec![32, 64, 128] })?;
+                let width = choices(
+                    "width",
+                    &s.width,
+                    if conv {
+                        vec![8, 16, 32]
+                    } else {
+                        vec![32, 64, 128]
+                    },
+                )?;
                 if width.iter().any(|&w| w == 0 || w > 4096) {
                     bail!("[space] width: each choice must be in 1..=4096, got {width:?}");
                 }
@@ -362,7 +410,11 @@ impl SpaceDef {
                 let pool = if conv {
                     choices("pool", &s.pool, vec!["none".into(), "max".into()])?
                         .iter()
-                        .map(|p| Pool::parse(p).ok_or_else(|| anyhow!("[space] pool: unknown \"{p}\" (expected none, max or avg)")))
+                        .map(|p| {
+                            Pool::parse(p).ok_or_else(|| {
+                                anyhow!("[space] pool: unknown \"{p}\" (expected none, max or avg)")
+                            })
+                        })
                         .collect::<Result<Vec<_>>>()?
                 } else {
                     set("pool", s.pool.is_some())?;
@@ -405,10 +457,21 @@ impl SpaceDef {
                 if !(2..=8).contains(&nodes) {
                     bail!("[space] nodes: must be in 2..=8, got {nodes}");
                 }
-                let ops = choices("ops", &s.ops, CELL_OPS.iter().map(|s| s.to_string()).collect())?
-                    .iter()
-                    .map(|o| CELL_OPS.iter().position(|x| x == o).ok_or_else(|| anyhow!("[space] ops: unknown \"{o}\" (expected one of {})", CELL_OPS.join(", "))))
-                    .collect::<Result<Vec<_>>>()?;
+                let ops = choices(
+                    "ops",
+                    &s.ops,
+                    CELL_OPS.iter().map(|s| s.to_string()).collect(),
+                )?
+                .iter()
+                .map(|o| {
+                    CELL_OPS.iter().position(|x| x == o).ok_or_else(|| {
+                        anyhow!(
+                            "[space] ops: unknown \"{o}\" (expected one of {})",
+                            CELL_OPS.join(", ")
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
                 let mut ops = dedup(ops);
                 ops.sort();
                 if ops == [0] {
@@ -417,10 +480,22 @@ impl SpaceDef {
                 let channels = s.channels.unwrap_or(8);
                 let cells_per_stage = s.cells_per_stage.unwrap_or(1);
                 let stages = s.stages.unwrap_or(3);
-                if channels == 0 || channels > 1024 || cells_per_stage == 0 || cells_per_stage > 16 || stages == 0 || stages > 5 {
+                if channels == 0
+                    || channels > 1024
+                    || cells_per_stage == 0
+                    || cells_per_stage > 16
+                    || stages == 0
+                    || stages > 5
+                {
                     bail!("[space] channels, cells_per_stage, stages: must be in 1..=1024, 1..=16, 1..=5");
                 }
-                Ok(SpaceDef::Cell(CellSpace { nodes, ops, channels, cells_per_stage, stages }))
+                Ok(SpaceDef::Cell(CellSpace {
+                    nodes,
+                    ops,
+                    channels,
+                    cells_per_stage,
+                    stages,
+                }))
             }
             other => bail!("[space] family: unknown \"{other}\" (expected chain or cell)"),
         }
@@ -430,12 +505,24 @@ impl SpaceDef {
     pub fn size(&self) -> u128 {
         match self {
             SpaceDef::Chain(c) => {
-                let per = [c.width.len(), c.kernel.len(), c.act.len(), c.pool.len(), c.bn.len(), c.dropout.len(), c.res.len()]
-                    .iter()
-                    .fold(1u128, |a, &b| a.saturating_mul(b as u128));
-                (c.min_depth..=c.max_depth).fold(0u128, |acc, d| acc.saturating_add(per.saturating_pow(d as u32)))
+                let per = [
+                    c.width.len(),
+                    c.kernel.len(),
+                    c.act.len(),
+                    c.pool.len(),
+                    c.bn.len(),
+                    c.dropout.len(),
+                    c.res.len(),
+                ]
+                .iter()
+                .fold(1u128, |a, &b| a.saturating_mul(b as u128));
+                (c.min_depth..=c.max_depth).fold(0u128, |acc, d| {
+                    acc.saturating_add(per.saturating_pow(d as u32))
+                })
             }
-            SpaceDef::Cell(c) => (c.ops.len() as u128).saturating_pow((c.nodes * (c.nodes - 1) / 2) as u32),
+            SpaceDef::Cell(c) => {
+                (c.ops.len() as u128).saturating_pow((c.nodes * (c.nodes - 1) / 2) as u32)
+            }
         }
     }
 
@@ -455,7 +542,10 @@ impl SpaceDef {
             }
         }
         if input.classes < 2 {
-            bail!("[data] label: the label column must hold at least 2 classes, found {}", input.classes);
+            bail!(
+                "[data] label: the label column must hold at least 2 classes, found {}",
+                input.classes
+            );
         }
         Ok(())
     }
@@ -464,9 +554,17 @@ impl SpaceDef {
     pub fn parse(&self, text: &str) -> Result<Arch> {
         match self {
             SpaceDef::Chain(c) => {
-                let blocks = text.split('/').map(Block::parse).collect::<Result<Vec<_>>>()?;
+                let blocks = text
+                    .split('/')
+                    .map(Block::parse)
+                    .collect::<Result<Vec<_>>>()?;
                 if blocks.len() < c.min_depth || blocks.len() > c.max_depth {
-                    bail!("arch has {} blocks; the space allows {}..={}", blocks.len(), c.min_depth, c.max_depth);
+                    bail!(
+                        "arch has {} blocks; the space allows {}..={}",
+                        blocks.len(),
+                        c.min_depth,
+                        c.max_depth
+                    );
                 }
                 for b in &blocks {
                     let ok = c.width.contains(&b.width)
@@ -504,7 +602,10 @@ impl SpaceDef {
             }
             SpaceDef::Cell(c) => {
                 let e = c.nodes * (c.nodes - 1) / 2;
-                Arch::Cell(Cell { nodes: c.nodes, ops: (0..e).map(|_| *rng.choose(&c.ops)).collect() })
+                Arch::Cell(Cell {
+                    nodes: c.nodes,
+                    ops: (0..e).map(|_| *rng.choose(&c.ops)).collect(),
+                })
             }
         }
     }
@@ -534,25 +635,43 @@ impl SpaceDef {
                         out.push(Arch::Chain(v));
                     };
                     for &w in c.width.iter().filter(|&&w| w != b.width) {
-                        push(Block { width: w, ..b.clone() });
+                        push(Block {
+                            width: w,
+                            ..b.clone()
+                        });
                     }
                     for &k in c.kernel.iter().filter(|&&k| k != b.kernel) {
-                        push(Block { kernel: k, ..b.clone() });
+                        push(Block {
+                            kernel: k,
+                            ..b.clone()
+                        });
                     }
                     for &a in c.act.iter().filter(|&&a| a != b.act) {
-                        push(Block { act: a, ..b.clone() });
+                        push(Block {
+                            act: a,
+                            ..b.clone()
+                        });
                     }
                     for &p in c.pool.iter().filter(|&&p| p != b.pool) {
-                        push(Block { pool: p, ..b.clone() });
+                        push(Block {
+                            pool: p,
+                            ..b.clone()
+                        });
                     }
                     for &n in c.bn.iter().filter(|&&n| n != b.bn) {
                         push(Block { bn: n, ..b.clone() });
                     }
                     for &d in c.dropout.iter().filter(|&&d| d != b.dropout) {
-                        push(Block { dropout: d, ..b.clone() });
+                        push(Block {
+                            dropout: d,
+                            ..b.clone()
+                        });
                     }
                     for &r in c.res.iter().filter(|&&r| r != b.res) {
-                        push(Block { res: r, ..b.clone() });
+                        push(Block {
+                            res: r,
+                            ..b.clone()
+                        });
                     }
                 }
                 if blocks.len() < c.max_depth {
@@ -589,7 +708,9 @@ impl SpaceDef {
         let key = self.key(arch, input);
         let mut ns = self.neighbours(arch);
         rng.shuffle(&mut ns);
-        ns.into_iter().find(|n| self.key(n, input) != key).unwrap_or_else(|| arch.clone())
+        ns.into_iter()
+            .find(|n| self.key(n, input) != key)
+            .unwrap_or_else(|| arch.clone())
     }
 
     /// Crossover: one-point on block lists (chain, depth kept in range) or uniform per edge (cell).
@@ -609,7 +730,12 @@ impl SpaceDef {
             }
             (SpaceDef::Cell(_), Arch::Cell(x), Arch::Cell(y)) => Arch::Cell(Cell {
                 nodes: x.nodes,
-                ops: x.ops.iter().zip(&y.ops).map(|(p, q)| if rng.below(2) == 0 { *p } else { *q }).collect(),
+                ops: x
+                    .ops
+                    .iter()
+                    .zip(&y.ops)
+                    .map(|(p, q)| if rng.below(2) == 0 { *p } else { *q })
+                    .collect(),
             }),
             _ => a.clone(),
         }
@@ -740,7 +866,11 @@ mod tests {
     use crate::experiment::Experiment;
 
     fn digits() -> InputInfo {
-        InputInfo { features: 64, shape: Some(vec![1, 8, 8]), classes: 10 }
+        InputInfo {
+            features: 64,
+            shape: Some(vec![1, 8, 8]),
+            classes: 10,
+        }
     }
 
     #[test]
@@ -760,7 +890,10 @@ mod tests {
     fn cell_canonical_removes_dead_edges() {
         // node 1 has no input, so the 2<-1 and 3<-1 edges carry nothing.
         let c = Cell::parse("|none~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|").unwrap();
-        assert_eq!(c.canonical().fmt(), "|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|");
+        assert_eq!(
+            c.canonical().fmt(),
+            "|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+        );
     }
 
     #[test]
@@ -785,17 +918,31 @@ mod tests {
     #[test]
     fn chain_cost_matches_hand_count() {
         let sp = SpaceDef::from_spec(&Experiment::default().space).unwrap();
-        let a = sp.parse("conv8x3-relu-bn-maxpool/conv16x3-relu-res").unwrap();
+        let a = sp
+            .parse("conv8x3-relu-bn-maxpool/conv16x3-relu-res")
+            .unwrap();
         // conv 1->8: 72+8, bn 16; conv 8->16 at 4x4: 1152+16, proj 128; head 4*4*16*10+10
         assert_eq!(sp.cost(&a, &digits()).0, 80 + 16 + 1168 + 128 + 2570);
-        assert_eq!(sp.cost(&a, &digits()).1, 64 * 72 + 16 * 1152 + 16 * 128 + 2560);
+        assert_eq!(
+            sp.cost(&a, &digits()).1,
+            64 * 72 + 16 * 1152 + 16 * 128 + 2560
+        );
     }
 
     #[test]
     fn pooling_past_one_pixel_is_canonicalised_away() {
         let sp = SpaceDef::from_spec(&Experiment::default().space).unwrap();
-        let a = sp.parse("conv8x3-relu-maxpool/conv8x3-relu-maxpool/conv8x3-relu-maxpool").unwrap();
-        let tiny = InputInfo { features: 16, shape: Some(vec![1, 4, 4]), classes: 3 };
-        assert_eq!(sp.key(&a, &tiny), "conv8x3-relu-maxpool/conv8x3-relu-maxpool/conv8x3-relu");
+        let a = sp
+            .parse("conv8x3-relu-maxpool/conv8x3-relu-maxpool/conv8x3-relu-maxpool")
+            .unwrap();
+        let tiny = InputInfo {
+            features: 16,
+            shape: Some(vec![1, 4, 4]),
+            classes: 3,
+        };
+        assert_eq!(
+            sp.key(&a, &tiny),
+            "conv8x3-relu-maxpool/conv8x3-relu-maxpool/conv8x3-relu"
+        );
     }
 }

@@ -56,7 +56,8 @@ impl RunDir {
     /// Creates the directory tree.
     pub fn create(&self) -> Result<()> {
         for d in [self.root.clone(), self.candidates(), self.results()] {
-            std::fs::create_dir_all(&d).map_err(|e| anyhow!("{}: cannot create directory: {e}", d.display()))?;
+            std::fs::create_dir_all(&d)
+                .map_err(|e| anyhow!("{}: cannot create directory: {e}", d.display()))?;
         }
         Ok(())
     }
@@ -65,10 +66,15 @@ impl RunDir {
     pub fn load_space(&self) -> Result<(SpaceFile, SpaceDef)> {
         let p = self.space();
         if !p.exists() {
-            bail!("{}: not found: is {} a run directory? (create one with `nas space`)", p.display(), self.root.display());
+            bail!(
+                "{}: not found: is {} a run directory? (create one with `nas space`)",
+                p.display(),
+                self.root.display()
+            );
         }
         let f: SpaceFile = read_artifact(&p, "nas.space", ARTIFACT_VERSION)?;
-        let def = SpaceDef::from_spec(&f.experiment.space).map_err(|e| anyhow!("{}: experiment: {e}", p.display()))?;
+        let def = SpaceDef::from_spec(&f.experiment.space)
+            .map_err(|e| anyhow!("{}: experiment: {e}", p.display()))?;
         Ok((f, def))
     }
 
@@ -78,22 +84,45 @@ impl RunDir {
         for (id, path) in list_ids(&self.candidates())? {
             let c: CandidateFile = read_artifact(&path, "nas.candidate", ARTIFACT_VERSION)?;
             if c.id != id {
-                bail!("{}: id {} does not match the file name", path.display(), c.id);
+                bail!(
+                    "{}: id {} does not match the file name",
+                    path.display(),
+                    c.id
+                );
             }
-            let arch = space.parse(&c.arch).map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
-            out.push(Entry { candidate: c, arch, result: None });
+            let arch = space
+                .parse(&c.arch)
+                .map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
+            out.push(Entry {
+                candidate: c,
+                arch,
+                result: None,
+            });
         }
         for (id, path) in list_ids(&self.results())? {
             let r: ResultFile = read_artifact(&path, "nas.result", ARTIFACT_VERSION)?;
             if r.id != id {
-                bail!("{}: id {} does not match the file name", path.display(), r.id);
+                bail!(
+                    "{}: id {} does not match the file name",
+                    path.display(),
+                    r.id
+                );
             }
             let e = out
                 .iter_mut()
                 .find(|e| e.candidate.id == id)
-                .ok_or_else(|| anyhow!("{}: result for candidate {id}, which has no candidate file", path.display()))?;
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: result for candidate {id}, which has no candidate file",
+                        path.display()
+                    )
+                })?;
             if r.arch != e.candidate.arch {
-                bail!("{}: arch differs from {}", path.display(), self.candidate(id).display());
+                bail!(
+                    "{}: arch differs from {}",
+                    path.display(),
+                    self.candidate(id).display()
+                );
             }
             r.check().map_err(|m| anyhow!("{}: {m}", path.display()))?;
             e.result = Some(r);
@@ -113,7 +142,11 @@ fn list_ids(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     for ent in rd {
         let ent = ent.map_err(|e| anyhow!("{}: cannot list: {e}", dir.display()))?;
         let name = ent.file_name().to_string_lossy().into_owned();
-        if let Some(id) = name.strip_prefix('c').and_then(|s| s.strip_suffix(".toml")).and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(id) = name
+            .strip_prefix('c')
+            .and_then(|s| s.strip_suffix(".toml"))
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             out.push((id, ent.path()));
         }
     }
@@ -163,8 +196,13 @@ impl SpaceFile {
         if exp.data.shape.is_none() {
             exp.data.shape = Dataset::default_shape(&exp.data.source);
         }
-        let input = InputInfo { features: data.features, shape: exp.data.shape.clone(), classes: data.classes.len() };
-        def.check_input(&input).map_err(|e| anyhow!("{}: {e}", exp.data.source))?;
+        let input = InputInfo {
+            features: data.features,
+            shape: exp.data.shape.clone(),
+            classes: data.classes.len(),
+        };
+        def.check_input(&input)
+            .map_err(|e| anyhow!("{}: {e}", exp.data.source))?;
         let f = SpaceFile {
             version: ARTIFACT_VERSION,
             kind: "nas.space".into(),
@@ -266,7 +304,10 @@ impl ResultFile {
 
     fn check(&self) -> std::result::Result<(), String> {
         if !["ok", "diverged", "failed"].contains(&self.status.as_str()) {
-            return Err(format!("status: unknown \"{}\" (expected ok, diverged or failed)", self.status));
+            return Err(format!(
+                "status: unknown \"{}\" (expected ok, diverged or failed)",
+                self.status
+            ));
         }
         if self.ok() && (self.fold_scores.is_empty() || !(0.0..=1.0).contains(&self.cv_mean)) {
             return Err("status ok needs fold_scores and a cv_mean in [0, 1]".into());
@@ -282,7 +323,11 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     }
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     (m, var.sqrt())
 }
 

@@ -36,9 +36,12 @@ impl Dataset {
                 flate2::read::GzDecoder::new(DIGITS_GZ).read_to_end(&mut text)?;
                 Dataset::from_csv_bytes("builtin:digits", &text, &spec.label)
             }
-            s if s.starts_with("builtin:") => bail!("[data] source: unknown built-in data set \"{s}\" (available: builtin:digits)"),
+            s if s.starts_with("builtin:") => bail!(
+                "[data] source: unknown built-in data set \"{s}\" (available: builtin:digits)"
+            ),
             path => {
-                let bytes = std::fs::read(path).map_err(|e| anyhow!("{path}: cannot read data: {e}"))?;
+                let bytes =
+                    std::fs::read(path).map_err(|e| anyhow!("{path}: cannot read data: {e}"))?;
                 Dataset::from_csv_bytes(path, &bytes, &spec.label)
             }
         }
@@ -51,7 +54,10 @@ impl Dataset {
 
     /// Parses CSV text with a header row; `label` names the class column, every other column is a number.
     pub fn from_csv_bytes(name: &str, bytes: &[u8], label: &str) -> Result<Dataset> {
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes);
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(bytes);
         let header: Vec<String> = rdr
             .headers()
             .map_err(|e| anyhow!("{name}:1: cannot read the header: {e}"))?
@@ -63,7 +69,11 @@ impl Dataset {
         }
         let li = header.iter().position(|h| h == label).ok_or_else(|| {
             let cols: Vec<&str> = header.iter().take(8).map(String::as_str).collect();
-            anyhow!("{name}:1: label column `{label}` not found (columns: {}{})", cols.join(", "), if header.len() > 8 { ", …" } else { "" })
+            anyhow!(
+                "{name}:1: label column `{label}` not found (columns: {}{})",
+                cols.join(", "),
+                if header.len() > 8 { ", …" } else { "" }
+            )
         })?;
         if header.len() < 2 {
             bail!("{name}:1: no feature columns besides the label `{label}`");
@@ -78,7 +88,11 @@ impl Dataset {
                 continue; // blank line
             }
             if rec.len() != header.len() {
-                bail!("{name}:{line}: row has {} cells, the header has {}", rec.len(), header.len());
+                bail!(
+                    "{name}:{line}: row has {} cells, the header has {}",
+                    rec.len(),
+                    header.len()
+                );
             }
             for (c, cell) in rec.iter().enumerate() {
                 if c == li {
@@ -86,10 +100,17 @@ impl Dataset {
                     continue;
                 }
                 let v: f32 = cell.trim().parse().map_err(|_| {
-                    anyhow!("{name}:{line}: column `{}`: `{}` is not a number", header[c], cell)
+                    anyhow!(
+                        "{name}:{line}: column `{}`: `{}` is not a number",
+                        header[c],
+                        cell
+                    )
                 })?;
                 if !v.is_finite() {
-                    bail!("{name}:{line}: column `{}`: `{cell}` is not a finite number", header[c]);
+                    bail!(
+                        "{name}:{line}: column `{}`: `{cell}` is not a finite number",
+                        header[c]
+                    );
                 }
                 x.push(v);
             }
@@ -103,8 +124,17 @@ impl Dataset {
             _ => a.cmp(b),
         });
         classes.dedup();
-        let y = labels.iter().map(|l| classes.iter().position(|c| c == l).unwrap() as u32).collect();
-        Ok(Dataset { x, y, features, classes, fingerprint: format!("{:016x}", crate::rng::fnv1a(bytes)) })
+        let y = labels
+            .iter()
+            .map(|l| classes.iter().position(|c| c == l).unwrap() as u32)
+            .collect();
+        Ok(Dataset {
+            x,
+            y,
+            features,
+            classes,
+            fingerprint: format!("{:016x}", crate::rng::fnv1a(bytes)),
+        })
     }
 }
 
@@ -123,11 +153,24 @@ mod tests {
 
     #[test]
     fn csv_errors_name_line_and_column() {
-        let e = |t: &str, l: &str| Dataset::from_csv_bytes("d.csv", t.as_bytes(), l).unwrap_err().to_string();
-        assert_eq!(e("a,b,y\n1,2,0\n1,2\n", "y"), "d.csv:3: row has 2 cells, the header has 3");
-        assert_eq!(e("a,b,y\n1,x,0\n", "y"), "d.csv:2: column `b`: `x` is not a number");
+        let e = |t: &str, l: &str| {
+            Dataset::from_csv_bytes("d.csv", t.as_bytes(), l)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            e("a,b,y\n1,2,0\n1,2\n", "y"),
+            "d.csv:3: row has 2 cells, the header has 3"
+        );
+        assert_eq!(
+            e("a,b,y\n1,x,0\n", "y"),
+            "d.csv:2: column `b`: `x` is not a number"
+        );
         assert!(e("a,b,y\n1,2,0\n", "label").starts_with("d.csv:1: label column `label` not found"));
-        assert_eq!(e("", "y"), "d.csv: empty file: expected a header row and data rows");
+        assert_eq!(
+            e("", "y"),
+            "d.csv: empty file: expected a header row and data rows"
+        );
         assert_eq!(e("a,y\n", "y"), "d.csv: no data rows after the header");
         let d = Dataset::from_csv_bytes("d.csv", b"a,y\n1,10\n2,9\n3,10\n", "y").unwrap();
         assert_eq!(d.classes, vec!["9", "10"]);

@@ -75,7 +75,11 @@ fn default_label() -> String {
 
 impl Default for DataSpec {
     fn default() -> Self {
-        DataSpec { source: default_source(), label: default_label(), shape: None }
+        DataSpec {
+            source: default_source(),
+            label: default_label(),
+            shape: None,
+        }
     }
 }
 
@@ -274,18 +278,25 @@ impl Experiment {
                 exp.data.source = base.join(p).to_string_lossy().into_owned();
             }
         }
-        exp.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        exp.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(exp)
     }
 
     /// Checks values that TOML types cannot: ranges, empty choices, keys of the wrong family.
     pub fn validate(&self) -> Result<()> {
         if self.version != EXPERIMENT_VERSION {
-            bail!("version: {} is not supported (expected {EXPERIMENT_VERSION})", self.version);
+            bail!(
+                "version: {} is not supported (expected {EXPERIMENT_VERSION})",
+                self.version
+            );
         }
         let s = &self.search;
         if !["random", "evolution"].contains(&s.strategy.as_str()) {
-            bail!("[search] strategy: unknown \"{}\" (expected random or evolution)", s.strategy);
+            bail!(
+                "[search] strategy: unknown \"{}\" (expected random or evolution)",
+                s.strategy
+            );
         }
         if s.budget == 0 {
             bail!("[search] budget: must be at least 1");
@@ -297,7 +308,10 @@ impl Experiment {
             bail!("[search] population: must be at least 2");
         }
         if s.sample == 0 || s.sample > s.population {
-            bail!("[search] sample: must be between 1 and population ({})", s.population);
+            bail!(
+                "[search] sample: must be between 1 and population ({})",
+                s.population
+            );
         }
         let e = &self.evaluate;
         if e.folds < 2 {

@@ -12,8 +12,13 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Writes `bytes` to `path` whole or not at all: a temporary file in the same directory, fsync, rename,
 /// then fsync of the directory. A crash leaves either the old file or the new one, never a mix.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
     let tmp = dir.join(format!(
         ".{}.tmp.{}.{}",
         name.to_string_lossy(),
@@ -44,7 +49,9 @@ pub fn atomic_create_new(path: &Path, bytes: &[u8]) -> Result<bool> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.new.{}.{}",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id(),
         TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
@@ -73,7 +80,8 @@ pub fn atomic_create_new(path: &Path, bytes: &[u8]) -> Result<bool> {
 
 /// Serialises `value` as TOML and writes it atomically.
 pub fn write_toml<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = toml::to_string(value).with_context(|| format!("{}: cannot serialise", path.display()))?;
+    let text =
+        toml::to_string(value).with_context(|| format!("{}: cannot serialise", path.display()))?;
     atomic_write(path, text.as_bytes())
 }
 
@@ -81,7 +89,10 @@ pub fn write_toml<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |p| before.len() - p - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |p| before.len() - p - 1)
+        + 1;
     (line, col)
 }
 
@@ -103,7 +114,8 @@ pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
 /// file is named as such rather than reported as a confusing field error.
 pub fn read_artifact<T: DeserializeOwned>(path: &Path, kind: &str, version: u32) -> Result<T> {
     let bytes = fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|_| anyhow!("{}: not UTF-8 text (damaged?)", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow!("{}: not UTF-8 text (damaged?)", path.display()))?;
     if text.trim().is_empty() {
         bail!("{}: empty file (truncated?)", path.display());
     }
@@ -111,11 +123,17 @@ pub fn read_artifact<T: DeserializeOwned>(path: &Path, kind: &str, version: u32)
     match head.get("kind").and_then(|k| k.as_str()) {
         Some(k) if k == kind => {}
         Some(k) => bail!("{}: kind is \"{k}\", expected \"{kind}\"", path.display()),
-        None => bail!("{}: no `kind` key: not a nas artifact (expected kind = \"{kind}\")", path.display()),
+        None => bail!(
+            "{}: no `kind` key: not a nas artifact (expected kind = \"{kind}\")",
+            path.display()
+        ),
     }
     match head.get("version").and_then(|v| v.as_integer()) {
         Some(v) if v == i64::from(version) => {}
-        Some(v) => bail!("{}: version {v} is not supported (this nas reads version {version})", path.display()),
+        Some(v) => bail!(
+            "{}: version {v} is not supported (this nas reads version {version})",
+            path.display()
+        ),
         None => bail!("{}: no integer `version` key", path.display()),
     }
     parse_toml(path, &text)
@@ -147,10 +165,14 @@ mod tests {
         struct S {
             a: u32,
         }
-        let e = parse_toml::<S>(Path::new("f.toml"), "a = 1\nb = 2\n").unwrap_err().to_string();
+        let e = parse_toml::<S>(Path::new("f.toml"), "a = 1\nb = 2\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("f.toml:2:1: unknown field `b`"), "{e}");
         assert!(!e.contains('\n'));
-        let e = parse_toml::<S>(Path::new("f.toml"), "a = \"x\"\n").unwrap_err().to_string();
+        let e = parse_toml::<S>(Path::new("f.toml"), "a = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("f.toml:1:5:"), "{e}");
     }
 }

@@ -22,7 +22,10 @@ pub mod io;
 pub mod rng;
 
 pub use arch::{Act, Arch, Block, Cell, InputInfo, Pool, SpaceDef, CELL_OPS};
-pub use artifacts::{mean_std, CandidateFile, Entry, Ranked, ResultFile, RunDir, SelectionFile, SpaceFile, ARTIFACT_VERSION};
+pub use artifacts::{
+    mean_std, CandidateFile, Entry, Ranked, ResultFile, RunDir, SelectionFile, SpaceFile,
+    ARTIFACT_VERSION,
+};
 pub use data::Dataset;
 pub use experiment::Experiment;
 pub use rng::Rng;

@@ -32,10 +32,21 @@ impl Rng {
     pub fn derive(seed: u64, purpose: &str, indices: &[u64]) -> Rng {
         let mut x = seed ^ fnv1a(purpose.as_bytes()).rotate_left(17);
         for (i, v) in indices.iter().enumerate() {
-            x = splitmix(&mut (x ^ v.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(i as u32 + 1)));
+            x = splitmix(
+                &mut (x ^ v
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .rotate_left(i as u32 + 1)),
+            );
         }
         let mut st = x;
-        Rng { s: [splitmix(&mut st), splitmix(&mut st), splitmix(&mut st), splitmix(&mut st)] }
+        Rng {
+            s: [
+                splitmix(&mut st),
+                splitmix(&mut st),
+                splitmix(&mut st),
+                splitmix(&mut st),
+            ],
+        }
     }
 
     /// Next 64 random bits.
@@ -90,11 +101,22 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = (0..4).map(|_| Rng::derive(7, "x", &[1, 2]).next_u64()).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| Rng::derive(7, "x", &[1, 2]).next_u64())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
-        assert_ne!(Rng::derive(7, "x", &[1, 2]).next_u64(), Rng::derive(7, "x", &[2, 1]).next_u64());
-        assert_ne!(Rng::derive(7, "x", &[1]).next_u64(), Rng::derive(7, "y", &[1]).next_u64());
-        assert_ne!(Rng::derive(7, "x", &[1]).next_u64(), Rng::derive(8, "x", &[1]).next_u64());
+        assert_ne!(
+            Rng::derive(7, "x", &[1, 2]).next_u64(),
+            Rng::derive(7, "x", &[2, 1]).next_u64()
+        );
+        assert_ne!(
+            Rng::derive(7, "x", &[1]).next_u64(),
+            Rng::derive(7, "y", &[1]).next_u64()
+        );
+        assert_ne!(
+            Rng::derive(7, "x", &[1]).next_u64(),
+            Rng::derive(8, "x", &[1]).next_u64()
+        );
     }
 
     #[test]
