@@ -80,6 +80,20 @@ impl ExpArgs {
             || self.strategy.is_some()
     }
 
+    /// Where the experiment came from, for error messages.
+    fn origin(&self) -> String {
+        self.config
+            .as_ref()
+            .map_or("command line".into(), |p| p.display().to_string())
+    }
+
+    /// The experiment resolved against its data (what `space.toml` holds); errors name the experiment file.
+    fn resolve(&self) -> Result<SpaceFile> {
+        let (sf, _, _) = SpaceFile::resolve(self.experiment()?)
+            .map_err(|e| anyhow!("{}: {e}", self.origin()))?;
+        Ok(sf)
+    }
+
     fn experiment(&self) -> Result<Experiment> {
         let mut e = match &self.config {
             Some(p) => Experiment::load(p)?,
@@ -215,7 +229,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                     a.out.display()
                 );
             }
-            let sf = make_space(&run, a.exp.experiment()?)?;
+            let sf = make_space(&run, &a.exp)?;
             println!(
                 "{}: {} space of {} architectures over {} rows, {} classes",
                 run.space().display(),
@@ -267,8 +281,8 @@ fn id_list(ids: &[u64]) -> String {
         .join(", ")
 }
 
-fn make_space(run: &RunDir, exp: Experiment) -> Result<SpaceFile> {
-    let (sf, _, _) = SpaceFile::resolve(exp)?;
+fn make_space(run: &RunDir, exp: &ExpArgs) -> Result<SpaceFile> {
+    let sf = exp.resolve()?;
     run.create()?;
     sf.write(run)?;
     Ok(sf)
@@ -312,7 +326,7 @@ fn run(a: RunArgs) -> Result<()> {
     let sf = if run.space().exists() {
         let (sf, _) = run.load_space()?;
         if a.exp.given() {
-            let (want, _, _) = SpaceFile::resolve(a.exp.experiment()?)?;
+            let want = a.exp.resolve()?;
             if want.experiment != sf.experiment {
                 bail!(
                     "{}: this run was made with a different experiment ({}, stored ≠ asked); resume with the same settings, or use another --out",
@@ -326,7 +340,7 @@ fn run(a: RunArgs) -> Result<()> {
         }
         sf
     } else {
-        make_space(&run, a.exp.experiment()?)?
+        make_space(&run, &a.exp)?
     };
     if !a.quiet {
         eprintln!(

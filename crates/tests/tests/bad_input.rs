@@ -1,0 +1,296 @@
+//! Malformed experiment files and CSVs: a one-line error naming the file and place, exit code 1, no panic,
+//! and no run directory left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nas-bad-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const GOOD_CSV: &str = "a,b,y\n1,2,0\n2,1,1\n1,1,0\n2,2,1\n3,1,0\n1,3,1\n";
+
+/// (name, experiment TOML, CSV or "", text the error must contain)
+const CASES: &[(&str, &str, &str, &str)] = &[
+    ("syntax", "seed = \n", "", "exp.toml:1:"),
+    ("unclosed-table", "[search\nbudget = 3\n", "", "exp.toml:1:"),
+    (
+        "unknown-top-key",
+        "seeed = 3\n",
+        "",
+        "exp.toml:1:1: unknown field `seeed`",
+    ),
+    (
+        "unknown-section-key",
+        "[search]\nbudgett = 3\n",
+        "",
+        "exp.toml:2:1: unknown field `budgett`",
+    ),
+    (
+        "wrong-type",
+        "[search]\nbudget = \"ten\"\n",
+        "",
+        "exp.toml:2:10:",
+    ),
+    (
+        "negative-budget",
+        "[search]\nbudget = -1\n",
+        "",
+        "exp.toml:2:10:",
+    ),
+    (
+        "zero-budget",
+        "[search]\nbudget = 0\n",
+        "",
+        "[search] budget: must be at least 1",
+    ),
+    (
+        "zero-epochs",
+        "[evaluate]\nepochs = 0\n",
+        "",
+        "[evaluate] epochs",
+    ),
+    (
+        "one-fold",
+        "[evaluate]\nfolds = 1\n",
+        "",
+        "[evaluate] folds",
+    ),
+    (
+        "bad-strategy",
+        "[search]\nstrategy = \"magic\"\n",
+        "",
+        "[search] strategy: unknown \"magic\"",
+    ),
+    (
+        "empty-width",
+        "[space]\nwidth = []\n",
+        "",
+        "[space] width: the list of choices is empty",
+    ),
+    (
+        "empty-ops",
+        "[space]\nfamily = \"cell\"\nops = []\n",
+        "",
+        "[space] ops: the list of choices is empty",
+    ),
+    (
+        "unknown-op",
+        "[space]\nfamily = \"cell\"\nops = [\"conv_7x7\"]\n",
+        "",
+        "[space] ops: unknown \"conv_7x7\"",
+    ),
+    (
+        "wrong-family-key",
+        "[space]\nfamily = \"cell\"\nwidth = [8]\n",
+        "",
+        "[space] width: not a key of the `cell` family",
+    ),
+    (
+        "unknown-family",
+        "[space]\nfamily = \"tree\"\n",
+        "",
+        "[space] family: unknown \"tree\"",
+    ),
+    (
+        "even-kernel",
+        "[space]\nkernel = [4]\n",
+        "",
+        "[space] kernel",
+    ),
+    (
+        "depth-reversed",
+        "[space]\ndepth = [3, 1]\n",
+        "",
+        "[space] depth",
+    ),
+    (
+        "version",
+        "version = 2\n",
+        "",
+        "version: 2 is not supported",
+    ),
+    ("bad-shape", "[data]\nshape = [1, 8]\n", "", "[data] shape"),
+    (
+        "shape-mismatch",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\nshape = [1, 3, 3]\n",
+        GOOD_CSV,
+        "[data] shape: [1, 3, 3] has 9 values but the data has 2 feature columns",
+    ),
+    (
+        "conv-without-shape",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n",
+        GOOD_CSV,
+        "needs an image shape",
+    ),
+    (
+        "missing-csv",
+        "[data]\nsource = \"nope.csv\"\n",
+        "",
+        "nope.csv: cannot read data",
+    ),
+    (
+        "unknown-builtin",
+        "[data]\nsource = \"builtin:mnist\"\n",
+        "",
+        "unknown built-in data set",
+    ),
+    (
+        "ragged-row",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n[space]\nblock = \"dense\"\n",
+        "a,b,y\n1,2,0\n1,2\n",
+        "d.csv:3: row has 2 cells, the header has 3",
+    ),
+    (
+        "non-numeric",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n[space]\nblock = \"dense\"\n",
+        "a,b,y\n1,2,0\n1,x,1\n",
+        "d.csv:3: column `b`: `x` is not a number",
+    ),
+    (
+        "missing-label",
+        "[data]\nsource = \"d.csv\"\nlabel = \"class\"\n[space]\nblock = \"dense\"\n",
+        GOOD_CSV,
+        "d.csv:1: label column `class` not found",
+    ),
+    (
+        "single-class",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n[space]\nblock = \"dense\"\n",
+        "a,b,y\n1,2,0\n2,1,0\n",
+        "at least 2 classes",
+    ),
+    (
+        "empty-csv",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n[space]\nblock = \"dense\"\n",
+        "",
+        "d.csv: empty file",
+    ),
+    (
+        "header-only",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n[space]\nblock = \"dense\"\n",
+        "a,b,y\n",
+        "d.csv: no data rows",
+    ),
+    (
+        "nan-cell",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n[space]\nblock = \"dense\"\n",
+        "a,b,y\n1,NaN,0\n",
+        "d.csv:2: column `b`: `NaN` is not a finite number",
+    ),
+];
+
+#[test]
+fn malformed_inputs_get_one_line_errors_and_exit_code_1() {
+    let mut tried = 0;
+    for (name, exp, csv, want) in CASES {
+        let d = tmp(name);
+        std::fs::write(d.join("exp.toml"), exp).unwrap();
+        if !csv.is_empty() || name.contains("csv") && !name.starts_with("missing") {
+            std::fs::write(d.join("d.csv"), csv).unwrap();
+        }
+        let run = d.join("run");
+        let out = Command::new(env!("CARGO_BIN_EXE_nas-e2e"))
+            .args(["run", "--quiet", "--config"])
+            .arg(d.join("exp.toml"))
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: exit code; stderr: {err}"
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{name}: not one line: {err}"
+        );
+        assert!(err.starts_with("nas: error: "), "{name}: {err}");
+        assert!(err.contains(want), "{name}: expected `{want}` in: {err}");
+        assert!(
+            err.contains("exp.toml") || err.contains("d.csv") || err.contains("nope.csv"),
+            "{name}: no file named: {err}"
+        );
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(
+            !Path::new(&run).exists(),
+            "{name}: a run directory was created"
+        );
+        tried += 1;
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+    eprintln!("{tried} malformed inputs rejected");
+}
+
+#[test]
+fn damaged_artifacts_are_named_and_left_in_place() {
+    let d = tmp("artifacts");
+    let run = d.join("run");
+    let nas = || Command::new(env!("CARGO_BIN_EXE_nas-e2e"));
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nas.toml");
+    assert!(nas()
+        .args(["space", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .status()
+        .unwrap()
+        .success());
+    assert!(nas()
+        .arg("generate")
+        .arg(&run)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let c1 = run.join("candidates/c00001.toml");
+    let original = std::fs::read_to_string(&c1).unwrap();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "truncated",
+            original[..original.len() / 3].to_string(),
+            "c00001.toml",
+        ),
+        ("empty", String::new(), "empty file"),
+        (
+            "wrong version",
+            original.replace("version = 1", "version = 9"),
+            "version 9 is not supported",
+        ),
+        (
+            "foreign",
+            "kind = \"something.else\"\nversion = 1\n".into(),
+            "kind is \"something.else\"",
+        ),
+        (
+            "edited arch",
+            original.replace("arch = \"conv", "arch = \"conv999x3-relu/conv"),
+            "arch:",
+        ),
+        ("binary", "\u{0}\u{1}garbage".into(), "c00001.toml"),
+    ];
+    for (name, text, want) in cases {
+        std::fs::write(&c1, &text).unwrap();
+        for cmd in ["generate", "evaluate", "select", "status"] {
+            let out = nas().arg(cmd).arg(&run).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{name}/{cmd}: {err}");
+            assert!(
+                err.contains("c00001.toml") && err.contains(want),
+                "{name}/{cmd}: {err}"
+            );
+            assert_eq!(err.trim_end().lines().count(), 1, "{name}/{cmd}: {err}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&c1).unwrap(),
+            text,
+            "{name}: the damaged file was changed"
+        );
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}

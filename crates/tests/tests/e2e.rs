@@ -1,0 +1,357 @@
+//! End-to-end tests: the real `nas` binary on real run directories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn nas() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nas-e2e"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn example_config() -> PathBuf {
+    repo().join("examples/nas.toml")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nas-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn ok(out: Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn selection(dir: &Path) -> toml::Table {
+    let text = std::fs::read_to_string(dir.join("selection.toml")).unwrap();
+    text.parse().unwrap()
+}
+
+/// The parts of a selection that must be identical between equivalent runs (no wall times in it).
+fn outcome(dir: &Path) -> (toml::Value, toml::Value) {
+    let s = selection(dir);
+    (s["best"].clone(), s["ranking"].clone())
+}
+
+fn count_results(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("results")).map_or(0, |rd| {
+        rd.filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('c'))
+            .count()
+    })
+}
+
+#[test]
+fn run_on_builtin_digits_writes_selection_and_model() {
+    let d = tmp("builtin");
+    let run = d.join("run");
+    let out = nas()
+        .args(["run", "--config"])
+        .arg(example_config())
+        .arg("--out")
+        .arg(&run)
+        .args(["--budget", "4"])
+        .output()
+        .unwrap();
+    let stdout = ok(out, "nas run");
+    assert!(stdout.contains("best: c"), "{stdout}");
+    let s = selection(&run);
+    let best = s["best"].as_table().unwrap();
+    let mean = best["cv_mean"].as_float().unwrap();
+    assert!(mean > 0.5 && mean <= 1.0, "digits cv_mean {mean}");
+    assert_eq!(best["fold_scores"].as_array().unwrap().len(), 3);
+    assert!(best["arch"].as_str().unwrap().starts_with("conv"));
+    assert!(
+        run.join("model/weights.safetensors")
+            .metadata()
+            .unwrap()
+            .len()
+            > 1000
+    );
+    let model: toml::Table = std::fs::read_to_string(run.join("model/model.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(model["arch"].as_str(), best["arch"].as_str());
+    let status = ok(
+        nas().arg("status").arg(&run).output().unwrap(),
+        "nas status",
+    );
+    assert!(
+        status.contains("candidates: 4 of budget 4") && status.contains("pending:    0"),
+        "{status}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Three Gaussian blobs in 4 dimensions, as a CSV with a string label column in the middle.
+fn blobs_csv(path: &Path) {
+    let mut s = String::from("a,b,kind,c,d\n");
+    let mut x: u64 = 12345;
+    let mut r = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((x >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+    };
+    for i in 0..150 {
+        let k = i % 3;
+        let c = [0.0, 2.0, 4.0][k];
+        s.push_str(&format!(
+            "{:.3},{:.3},{},{:.3},{:.3}\n",
+            c + r(),
+            -c + r(),
+            ["ant", "bee", "cat"][k],
+            r(),
+            c * 0.5 + r()
+        ));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+#[test]
+fn run_on_a_csv_with_a_dense_space() {
+    let d = tmp("csv");
+    blobs_csv(&d.join("blobs.csv"));
+    std::fs::write(
+        d.join("exp.toml"),
+        "[data]\nsource = \"blobs.csv\"\nlabel = \"kind\"\n[space]\nblock = \"dense\"\ndepth = [1, 2]\nwidth = [8, 16]\n[search]\nbudget = 4\nbatch = 2\npopulation = 2\nsample = 1\n[evaluate]\nepochs = 20\nbatch_size = 16\n",
+    )
+    .unwrap();
+    let run = d.join("run");
+    ok(
+        nas()
+            .args(["run", "--quiet", "--config"])
+            .arg(d.join("exp.toml"))
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "nas run csv",
+    );
+    let s = selection(&run);
+    let mean = s["best"]["cv_mean"].as_float().unwrap();
+    assert!(mean > 0.9, "separable blobs: {mean}");
+    let space: toml::Table = std::fs::read_to_string(run.join("space.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(space["class_names"].as_array().unwrap().len(), 3);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn stage_loop(run: &Path, evaluate: &dyn Fn(&Path)) {
+    for _ in 0..100 {
+        let out = ok(
+            nas().arg("generate").arg(run).output().unwrap(),
+            "nas generate",
+        );
+        if out.starts_with("done") {
+            return;
+        }
+        evaluate(run);
+    }
+    panic!("generate never said done");
+}
+
+#[test]
+fn stages_one_by_one_give_the_same_winner_and_scores_as_nas_run() {
+    let d = tmp("stages");
+    let (a, b) = (d.join("a"), d.join("b"));
+    ok(
+        nas()
+            .args(["run", "--quiet", "--no-retrain", "--config"])
+            .arg(example_config())
+            .arg("--out")
+            .arg(&a)
+            .output()
+            .unwrap(),
+        "nas run",
+    );
+    ok(
+        nas()
+            .args(["space", "--config"])
+            .arg(example_config())
+            .arg("--out")
+            .arg(&b)
+            .output()
+            .unwrap(),
+        "nas space",
+    );
+    stage_loop(&b, &|run| {
+        ok(
+            nas()
+                .args(["evaluate", "--quiet", "--threads", "1"])
+                .arg(run)
+                .output()
+                .unwrap(),
+            "nas evaluate",
+        );
+    });
+    ok(nas().arg("select").arg(&b).output().unwrap(), "nas select");
+    assert_eq!(outcome(&a), outcome(&b));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn sigkill_and_resume_selects_the_same_candidate_with_the_same_fold_scores() {
+    let d = tmp("kill");
+    let (full, killed) = (d.join("full"), d.join("killed"));
+    let args = |out: &Path| {
+        let mut c = nas();
+        c.args(["run", "--quiet", "--no-retrain", "--config"])
+            .arg(example_config())
+            .arg("--out")
+            .arg(out)
+            .args(["--budget", "8", "--epochs", "2", "--seed", "7"]);
+        c
+    };
+    ok(args(&full).output().unwrap(), "uninterrupted run");
+    // Kill at several moments: very early, then after 1, 3 and 6 results.
+    let mut kills = 0;
+    for wait_for in [0usize, 1, 3, 6] {
+        let mut child = args(&killed)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        if wait_for == 0 {
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        while count_results(&killed) < wait_for && t0.elapsed() < Duration::from_secs(120) {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 2, "the run finished before it could be killed");
+    ok(args(&killed).output().unwrap(), "resumed run");
+    assert_eq!(outcome(&full), outcome(&killed));
+    // No temporary file is left behind as an artifact, and every candidate has exactly one result.
+    assert_eq!(count_results(&killed), 8);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn resuming_with_different_settings_is_refused() {
+    let d = tmp("mismatch");
+    let run = d.join("run");
+    ok(
+        nas()
+            .args(["space", "--config"])
+            .arg(example_config())
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "nas space",
+    );
+    let out = nas()
+        .args(["run", "--quiet", "--config"])
+        .arg(example_config())
+        .arg("--out")
+        .arg(&run)
+        .args(["--seed", "99"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("seed: 3 ≠ 99"), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn makefile_runs_the_stages_and_agrees_with_nas_run() {
+    let d = tmp("make");
+    let bin = env!("CARGO_BIN_EXE_nas-e2e");
+    let out = Command::new("make")
+        .args(["-j2", "-C"])
+        .arg(repo().join("examples"))
+        .arg(format!("NAS={bin}"))
+        .arg(format!("RUN={}", d.join("make").display()))
+        .output()
+        .unwrap();
+    ok(out, "make");
+    ok(
+        nas()
+            .args(["run", "--quiet", "--no-retrain", "--config"])
+            .arg(example_config())
+            .arg("--out")
+            .arg(d.join("run"))
+            .output()
+            .unwrap(),
+        "nas run",
+    );
+    assert_eq!(outcome(&d.join("make")), outcome(&d.join("run")));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_python_program_can_play_the_evaluate_stage() {
+    let d = tmp("python");
+    let run = d.join("run");
+    ok(
+        nas()
+            .args(["space", "--config"])
+            .arg(example_config())
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "nas space",
+    );
+    let script = repo().join("examples/python-evaluator/evaluate.py");
+    stage_loop(&run, &|run| {
+        ok(
+            Command::new("python3")
+                .arg(&script)
+                .arg(run)
+                .output()
+                .unwrap(),
+            "evaluate.py",
+        );
+    });
+    ok(
+        nas().arg("select").arg(&run).output().unwrap(),
+        "nas select",
+    );
+    // The proxy score grows with size, so the winner is the largest candidate (ties: the earliest).
+    let mut best: Option<(u64, u64)> = None;
+    for e in std::fs::read_dir(run.join("candidates")).unwrap() {
+        let c: toml::Table = std::fs::read_to_string(e.unwrap().path())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (id, p) = (
+            c["id"].as_integer().unwrap() as u64,
+            c["params"].as_integer().unwrap() as u64,
+        );
+        if best.is_none_or(|(bid, bp)| p > bp || (p == bp && id < bid)) {
+            best = Some((id, p));
+        }
+    }
+    assert_eq!(
+        selection(&run)["best"]["id"].as_integer().unwrap() as u64,
+        best.unwrap().0
+    );
+    let status = ok(nas().arg("status").arg(&run).output().unwrap(), "status");
+    assert!(status.contains("6 ok"), "{status}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
