@@ -13,6 +13,7 @@
 
 pub mod model;
 pub mod ops;
+pub mod table;
 pub mod train;
 
 use anyhow::{anyhow, bail, Result};
@@ -243,6 +244,7 @@ fn make_result(entry: &Entry, p: &Pending) -> ResultFile {
         wall_s: (p.secs * 1000.0).round() / 1000.0,
         evaluator: EVALUATOR.into(),
         error,
+        metrics: Default::default(),
     }
 }
 
@@ -261,6 +263,21 @@ pub fn evaluate_pending(
         .collect();
     if pending.is_empty() {
         return Ok(Vec::new());
+    }
+    if sf.experiment.evaluate.evaluator == "table" {
+        let t = table::Table::from_spec(&sf.experiment.evaluate)?;
+        on_event(Event::Begin {
+            total: pending.len(),
+            folds: 1,
+        });
+        let mut out = Vec::new();
+        for e in &pending {
+            let r = t.result(&e.candidate);
+            io::write_toml(&run.result(r.id), &r)?;
+            on_event(Event::Done(r.clone()));
+            out.push(r);
+        }
+        return Ok(out);
     }
     let data = sf.load_data(&run.space())?;
     let threads = thread_count(if threads > 0 {

@@ -10,6 +10,9 @@
 //! candidates of an uninterrupted run.
 #![deny(missing_docs)]
 
+/// The classic heuristics and our surrogate-guided search.
+pub mod strategies;
+
 use anyhow::{anyhow, Result};
 use space::{io, Arch, CandidateFile, Entry, InputInfo, Rng, RunDir, SpaceDef, ARTIFACT_VERSION};
 use std::collections::HashSet;
@@ -24,11 +27,13 @@ pub struct Context<'a> {
     pub history: &'a [Entry],
     /// `[search]` settings.
     pub settings: &'a space::experiment::SearchSpec,
+    /// The run seed (for strategies that replay decisions, like annealing acceptance).
+    pub seed: u64,
 }
 
 /// Canonical keys already taken (earlier candidates and earlier children of this batch).
 pub struct Taken {
-    keys: HashSet<String>,
+    pub(crate) keys: HashSet<String>,
 }
 
 impl Taken {
@@ -45,7 +50,7 @@ pub trait Strategy {
 }
 
 /// Tries to sample a new architecture uniformly.
-fn random_new(ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<Arch> {
+pub(crate) fn random_new(ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<Arch> {
     (0..2000)
         .map(|_| ctx.space.sample(rng))
         .find(|a| taken.claim(ctx, a))
@@ -105,8 +110,13 @@ pub fn strategy(name: &str) -> Result<Box<dyn Strategy>> {
     match name {
         "random" => Ok(Box::new(RandomSearch)),
         "evolution" => Ok(Box::new(Evolution)),
+        "ga" => Ok(Box::new(strategies::Genetic)),
+        "annealing" => Ok(Box::new(strategies::Annealing)),
+        "local" => Ok(Box::new(strategies::LocalSearch)),
+        "surrogate" => Ok(Box::new(strategies::Surrogate)),
         other => Err(anyhow!(
-            "unknown strategy \"{other}\" (expected random or evolution)"
+            "unknown strategy \"{other}\" (expected one of {})",
+            space::experiment::STRATEGIES.join(", ")
         )),
     }
 }
@@ -125,13 +135,11 @@ pub fn make_batch(
         input: &sf.input,
         history,
         settings: &sf.experiment.search,
+        seed: sf.experiment.seed,
     };
     let strat = strategy(&sf.experiment.search.strategy)?;
     let mut taken = Taken {
-        keys: history
-            .iter()
-            .map(|e| def.key(&e.arch, &sf.input))
-            .collect(),
+        keys: history.iter().map(|e| e.candidate.key.clone()).collect(),
     };
     let mut rng = Rng::derive(sf.experiment.seed, "generate", &[batch]);
     let mut out: Vec<CandidateFile> = Vec::new();
@@ -270,6 +278,7 @@ mod tests {
                     wall_s: 0.0,
                     evaluator: "fake".into(),
                     error: String::new(),
+                    metrics: Default::default(),
                 };
                 io::write_toml(&run.result(e.candidate.id), &r).unwrap();
             }
@@ -293,7 +302,7 @@ mod tests {
 
     #[test]
     fn budget_is_met_without_duplicates_and_resume_after_partial_batch_is_identical() {
-        for strat in ["random", "evolution"] {
+        for strat in space::experiment::STRATEGIES {
             let (run, sf) = setup(strat, 5);
             let full = drive(&run);
             assert_eq!(full.len(), 24);

@@ -7,6 +7,7 @@
 //! Errors are printed as one line `nas: error: …` with exit code 1; panics never reach the user.
 #![deny(missing_docs)]
 
+mod bench;
 mod progress;
 
 use anyhow::{anyhow, bail, Result};
@@ -42,6 +43,8 @@ enum Cmd {
     Select(SelectArgs),
     /// Show what is done, what is pending, and the best so far.
     Status(DirArg),
+    /// Compare search strategies on a tabular benchmark (NAS-Bench-201 format), in seconds, without training.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -271,6 +274,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Status(a) => status(&RunDir::new(&a.dir)),
+        Cmd::Bench(a) => bench::bench(a),
     }
 }
 

@@ -93,6 +93,7 @@ mod tests {
                 wall_s: 0.0,
                 evaluator: "t".into(),
                 error: String::new(),
+                metrics: Default::default(),
             }),
         }
     }

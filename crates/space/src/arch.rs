@@ -772,6 +772,40 @@ impl SpaceDef {
         self.canonical(arch, input).to_string()
     }
 
+    /// A fixed-length numeric encoding of the canonical architecture, for surrogate models: one-hot op per
+    /// edge (cell), or per block slot up to the maximum depth a presence bit and one-hot choices (chain).
+    pub fn encode(&self, arch: &Arch, input: &InputInfo) -> Vec<f64> {
+        let arch = self.canonical(arch, input);
+        let mut v = Vec::new();
+        fn one_hot<T: PartialEq>(v: &mut Vec<f64>, choices: &[T], x: Option<&T>) {
+            if choices.len() > 1 {
+                v.extend(choices.iter().map(|c| if Some(c) == x { 1.0 } else { 0.0 }));
+            }
+        }
+        match (self, &arch) {
+            (SpaceDef::Cell(c), Arch::Cell(cell)) => {
+                for &o in &cell.ops {
+                    one_hot(&mut v, &c.ops, Some(&o));
+                }
+            }
+            (SpaceDef::Chain(c), Arch::Chain(blocks)) => {
+                for i in 0..c.max_depth {
+                    let b = blocks.get(i);
+                    v.push(if b.is_some() { 1.0 } else { 0.0 });
+                    one_hot(&mut v, &c.width, b.map(|b| &b.width));
+                    one_hot(&mut v, &c.kernel, b.map(|b| &b.kernel));
+                    one_hot(&mut v, &c.act, b.map(|b| &b.act));
+                    one_hot(&mut v, &c.pool, b.map(|b| &b.pool));
+                    one_hot(&mut v, &c.bn, b.map(|b| &b.bn));
+                    one_hot(&mut v, &c.dropout, b.map(|b| &b.dropout));
+                    one_hot(&mut v, &c.res, b.map(|b| &b.res));
+                }
+            }
+            _ => {}
+        }
+        v
+    }
+
     /// Trainable parameters and multiply-accumulates of one forward pass of one sample.
     pub fn cost(&self, arch: &Arch, input: &InputInfo) -> (u64, u64) {
         let arch = self.canonical(arch, input);

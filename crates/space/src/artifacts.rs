@@ -294,6 +294,10 @@ pub struct ResultFile {
     /// What went wrong, when status is not `ok`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
+    /// Other measurements, for reporting only; never visible to a search strategy (e.g. a tabular
+    /// benchmark's test accuracy).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 impl ResultFile {

@@ -7,6 +7,16 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Names of the search strategies (`[search] strategy`).
+pub const STRATEGIES: [&str; 6] = [
+    "random",
+    "evolution",
+    "ga",
+    "annealing",
+    "local",
+    "surrogate",
+];
+
 /// Current version of the experiment format.
 pub const EXPERIMENT_VERSION: u32 = 1;
 
@@ -167,7 +177,8 @@ impl Default for SpaceSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchSpec {
-    /// `random` or `evolution` (regularized / aging evolution).
+    /// One of [`STRATEGIES`]: `random`, `evolution` (regularized / aging evolution), `ga` (genetic algorithm),
+    /// `annealing` (simulated annealing), `local` (local search with restarts), `surrogate` (ours).
     #[serde(default = "default_strategy")]
     pub strategy: String,
     /// Number of candidates to evaluate in all.
@@ -179,9 +190,28 @@ pub struct SearchSpec {
     /// evolution: population size (the most recent results).
     #[serde(default = "default_population")]
     pub population: usize,
-    /// evolution: tournament sample size.
+    /// evolution, ga: tournament sample size.
     #[serde(default = "default_sample")]
     pub sample: usize,
+    /// ga: probability that a child is a crossover of two parents (then mutated).
+    #[serde(default = "default_crossover")]
+    pub crossover: f64,
+    /// annealing: initial temperature, in units of the score (accuracy 0–1).
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+    /// annealing: the temperature is multiplied by this after every candidate.
+    #[serde(default = "default_cooling")]
+    pub cooling: f64,
+}
+
+fn default_crossover() -> f64 {
+    0.5
+}
+fn default_temperature() -> f64 {
+    0.01
+}
+fn default_cooling() -> f64 {
+    0.97
 }
 
 fn default_strategy() -> String {
@@ -208,6 +238,9 @@ impl Default for SearchSpec {
             batch: default_batch(),
             population: default_population(),
             sample: default_sample(),
+            crossover: default_crossover(),
+            temperature: default_temperature(),
+            cooling: default_cooling(),
         }
     }
 }
@@ -234,6 +267,28 @@ pub struct EvalSpec {
     /// Concurrent trainings (0: one per core).
     #[serde(default)]
     pub threads: usize,
+    /// `train` (k-fold CV with candle) or `table` (look each architecture up in a tabular benchmark).
+    #[serde(default = "default_evaluator")]
+    pub evaluator: String,
+    /// table: the CSV file (relative paths are relative to the experiment file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// table: the architecture-string column.
+    #[serde(default = "default_arch_column")]
+    pub arch_column: String,
+    /// table: the column the search sees (its score); values above 1 are read as percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_metric: Option<String>,
+    /// table: columns recorded in each result's `metrics` for reporting, never shown to the search.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report_metrics: Vec<String>,
+}
+
+fn default_evaluator() -> String {
+    "train".into()
+}
+fn default_arch_column() -> String {
+    "arch".into()
 }
 
 fn default_folds() -> usize {
@@ -261,6 +316,11 @@ impl Default for EvalSpec {
             lr: default_lr(),
             weight_decay: default_wd(),
             threads: 0,
+            evaluator: default_evaluator(),
+            table: None,
+            arch_column: default_arch_column(),
+            search_metric: None,
+            report_metrics: Vec::new(),
         }
     }
 }
@@ -292,11 +352,21 @@ impl Experiment {
             );
         }
         let s = &self.search;
-        if !["random", "evolution"].contains(&s.strategy.as_str()) {
+        if !STRATEGIES.contains(&s.strategy.as_str()) {
             bail!(
-                "[search] strategy: unknown \"{}\" (expected random or evolution)",
-                s.strategy
+                "[search] strategy: unknown \"{}\" (expected one of {})",
+                s.strategy,
+                STRATEGIES.join(", ")
             );
+        }
+        if !(0.0..=1.0).contains(&s.crossover) {
+            bail!("[search] crossover: must be a probability in [0, 1]");
+        }
+        if !(s.temperature.is_finite() && s.temperature > 0.0) {
+            bail!("[search] temperature: must be positive");
+        }
+        if !(s.cooling > 0.0 && s.cooling <= 1.0) {
+            bail!("[search] cooling: must be in (0, 1]");
         }
         if s.budget == 0 {
             bail!("[search] budget: must be at least 1");
@@ -328,6 +398,15 @@ impl Experiment {
         }
         if !(e.weight_decay.is_finite() && e.weight_decay >= 0.0) {
             bail!("[evaluate] weight_decay: must be zero or positive");
+        }
+        match e.evaluator.as_str() {
+            "train" => {}
+            "table" => {
+                if e.table.is_none() || e.search_metric.is_none() {
+                    bail!("[evaluate] evaluator = \"table\" needs `table` (a CSV path) and `search_metric` (a column)");
+                }
+            }
+            other => bail!("[evaluate] evaluator: unknown \"{other}\" (expected train or table)"),
         }
         if let Some(shape) = &self.data.shape {
             if shape.len() != 3 || shape.contains(&0) {

@@ -1,0 +1,218 @@
+//! `nas bench`: search strategies compared on a tabular benchmark, in process, through the same code paths
+//! as a run (`generate::make_batch` proposes, `evaluate::table::Table` scores), without files.
+
+use anyhow::{bail, Result};
+use evaluate::table::Table;
+use rayon::prelude::*;
+use space::{Entry, Experiment, InputInfo, SpaceDef, SpaceFile};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Options of `nas bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Benchmark table (CSV, NAS-Bench-201 architecture strings).
+    #[arg(long)]
+    table: String,
+    /// Architecture-string column.
+    #[arg(long, default_value = "arch")]
+    arch_column: String,
+    /// Column the search sees.
+    #[arg(long)]
+    search_metric: String,
+    /// Column reported for the best-by-search architecture (never seen by the search).
+    #[arg(long)]
+    report_metric: String,
+    /// Strategies, comma-separated, or `all`.
+    #[arg(long, default_value = "all")]
+    strategy: String,
+    /// Query budgets to report, comma-separated (one run of the largest serves all).
+    #[arg(long, default_value = "25,50,100,200,300")]
+    budgets: String,
+    /// Seeds (runs) per strategy.
+    #[arg(long, default_value_t = 200)]
+    seeds: u64,
+    /// Write each run's evaluation order as DIR/<strategy>-seed<N>.csv (column `arch`).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Gap to the best achievable report value counted as "reached".
+    #[arg(long, default_value_t = 0.5)]
+    within: f64,
+}
+
+/// One search on the table: the evaluation order with (search score, report value).
+pub fn search_on_table(
+    sf: &SpaceFile,
+    def: &SpaceDef,
+    table: &Table,
+    budget: usize,
+) -> Result<Vec<(String, f64, f64)>> {
+    let mut history: Vec<Entry> = Vec::with_capacity(budget);
+    let mut out = Vec::with_capacity(budget);
+    while history.len() < budget {
+        let id = history.len() as u64 + 1;
+        let Some(c) = generate::make_batch(sf, def, &history, history.len() as u64, 1, id)?.pop()
+        else {
+            break;
+        };
+        let r = table.result(&c);
+        if !r.ok() {
+            bail!("{}: not in the table", c.arch);
+        }
+        out.push((
+            c.arch.clone(),
+            r.cv_mean,
+            r.metrics.values().next().copied().unwrap_or(f64::NAN),
+        ));
+        let arch = def.parse(&c.arch)?;
+        history.push(Entry {
+            candidate: c,
+            arch,
+            result: Some(r),
+        });
+    }
+    Ok(out)
+}
+
+/// The experiment a benchmark run uses: the cell space, `strategy`, `seed`, one candidate per batch.
+pub fn bench_space(strategy: &str, seed: u64, budget: usize) -> Result<(SpaceFile, SpaceDef)> {
+    let mut e = Experiment::default();
+    e.space.family = "cell".into();
+    e.search.strategy = strategy.into();
+    e.search.batch = 1;
+    e.search.budget = budget;
+    e.seed = seed;
+    e.validate()?;
+    let def = SpaceDef::from_spec(&e.space)?;
+    let input = InputInfo {
+        features: 3 * 32 * 32,
+        shape: Some(vec![3, 32, 32]),
+        classes: 10,
+    };
+    let sf = SpaceFile {
+        version: space::ARTIFACT_VERSION,
+        kind: "nas.space".into(),
+        size: def.size().to_string(),
+        rows: 0,
+        data_fingerprint: String::new(),
+        class_names: Vec::new(),
+        input,
+        experiment: e,
+    };
+    Ok((sf, def))
+}
+
+/// Runs the benchmark and prints the table.
+pub fn bench(a: BenchArgs) -> Result<()> {
+    let t0 = std::time::Instant::now();
+    let table = Table::load(
+        &a.table,
+        &a.arch_column,
+        &a.search_metric,
+        std::slice::from_ref(&a.report_metric),
+    )?;
+    let budgets: Vec<usize> = a
+        .budgets
+        .split(',')
+        .map(|b| b.trim().parse())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("--budgets: expected numbers like 25,50,100"))?;
+    let max_budget = *budgets
+        .iter()
+        .max()
+        .ok_or_else(|| anyhow::anyhow!("--budgets: empty"))?;
+    let strategies: Vec<String> = if a.strategy == "all" {
+        space::experiment::STRATEGIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        a.strategy
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    let (best_search, best_report) =
+        table
+            .iter()
+            .map(|(_, s, r)| (s, r[0]))
+            .fold(
+                (f64::MIN, f64::NAN),
+                |acc, x| if x.0 > acc.0 { x } else { acc },
+            );
+    let target = best_report - a.within;
+    println!(
+        "{} on {} ({} architectures): search `{}`, report `{}`; best achievable {:.2} (best by search, {:.3}); {} seeds",
+        "nas bench", a.table, table.iter().count(), a.search_metric, a.report_metric, best_report, best_search * 100.0, a.seeds
+    );
+    print!("{:<10}", "strategy");
+    for b in &budgets {
+        print!(" {:>15}", format!("@{b}"));
+    }
+    println!(" {:>22}", format!("queries to ≥{:.2}", target));
+    if let Some(dir) = &a.trace {
+        std::fs::create_dir_all(dir)?;
+    }
+    for s in &strategies {
+        let runs: Vec<Vec<(String, f64, f64)>> = (0..a.seeds)
+            .into_par_iter()
+            .map(|seed| {
+                let (sf, def) = bench_space(s, seed, max_budget)?;
+                search_on_table(&sf, &def, &table, max_budget)
+            })
+            .collect::<Result<_>>()?;
+        print!("{s:<10}");
+        for &b in &budgets {
+            let finals: Vec<f64> = runs
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .take(b)
+                        .fold((f64::MIN, f64::NAN), |acc, x| {
+                            if x.1 > acc.0 {
+                                (x.1, x.2)
+                            } else {
+                                acc
+                            }
+                        })
+                        .1
+                })
+                .collect();
+            let (m, sd) = space::mean_std(&finals);
+            print!(" {:>15}", format!("{m:.2} ± {sd:.2}"));
+        }
+        let mut reached = 0;
+        let mut q = Vec::new();
+        for r in &runs {
+            let mut best = (f64::MIN, f64::NAN);
+            let hit = r.iter().position(|x| {
+                if x.1 > best.0 {
+                    best = (x.1, x.2);
+                }
+                best.1 >= target
+            });
+            if let Some(i) = hit {
+                reached += 1;
+                q.push((i + 1) as f64);
+            }
+        }
+        let (qm, _) = space::mean_std(&q);
+        println!(
+            " {:>22}",
+            format!("{qm:.1} ({reached}/{} reach)", runs.len())
+        );
+        if let Some(dir) = &a.trace {
+            for (seed, r) in runs.iter().enumerate() {
+                let mut f = std::io::BufWriter::new(std::fs::File::create(
+                    dir.join(format!("{s}-seed{seed}.csv")),
+                )?);
+                writeln!(f, "arch,{},{}", a.search_metric, a.report_metric)?;
+                for (arch, sv, rv) in r {
+                    writeln!(f, "{arch},{:.3},{rv}", sv * 100.0)?;
+                }
+            }
+        }
+    }
+    println!("({:.1} s)", t0.elapsed().as_secs_f64());
+    Ok(())
+}
