@@ -16,12 +16,9 @@ pub struct Progress {
 impl Progress {
     pub fn new(run: &RunDir, sf: &SpaceFile, quiet: bool) -> anyhow::Result<Progress> {
         let (_, def) = run.load_space()?;
-        let done = run
-            .history(&def)?
-            .iter()
-            .filter(|e| e.result.is_some())
-            .count();
-        let best = select::selection(&run.history(&def)?).map_or(0.0, |s| s.best.cv_mean);
+        let history = run.history(&def)?;
+        let done = history.iter().filter(|e| e.result.is_some()).count();
+        let best = select::selection(&history).map_or(0.0, |s| s.best.cv_mean);
         let budget = sf.experiment.search.budget;
         let folds = sf.experiment.evaluate.folds;
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {

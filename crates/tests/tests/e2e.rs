@@ -43,6 +43,20 @@ fn outcome(dir: &Path) -> (toml::Value, toml::Value) {
     (s["best"].clone(), s["ranking"].clone())
 }
 
+/// `nas space` with the example experiment into `run`.
+fn space_from_example(run: &Path) {
+    ok(
+        nas()
+            .args(["space", "--config"])
+            .arg(example_config())
+            .arg("--out")
+            .arg(run)
+            .output()
+            .unwrap(),
+        "nas space",
+    );
+}
+
 fn count_results(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("results")).map_or(0, |rd| {
         rd.filter_map(|e| e.ok())
@@ -178,16 +192,7 @@ fn stages_one_by_one_give_the_same_winner_and_scores_as_nas_run() {
             .unwrap(),
         "nas run",
     );
-    ok(
-        nas()
-            .args(["space", "--config"])
-            .arg(example_config())
-            .arg("--out")
-            .arg(&b)
-            .output()
-            .unwrap(),
-        "nas space",
-    );
+    space_from_example(&b);
     stage_loop(&b, &|run| {
         ok(
             nas()
@@ -253,16 +258,7 @@ fn sigkill_and_resume_selects_the_same_candidate_with_the_same_fold_scores() {
 fn resuming_with_different_settings_is_refused() {
     let d = tmp("mismatch");
     let run = d.join("run");
-    ok(
-        nas()
-            .args(["space", "--config"])
-            .arg(example_config())
-            .arg("--out")
-            .arg(&run)
-            .output()
-            .unwrap(),
-        "nas space",
-    );
+    space_from_example(&run);
     let out = nas()
         .args(["run", "--quiet", "--config"])
         .arg(example_config())
@@ -307,16 +303,7 @@ fn makefile_runs_the_stages_and_agrees_with_nas_run() {
 fn a_python_program_can_play_the_evaluate_stage() {
     let d = tmp("python");
     let run = d.join("run");
-    ok(
-        nas()
-            .args(["space", "--config"])
-            .arg(example_config())
-            .arg("--out")
-            .arg(&run)
-            .output()
-            .unwrap(),
-        "nas space",
-    );
+    space_from_example(&run);
     let script = repo().join("examples/python-evaluator/evaluate.py");
     stage_loop(&run, &|run| {
         ok(
