@@ -321,6 +321,13 @@ pub struct ModelFile {
 pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
     init_threads();
     let (sf, def) = run.load_space()?;
+    if sf.experiment.evaluate.evaluator != "train" {
+        bail!(
+            "{}: this run looks candidates up in a table (evaluator = \"{}\"); there is no model to retrain",
+            run.space().display(),
+            sf.experiment.evaluate.evaluator
+        );
+    }
     let entry = run
         .history(&def)?
         .into_iter()

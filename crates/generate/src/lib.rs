@@ -31,15 +31,47 @@ pub struct Context<'a> {
     pub seed: u64,
 }
 
-/// Canonical keys already taken (earlier candidates and earlier children of this batch).
-pub struct Taken {
-    pub(crate) keys: HashSet<String>,
+/// FNV-1a for short keys (std's SipHash dominated `nas bench`).
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        // FNV's low bits mix poorly and hash tables index by them: finish with a multiply-xorshift.
+        let x = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^ (x >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = space::rng::fnv1a(bytes) ^ self.0.rotate_left(5);
+    }
 }
 
-impl Taken {
+type FnvSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fnv>>;
+
+/// Canonical keys already taken: those of the history (borrowed) and of earlier children of this batch.
+pub struct Taken<'a> {
+    prior: FnvSet<&'a str>,
+    new: FnvSet<String>,
+}
+
+impl<'a> Taken<'a> {
+    /// The keys of `history`.
+    pub fn new(history: &'a [Entry]) -> Self {
+        Taken {
+            prior: history.iter().map(|e| e.candidate.key.as_str()).collect(),
+            new: FnvSet::default(),
+        }
+    }
+
+    /// Whether `key` is taken.
+    pub fn contains(&self, key: &str) -> bool {
+        self.prior.contains(key) || self.new.contains(key)
+    }
+
     /// Whether `arch` is new; if so it is marked taken.
     pub fn claim(&mut self, ctx: &Context, arch: &Arch) -> bool {
-        self.keys.insert(ctx.space.key(arch, ctx.input))
+        let key = ctx.space.key(arch, ctx.input);
+        !self.prior.contains(key.as_str()) && self.new.insert(key)
     }
 }
 
@@ -138,9 +170,7 @@ pub fn make_batch(
         seed: sf.experiment.seed,
     };
     let strat = strategy(&sf.experiment.search.strategy)?;
-    let mut taken = Taken {
-        keys: history.iter().map(|e| e.candidate.key.clone()).collect(),
-    };
+    let mut taken = Taken::new(history);
     let mut rng = Rng::derive(sf.experiment.seed, "generate", &[batch]);
     let mut out: Vec<CandidateFile> = Vec::new();
     for i in 0..n {

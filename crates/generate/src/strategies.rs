@@ -111,40 +111,59 @@ impl Strategy for LocalSearch {
     }
 }
 
-/// Ours: surrogate-guided local search. A ridge regression on the canonical encoding, fitted to every score so
-/// far, orders the untried one-edit neighbours of the current climb's best candidate, and only the most
-/// promising one is evaluated; at a local optimum the climb restarts at random. The first `population`
-/// candidates are random.
+/// Ours: surrogate-guided local search. It starts from an initial design of uniform samples (3 ×
+/// `population`, at most a quarter of the budget) and climbs from the best of them. A ridge regression on the
+/// one-hot encoding of the canonical architecture, refitted to every score so far, orders the moves: each step
+/// evaluates the untried one-edit neighbour of the climb's best candidate with the highest prediction. At a
+/// local optimum (every neighbour tried) the climb restarts at the untried uniform sample with the highest
+/// prediction. Nothing in it depends on the space family or the data set.
 pub struct Surrogate;
 
 const RIDGE: f64 = 1e-1;
+const RESTART: &str = "surrogate restart";
+const RESTART_SAMPLES: usize = 100;
 
-/// Fits y ≈ w·x + b by ridge regression (targets centred, intercept unpenalised).
-fn fit_ridge(xs: &[Vec<f64>], ys: &[f64]) -> (Vec<f64>, f64) {
-    let d = xs.first().map_or(0, |x| x.len());
+impl Surrogate {
+    /// Size of the initial design of uniform samples.
+    fn initial(settings: &space::experiment::SearchSpec) -> usize {
+        (3 * settings.population).min(settings.budget / 4).max(2)
+    }
+}
+
+/// A linear model over 0/1 features given as the list of set positions.
+struct Linear {
+    w: Vec<f64>,
+    b: f64,
+}
+
+impl Linear {
+    fn predict(&self, x: &[usize]) -> f64 {
+        self.b + x.iter().map(|&i| self.w[i]).sum::<f64>()
+    }
+}
+
+/// Fits y ≈ w·x + b by ridge regression (targets centred, intercept unpenalised); `xs` are the set positions
+/// of 0/1 feature vectors of length `d`. Cost O(n·nnz² + d³).
+fn fit_ridge(d: usize, xs: &[Vec<usize>], ys: &[f64]) -> Linear {
     let n = ys.len() as f64;
     let ym = ys.iter().sum::<f64>() / n;
     let mut xm = vec![0.0; d];
-    for x in xs {
-        for j in 0..d {
-            xm[j] += x[j] / n;
-        }
-    }
     let mut a = vec![0.0; d * d];
     let mut b = vec![0.0; d];
     for (x, y) in xs.iter().zip(ys) {
-        let xc: Vec<f64> = x.iter().zip(&xm).map(|(v, m)| v - m).collect();
-        for i in 0..d {
-            if xc[i] == 0.0 {
-                continue;
-            }
-            b[i] += xc[i] * (y - ym);
-            for j in 0..d {
-                a[i * d + j] += xc[i] * xc[j];
+        for &i in x {
+            xm[i] += 1.0 / n;
+            b[i] += y - ym;
+            for &j in x {
+                a[i * d + j] += 1.0;
             }
         }
     }
+    // Centre: Σ (x - m)(x - m)ᵀ = Σ x xᵀ - n m mᵀ.
     for i in 0..d {
+        for j in 0..d {
+            a[i * d + j] -= n * xm[i] * xm[j];
+        }
         a[i * d + i] += RIDGE;
     }
     // Cholesky solve of the symmetric positive definite system.
@@ -172,53 +191,60 @@ fn fit_ridge(xs: &[Vec<f64>], ys: &[f64]) -> (Vec<f64>, f64) {
         let s: f64 = (i + 1..d).map(|k| l[k * d + i] * w[k]).sum();
         w[i] = (z[i] - s) / l[i * d + i];
     }
-    let bias = ym - w.iter().zip(&xm).map(|(a, b)| a * b).sum::<f64>();
-    (w, bias)
+    let b = ym - w.iter().zip(&xm).map(|(a, b)| a * b).sum::<f64>();
+    Linear { w, b }
 }
 
 impl Strategy for Surrogate {
     fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, String)> {
         let scored: Vec<&Entry> = ctx.history.iter().filter(|e| fitness(e) >= 0.0).collect();
-        if ctx.history.len() < ctx.settings.population || scored.len() < 2 {
+        if ctx.history.len() < Self::initial(ctx.settings) || scored.len() < 2 {
             return random_new(ctx, rng, taken).map(|a| (a, "random".into()));
         }
-        let xs: Vec<Vec<f64>> = scored
+        let xs: Vec<Vec<usize>> = scored
             .iter()
-            .map(|e| ctx.space.encode(&e.arch, ctx.input))
+            .map(|e| ctx.space.features(&e.arch, ctx.input))
             .collect();
         let ys: Vec<f64> = scored.iter().map(|e| fitness(e)).collect();
-        let (w, b) = fit_ridge(&xs, &ys);
-        let predict = |a: &Arch| -> f64 {
-            b + ctx
-                .space
-                .encode(a, ctx.input)
-                .iter()
-                .zip(&w)
-                .map(|(x, w)| x * w)
-                .sum::<f64>()
-        };
-        // Local search whose moves are ordered by the surrogate: from the best candidate of the current climb,
-        // the untried one-edit neighbour with the highest prediction; a random restart at a local optimum.
+        let model = fit_ridge(ctx.space.feature_count(), &xs, &ys);
+        let predict = |a: &Arch| model.predict(&ctx.space.features(a, ctx.input));
+        // The climb since the last restart (or since the start), from its best candidate.
         let start = ctx
             .history
             .iter()
-            .rposition(|e| e.candidate.origin == "random")
+            .rposition(|e| e.candidate.origin == RESTART)
             .unwrap_or(0);
-        let Some(cur) = ctx.history[start..].iter().min_by(|a, b| better(a, b)) else {
-            return random_new(ctx, rng, taken).map(|a| (a, "random".into()));
-        };
-        let mut pool: Vec<(f64, usize, Arch)> = Vec::new();
-        let mut ns = ctx.space.neighbours(&cur.arch);
-        rng.shuffle(&mut ns);
-        for (i, n) in ns.into_iter().enumerate() {
-            if !taken.keys.contains(&ctx.space.key(&n, ctx.input)) {
-                pool.push((predict(&n), i, n));
-            }
-        }
-        pool.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-        for (_, _, a) in pool {
+        let cur = ctx.history[start..]
+            .iter()
+            .min_by(|a, b| better(a, b))
+            .expect("non-empty");
+        let mut moves: Vec<(f64, usize, Arch)> = ctx
+            .space
+            .neighbours(&cur.arch)
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (predict(&n), i, n))
+            .collect();
+        moves.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        for (_, _, a) in moves {
             if taken.claim(ctx, &a) {
                 return Some((a, format!("surrogate pick near {}", cur.candidate.id)));
+            }
+        }
+        // A local optimum: restart at the untried sample with the highest prediction.
+        let mut best: Option<(f64, Arch)> = None;
+        for _ in 0..RESTART_SAMPLES {
+            let a = ctx.space.sample(rng);
+            let y = predict(&a);
+            if best.as_ref().map_or(true, |b| y > b.0)
+                && !taken.contains(&ctx.space.key(&a, ctx.input))
+            {
+                best = Some((y, a));
+            }
+        }
+        if let Some((_, a)) = best {
+            if taken.claim(ctx, &a) {
+                return Some((a, RESTART.into()));
             }
         }
         random_new(ctx, rng, taken).map(|a| (a, "random".into()))
@@ -232,14 +258,21 @@ mod tests {
     #[test]
     fn ridge_recovers_a_linear_function() {
         let mut rng = Rng::derive(1, "ridge", &[]);
-        let xs: Vec<Vec<f64>> = (0..200)
-            .map(|_| (0..4).map(|_| rng.below(2) as f64).collect())
+        let xs: Vec<Vec<usize>> = (0..200)
+            .map(|_| (0..4).filter(|_| rng.below(2) == 1).collect())
             .collect();
         let ys: Vec<f64> = xs
             .iter()
-            .map(|x| 0.5 + 2.0 * x[0] - x[2] + 0.25 * x[3])
+            .map(|x| {
+                0.5 + [2.0, 0.0, -1.0, 0.25]
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| x.contains(i))
+                    .map(|(_, w)| w)
+                    .sum::<f64>()
+            })
             .collect();
-        let (w, b) = fit_ridge(&xs, &ys);
+        let Linear { w, b } = fit_ridge(4, &xs, &ys);
         for (got, want) in w.iter().zip([2.0, 0.0, -1.0, 0.25]) {
             assert!((got - want).abs() < 0.01, "{w:?}");
         }

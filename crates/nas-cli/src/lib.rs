@@ -67,7 +67,7 @@ struct ExpArgs {
     /// Label column of the CSV.
     #[arg(long)]
     label: Option<String>,
-    /// Search strategy: random or evolution.
+    /// Search strategy: random, evolution, ga, annealing, local or surrogate.
     #[arg(long)]
     strategy: Option<String>,
 }
@@ -366,7 +366,7 @@ fn run(a: RunArgs) -> Result<()> {
     if !a.quiet {
         progress::print_table(&sel, 10);
     }
-    if !a.no_retrain {
+    if !a.no_retrain && sf.experiment.evaluate.evaluator == "train" {
         retrain(&run, sel.best.id)?;
     }
     if !a.quiet {

@@ -196,16 +196,24 @@ pub fn edge_index(to: usize, from: usize) -> usize {
 }
 
 impl Cell {
-    fn fmt(&self) -> String {
-        let mut parts = Vec::new();
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
         for i in 1..self.nodes {
-            let mut s = String::from("|");
-            for j in 0..i {
-                s.push_str(&format!("{}~{}|", CELL_OPS[self.ops[edge_index(i, j)]], j));
+            if i > 1 {
+                f.write_char('+')?;
             }
-            parts.push(s);
+            f.write_char('|')?;
+            for j in 0..i {
+                f.write_str(CELL_OPS[self.ops[edge_index(i, j)]])?;
+                f.write_char('~')?;
+                match char::from_digit(j as u32, 10) {
+                    Some(d) => f.write_char(d)?,
+                    None => write!(f, "{j}")?,
+                }
+                f.write_char('|')?;
+            }
         }
-        parts.join("+")
+        Ok(())
     }
 
     fn parse(text: &str) -> Result<Cell> {
@@ -283,7 +291,7 @@ impl std::fmt::Display for Arch {
                 let s: Vec<String> = blocks.iter().map(Block::fmt).collect();
                 f.write_str(&s.join("/"))
             }
-            Arch::Cell(c) => f.write_str(&c.fmt()),
+            Arch::Cell(c) => c.fmt(f),
         }
     }
 }
@@ -769,41 +777,70 @@ impl SpaceDef {
 
     /// The canonical encoding, used to recognise duplicates.
     pub fn key(&self, arch: &Arch, input: &InputInfo) -> String {
-        self.canonical(arch, input).to_string()
+        use std::fmt::Write;
+        let mut s = String::with_capacity(128);
+        write!(s, "{}", self.canonical(arch, input)).expect("formatting into a String");
+        s
     }
 
-    /// A fixed-length numeric encoding of the canonical architecture, for surrogate models: one-hot op per
-    /// edge (cell), or per block slot up to the maximum depth a presence bit and one-hot choices (chain).
-    pub fn encode(&self, arch: &Arch, input: &InputInfo) -> Vec<f64> {
+    /// The set positions of a fixed-length 0/1 encoding of the canonical architecture, for surrogate models:
+    /// one-hot op per edge (cell), or per block slot up to the maximum depth a presence bit and one-hot
+    /// choices (chain). Choices with a single option are left out.
+    pub fn features(&self, arch: &Arch, input: &InputInfo) -> Vec<usize> {
         let arch = self.canonical(arch, input);
         let mut v = Vec::new();
-        fn one_hot<T: PartialEq>(v: &mut Vec<f64>, choices: &[T], x: Option<&T>) {
+        let mut at = 0;
+        fn one_hot<T: PartialEq>(v: &mut Vec<usize>, at: &mut usize, choices: &[T], x: Option<&T>) {
             if choices.len() > 1 {
-                v.extend(choices.iter().map(|c| if Some(c) == x { 1.0 } else { 0.0 }));
+                if let Some(i) = x.and_then(|x| choices.iter().position(|c| c == x)) {
+                    v.push(*at + i);
+                }
+                *at += choices.len();
             }
         }
         match (self, &arch) {
             (SpaceDef::Cell(c), Arch::Cell(cell)) => {
                 for &o in &cell.ops {
-                    one_hot(&mut v, &c.ops, Some(&o));
+                    one_hot(&mut v, &mut at, &c.ops, Some(&o));
                 }
             }
             (SpaceDef::Chain(c), Arch::Chain(blocks)) => {
                 for i in 0..c.max_depth {
                     let b = blocks.get(i);
-                    v.push(if b.is_some() { 1.0 } else { 0.0 });
-                    one_hot(&mut v, &c.width, b.map(|b| &b.width));
-                    one_hot(&mut v, &c.kernel, b.map(|b| &b.kernel));
-                    one_hot(&mut v, &c.act, b.map(|b| &b.act));
-                    one_hot(&mut v, &c.pool, b.map(|b| &b.pool));
-                    one_hot(&mut v, &c.bn, b.map(|b| &b.bn));
-                    one_hot(&mut v, &c.dropout, b.map(|b| &b.dropout));
-                    one_hot(&mut v, &c.res, b.map(|b| &b.res));
+                    if b.is_some() {
+                        v.push(at);
+                    }
+                    at += 1;
+                    one_hot(&mut v, &mut at, &c.width, b.map(|b| &b.width));
+                    one_hot(&mut v, &mut at, &c.kernel, b.map(|b| &b.kernel));
+                    one_hot(&mut v, &mut at, &c.act, b.map(|b| &b.act));
+                    one_hot(&mut v, &mut at, &c.pool, b.map(|b| &b.pool));
+                    one_hot(&mut v, &mut at, &c.bn, b.map(|b| &b.bn));
+                    one_hot(&mut v, &mut at, &c.dropout, b.map(|b| &b.dropout));
+                    one_hot(&mut v, &mut at, &c.res, b.map(|b| &b.res));
                 }
             }
             _ => {}
         }
         v
+    }
+
+    /// The length of the one-hot encoding whose set positions [`SpaceDef::features`] lists.
+    pub fn feature_count(&self) -> usize {
+        let n = |k: usize| if k > 1 { k } else { 0 };
+        match self {
+            SpaceDef::Cell(c) => c.nodes * (c.nodes - 1) / 2 * n(c.ops.len()),
+            SpaceDef::Chain(c) => {
+                c.max_depth
+                    * (1 + n(c.width.len())
+                        + n(c.kernel.len())
+                        + n(c.act.len())
+                        + n(c.pool.len())
+                        + n(c.bn.len())
+                        + n(c.dropout.len())
+                        + n(c.res.len()))
+            }
+        }
     }
 
     /// Trainable parameters and multiply-accumulates of one forward pass of one sample.
@@ -925,7 +962,7 @@ mod tests {
         // node 1 has no input, so the 2<-1 and 3<-1 edges carry nothing.
         let c = Cell::parse("|none~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|").unwrap();
         assert_eq!(
-            c.canonical().fmt(),
+            Arch::Cell(c.canonical()).to_string(),
             "|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
         );
     }
@@ -946,6 +983,25 @@ mod tests {
             sp.parse(&sp.crossover(&a, &b, &mut r).to_string()).unwrap();
             let (p, f) = sp.cost(&a, &inp);
             assert!(p > 0 && f > 0);
+        }
+    }
+
+    #[test]
+    fn features_are_in_range_and_equal_exactly_for_equal_keys() {
+        let mut cell = Experiment::default().space;
+        cell.family = "cell".into();
+        for spec in [Experiment::default().space, cell] {
+            let sp = SpaceDef::from_spec(&spec).unwrap();
+            let d = sp.feature_count();
+            let mut seen: std::collections::HashMap<Vec<usize>, String> = Default::default();
+            for i in 0..500 {
+                let a = sp.sample(&mut Rng::derive(4, "f", &[i]));
+                let f = sp.features(&a, &digits());
+                assert!(f.iter().all(|&j| j < d), "{f:?} vs {d}");
+                assert!(f.windows(2).all(|w| w[0] < w[1]));
+                let key = sp.key(&a, &digits());
+                assert_eq!(seen.entry(f).or_insert_with(|| key.clone()), &key);
+            }
         }
     }
 

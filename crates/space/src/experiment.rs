@@ -331,12 +331,17 @@ impl Experiment {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
         let mut exp: Experiment = crate::io::parse_toml(path, &text)?;
-        if !exp.data.source.starts_with("builtin:") {
-            let p = Path::new(&exp.data.source);
-            if p.is_relative() {
-                let base = path.parent().unwrap_or(Path::new("."));
-                exp.data.source = base.join(p).to_string_lossy().into_owned();
+        let base = path.parent().unwrap_or(Path::new("."));
+        let near_file = |p: &mut String| {
+            if Path::new(p.as_str()).is_relative() {
+                *p = base.join(p.as_str()).to_string_lossy().into_owned();
             }
+        };
+        if !exp.data.source.starts_with("builtin:") {
+            near_file(&mut exp.data.source);
+        }
+        if let Some(t) = exp.evaluate.table.as_mut() {
+            near_file(t);
         }
         exp.validate()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

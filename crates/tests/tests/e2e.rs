@@ -342,3 +342,75 @@ fn a_python_program_can_play_the_evaluate_stage() {
     assert!(status.contains("6 ok"), "{status}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A table covering the whole NAS-Bench-201 cell space (5^6 strings) with a made-up score per architecture.
+fn synthetic_cell_table(path: &Path) {
+    const OPS: [&str; 5] = [
+        "none",
+        "skip_connect",
+        "nor_conv_1x1",
+        "nor_conv_3x3",
+        "avg_pool_3x3",
+    ];
+    let mut text = String::from("arch,val,test\n");
+    for code in 0..5usize.pow(6) {
+        let o: Vec<usize> = (0..6).map(|i| code / 5usize.pow(i) % 5).collect();
+        let arch = format!(
+            "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|",
+            OPS[o[0]], OPS[o[1]], OPS[o[2]], OPS[o[3]], OPS[o[4]], OPS[o[5]]
+        );
+        let val = 50.0 + o.iter().map(|&x| [0.0, 2.0, 4.0, 7.0, 3.0][x]).sum::<f64>();
+        let test = val + (code % 7) as f64 * 0.1;
+        text.push_str(&format!("{arch},{val:.2},{test:.2}\n"));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_table_run_completes_and_resumes_after_a_crash_like_any_other() {
+    let d = tmp("table");
+    synthetic_cell_table(&d.join("bench.csv"));
+    let config = d.join("table.toml");
+    std::fs::write(
+        &config,
+        "seed = 3\n[space]\nfamily = \"cell\"\n[search]\nstrategy = \"surrogate\"\nbudget = 40\nbatch = 4\n\
+         [evaluate]\nevaluator = \"table\"\ntable = \"bench.csv\"\nsearch_metric = \"val\"\nreport_metrics = [\"test\"]\n",
+    )
+    .unwrap();
+    let run = |out: &Path| {
+        ok(
+            nas()
+                .args(["run", "--quiet", "--config"])
+                .arg(&config)
+                .arg("--out")
+                .arg(out)
+                .output()
+                .unwrap(),
+            "nas run (table)",
+        )
+    };
+    let (full, crashed) = (d.join("full"), d.join("crashed"));
+    run(&full);
+    assert_eq!(count_results(&full), 40);
+    let result: toml::Table = std::fs::read_to_string(full.join("results/c00001.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(result["evaluator"].as_str(), Some("table"));
+    assert!(result["metrics"]["test"].as_float().is_some());
+    assert!(
+        !full.join("model").exists(),
+        "a table run has nothing to retrain"
+    );
+    // The same run, stopped as a crash would leave it: part-way, with a half-written batch.
+    run(&crashed);
+    for id in [38u64, 39, 40] {
+        std::fs::remove_file(crashed.join(format!("results/c{id:05}.toml"))).unwrap();
+    }
+    std::fs::remove_file(crashed.join("candidates/c00040.toml")).unwrap();
+    std::fs::remove_file(crashed.join("selection.toml")).unwrap();
+    run(&crashed);
+    assert_eq!(outcome(&full), outcome(&crashed));
+    assert_eq!(count_results(&crashed), 40);
+    std::fs::remove_dir_all(&d).unwrap();
+}
