@@ -11,6 +11,8 @@
 //! (seed, purpose, candidate, fold), so scores do not depend on the thread count or the schedule.
 #![deny(missing_docs)]
 
+/// The hand-written CPU convolution.
+pub mod conv_op;
 pub mod model;
 pub mod ops;
 pub mod table;

@@ -52,10 +52,8 @@ impl Init<'_> {
         k: usize,
         s: usize,
         p: usize,
-    ) -> Result<(Tensor, usize, usize)> {
-        let (idx, ho, wo) = ops::window_index(h, w, k, s, p);
-        let n = idx.len();
-        Ok((Tensor::from_vec(idx, n, &self.dev)?, ho, wo))
+    ) -> Result<(ops::Window, usize, usize)> {
+        ops::Window::new(h, w, k, s, p, &self.dev)
     }
     fn bn(&mut self, name: &str, c: usize) -> Result<BatchNorm> {
         Ok(BatchNorm {
@@ -77,7 +75,7 @@ impl Init<'_> {
         cout: usize,
         bias: bool,
     ) -> Result<Conv> {
-        let (idx, ho, wo) = if k == 1 && s == 1 {
+        let (win, ho, wo) = if k == 1 && s == 1 {
             (None, h, w)
         } else {
             let (i, ho, wo) = self.index(h, w, k, s, k / 2)?;
@@ -90,8 +88,7 @@ impl Init<'_> {
             } else {
                 None
             },
-            idx,
-            taps: k * k,
+            win,
             ho,
             wo,
         })
@@ -128,12 +125,11 @@ impl BatchNorm {
     }
 }
 
-/// A convolution (im2col) with its gather index.
+/// A convolution with its window (none for 1×1, stride 1).
 pub struct Conv {
     w: Var,
     b: Option<Var>,
-    idx: Option<Tensor>,
-    taps: usize,
+    win: Option<ops::Window>,
     ho: usize,
     wo: usize,
 }
@@ -144,8 +140,7 @@ impl Conv {
             x,
             &self.w,
             self.b.as_ref().map(|b| b.as_tensor()),
-            self.idx.as_ref(),
-            self.taps,
+            self.win.as_ref(),
         )
     }
 }
@@ -165,7 +160,7 @@ enum CellOp {
     Zero,
     Skip,
     Conv(Conv, BatchNorm),
-    AvgPool(Tensor, Tensor),
+    AvgPool(ops::Window, Tensor),
 }
 
 struct Reduction {

@@ -50,30 +50,45 @@ pub fn im2col(x: &Tensor, idx: &Tensor, taps: usize) -> Result<Tensor> {
     cols.reshape((b * n, taps * c))
 }
 
-/// Convolution by im2col + matmul. `w`: `[k²·Cin, Cout]`; returns `[B, ho·wo, Cout]`.
-pub fn conv(
-    x: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    idx: Option<&Tensor>,
-    taps: usize,
-) -> Result<Tensor> {
+pub use crate::conv_op::Window;
+
+/// Convolution `[B, h·w, C]` × `w` `[k²·C, Cout]` (+ bias) → `[B, ho·wo, Cout]`; `win` is `None` for a 1×1
+/// stride-1 convolution. On the CPU the hand-written op of [`crate::conv_op`]; elsewhere [`conv_gather`].
+pub fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, win: Option<&Window>) -> Result<Tensor> {
     let (b, hw, c) = x.dims3()?;
-    let cols = match idx {
-        Some(idx) => im2col(x, idx, taps)?,
-        None => x.reshape((b * hw, c))?,
+    let y = match win {
+        Some(win) if x.device().is_cpu() => crate::conv_op::conv(x, w, win)?,
+        Some(win) => conv_gather(x, w, win)?,
+        None => x
+            .reshape((b * hw, c))?
+            .matmul(w)?
+            .reshape((b, hw, w.dim(1)?))?,
     };
-    let mut y = cols.matmul(w)?;
-    if let Some(bias) = bias {
-        y = y.broadcast_add(bias)?;
+    match bias {
+        Some(bias) => add_bias(&y, bias),
+        None => Ok(y),
     }
-    let n = y.dim(0)? / b;
-    y.reshape((b, n, w.dim(1)?))
+}
+
+/// `x + bias` over the last dimension: the hand-written op on the CPU, `broadcast_add` elsewhere.
+pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        crate::conv_op::add_bias(x, bias)
+    } else {
+        x.broadcast_add(bias)
+    }
+}
+
+/// Convolution from candle ops: im2col by `index_select`, then one matmul; autograd differentiates it.
+pub fn conv_gather(x: &Tensor, w: &Tensor, win: &Window) -> Result<Tensor> {
+    let b = x.dim(0)?;
+    let cols = im2col(x, &win.tensor, win.taps)?;
+    cols.matmul(w)?.reshape((b, win.n_out(), w.dim(1)?))
 }
 
 /// Fully connected layer: `[B, F]` × `[F, U]` + `[U]`.
 pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    x.matmul(w)?.broadcast_add(b)
+    add_bias(&x.matmul(w)?, b)
 }
 
 /// 2×2 pooling with stride 2 on `[B, h·w, C]` (odd rows/columns dropped, like floor mode).
@@ -97,10 +112,10 @@ pub fn pool2(x: &Tensor, h: usize, w: usize, max: bool) -> Result<Tensor> {
 }
 
 /// 3×3 average pooling, stride 1, padding 1, padded cells not counted (NAS-Bench-201's `avg_pool_3x3`).
-/// `idx` from `window_index(h, w, 3, 1, 1)`, `inv_count`: `[1, h·w, 1]` of 1/(cells in the window).
-pub fn avg_pool3(x: &Tensor, idx: &Tensor, inv_count: &Tensor) -> Result<Tensor> {
+/// `win` from `Window::new(h, w, 3, 1, 1)`, `inv_count`: `[1, h·w, 1]` of 1/(cells in the window).
+pub fn avg_pool3(x: &Tensor, win: &Window, inv_count: &Tensor) -> Result<Tensor> {
     let (b, hw, c) = x.dims3()?;
-    let cols = im2col(x, idx, 9)?.reshape((b, hw, 9, c))?;
+    let cols = im2col(x, &win.tensor, 9)?.reshape((b, hw, 9, c))?;
     cols.sum(2)?.broadcast_mul(inv_count)
 }
 
@@ -227,20 +242,31 @@ mod tests {
             (5, 5, 5, 1, 2),
             (4, 4, 1, 2, 0),
         ] {
-            let (idx, _, _) = window_index(h, w, k, s, p);
-            let idx = Tensor::from_vec(idx.clone(), idx.len(), &Device::Cpu).unwrap();
+            let (win, _, _) = Window::new(h, w, k, s, p, &Device::Cpu).unwrap();
             let x = rand(&[2, h * w, 3], &mut rng);
             let wt = rand(&[k * k * 3, 4], &mut rng);
             let b = rand(&[4], &mut rng);
-            check("conv", vec![x, wt, b], |t| {
-                conv(&t[0], &t[1], Some(&t[2]), Some(&idx), k * k)
+            check("conv", vec![x.clone(), wt.clone(), b], |t| {
+                conv(&t[0], &t[1], Some(&t[2]), Some(&win))
             });
+            check("conv_gather", vec![x.clone(), wt.clone()], |t| {
+                conv_gather(&t[0], &t[1], &win)
+            });
+            // The hand-written op and the candle-ops path compute the same values.
+            let d = (conv(&x, &wt, None, Some(&win)).unwrap()
+                - conv_gather(&x, &wt, &win).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+            assert!(d < 1e-12, "fused vs gather: {d}");
         }
         let x = rand(&[2, 6, 3], &mut rng);
         let wt = rand(&[3, 5], &mut rng);
-        check("conv1x1", vec![x, wt], |t| {
-            conv(&t[0], &t[1], None, None, 1)
-        });
+        check("conv1x1", vec![x, wt], |t| conv(&t[0], &t[1], None, None));
     }
 
     #[test]
@@ -260,9 +286,8 @@ mod tests {
             .unwrap()
             .reshape((k * k * cin, cout))
             .unwrap();
-        let (idx, _, _) = window_index(h, w, k, 1, 1);
-        let idx = Tensor::from_vec(idx.clone(), idx.len(), &Device::Cpu).unwrap();
-        let got = conv(&xn, &wm, None, Some(&idx), k * k).unwrap();
+        let (win, _, _) = Window::new(h, w, k, 1, 1, &Device::Cpu).unwrap();
+        let got = conv(&xn, &wm, None, Some(&win)).unwrap();
         let want = want
             .permute((0, 2, 3, 1))
             .unwrap()
@@ -288,15 +313,14 @@ mod tests {
             check("avgpool", vec![x], |t| pool2(&t[0], h, w, false));
         }
         let (h, w) = (4, 3);
-        let (idx, _, _) = window_index(h, w, 3, 1, 1);
-        let idx = Tensor::from_vec(idx.clone(), idx.len(), &Device::Cpu).unwrap();
+        let (win, _, _) = Window::new(h, w, 3, 1, 1, &Device::Cpu).unwrap();
         let inv = avg_pool3_counts(h, w, DType::F64, &Device::Cpu).unwrap();
         let x = rand(&[2, h * w, 2], &mut rng);
         check("avgpool3", vec![x.clone()], |t| {
-            avg_pool3(&t[0], &idx, &inv)
+            avg_pool3(&t[0], &win, &inv)
         });
         // corner cell averages its 4 in-bounds neighbours
-        let y = avg_pool3(&x, &idx, &inv).unwrap();
+        let y = avg_pool3(&x, &win, &inv).unwrap();
         let xv: Vec<f64> = x
             .narrow(0, 0, 1)
             .unwrap()
