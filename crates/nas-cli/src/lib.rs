@@ -190,6 +190,16 @@ struct EvalArgs {
     /// No progress bar or log lines.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Keep going until the search is done: take pending candidates one at a time, make the next batch when
+    /// none is left, wait while other workers hold the rest. Any number of workers may share a run directory.
+    #[arg(long)]
+    worker: bool,
+    /// Seconds after which a lease that was not renewed is taken over (a worker renews every quarter of it).
+    #[arg(long, default_value_t = 120.0)]
+    lease_timeout: f64,
+    /// First set aside the results of failed and diverged candidates (to retried/), so they are evaluated again.
+    #[arg(long)]
+    retry_failed: bool,
 }
 
 #[derive(Args)]
@@ -256,14 +266,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Evaluate(a) => {
-            let run = RunDir::new(&a.dir);
-            let (sf, _) = run.load_space()?;
-            let p = progress::Progress::new(&run, &sf, a.quiet)?;
-            evaluate::evaluate_pending(&run, a.threads, &|e| p.event(e))?;
-            p.finish();
-            Ok(())
-        }
+        Cmd::Evaluate(a) => evaluate_cmd(a),
         Cmd::Select(a) => {
             let run = RunDir::new(&a.dir);
             let sel = select::select(&run)?;
@@ -357,7 +360,15 @@ fn run(a: RunArgs) -> Result<()> {
         match generate::step(&run)? {
             generate::Step::Done => break,
             generate::Step::Generated(_) | generate::Step::Pending(_) => {
-                evaluate::evaluate_pending(&run, a.threads, &|e| p.event(e))?;
+                let opts = evaluate::Options {
+                    threads: a.threads,
+                    ..Default::default()
+                };
+                let out = evaluate::evaluate_pending(&run, &opts, &|e| p.event(e))?;
+                if out.results.is_empty() && out.leased_elsewhere > 0 {
+                    // Other workers hold what is left: wait for their results.
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
             }
         }
     }
@@ -395,6 +406,68 @@ fn retrain(run: &RunDir, id: u64) -> Result<()> {
     Ok(())
 }
 
+fn evaluate_cmd(a: EvalArgs) -> Result<()> {
+    let run = RunDir::new(&a.dir);
+    let (sf, _) = run.load_space()?;
+    if !(a.lease_timeout > 0.0) {
+        bail!("--lease-timeout: must be a positive number of seconds");
+    }
+    if a.retry_failed {
+        let ids = evaluate::retry_failed(&run)?;
+        println!(
+            "retrying {} failed candidates{}",
+            ids.len(),
+            if ids.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", id_list(&ids))
+            }
+        );
+    }
+    let opts = evaluate::Options {
+        threads: a.threads,
+        max_claims: if a.worker { 1 } else { usize::MAX },
+        lease_timeout_s: a.lease_timeout,
+    };
+    let p = progress::Progress::new(&run, &sf, a.quiet)?;
+    let say = |out: &evaluate::Outcome| {
+        for r in &out.results {
+            println!("evaluated c{:05}", r.id);
+        }
+        for id in &out.discarded {
+            println!("discarded c{id:05}: another worker wrote its result first");
+        }
+    };
+    loop {
+        let out = evaluate::evaluate_pending(&run, &opts, &|e| p.event(e))?;
+        say(&out);
+        if !a.worker {
+            if out.leased_elsewhere > 0 {
+                println!(
+                    "{} pending candidates are held by other workers",
+                    out.leased_elsewhere
+                );
+            }
+            break;
+        }
+        if !out.results.is_empty() || !out.discarded.is_empty() {
+            continue;
+        }
+        if out.leased_elsewhere > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            continue;
+        }
+        match generate::step(&run)? {
+            generate::Step::Done => break,
+            generate::Step::Generated(_) => {}
+            // Pending with none claimable: results are being written right now.
+            generate::Step::Pending(_) => std::thread::sleep(std::time::Duration::from_millis(250)),
+        }
+    }
+    p.finish();
+    Ok(())
+}
+
 fn status(run: &RunDir) -> Result<()> {
     let (sf, def) = run.load_space()?;
     let h = run.history(&def)?;
@@ -403,10 +476,35 @@ fn status(run: &RunDir) -> Result<()> {
             .filter(|e| e.result.as_ref().is_some_and(|r| r.status == s))
             .count()
     };
+    let leases = run.read_leases()?;
+    let timeout = 120.0;
+    let leased = |id: u64| {
+        leases
+            .iter()
+            .find(|(l, age)| l.id == id && !evaluate::lease::expired(l, *age, timeout))
+    };
     let pending: Vec<u64> = h
         .iter()
-        .filter(|e| e.result.is_none())
+        .filter(|e| e.result.is_none() && leased(e.candidate.id).is_none())
         .map(|e| e.candidate.id)
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let held: Vec<String> = h
+        .iter()
+        .filter(|e| e.result.is_none())
+        .filter_map(|e| leased(e.candidate.id))
+        .map(|(l, age)| {
+            format!(
+                "c{:05} by {}:{} since {:.0} s ago (renewed {:.0} s ago)",
+                l.id,
+                l.host,
+                l.pid,
+                (now - l.since).max(0.0),
+                age
+            )
+        })
         .collect();
     println!("run:        {}", run.root.display());
     println!(
@@ -433,6 +531,10 @@ fn status(run: &RunDir) -> Result<()> {
             format!(" ({})", id_list(&pending))
         }
     );
+    println!("leased:     {}", held.len());
+    for l in &held {
+        println!("  {l}");
+    }
     match select::selection(&h) {
         Ok(sel) => println!(
             "best:       c{:05} {}  cv {:.4} ± {:.4}, {} params",

@@ -44,6 +44,18 @@ impl RunDir {
     pub fn result(&self, id: u64) -> PathBuf {
         self.results().join(format!("c{id:05}.toml"))
     }
+    /// `leases/`
+    pub fn leases(&self) -> PathBuf {
+        self.root.join("leases")
+    }
+    /// `leases/c00001.toml`: a worker's claim on a candidate while it evaluates it.
+    pub fn lease(&self, id: u64) -> PathBuf {
+        self.leases().join(format!("c{id:05}.toml"))
+    }
+    /// `retried/`: results of failed candidates set aside by `nas evaluate --retry-failed`.
+    pub fn retried(&self) -> PathBuf {
+        self.root.join("retried")
+    }
     /// `selection.toml`
     pub fn selection(&self) -> PathBuf {
         self.root.join("selection.toml")
@@ -55,7 +67,12 @@ impl RunDir {
 
     /// Creates the directory tree.
     pub fn create(&self) -> Result<()> {
-        for d in [self.root.clone(), self.candidates(), self.results()] {
+        for d in [
+            self.root.clone(),
+            self.candidates(),
+            self.results(),
+            self.leases(),
+        ] {
             std::fs::create_dir_all(&d)
                 .map_err(|e| anyhow!("{}: cannot create directory: {e}", d.display()))?;
         }
@@ -132,6 +149,48 @@ impl RunDir {
 }
 
 /// Files named `c<digits>.toml` in `dir`, by id. Temporary files (dot-prefixed) and others are ignored.
+/// `leases/cNNNNN.toml`: who evaluates a candidate. Created atomically (exclusive), its modification time
+/// renewed while the worker trains; a lease older than the lease timeout, or held by a process of this host
+/// that no longer exists, is expired and may be taken over.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseFile {
+    /// Format version.
+    pub version: u32,
+    /// `nas.lease`.
+    pub kind: String,
+    /// Candidate id.
+    pub id: u64,
+    /// Host name of the worker.
+    pub host: String,
+    /// Process id of the worker.
+    pub pid: u32,
+    /// Unique per claim (host, pid, time, counter), to tell one claim from another.
+    pub token: String,
+    /// When the claim was made, seconds since the Unix epoch.
+    pub since: f64,
+}
+
+impl RunDir {
+    /// Every lease file, with its age in seconds (from its modification time); unreadable ones are skipped
+    /// (a lease being replaced), a damaged one is an error naming it.
+    pub fn read_leases(&self) -> Result<Vec<(LeaseFile, f64)>> {
+        let mut out = Vec::new();
+        for (_, path) in list_ids(&self.leases())? {
+            let age = match std::fs::metadata(&path).and_then(|m| m.modified()) {
+                Ok(t) => t.elapsed().map_or(0.0, |d| d.as_secs_f64()),
+                Err(_) => continue,
+            };
+            match read_artifact::<LeaseFile>(&path, "nas.lease", ARTIFACT_VERSION) {
+                Ok(l) => out.push((l, age)),
+                Err(_) if !path.exists() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn list_ids(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
     let rd = match std::fs::read_dir(dir) {

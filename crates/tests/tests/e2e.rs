@@ -208,8 +208,28 @@ fn stages_one_by_one_give_the_same_winner_and_scores_as_nas_run() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// Every candidate and result file of a run parses, and there are `n` of each.
+fn assert_intact(dir: &Path, n: usize) {
+    for sub in ["candidates", "results"] {
+        let mut count = 0;
+        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('c') {
+                let t: toml::Table = std::fs::read_to_string(&p)
+                    .unwrap()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                assert!(t.contains_key("id"), "{}", p.display());
+                count += 1;
+            }
+        }
+        assert_eq!(count, n, "{sub}");
+    }
+}
+
 #[test]
-fn sigkill_and_resume_selects_the_same_candidate_with_the_same_fold_scores() {
+fn sigkill_at_20_random_moments_and_resume_selects_the_same_candidate_with_the_same_fold_scores() {
     let d = tmp("kill");
     let (full, killed) = (d.join("full"), d.join("killed"));
     let args = |out: &Path| {
@@ -218,39 +238,158 @@ fn sigkill_and_resume_selects_the_same_candidate_with_the_same_fold_scores() {
             .arg(example_config())
             .arg("--out")
             .arg(out)
-            .args(["--budget", "8", "--epochs", "2", "--seed", "7"]);
+            .args(["--budget", "10", "--epochs", "3", "--seed", "7"]);
         c
     };
     ok(args(&full).output().unwrap(), "uninterrupted run");
-    // Kill at several moments: very early, then after 1, 3 and 6 results.
-    let mut kills = 0;
-    for wait_for in [0usize, 1, 3, 6] {
+    // Kill at random moments (seeded), resuming each time, until 20 kills landed on a live process: while
+    // generating, training, writing results, selecting.
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut kills = Vec::new();
+    for _ in 0..300 {
+        if kills.len() == 20 {
+            break;
+        }
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let wait = Duration::from_millis(5 + rng % 300);
         let mut child = args(&killed)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let t0 = Instant::now();
-        if wait_for == 0 {
-            std::thread::sleep(Duration::from_millis(150));
-        }
-        while count_results(&killed) < wait_for && t0.elapsed() < Duration::from_secs(120) {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        std::thread::sleep(wait);
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
-            kills += 1;
+            kills.push((wait.as_millis(), count_results(&killed)));
         }
         child.wait().unwrap();
     }
-    assert!(kills >= 2, "the run finished before it could be killed");
+    assert_eq!(kills.len(), 20, "kills landed: {kills:?}");
+    eprintln!("killed at (ms after start, results so far): {kills:?}");
     ok(args(&killed).output().unwrap(), "resumed run");
     assert_eq!(outcome(&full), outcome(&killed));
-    // No temporary file is left behind as an artifact, and every candidate has exactly one result.
-    assert_eq!(count_results(&killed), 8);
+    assert_intact(&killed, 10);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A worker's stdout: the candidates it evaluated and those it discarded.
+fn worker_lines(out: &str) -> (Vec<String>, Vec<String>) {
+    let pick = |prefix: &str| {
+        out.lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .map(|s| s.split(':').next().unwrap().trim().to_string())
+            .collect::<Vec<String>>()
+    };
+    (pick("evaluated "), pick("discarded "))
+}
+
+#[test]
+fn eight_workers_some_killed_evaluate_every_candidate_exactly_once() {
+    let d = tmp("workers");
+    let config = d.join("w.toml");
+    let text = std::fs::read_to_string(example_config())
+        .unwrap()
+        .replace("budget = 6", "budget = 24")
+        .replace("batch = 3", "batch = 8")
+        .replace("epochs = 1", "epochs = 2");
+    std::fs::write(&config, text).unwrap();
+    let (solo, shared) = (d.join("solo"), d.join("shared"));
+    ok(
+        nas()
+            .args(["run", "--quiet", "--no-retrain", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&solo)
+            .output()
+            .unwrap(),
+        "nas run",
+    );
+    ok(
+        nas()
+            .args(["space", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&shared)
+            .output()
+            .unwrap(),
+        "nas space",
+    );
+    let worker = || {
+        nas()
+            .args(["evaluate", "--worker", "--quiet", "--threads", "1"])
+            .args(["--lease-timeout", "30"])
+            .arg(&shared)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut workers: Vec<std::process::Child> = (0..8).map(|_| worker()).collect();
+    // Kill three workers while each holds a lease (mid-training).
+    let mut killed = Vec::new();
+    let t0 = Instant::now();
+    while killed.len() < 3 && t0.elapsed() < Duration::from_secs(120) {
+        for w in workers.iter_mut() {
+            if killed.len() == 3 || killed.contains(&w.id()) {
+                continue;
+            }
+            let holds = std::fs::read_dir(shared.join("leases"))
+                .into_iter()
+                .flatten()
+                .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                .any(|t| t.contains(&format!("pid = {}\n", w.id())));
+            if holds && w.try_wait().unwrap().is_none() {
+                w.kill().unwrap();
+                killed.push(w.id());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert_eq!(
+        killed.len(),
+        3,
+        "could not catch three workers holding a lease"
+    );
+    let mut evaluated: Vec<String> = Vec::new();
+    for w in workers {
+        let id = w.id();
+        let out = w.wait_with_output().unwrap();
+        if killed.contains(&id) {
+            continue;
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "worker {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (done, discarded) = worker_lines(&stdout);
+        assert!(
+            discarded.is_empty(),
+            "worker {id} computed a finished candidate again: {discarded:?}"
+        );
+        evaluated.extend(done);
+    }
+    let mut sorted = evaluated.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        evaluated.len(),
+        "a candidate was evaluated twice: {evaluated:?}"
+    );
+    // The killed workers' candidates were taken over: every candidate has exactly one result, by a survivor.
+    assert_eq!(count_results(&shared), 24);
+    assert_eq!(evaluated.len(), 24);
+    assert_intact(&shared, 24);
+    // And the search is the same as one process running it.
+    ok(
+        nas().arg("select").arg(&shared).output().unwrap(),
+        "nas select",
+    );
+    assert_eq!(outcome(&solo), outcome(&shared));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
