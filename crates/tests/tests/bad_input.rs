@@ -294,3 +294,109 @@ fn damaged_artifacts_are_named_and_left_in_place() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A small tmpfs, unmounted on drop.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_and_a_read_only_file_system_are_clear_errors_that_lose_nothing() {
+    let d = tmp("disk");
+    let mnt = d.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED a_full_disk_and_a_read_only_file_system_are_clear_errors_that_lose_nothing: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    let guard = Mount(mnt.clone());
+    let run = mnt.join("run");
+    let nas = || Command::new(env!("CARGO_BIN_EXE_nas-e2e"));
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nas.toml");
+    assert!(nas()
+        .args(["space", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .status()
+        .unwrap()
+        .success());
+    assert!(nas()
+        .arg("generate")
+        .arg(&run)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let check_error = |cmd: &str, want: &str| {
+        let before = snapshot(&run);
+        let out = nas().arg(cmd).arg(&run).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {err}");
+        assert!(
+            err.starts_with("nas: error: ") && err.contains(want),
+            "{cmd}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{cmd}: {err}");
+        assert_eq!(snapshot(&run), before, "{cmd} changed files");
+    };
+    // Full: fill the file system, then evaluate.
+    let fill = mnt.join("fill");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&fill).unwrap();
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    check_error("evaluate", "No space left on device");
+    // Space again: the same run goes on, nothing was lost.
+    std::fs::remove_file(&fill).unwrap();
+    let out = nas()
+        .arg("evaluate")
+        .arg(&run)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(run.join("results")).unwrap().count(), 3);
+    // Read-only: the next batch cannot be written.
+    assert!(Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mnt)
+        .status()
+        .unwrap()
+        .success());
+    for cmd in ["generate", "select"] {
+        check_error(cmd, "Read-only file system");
+    }
+    drop(guard);
+    std::fs::remove_dir_all(&d).unwrap();
+}
