@@ -21,11 +21,14 @@ pub mod table;
 pub mod train;
 
 use anyhow::{anyhow, bail, Result};
+use candle_core::{DType, Device};
+use model::Model;
 use serde::{Deserialize, Serialize};
 use space::{
-    io, mean_std, Dataset, Entry, InputInfo, ResultFile, RunDir, SpaceDef, SpaceFile,
+    io, mean_std, Dataset, Entry, InputInfo, ResultFile, Rng, RunDir, SpaceDef, SpaceFile,
     ARTIFACT_VERSION,
 };
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Instant;
@@ -437,6 +440,10 @@ pub struct ModelFile {
     pub train_accuracy: f64,
     /// The safetensors file with the weights, next to this file.
     pub weights: String,
+    /// The CSV label column the model was trained with (`nas predict` reports accuracy when it is present).
+    pub label: String,
+    /// The search space the architecture belongs to (rebuilds the network).
+    pub space: space::experiment::SpaceSpec,
 }
 
 /// Trains candidate `id` on all the data (stream `(seed, "retrain")`) and writes `model/model.toml` and
@@ -495,9 +502,79 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
         feature_std: st.std,
         train_accuracy: acc,
         weights: "weights.safetensors".into(),
+        label: sf.experiment.data.label.clone(),
+        space: sf.experiment.space.clone(),
     };
     io::write_toml(&dir.join("model.toml"), &mf)?;
     Ok(mf)
+}
+
+/// An exported model, loaded: its description and the network with its weights.
+pub struct Loaded {
+    /// `model.toml`.
+    pub file: ModelFile,
+    /// The network.
+    pub model: Model,
+}
+
+/// Loads `DIR/model.toml` and its weights.
+pub fn load_model(dir: &Path) -> Result<Loaded> {
+    let path = dir.join("model.toml");
+    let file: ModelFile = io::read_artifact(&path, "nas.model", ARTIFACT_VERSION)?;
+    let def =
+        SpaceDef::from_spec(&file.space).map_err(|e| anyhow!("{}: space: {e}", path.display()))?;
+    let arch = def
+        .parse(&file.arch)
+        .map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
+    let mut rng = Rng::derive(0, "load", &[]);
+    let mut model = Model::new(&def, &arch, &file.input, &mut rng, DType::F32, &Device::Cpu)?;
+    let wpath = dir.join(&file.weights);
+    let tensors = candle_core::safetensors::load(&wpath, &Device::Cpu)
+        .map_err(|e| anyhow!("{}: cannot read weights: {e}", wpath.display()))?;
+    model
+        .load_tensors(&tensors)
+        .map_err(|e| anyhow!("{}: {e}", wpath.display()))?;
+    Ok(Loaded { file, model })
+}
+
+/// Predictions for the rows of a data source.
+pub struct Predictions {
+    /// Predicted class name per row.
+    pub classes: Vec<String>,
+    /// Accuracy, when the data has the label column.
+    pub accuracy: Option<f64>,
+}
+
+/// Predicts every row of `source` (`builtin:digits` or a CSV with the training columns, in the same order;
+/// the label column is optional) with the model exported in `dir`.
+pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
+    init_threads();
+    let mut m = load_model(dir)?;
+    let bytes = space::data::source_bytes(source)?;
+    let rows = space::data::parse_csv(source, &bytes, &m.file.label, false)?;
+    let f = m.file.input.features;
+    if rows.features != f {
+        bail!(
+            "{source}: {} feature columns, the model was trained on {f}",
+            rows.features
+        );
+    }
+    let x = train::rows_to_network_layout(&rows.x, f, &m.file.input);
+    let st = Standardizer {
+        mean: m.file.feature_mean.clone(),
+        std: m.file.feature_std.clone(),
+    };
+    let all: Vec<usize> = (0..x.len() / f).collect();
+    let pred = train::predict(&mut m.model, &st.apply(&x, &all), f)?;
+    let classes: Vec<String> = pred
+        .iter()
+        .map(|&p| m.file.class_names[p as usize].clone())
+        .collect();
+    let accuracy = rows.labels.map(|labels| {
+        let hit = labels.iter().zip(&classes).filter(|(a, b)| a == b).count();
+        hit as f64 / labels.len() as f64
+    });
+    Ok(Predictions { classes, accuracy })
 }
 
 #[cfg(test)]

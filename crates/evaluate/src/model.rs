@@ -488,46 +488,82 @@ impl Model {
         self.store.vars.iter().map(|(_, v)| v.clone()).collect()
     }
 
-    /// Parameters and batch-norm running statistics by name, for export.
-    pub fn tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out: Vec<(String, Tensor)> = self
-            .store
-            .vars
-            .iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-            .collect();
-        let mut push_bn = |bn: &BatchNorm| {
-            out.push((format!("{}.running_mean", bn.name), bn.mean.clone()));
-            out.push((format!("{}.running_var", bn.name), bn.var.clone()));
-        };
-        match &self.body {
-            Body::Chain { layers, .. } => layers
-                .iter()
-                .filter_map(|l| l.bn.as_ref())
-                .for_each(&mut push_bn),
+    /// Every batch norm, in a fixed order.
+    fn batch_norms(&mut self) -> Vec<&mut BatchNorm> {
+        let mut out = Vec::new();
+        match &mut self.body {
+            Body::Chain { layers, .. } => {
+                out.extend(layers.iter_mut().filter_map(|l| l.bn.as_mut()));
+            }
             Body::Cell {
                 stem_bn,
                 stages,
                 head_bn,
                 ..
             } => {
-                push_bn(stem_bn);
+                out.push(stem_bn);
                 for st in stages {
                     match st {
                         Stage::Reduce(r) => {
-                            push_bn(&r.a_bn);
-                            push_bn(&r.b_bn);
+                            out.push(&mut r.a_bn);
+                            out.push(&mut r.b_bn);
                         }
-                        Stage::Cell { ops, .. } => ops.iter().for_each(|o| {
-                            if let CellOp::Conv(_, bn) = o {
-                                push_bn(bn)
+                        Stage::Cell { ops, .. } => {
+                            for o in ops {
+                                if let CellOp::Conv(_, bn) = o {
+                                    out.push(bn);
+                                }
                             }
-                        }),
+                        }
                     }
                 }
-                push_bn(head_bn);
+                out.push(head_bn);
             }
         }
         out
+    }
+
+    /// Parameters and batch-norm running statistics by name, for export.
+    pub fn tensors(&mut self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = self
+            .store
+            .vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect();
+        for bn in self.batch_norms() {
+            out.push((format!("{}.running_mean", bn.name), bn.mean.clone()));
+            out.push((format!("{}.running_var", bn.name), bn.var.clone()));
+        }
+        out
+    }
+
+    /// Sets every parameter and running statistic from `tensors` (as written by [`Model::tensors`]); a
+    /// missing name or a shape that differs is an error naming it.
+    pub fn load_tensors(
+        &mut self,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> anyhow::Result<()> {
+        let get = |name: &str, like: &Tensor| -> anyhow::Result<Tensor> {
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| anyhow::anyhow!("no tensor `{name}`"))?;
+            if t.dims() != like.dims() {
+                anyhow::bail!(
+                    "tensor `{name}` has shape {:?}, the network needs {:?}",
+                    t.dims(),
+                    like.dims()
+                );
+            }
+            Ok(t.to_dtype(like.dtype())?)
+        };
+        for (name, var) in &self.store.vars {
+            var.set(&get(name, var.as_tensor())?)?;
+        }
+        for bn in self.batch_norms() {
+            bn.mean = get(&format!("{}.running_mean", bn.name), &bn.mean)?;
+            bn.var = get(&format!("{}.running_var", bn.name), &bn.var)?;
+        }
+        Ok(())
     }
 }

@@ -9,20 +9,25 @@ use space::{Arch, Dataset, InputInfo, Rng, SpaceDef};
 
 /// Rows as the networks read them: images reordered channel-last (`h, w, c`), other data as is.
 pub fn network_layout(data: &Dataset, input: &InputInfo) -> Vec<f32> {
+    rows_to_network_layout(&data.x, data.features, input)
+}
+
+/// [`network_layout`] of raw row-major rows with `features` columns.
+pub fn rows_to_network_layout(x: &[f32], features: usize, input: &InputInfo) -> Vec<f32> {
     match &input.shape {
         Some(s) if s[0] > 1 => {
             let (c, hw) = (s[0], s[1] * s[2]);
-            let mut out = vec![0.0; data.x.len()];
-            for (r, row) in data.x.chunks(data.features).enumerate() {
+            let mut out = vec![0.0; x.len()];
+            for (r, row) in x.chunks(features).enumerate() {
                 for ci in 0..c {
                     for p in 0..hw {
-                        out[r * data.features + p * c + ci] = row[ci * hw + p];
+                        out[r * features + p * c + ci] = row[ci * hw + p];
                     }
                 }
             }
             out
         }
-        _ => data.x.clone(),
+        _ => x.to_vec(),
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod bench;
 mod progress;
+mod report;
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand};
@@ -45,6 +46,43 @@ enum Cmd {
     Status(DirArg),
     /// Compare search strategies on a tabular benchmark (NAS-Bench-201 format), in seconds, without training.
     Bench(bench::BenchArgs),
+    /// Write a self-contained HTML report with plots (and optionally the candidate table as CSV).
+    Report(ReportArgs),
+    /// Copy the retrained winner (weights, architecture, input normalisation) to a folder; retrains if needed.
+    Export(ExportArgs),
+    /// Predict the class of every row of a CSV (or builtin:digits) with an exported model.
+    Predict(PredictArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Run directory.
+    dir: PathBuf,
+    /// HTML file to write (default: DIR/report.html).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write the table of all candidates as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Run directory.
+    dir: PathBuf,
+    /// Folder to write model.toml and the weights into.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Folder of an exported model (model.toml + weights).
+    #[arg(long)]
+    model: PathBuf,
+    /// Data: a CSV with the training columns (the label column is optional), or builtin:digits.
+    #[arg(long)]
+    data: String,
 }
 
 #[derive(Args, Clone, Default)]
@@ -209,6 +247,9 @@ struct SelectArgs {
     /// Retrain the winner on all data and write model/ (weights as safetensors next to model.toml).
     #[arg(long)]
     retrain: bool,
+    /// Select the most accurate candidate with at most this many parameters.
+    #[arg(long)]
+    max_params: Option<u64>,
 }
 
 /// Entry point: parses the command line, runs, prints errors as one line, sets the exit code.
@@ -269,8 +310,16 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Evaluate(a) => evaluate_cmd(a),
         Cmd::Select(a) => {
             let run = RunDir::new(&a.dir);
-            let sel = select::select(&run)?;
+            let sel = select::select(&run, a.max_params)?;
             progress::print_table(&sel, 10);
+            println!(
+                "pareto front (accuracy vs parameters and MACs): {}",
+                sel.front
+                    .iter()
+                    .map(|r| format!("c{:05} ({:.4}, {} params)", r.id, r.cv_mean, r.params))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             if a.retrain {
                 retrain(&run, sel.best.id)?;
             }
@@ -278,6 +327,39 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Cmd::Status(a) => status(&RunDir::new(&a.dir)),
         Cmd::Bench(a) => bench::bench(a),
+        Cmd::Report(a) => {
+            let run = RunDir::new(&a.dir);
+            let (sf, def) = run.load_space()?;
+            let history = run.history(&def)?;
+            let html = report::render(&run, &sf, &history)?;
+            let out = a.out.unwrap_or_else(|| run.root.join("report.html"));
+            space::io::atomic_write(&out, html.as_bytes())?;
+            println!("report: {}", out.display());
+            if let Some(csv) = a.csv {
+                report::write_csv(&history, &csv)?;
+                println!("table: {}", csv.display());
+            }
+            Ok(())
+        }
+        Cmd::Export(a) => export(&RunDir::new(&a.dir), &a.out),
+        Cmd::Predict(a) => {
+            let p = evaluate::predict_source(&a.model, &a.data)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            use std::io::Write;
+            writeln!(out, "row,prediction")?;
+            for (i, c) in p.classes.iter().enumerate() {
+                writeln!(out, "{},{c}", i + 1)?;
+            }
+            drop(out);
+            match p.accuracy {
+                Some(acc) => eprintln!("accuracy: {acc:.4} on {} rows", p.classes.len()),
+                None => eprintln!(
+                    "{} rows predicted (no label column, no accuracy)",
+                    p.classes.len()
+                ),
+            }
+            Ok(())
+        }
     }
 }
 
@@ -373,7 +455,7 @@ fn run(a: RunArgs) -> Result<()> {
         }
     }
     p.finish();
-    let sel = select::select(&run)?;
+    let sel = select::select(&run, None)?;
     if !a.quiet {
         progress::print_table(&sel, 10);
     }
@@ -392,6 +474,36 @@ fn run(a: RunArgs) -> Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
+    Ok(())
+}
+
+/// `nas export`: copies the retrained winner of selection.toml (made by `nas select` when missing) to `out`,
+/// retraining it first when model/ is missing or holds another candidate.
+fn export(run: &RunDir, out: &std::path::Path) -> Result<()> {
+    let sel: space::SelectionFile = if run.selection().exists() {
+        space::io::read_artifact(&run.selection(), "nas.selection", space::ARTIFACT_VERSION)?
+    } else {
+        select::select(run, None)?
+    };
+    let current = evaluate::load_model(&run.model()).ok();
+    if current.as_ref().is_none_or(|m| m.file.id != sel.best.id) {
+        retrain(run, sel.best.id)?;
+    }
+    let loaded = evaluate::load_model(&run.model())?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
+    let from = run.model().join(&loaded.file.weights);
+    let weights = std::fs::read(&from)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", from.display()))?;
+    space::io::atomic_write(&out.join(&loaded.file.weights), &weights)?;
+    space::io::write_toml(&out.join("model.toml"), &loaded.file)?;
+    println!(
+        "exported c{:05} {} to {} (model.toml, {})",
+        loaded.file.id,
+        loaded.file.arch,
+        out.display(),
+        loaded.file.weights
+    );
     Ok(())
 }
 

@@ -33,28 +33,70 @@ pub fn rank(history: &[Entry]) -> Vec<Ranked> {
     v
 }
 
+/// The Pareto front of `ranking` (higher accuracy, fewer parameters, fewer multiply-accumulates), fewest
+/// parameters first.
+pub fn pareto_front(ranking: &[Ranked]) -> Vec<Ranked> {
+    let dominates = |a: &Ranked, b: &Ranked| {
+        a.cv_mean >= b.cv_mean
+            && a.params <= b.params
+            && a.flops <= b.flops
+            && (a.cv_mean > b.cv_mean || a.params < b.params || a.flops < b.flops)
+    };
+    let mut front: Vec<Ranked> = ranking
+        .iter()
+        .filter(|b| !ranking.iter().any(|a| dominates(a, b)))
+        .cloned()
+        .collect();
+    front.sort_by(|a, b| {
+        a.params
+            .cmp(&b.params)
+            .then(b.cv_mean.total_cmp(&a.cv_mean))
+            .then(a.id.cmp(&b.id))
+    });
+    front
+}
+
 /// Builds the selection from the history (errors when nothing was scored).
 pub fn selection(history: &[Entry]) -> Result<SelectionFile> {
+    selection_within(history, None)
+}
+
+/// Builds the selection; with `max_params`, the best is the most accurate candidate of at most that many
+/// parameters (an error when there is none).
+pub fn selection_within(history: &[Entry], max_params: Option<u64>) -> Result<SelectionFile> {
     let ranking = rank(history);
     let evaluated = history.iter().filter(|e| e.result.is_some()).count();
-    let Some(best) = ranking.first().cloned() else {
+    if ranking.is_empty() {
         bail!("no candidate has an ok result yet ({evaluated} evaluated): nothing to select");
-    };
+    }
+    let best = ranking
+        .iter()
+        .find(|r| max_params.is_none_or(|m| r.params <= m))
+        .cloned()
+        .ok_or_else(|| {
+            let smallest = ranking.iter().map(|r| r.params).min().unwrap_or(0);
+            anyhow::anyhow!(
+                "--max-params {}: no ok candidate is that small (the smallest has {smallest} parameters)",
+                max_params.unwrap_or(0)
+            )
+        })?;
     Ok(SelectionFile {
         version: ARTIFACT_VERSION,
         kind: "nas.selection".into(),
         evaluated,
         ok: ranking.len(),
+        max_params,
         best,
+        front: pareto_front(&ranking),
         ranking,
     })
 }
 
 /// The select stage: writes `selection.toml` atomically and returns it. Safe while workers are busy: it
 /// reads only complete result files.
-pub fn select(run: &RunDir) -> Result<SelectionFile> {
+pub fn select(run: &RunDir, max_params: Option<u64>) -> Result<SelectionFile> {
     let (_, def) = run.load_space()?;
-    let sel = selection(&run.history(&def)?)?;
+    let sel = selection_within(&run.history(&def)?, max_params)?;
     io::write_toml(&run.selection(), &sel)?;
     Ok(sel)
 }
@@ -115,5 +157,27 @@ mod tests {
         );
         assert_eq!((s.evaluated, s.ok), (5, 4));
         assert!(selection(&[entry(1, 0.5, 1, "failed")]).is_err());
+    }
+
+    #[test]
+    fn front_keeps_the_undominated_and_max_params_picks_within_it() {
+        let h = vec![
+            entry(1, 0.90, 100, "ok"),
+            entry(2, 0.95, 300, "ok"),
+            entry(3, 0.93, 200, "ok"),
+            entry(4, 0.92, 250, "ok"), // dominated by 3
+            entry(5, 0.89, 100, "ok"), // dominated by 1
+            entry(6, 0.97, 900, "ok"),
+        ];
+        let s = selection(&h).unwrap();
+        assert_eq!(
+            s.front.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![1, 3, 2, 6]
+        );
+        assert_eq!(s.best.id, 6);
+        assert_eq!(selection_within(&h, Some(250)).unwrap().best.id, 3);
+        assert_eq!(selection_within(&h, Some(100)).unwrap().best.id, 1);
+        let e = selection_within(&h, Some(50)).unwrap_err().to_string();
+        assert!(e.contains("smallest has 100"), "{e}");
     }
 }

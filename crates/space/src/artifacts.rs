@@ -426,8 +426,15 @@ pub struct SelectionFile {
     pub evaluated: usize,
     /// Of which scored (status ok).
     pub ok: usize,
-    /// The best candidate.
+    /// The constraint the best candidate satisfies (`nas select --max-params`), if one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_params: Option<u64>,
+    /// The best candidate: the most accurate (within the constraint).
     pub best: Ranked,
+    /// The Pareto front of accuracy against parameters and multiply-accumulates: every ok candidate that no
+    /// other is at least as good as on all three and better on one; fewest parameters first.
+    #[serde(default)]
+    pub front: Vec<Ranked>,
     /// All ok candidates, best first.
     pub ranking: Vec<Ranked>,
 }

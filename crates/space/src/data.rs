@@ -30,21 +30,8 @@ impl Dataset {
 
     /// Loads the data named by `[data]` (`builtin:digits` or a CSV path).
     pub fn load(spec: &DataSpec) -> Result<Dataset> {
-        match spec.source.as_str() {
-            "builtin:digits" => {
-                let mut text = Vec::new();
-                flate2::read::GzDecoder::new(DIGITS_GZ).read_to_end(&mut text)?;
-                Dataset::from_csv_bytes("builtin:digits", &text, &spec.label)
-            }
-            s if s.starts_with("builtin:") => bail!(
-                "[data] source: unknown built-in data set \"{s}\" (available: builtin:digits)"
-            ),
-            path => {
-                let bytes =
-                    std::fs::read(path).map_err(|e| anyhow!("{path}: cannot read data: {e}"))?;
-                Dataset::from_csv_bytes(path, &bytes, &spec.label)
-            }
-        }
+        let bytes = source_bytes(&spec.source)?;
+        Dataset::from_csv_bytes(&spec.source, &bytes, &spec.label)
     }
 
     /// The default image shape of a source, if it has one.
@@ -54,70 +41,8 @@ impl Dataset {
 
     /// Parses CSV text with a header row; `label` names the class column, every other column is a number.
     pub fn from_csv_bytes(name: &str, bytes: &[u8], label: &str) -> Result<Dataset> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .from_reader(bytes);
-        let header: Vec<String> = rdr
-            .headers()
-            .map_err(|e| anyhow!("{name}:1: cannot read the header: {e}"))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
-        if header.len() <= 1 && header.first().is_none_or(|h| h.is_empty()) {
-            bail!("{name}: empty file: expected a header row and data rows");
-        }
-        let li = header.iter().position(|h| h == label).ok_or_else(|| {
-            let cols: Vec<&str> = header.iter().take(8).map(String::as_str).collect();
-            anyhow!(
-                "{name}:1: label column `{label}` not found (columns: {}{})",
-                cols.join(", "),
-                if header.len() > 8 { ", …" } else { "" }
-            )
-        })?;
-        if header.len() < 2 {
-            bail!("{name}:1: no feature columns besides the label `{label}`");
-        }
-        let features = header.len() - 1;
-        let mut x = Vec::new();
-        let mut labels = Vec::new();
-        for (r, rec) in rdr.records().enumerate() {
-            let line = r + 2;
-            let rec = rec.map_err(|e| anyhow!("{name}:{line}: {e}"))?;
-            if rec.len() == 1 && rec.get(0).is_some_and(|c| c.trim().is_empty()) {
-                continue; // blank line
-            }
-            if rec.len() != header.len() {
-                bail!(
-                    "{name}:{line}: row has {} cells, the header has {}",
-                    rec.len(),
-                    header.len()
-                );
-            }
-            for (c, cell) in rec.iter().enumerate() {
-                if c == li {
-                    labels.push(cell.trim().to_string());
-                    continue;
-                }
-                let v: f32 = cell.trim().parse().map_err(|_| {
-                    anyhow!(
-                        "{name}:{line}: column `{}`: `{}` is not a number",
-                        header[c],
-                        cell
-                    )
-                })?;
-                if !v.is_finite() {
-                    bail!(
-                        "{name}:{line}: column `{}`: `{cell}` is not a finite number",
-                        header[c]
-                    );
-                }
-                x.push(v);
-            }
-        }
-        if labels.is_empty() {
-            bail!("{name}: no data rows after the header");
-        }
+        let t = parse_csv(name, bytes, label, true)?;
+        let labels = t.labels.expect("required");
         let mut classes: Vec<String> = labels.clone();
         classes.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
             (Ok(p), Ok(q)) => p.total_cmp(&q),
@@ -129,13 +54,115 @@ impl Dataset {
             .map(|l| classes.iter().position(|c| c == l).unwrap() as u32)
             .collect();
         Ok(Dataset {
-            x,
+            x: t.x,
             y,
-            features,
+            features: t.features,
             classes,
             fingerprint: format!("{:016x}", crate::rng::fnv1a(bytes)),
         })
     }
+}
+
+/// The bytes of a data source: `builtin:digits` or a CSV path.
+pub fn source_bytes(source: &str) -> Result<Vec<u8>> {
+    match source {
+        "builtin:digits" => {
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(DIGITS_GZ).read_to_end(&mut text)?;
+            Ok(text)
+        }
+        s if s.starts_with("builtin:") => {
+            bail!("[data] source: unknown built-in data set \"{s}\" (available: builtin:digits)")
+        }
+        path => std::fs::read(path).map_err(|e| anyhow!("{path}: cannot read data: {e}")),
+    }
+}
+
+/// Rows of a CSV: features, and the label column's text when present.
+pub struct CsvRows {
+    /// Row-major features, `rows × features`.
+    pub x: Vec<f32>,
+    /// Number of feature columns.
+    pub features: usize,
+    /// The label of each row, when the label column is present.
+    pub labels: Option<Vec<String>>,
+}
+
+/// Parses CSV text with a header row: `label` names the class column (an error when missing and
+/// `label_required`), every other column is a number.
+pub fn parse_csv(name: &str, bytes: &[u8], label: &str, label_required: bool) -> Result<CsvRows> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes);
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| anyhow!("{name}:1: cannot read the header: {e}"))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if header.len() <= 1 && header.first().is_none_or(|h| h.is_empty()) {
+        bail!("{name}: empty file: expected a header row and data rows");
+    }
+    let li = header.iter().position(|h| h == label);
+    if li.is_none() && label_required {
+        let cols: Vec<&str> = header.iter().take(8).map(String::as_str).collect();
+        bail!(
+            "{name}:1: label column `{label}` not found (columns: {}{})",
+            cols.join(", "),
+            if header.len() > 8 { ", …" } else { "" }
+        );
+    }
+    if li.is_some() && header.len() < 2 {
+        bail!("{name}:1: no feature columns besides the label `{label}`");
+    }
+    let features = header.len() - usize::from(li.is_some());
+    let mut rows = 0usize;
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    for (r, rec) in rdr.records().enumerate() {
+        let line = r + 2;
+        let rec = rec.map_err(|e| anyhow!("{name}:{line}: {e}"))?;
+        if rec.len() == 1 && rec.get(0).is_some_and(|c| c.trim().is_empty()) {
+            continue; // blank line
+        }
+        if rec.len() != header.len() {
+            bail!(
+                "{name}:{line}: row has {} cells, the header has {}",
+                rec.len(),
+                header.len()
+            );
+        }
+        rows += 1;
+        for (c, cell) in rec.iter().enumerate() {
+            if Some(c) == li {
+                labels.push(cell.trim().to_string());
+                continue;
+            }
+            let v: f32 = cell.trim().parse().map_err(|_| {
+                anyhow!(
+                    "{name}:{line}: column `{}`: `{}` is not a number",
+                    header[c],
+                    cell
+                )
+            })?;
+            if !v.is_finite() {
+                bail!(
+                    "{name}:{line}: column `{}`: `{cell}` is not a finite number",
+                    header[c]
+                );
+            }
+            x.push(v);
+        }
+    }
+    if rows == 0 {
+        bail!("{name}: no data rows after the header");
+    }
+    Ok(CsvRows {
+        x,
+        features,
+        labels: li.map(|_| labels),
+    })
 }
 
 #[cfg(test)]

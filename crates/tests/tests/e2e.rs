@@ -65,6 +65,97 @@ fn count_results(dir: &Path) -> usize {
     })
 }
 
+/// Counts of `<circle` and `<path` inside each `<svg class="plot"` element of an HTML text.
+fn plot_marks(html: &str) -> Vec<(usize, usize)> {
+    html.split("<svg class=\"plot\"")
+        .skip(1)
+        .map(|part| {
+            let svg = &part[..part.find("</svg>").unwrap_or(part.len())];
+            (svg.matches("<circle").count(), svg.matches("<path").count())
+        })
+        .collect()
+}
+
+#[test]
+fn report_renders_in_headless_chromium_and_an_exported_digits_model_predicts_as_retrained() {
+    let d = tmp("report");
+    let run = d.join("run");
+    ok(
+        nas()
+            .args(["run", "--quiet", "--config"])
+            .arg(example_config())
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "nas run",
+    );
+    let out = ok(
+        nas()
+            .arg("report")
+            .arg(&run)
+            .arg("--csv")
+            .arg(d.join("table.csv"))
+            .output()
+            .unwrap(),
+        "nas report",
+    );
+    assert!(out.contains("report.html"));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    // Self-contained: nothing fetched from elsewhere.
+    assert!(!html.contains("<link") && !html.contains("src=") && !html.contains("url("));
+    let marks = plot_marks(&html);
+    assert_eq!(marks.len(), 3, "three plots");
+    assert!(marks.iter().all(|&(c, p)| c >= 6 && p >= 1), "{marks:?}");
+    let csv = std::fs::read_to_string(d.join("table.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7, "header + 6 candidates");
+    // Rendered by a real browser: the plots survive parsing and layout, and the page is not blank.
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    match chromium {
+        None => eprintln!("SKIPPED the headless-Chromium part: no chromium on PATH (scripts/install-chromium.sh installs it)"),
+        Some(b) => {
+            let url = format!("file://{}", run.join("report.html").display());
+            let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1240,1400"];
+            let dom = Command::new(b).args(flags).arg("--dump-dom").arg(&url).output().unwrap();
+            let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+            assert_eq!(plot_marks(&dom), marks, "the browser's DOM has the same plots");
+            let png = d.join("report.png");
+            let shot = Command::new(b)
+                .args(flags)
+                .arg(format!("--screenshot={}", png.display()))
+                .arg(&url)
+                .output()
+                .unwrap();
+            assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+            let bytes = std::fs::read(&png).unwrap();
+            assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "{} bytes", bytes.len());
+        }
+    }
+    // Export and predict the built-in digits: the accuracy retraining reported.
+    let model = d.join("model");
+    ok(
+        nas()
+            .arg("export")
+            .arg(&run)
+            .arg("--out")
+            .arg(&model)
+            .output()
+            .unwrap(),
+        "nas export",
+    );
+    let (preds, acc) = predict(&model, Path::new("builtin:digits"));
+    assert_eq!(preds.len(), 1797);
+    assert_eq!(acc.as_deref(), Some(train_accuracy(&model).as_str()));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn run_on_builtin_digits_writes_selection_and_model() {
     let d = tmp("builtin");
@@ -161,7 +252,69 @@ fn run_on_a_csv_with_a_dense_space() {
         .parse()
         .unwrap();
     assert_eq!(space["class_names"].as_array().unwrap().len(), 3);
+    // Export, then predict the same CSV: the retrained accuracy again; without the label column: predictions only.
+    let model = d.join("model");
+    ok(
+        nas()
+            .arg("export")
+            .arg(&run)
+            .arg("--out")
+            .arg(&model)
+            .output()
+            .unwrap(),
+        "nas export",
+    );
+    let (preds, acc) = predict(&model, &d.join("blobs.csv"));
+    assert_eq!(preds.len(), 150);
+    assert!(preds
+        .iter()
+        .all(|p| ["ant", "bee", "cat"].contains(&p.as_str())));
+    assert_eq!(acc.as_deref(), Some(train_accuracy(&model).as_str()));
+    let text = std::fs::read_to_string(d.join("blobs.csv")).unwrap();
+    let unlabelled: String = text
+        .lines()
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            format!("{},{},{},{}\n", c[0], c[1], c[3], c[4])
+        })
+        .collect();
+    std::fs::write(d.join("new.csv"), unlabelled).unwrap();
+    let (preds2, acc2) = predict(&model, &d.join("new.csv"));
+    assert_eq!(preds2, preds);
+    assert_eq!(acc2, None);
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// `nas predict`: the predicted classes and the accuracy line's value, if printed.
+fn predict(model: &Path, data: &Path) -> (Vec<String>, Option<String>) {
+    let out = nas()
+        .args(["predict", "--model"])
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = ok(out, "nas predict");
+    let preds = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .collect();
+    let acc = err
+        .lines()
+        .find_map(|l| l.strip_prefix("accuracy: "))
+        .map(|l| l.split(' ').next().unwrap().to_string());
+    (preds, acc)
+}
+
+/// An exported model's training accuracy, formatted as `nas predict` prints accuracy.
+fn train_accuracy(model: &Path) -> String {
+    let m: toml::Table = std::fs::read_to_string(model.join("model.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    format!("{:.4}", m["train_accuracy"].as_float().unwrap())
 }
 
 fn stage_loop(run: &Path, evaluate: &dyn Fn(&Path)) {

@@ -1,0 +1,511 @@
+//! `nas report`: one self-contained HTML file with hand-made SVG plots (no network, no framework; a few lines
+//! of inline script only make the table sortable), and the same table as CSV for pandas users.
+
+use anyhow::Result;
+use space::{Entry, Ranked, RunDir, SpaceFile};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Escapes text for HTML.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A plot area mapping data to SVG coordinates.
+struct Plot {
+    svg: String,
+    x: (f64, f64),
+    y: (f64, f64),
+    log_x: bool,
+}
+
+const W: f64 = 560.0;
+const H: f64 = 340.0;
+const L: f64 = 64.0;
+const R: f64 = 16.0;
+const T: f64 = 16.0;
+const B: f64 = 48.0;
+
+/// "Nice" tick values covering `lo..hi`.
+fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let span = (hi - lo).max(1e-12);
+    let raw = span / n as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= n as f64)
+        .unwrap_or(10.0 * mag);
+    let mut v = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    while v <= hi + step * 1e-9 {
+        out.push(v);
+        v += step;
+    }
+    out
+}
+
+fn fmt_tick(v: f64) -> String {
+    if v.abs() >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v.abs() >= 1e3 {
+        format!("{:.0}k", v / 1e3)
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+impl Plot {
+    fn new(
+        id: &str,
+        x: (f64, f64),
+        y: (f64, f64),
+        log_x: bool,
+        xlabel: &str,
+        ylabel: &str,
+    ) -> Plot {
+        let pad = |(a, b): (f64, f64), frac: f64| {
+            let d = ((b - a) * frac).max(1e-9);
+            (a - d, b + d)
+        };
+        let (x, y) = if log_x {
+            let (a, b) = (x.0.max(1.0).log10(), x.1.max(1.0).log10());
+            (pad((a, b.max(a + 0.5)), 0.05), pad(y, 0.08))
+        } else {
+            (pad(x, 0.04), pad(y, 0.08))
+        };
+        let mut p = Plot {
+            svg: String::new(),
+            x,
+            y,
+            log_x,
+        };
+        let _ = write!(
+            p.svg,
+            r##"<svg class="plot" id="{id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img"><rect x="{L}" y="{T}" width="{}" height="{}" fill="#fafafa" stroke="#bbb"/>"##,
+            W - L - R,
+            H - T - B
+        );
+        for v in ticks(y.0, y.1, 6) {
+            let py = p.py(v);
+            let _ = write!(
+                p.svg,
+                r##"<line x1="{L}" x2="{}" y1="{py:.1}" y2="{py:.1}" stroke="#e4e4e4"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
+                W - R,
+                L - 6.0,
+                py + 4.0,
+                fmt_tick(v)
+            );
+        }
+        let xt: Vec<f64> = if log_x {
+            let all: Vec<f64> = (x.0.floor() as i32..=x.1.ceil() as i32)
+                .flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
+                .filter(|v| (x.0..=x.1).contains(&v.log10()))
+                .collect();
+            // Decades only when there are many.
+            if all.len() > 8 {
+                all.into_iter()
+                    .filter(|v| v.log10().fract() == 0.0)
+                    .collect()
+            } else {
+                all
+            }
+        } else {
+            ticks(x.0, x.1, 8)
+        };
+        for v in xt {
+            let px = p.px(v);
+            let _ = write!(
+                p.svg,
+                r##"<line y1="{T}" y2="{}" x1="{px:.1}" x2="{px:.1}" stroke="#e4e4e4"/><text x="{px:.1}" y="{}" font-size="11" text-anchor="middle">{}</text>"##,
+                H - B,
+                H - B + 16.0,
+                fmt_tick(v)
+            );
+        }
+        let _ = write!(
+            p.svg,
+            r##"<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text><text transform="translate(14 {}) rotate(-90)" font-size="12" text-anchor="middle">{}</text>"##,
+            (L + W - R) / 2.0,
+            H - 10.0,
+            esc(xlabel),
+            (T + H - B) / 2.0,
+            esc(ylabel)
+        );
+        p
+    }
+
+    fn px(&self, x: f64) -> f64 {
+        let x = if self.log_x { x.max(1.0).log10() } else { x };
+        L + (x - self.x.0) / (self.x.1 - self.x.0) * (W - L - R)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        H - B - (y - self.y.0) / (self.y.1 - self.y.0) * (H - T - B)
+    }
+
+    fn point(&mut self, x: f64, y: f64, r: f64, color: &str, title: &str) {
+        let _ = write!(
+            self.svg,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="{r}" fill="{color}" fill-opacity="0.8"><title>{}</title></circle>"##,
+            self.px(x),
+            self.py(y),
+            esc(title)
+        );
+    }
+
+    fn line(&mut self, pts: &[(f64, f64)], color: &str, width: f64) {
+        if pts.is_empty() {
+            return;
+        }
+        let d: Vec<String> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, (x, y))| {
+                format!(
+                    "{}{:.1},{:.1}",
+                    if i == 0 { "M" } else { "L" },
+                    self.px(*x),
+                    self.py(*y)
+                )
+            })
+            .collect();
+        let _ = write!(
+            self.svg,
+            r##"<path d="{}" fill="none" stroke="{color}" stroke-width="{width}"/>"##,
+            d.join(" ")
+        );
+    }
+
+    fn finish(mut self) -> String {
+        self.svg.push_str("</svg>");
+        self.svg
+    }
+}
+
+fn range(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    v.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)))
+}
+
+/// Best-so-far accuracy against evaluations (every candidate's score as a dot).
+fn progress_plot(history: &[Entry]) -> String {
+    let scored: Vec<(f64, f64, &Entry)> = history
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let r = e.result.as_ref().filter(|r| r.ok())?;
+            Some(((i + 1) as f64, r.cv_mean, e))
+        })
+        .collect();
+    let y = range(scored.iter().map(|s| s.1));
+    let mut p = Plot::new(
+        "plot-progress",
+        (1.0, history.len().max(2) as f64),
+        y,
+        false,
+        "evaluations",
+        "CV accuracy",
+    );
+    let mut best = f64::MIN;
+    let mut steps = Vec::new();
+    for &(x, y, e) in &scored {
+        p.point(
+            x,
+            y,
+            3.0,
+            "#9aa5b1",
+            &format!("c{:05} {:.4} {}", e.candidate.id, y, e.candidate.arch),
+        );
+        if y > best {
+            if let Some(&(_, prev)) = steps.last() {
+                steps.push((x, prev));
+            }
+            best = y;
+        }
+        steps.push((x, best));
+    }
+    p.line(&steps, "#1f77b4", 2.5);
+    p.finish()
+}
+
+/// Accuracy against parameters (log scale), the Pareto front joined and marked, the best ringed.
+fn pareto_plot(ranking: &[Ranked], front: &[Ranked], best: u64) -> String {
+    let x = range(ranking.iter().map(|r| r.params as f64));
+    let y = range(ranking.iter().map(|r| r.cv_mean));
+    let mut p = Plot::new(
+        "plot-pareto",
+        x,
+        y,
+        true,
+        "parameters (log scale)",
+        "CV accuracy",
+    );
+    for r in ranking {
+        p.point(
+            r.params as f64,
+            r.cv_mean,
+            3.0,
+            "#9aa5b1",
+            &format!(
+                "c{:05} {:.4}, {} params, {}",
+                r.id, r.cv_mean, r.params, r.arch
+            ),
+        );
+    }
+    let pts: Vec<(f64, f64)> = front.iter().map(|r| (r.params as f64, r.cv_mean)).collect();
+    p.line(&pts, "#d62728", 1.5);
+    for r in front {
+        p.point(
+            r.params as f64,
+            r.cv_mean,
+            5.0,
+            "#d62728",
+            &format!(
+                "front: c{:05} {:.4}, {} params, {}",
+                r.id, r.cv_mean, r.params, r.arch
+            ),
+        );
+    }
+    if let Some(b) = ranking.iter().find(|r| r.id == best) {
+        let _ = write!(
+            p.svg,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="9" fill="none" stroke="#2ca02c" stroke-width="2.5"><title>selected: c{:05}</title></circle>"##,
+            p.px(b.params as f64),
+            p.py(b.cv_mean),
+            b.id
+        );
+    }
+    p.finish()
+}
+
+/// The per-fold scores of the top candidates: one column per candidate, dots per fold, a bar at the mean.
+fn folds_plot(ranking: &[Ranked], n: usize) -> String {
+    let top = &ranking[..ranking.len().min(n)];
+    let y = range(top.iter().flat_map(|r| r.fold_scores.iter().copied()));
+    let mut p = Plot::new(
+        "plot-folds",
+        (1.0, top.len().max(2) as f64),
+        y,
+        false,
+        "rank",
+        "fold accuracy",
+    );
+    for (i, r) in top.iter().enumerate() {
+        let x = (i + 1) as f64;
+        let lo = r.fold_scores.iter().copied().fold(f64::MAX, f64::min);
+        let hi = r.fold_scores.iter().copied().fold(f64::MIN, f64::max);
+        p.line(&[(x, lo), (x, hi)], "#9aa5b1", 1.0);
+        for (f, s) in r.fold_scores.iter().enumerate() {
+            p.point(
+                x,
+                *s,
+                3.5,
+                "#ff7f0e",
+                &format!("c{:05} fold {}: {:.4}", r.id, f + 1, s),
+            );
+        }
+        let (cx, cy) = (p.px(x), p.py(r.cv_mean));
+        let _ = write!(
+            p.svg,
+            r##"<line x1="{:.1}" x2="{:.1}" y1="{cy:.1}" y2="{cy:.1}" stroke="#1f77b4" stroke-width="3"><title>c{:05} mean {:.4} ± {:.4}</title></line>"##,
+            cx - 9.0,
+            cx + 9.0,
+            r.id,
+            r.cv_mean,
+            r.cv_std
+        );
+    }
+    p.finish()
+}
+
+/// One row per candidate: the table of the report and of `--csv`.
+struct Row {
+    id: u64,
+    arch: String,
+    origin: String,
+    status: String,
+    cv_mean: Option<f64>,
+    cv_std: Option<f64>,
+    folds: String,
+    params: u64,
+    flops: u64,
+    wall_s: Option<f64>,
+}
+
+fn rows(history: &[Entry]) -> Vec<Row> {
+    history
+        .iter()
+        .map(|e| {
+            let r = e.result.as_ref();
+            let ok = r.filter(|r| r.ok());
+            Row {
+                id: e.candidate.id,
+                arch: e.candidate.arch.clone(),
+                origin: e.candidate.origin.clone(),
+                status: r.map_or("pending".into(), |r| r.status.clone()),
+                cv_mean: ok.map(|r| r.cv_mean),
+                cv_std: ok.map(|r| r.cv_std),
+                folds: ok.map_or(String::new(), |r| {
+                    r.fold_scores
+                        .iter()
+                        .map(|s| format!("{s:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }),
+                params: e.candidate.params,
+                flops: e.candidate.flops,
+                wall_s: r.map(|r| r.wall_s),
+            }
+        })
+        .collect()
+}
+
+/// Writes the table as CSV.
+pub fn write_csv(history: &[Entry], path: &Path) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "id",
+        "arch",
+        "origin",
+        "status",
+        "cv_mean",
+        "cv_std",
+        "fold_scores",
+        "params",
+        "flops",
+        "wall_s",
+    ])?;
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    for r in rows(history) {
+        w.write_record([
+            r.id.to_string(),
+            r.arch,
+            r.origin,
+            r.status,
+            opt(r.cv_mean),
+            opt(r.cv_std),
+            r.folds,
+            r.params.to_string(),
+            r.flops.to_string(),
+            opt(r.wall_s),
+        ])?;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    space::io::atomic_write(path, &bytes)
+}
+
+const SORT_SCRIPT: &str = r#"<script>
+document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventListener('click', () => {
+  const body = th.closest('table').tBodies[0];
+  const asc = th.dataset.dir !== 'asc';
+  th.closest('tr').querySelectorAll('th').forEach(h => delete h.dataset.dir);
+  th.dataset.dir = asc ? 'asc' : 'desc';
+  const key = tr => { const c = tr.cells[col]; return c.dataset.v !== undefined ? parseFloat(c.dataset.v) : c.textContent; };
+  [...body.rows].sort((a, b) => { const x = key(a), y = key(b);
+    return (typeof x === 'number' ? x - y : String(x).localeCompare(String(y))) * (asc ? 1 : -1); })
+    .forEach(tr => body.appendChild(tr));
+}));
+</script>"#;
+
+/// Renders the report of a run as HTML.
+pub fn render(run: &RunDir, sf: &SpaceFile, history: &[Entry]) -> Result<String> {
+    let sel = select::selection(history)?;
+    let mut h = String::new();
+    let e = &sf.experiment;
+    let _ = write!(
+        h,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>nas report: {title}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}} h1{{font-size:22px}} h2{{font-size:17px;margin-top:28px}}
+.plots{{display:flex;flex-wrap:wrap;gap:16px}} figure{{margin:0}} figcaption{{font-size:13px;color:#555;max-width:560px}}
+table{{border-collapse:collapse;font-size:13px}} th,td{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}} td.a,th.a{{text-align:left;font-family:monospace}}
+th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::after{{content:" ▲"}} th[data-dir=desc]::after{{content:" ▼"}} .best{{background:#eaf6ea}}</style></head><body>
+<h1>nas report: {title}</h1>
+<p>{family} space of {size} architectures · {strategy} search, budget {budget} · {folds}-fold CV, {epochs} epochs · data {data} ({rows} rows, {classes} classes) · seed {seed}</p>
+<p><b>Selected: c{bid:05}</b> <code>{barch}</code> — CV accuracy {bmean:.4} ± {bstd:.4}, {bparams} parameters, {bflops} multiply-accumulates per sample. {evaluated} evaluated, {ok} ok; {nfront} on the Pareto front.</p>
+"#,
+        title = esc(&run.root.display().to_string()),
+        family = esc(&e.space.family),
+        size = esc(&sf.size),
+        strategy = esc(&e.search.strategy),
+        budget = e.search.budget,
+        folds = e.evaluate.folds,
+        epochs = e.evaluate.epochs,
+        data = esc(&e.data.source),
+        rows = sf.rows,
+        classes = sf.input.classes,
+        seed = e.seed,
+        bid = sel.best.id,
+        barch = esc(&sel.best.arch),
+        bmean = sel.best.cv_mean,
+        bstd = sel.best.cv_std,
+        bparams = sel.best.params,
+        bflops = sel.best.flops,
+        evaluated = sel.evaluated,
+        ok = sel.ok,
+        nfront = sel.front.len(),
+    );
+    let _ = write!(
+        h,
+        r#"<h2>Search</h2><div class="plots">
+<figure>{}<figcaption>Best CV accuracy so far (line) and every candidate's (dots), in evaluation order.</figcaption></figure>
+<figure>{}<figcaption>CV accuracy against parameters. Red: the Pareto front (no candidate is both more accurate and smaller); green ring: the selected candidate.</figcaption></figure>
+<figure>{}<figcaption>Per-fold accuracy of the top {} candidates (dots) and their mean (bar).</figcaption></figure></div>
+"#,
+        progress_plot(history),
+        pareto_plot(&sel.ranking, &sel.front, sel.best.id),
+        folds_plot(&sel.ranking, 10),
+        sel.ranking.len().min(10)
+    );
+    h.push_str(r#"<h2>Pareto front</h2><table><thead><tr><th>id</th><th class="a">arch</th><th>CV accuracy</th><th>params</th><th>MACs</th></tr></thead><tbody>"#);
+    for r in &sel.front {
+        let _ = write!(
+            h,
+            r#"<tr><td>c{:05}</td><td class="a">{}</td><td>{:.4}</td><td>{}</td><td>{}</td></tr>"#,
+            r.id,
+            esc(&r.arch),
+            r.cv_mean,
+            r.params,
+            r.flops
+        );
+    }
+    h.push_str("</tbody></table>");
+    h.push_str(r#"<h2>All candidates</h2><p>Click a column to sort.</p><table class="sortable"><thead><tr><th>id</th><th class="a">arch</th><th class="a">origin</th><th class="a">status</th><th>CV mean</th><th>CV std</th><th class="a">fold scores</th><th>params</th><th>MACs</th><th>seconds</th></tr></thead><tbody>"#);
+    let num = |v: Option<f64>, prec: usize| {
+        v.map_or(r#"<td data-v="-1">–</td>"#.to_string(), |v| {
+            format!(r#"<td data-v="{v}">{v:.prec$}</td>"#)
+        })
+    };
+    for r in rows(history) {
+        let _ = write!(
+            h,
+            r#"<tr{}><td data-v="{}">c{:05}</td><td class="a">{}</td><td class="a">{}</td><td class="a">{}</td>{}{}<td class="a">{}</td><td data-v="{}">{}</td><td data-v="{}">{}</td>{}</tr>"#,
+            if r.id == sel.best.id {
+                r#" class="best""#
+            } else {
+                ""
+            },
+            r.id,
+            r.id,
+            esc(&r.arch),
+            esc(&r.origin),
+            esc(&r.status),
+            num(r.cv_mean, 4),
+            num(r.cv_std, 4),
+            r.folds,
+            r.params,
+            r.params,
+            r.flops,
+            r.flops,
+            num(r.wall_s, 1)
+        );
+    }
+    h.push_str("</tbody></table>");
+    h.push_str(SORT_SCRIPT);
+    h.push_str("</body></html>\n");
+    Ok(h)
+}
