@@ -67,6 +67,15 @@ pub enum Event {
         /// Held-out accuracy (None when the fold failed or diverged).
         score: Option<f64>,
     },
+    /// A training finished an epoch.
+    Epoch {
+        /// Candidate id.
+        id: u64,
+        /// Fold index.
+        fold: usize,
+        /// Epochs done.
+        epoch: usize,
+    },
     /// A candidate finished and its result file is written.
     Done(ResultFile),
 }
@@ -160,6 +169,7 @@ pub fn cross_validate(
                     &[id, f as u64],
                     &xt,
                     &yt,
+                    &|epoch| on_event(Event::Epoch { id, fold: f, epoch }),
                 )? {
                     Trained::Ok(mut m) => {
                         let xv = st.apply(&x, &val_rows);
@@ -477,6 +487,7 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
         &[u64::MAX, id],
         &xs,
         &data.y,
+        &|_| {},
     )? {
         Trained::Ok(m) => m,
         Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),

@@ -106,7 +106,7 @@ pub enum Trained {
 }
 
 /// Trains `arch` on the standardised rows `x`/`y` with AdamW; `stream` names the random streams
-/// (initialisation, batch order, dropout), e.g. `[candidate, fold]`.
+/// (initialisation, batch order, dropout), e.g. `[candidate, fold]`; `on_epoch` hears each finished epoch.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     space: &SpaceDef,
@@ -117,6 +117,7 @@ pub fn train(
     stream: &[u64],
     x: &[f32],
     y: &[u32],
+    on_epoch: &dyn Fn(usize),
 ) -> anyhow::Result<Trained> {
     let dev = Device::Cpu;
     let f = input.features;
@@ -158,6 +159,7 @@ pub fn train(
             }
             opt.backward_step(&loss)?;
         }
+        on_epoch(epoch + 1);
     }
     Ok(Trained::Ok(model))
 }

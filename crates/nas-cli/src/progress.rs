@@ -10,6 +10,7 @@ pub struct Progress {
     quiet: bool,
     best: Mutex<f64>,
     folds: usize,
+    epochs: usize,
     budget: usize,
 }
 
@@ -41,6 +42,7 @@ impl Progress {
             quiet,
             best: Mutex::new(best),
             folds,
+            epochs: sf.experiment.evaluate.epochs,
             budget,
         })
     }
@@ -48,6 +50,17 @@ impl Progress {
     pub fn event(&self, e: evaluate::Event) {
         match e {
             evaluate::Event::Begin { .. } => {}
+            evaluate::Event::Epoch { id, fold, epoch } => {
+                if let Some(b) = &self.bar {
+                    b.set_message(format!(
+                        "c{id:05} fold {}/{} epoch {epoch}/{} · best {:.4}",
+                        fold + 1,
+                        self.folds,
+                        self.epochs,
+                        *self.best.lock().unwrap()
+                    ));
+                }
+            }
             evaluate::Event::Fold { id, fold, .. } => {
                 if let Some(b) = &self.bar {
                     b.inc(1);
