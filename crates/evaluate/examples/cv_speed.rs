@@ -124,7 +124,8 @@ fn ours(
         })
         .collect();
     let t0 = Instant::now();
-    let rs = evaluate::cross_validate(sf, def, data, &entries, threads, &|_| {}, &|_| Ok(()))?;
+    let devices = vec![candle_core::Device::Cpu; threads];
+    let rs = evaluate::cross_validate(sf, def, data, &entries, &devices, &|_| {}, &|_| Ok(()))?;
     let wall = t0.elapsed().as_secs_f64();
     for r in &rs {
         if !r.ok() {

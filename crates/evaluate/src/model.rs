@@ -483,6 +483,11 @@ impl Model {
         ops::dense(&feats, &self.head.0, &self.head.1)
     }
 
+    /// The device the network lives on.
+    pub fn device(&self) -> Device {
+        self.head.0.device().clone()
+    }
+
     /// Every trainable variable.
     pub fn vars(&self) -> Vec<Var> {
         self.store.vars.iter().map(|(_, v)| v.clone()).collect()

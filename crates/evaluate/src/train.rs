@@ -117,9 +117,10 @@ pub fn train(
     stream: &[u64],
     x: &[f32],
     y: &[u32],
+    dev: &Device,
     on_epoch: &dyn Fn(usize),
 ) -> anyhow::Result<Trained> {
-    let dev = Device::Cpu;
+    let dev = dev.clone();
     let f = input.features;
     let mut init = Rng::derive(seed, "init", stream);
     let mut model = Model::new(space, arch, input, &mut init, DType::F32, &dev)?;
@@ -169,7 +170,7 @@ pub fn predict(model: &mut Model, x: &[f32], features: usize) -> anyhow::Result<
     let mut out = Vec::with_capacity(x.len() / features);
     let mut rng = Rng::derive(0, "unused", &[]);
     for chunk in x.chunks(512 * features) {
-        let t = Tensor::from_slice(chunk, (chunk.len() / features, features), &Device::Cpu)?;
+        let t = Tensor::from_slice(chunk, (chunk.len() / features, features), &model.device())?;
         let logits = model.forward(&t, false, &mut rng)?;
         out.extend(logits.argmax(1)?.to_vec1::<u32>()?);
     }

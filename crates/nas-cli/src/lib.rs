@@ -52,6 +52,8 @@ enum Cmd {
     Export(ExportArgs),
     /// Predict the class of every row of a CSV (or builtin:digits) with an exported model.
     Predict(PredictArgs),
+    /// Show the devices training can use: CPU cores, and CUDA GPUs with their free memory.
+    Devices,
 }
 
 #[derive(Args)]
@@ -195,6 +197,9 @@ struct RunArgs {
     /// Concurrent trainings (default: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Where to train: cpu, cuda (every GPU), cuda:N or auto (default: the experiment's `[evaluate] device`).
+    #[arg(long)]
+    device: Option<String>,
     /// Skip retraining the winner on all data at the end.
     #[arg(long)]
     no_retrain: bool,
@@ -228,6 +233,9 @@ struct EvalArgs {
     /// No progress bar or log lines.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Where to train: cpu, cuda (every GPU), cuda:N or auto (default: the experiment's `[evaluate] device`).
+    #[arg(long)]
+    device: Option<String>,
     /// Keep going until the search is done: take pending candidates one at a time, make the next batch when
     /// none is left, wait while other workers hold the rest. Any number of workers may share a run directory.
     #[arg(long)]
@@ -342,6 +350,31 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Export(a) => export(&RunDir::new(&a.dir), &a.out),
+        Cmd::Devices => {
+            println!(
+                "cpu: {} cores (one training per core)",
+                evaluate::thread_count(0)
+            );
+            if !evaluate::device::cuda_built() {
+                println!("cuda: not in this build (cargo build --release --features cuda)");
+                return Ok(());
+            }
+            let gpus = evaluate::device::gpus()?;
+            if gpus.is_empty() {
+                println!("cuda: built in; no GPU found (device = \"auto\" trains on the CPU)");
+            }
+            for g in gpus {
+                println!(
+                    "cuda:{}: {}, {:.1} of {:.1} GiB free ({} trainings at once)",
+                    g.ordinal,
+                    g.name,
+                    g.free as f64 / (1u64 << 30) as f64,
+                    g.total as f64 / (1u64 << 30) as f64,
+                    evaluate::device::trainings_per_gpu(g.free)
+                );
+            }
+            Ok(())
+        }
         Cmd::Predict(a) => {
             let p = evaluate::predict_source(&a.model, &a.data)?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -415,7 +448,9 @@ fn run(a: RunArgs) -> Result<()> {
     let sf = if run.space().exists() {
         let (sf, _) = run.load_space()?;
         if a.exp.given() {
-            let want = a.exp.resolve()?;
+            let mut want = a.exp.resolve()?;
+            // The device is an execution setting: a run may be resumed elsewhere.
+            want.experiment.evaluate.device = sf.experiment.evaluate.device.clone();
             if want.experiment != sf.experiment {
                 bail!(
                     "{}: this run was made with a different experiment ({}, stored ≠ asked); resume with the same settings, or use another --out",
@@ -444,6 +479,7 @@ fn run(a: RunArgs) -> Result<()> {
             generate::Step::Generated(_) | generate::Step::Pending(_) => {
                 let opts = evaluate::Options {
                     threads: a.threads,
+                    device: a.device.clone(),
                     ..Default::default()
                 };
                 let out = evaluate::evaluate_pending(&run, &opts, &|e| p.event(e))?;
@@ -540,6 +576,7 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
         threads: a.threads,
         max_claims: if a.worker { 1 } else { usize::MAX },
         lease_timeout_s: a.lease_timeout,
+        device: a.device.clone(),
     };
     let p = progress::Progress::new(&run, &sf, a.quiet)?;
     let say = |out: &evaluate::Outcome| {

@@ -267,6 +267,10 @@ pub struct EvalSpec {
     /// Concurrent trainings (0: one per core).
     #[serde(default)]
     pub threads: usize,
+    /// Where training runs: `cpu`, `cuda` (every GPU), `cuda:N`, or `auto` (the GPUs when the build has CUDA
+    /// and there are any, else the CPU). An execution setting: a run may be resumed on another device.
+    #[serde(default = "default_device")]
+    pub device: String,
     /// `train` (k-fold CV with candle) or `table` (look each architecture up in a tabular benchmark).
     #[serde(default = "default_evaluator")]
     pub evaluator: String,
@@ -282,6 +286,17 @@ pub struct EvalSpec {
     /// table: columns recorded in each result's `metrics` for reporting, never shown to the search.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub report_metrics: Vec<String>,
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+
+/// Whether `s` is a device name `[evaluate] device` accepts.
+pub fn valid_device(s: &str) -> bool {
+    matches!(s, "cpu" | "cuda" | "auto")
+        || s.strip_prefix("cuda:")
+            .is_some_and(|n| n.parse::<usize>().is_ok())
 }
 
 fn default_evaluator() -> String {
@@ -316,6 +331,7 @@ impl Default for EvalSpec {
             lr: default_lr(),
             weight_decay: default_wd(),
             threads: 0,
+            device: default_device(),
             evaluator: default_evaluator(),
             table: None,
             arch_column: default_arch_column(),
@@ -403,6 +419,12 @@ impl Experiment {
         }
         if !(e.weight_decay.is_finite() && e.weight_decay >= 0.0) {
             bail!("[evaluate] weight_decay: must be zero or positive");
+        }
+        if !valid_device(&e.device) {
+            bail!(
+                "[evaluate] device: \"{}\" (expected cpu, cuda, cuda:N or auto)",
+                e.device
+            );
         }
         match e.evaluator.as_str() {
             "train" => {}
