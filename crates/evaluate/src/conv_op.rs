@@ -119,30 +119,32 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
+/// Runs `f` on the first `n` elements of the scratch vector `pick` selects, grown as needed.
+fn with_scratch<T: Copy + Default, R>(
+    pick: fn(&mut (Vec<f32>, Vec<f64>)) -> &mut Vec<T>,
+    n: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    SCRATCH.with(|s| {
+        // Taken out while `f` runs, so that a nested call cannot alias it.
+        let mut buf = std::mem::take(pick(&mut s.borrow_mut()));
+        buf.resize(n.max(buf.len()), T::default());
+        let r = f(&mut buf[..n]);
+        *pick(&mut s.borrow_mut()) = buf;
+        r
+    })
+}
+
 impl Elem for f32 {
     const ONE: f32 = 1.0;
     fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-        SCRATCH.with(|s| {
-            let v = &mut s.borrow_mut().0;
-            let mut buf = std::mem::take(v);
-            buf.resize(n.max(buf.len()), 0.0);
-            let r = f(&mut buf[..n]);
-            *v = buf;
-            r
-        })
+        with_scratch(|s| &mut s.0, n, f)
     }
 }
 impl Elem for f64 {
     const ONE: f64 = 1.0;
     fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
-        SCRATCH.with(|s| {
-            let v = &mut s.borrow_mut().1;
-            let mut buf = std::mem::take(v);
-            buf.resize(n.max(buf.len()), 0.0);
-            let r = f(&mut buf[..n]);
-            *v = buf;
-            r
-        })
+        with_scratch(|s| &mut s.1, n, f)
     }
 }
 

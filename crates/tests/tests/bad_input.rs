@@ -227,27 +227,36 @@ fn malformed_inputs_get_one_line_errors_and_exit_code_1() {
     eprintln!("{tried} malformed inputs rejected");
 }
 
+/// `nas space` with the example experiment, then `nas generate`: a run with pending candidates.
+fn space_and_first_batch(run: &Path) {
+    let nas = || Command::new(env!("CARGO_BIN_EXE_nas-e2e"));
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nas.toml");
+    let space = nas()
+        .args(["space", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(run)
+        .output()
+        .unwrap();
+    assert!(
+        space.status.success(),
+        "{}",
+        String::from_utf8_lossy(&space.stderr)
+    );
+    let gen = nas().arg("generate").arg(run).output().unwrap();
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+}
+
 #[test]
 fn damaged_artifacts_are_named_and_left_in_place() {
     let d = tmp("artifacts");
     let run = d.join("run");
     let nas = || Command::new(env!("CARGO_BIN_EXE_nas-e2e"));
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nas.toml");
-    assert!(nas()
-        .args(["space", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&run)
-        .status()
-        .unwrap()
-        .success());
-    assert!(nas()
-        .arg("generate")
-        .arg(&run)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    space_and_first_batch(&run);
     let c1 = run.join("candidates/c00001.toml");
     let original = std::fs::read_to_string(&c1).unwrap();
     let cases: Vec<(&str, String, &str)> = vec![
@@ -337,22 +346,7 @@ fn a_full_disk_and_a_read_only_file_system_are_clear_errors_that_lose_nothing() 
     let guard = Mount(mnt.clone());
     let run = mnt.join("run");
     let nas = || Command::new(env!("CARGO_BIN_EXE_nas-e2e"));
-    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nas.toml");
-    assert!(nas()
-        .args(["space", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&run)
-        .status()
-        .unwrap()
-        .success());
-    assert!(nas()
-        .arg("generate")
-        .arg(&run)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    space_and_first_batch(&run);
     let check_error = |cmd: &str, want: &str| {
         let before = snapshot(&run);
         let out = nas().arg(cmd).arg(&run).output().unwrap();

@@ -140,16 +140,7 @@ fn report_renders_in_headless_chromium_and_an_exported_digits_model_predicts_as_
     }
     // Export and predict the built-in digits: the accuracy retraining reported.
     let model = d.join("model");
-    ok(
-        nas()
-            .arg("export")
-            .arg(&run)
-            .arg("--out")
-            .arg(&model)
-            .output()
-            .unwrap(),
-        "nas export",
-    );
+    export(&run, &model);
     let (preds, acc) = predict(&model, Path::new("builtin:digits"));
     assert_eq!(preds.len(), 1797);
     assert_eq!(acc.as_deref(), Some(train_accuracy(&model).as_str()));
@@ -254,16 +245,7 @@ fn run_on_a_csv_with_a_dense_space() {
     assert_eq!(space["class_names"].as_array().unwrap().len(), 3);
     // Export, then predict the same CSV: the retrained accuracy again; without the label column: predictions only.
     let model = d.join("model");
-    ok(
-        nas()
-            .arg("export")
-            .arg(&run)
-            .arg("--out")
-            .arg(&model)
-            .output()
-            .unwrap(),
-        "nas export",
-    );
+    export(&run, &model);
     let (preds, acc) = predict(&model, &d.join("blobs.csv"));
     assert_eq!(preds.len(), 150);
     assert!(preds
@@ -283,6 +265,18 @@ fn run_on_a_csv_with_a_dense_space() {
     assert_eq!(preds2, preds);
     assert_eq!(acc2, None);
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// `nas export RUN --out MODEL`.
+fn export(run: &Path, model: &Path) {
+    let out = nas()
+        .arg("export")
+        .arg(run)
+        .arg("--out")
+        .arg(model)
+        .output()
+        .unwrap();
+    ok(out, "nas export");
 }
 
 /// `nas predict`: the predicted classes and the accuracy line's value, if printed.
