@@ -73,7 +73,7 @@ fn a_slurm_job_array_evaluates_every_candidate_exactly_once() {
         );
     }
     let out = Command::new("sbatch")
-        .args(["--wait", "--array=0-2"])
+        .args(["--wait", "--array=0-2", "--time=10"])
         .arg(format!("--output={}/logs/%A_%a.out", d.display()))
         .env("NAS", nas_bin())
         .arg(repo().join("deploy/slurm/nas-workers.sbatch"))
