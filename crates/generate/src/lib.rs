@@ -31,18 +31,27 @@ pub struct Context<'a> {
     pub seed: u64,
 }
 
-/// FNV-1a for short keys (std's SipHash dominated `nas bench`).
+/// A fast hasher for canonical keys (std's SipHash dominated `nas bench`): 8 bytes per multiply, finished
+/// with a multiply-xorshift (hash tables index by the low bits).
 #[derive(Default)]
 pub struct Fnv(u64);
 
 impl std::hash::Hasher for Fnv {
     fn finish(&self) -> u64 {
-        // FNV's low bits mix poorly and hash tables index by them: finish with a multiply-xorshift.
         let x = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         x ^ (x >> 29)
     }
     fn write(&mut self, bytes: &[u8]) {
-        self.0 = space::rng::fnv1a(bytes) ^ self.0.rotate_left(5);
+        let mut h = self.0 ^ 0xcbf2_9ce4_8422_2325;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            h = (h ^ v).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
     }
 }
 

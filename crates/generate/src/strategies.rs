@@ -39,6 +39,8 @@ impl Strategy for Genetic {
         let mut pop: Vec<&Entry> = ctx.history.iter().collect();
         pop.sort_by(|a, b| better(a, b));
         pop.truncate(p);
+        // Parents whose every one-edit neighbour is taken: no need to enumerate them again this time.
+        let mut exhausted = std::collections::HashSet::new();
         for _ in 0..50 {
             let a = tournament(&pop, ctx.settings.sample, rng);
             if rng.uniform() < ctx.settings.crossover {
@@ -51,8 +53,13 @@ impl Strategy for Genetic {
                         format!("crossover of {} and {}", a.candidate.id, b.candidate.id),
                     ));
                 }
-            } else if let Some(child) = new_mutation(ctx, &a.arch, rng, taken) {
-                return Some((child, format!("mutation of {}", a.candidate.id)));
+            } else if !exhausted.contains(&a.candidate.id) {
+                match new_mutation(ctx, &a.arch, rng, taken) {
+                    Some(child) => return Some((child, format!("mutation of {}", a.candidate.id))),
+                    None => {
+                        exhausted.insert(a.candidate.id);
+                    }
+                }
             }
         }
         random_new(ctx, rng, taken).map(|a| (a, "random".into()))

@@ -153,14 +153,20 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     if let Some(dir) = &a.trace {
         std::fs::create_dir_all(dir)?;
     }
+    // Searches in parallel on every core (the global pool is pinned to one thread for training).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(evaluate::thread_count(0))
+        .build()?;
     for s in &strategies {
-        let runs: Vec<Vec<(String, f64, f64)>> = (0..a.seeds)
-            .into_par_iter()
-            .map(|seed| {
-                let (sf, def) = bench_space(s, seed, max_budget)?;
-                search_on_table(&sf, &def, &table, max_budget)
-            })
-            .collect::<Result<_>>()?;
+        let runs: Vec<Vec<(String, f64, f64)>> = pool.install(|| {
+            (0..a.seeds)
+                .into_par_iter()
+                .map(|seed| {
+                    let (sf, def) = bench_space(s, seed, max_budget)?;
+                    search_on_table(&sf, &def, &table, max_budget)
+                })
+                .collect::<Result<_>>()
+        })?;
         print!("{s:<10}");
         for &b in &budgets {
             let finals: Vec<f64> = runs
