@@ -48,6 +48,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "[search] budget: must be at least 1",
     ),
     (
+        "unknown-device",
+        "[evaluate]\ndevice = \"tpu\"\n",
+        "",
+        "[evaluate] device: \"tpu\"",
+    ),
+    (
         "zero-epochs",
         "[evaluate]\nepochs = 0\n",
         "",
