@@ -459,8 +459,12 @@ fn run(a: RunArgs) -> Result<()> {
                 );
             }
         }
+        let swept = run.sweep_temporaries();
         if !a.quiet {
             eprintln!("nas: resuming {}", a.out.display());
+            if swept > 0 {
+                eprintln!("nas: removed {swept} temporary files left by an interrupted write");
+            }
         }
         sf
     } else {
@@ -572,6 +576,7 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
             }
         );
     }
+    run.sweep_temporaries();
     let opts = evaluate::Options {
         threads: a.threads,
         max_claims: if a.worker { 1 } else { usize::MAX },

@@ -79,6 +79,21 @@ impl RunDir {
         Ok(())
     }
 
+    /// Deletes temporaries left by writes a crash interrupted (see [`crate::io::sweep_temporaries`]); returns
+    /// how many.
+    pub fn sweep_temporaries(&self) -> usize {
+        [
+            self.root.clone(),
+            self.candidates(),
+            self.results(),
+            self.leases(),
+            self.model(),
+        ]
+        .iter()
+        .map(|d| crate::io::sweep_temporaries(d, 60.0))
+        .sum()
+    }
+
     /// Loads `space.toml` and resolves its space.
     pub fn load_space(&self) -> Result<(SpaceFile, SpaceDef)> {
         let p = self.space();

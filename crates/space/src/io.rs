@@ -139,9 +139,85 @@ pub fn read_artifact<T: DeserializeOwned>(path: &Path, kind: &str, version: u32)
     parse_toml(path, &text)
 }
 
+/// Deletes the temporaries (`.NAME.tmp.PID.N`, `.NAME.new.PID.N`) that writes interrupted by a crash left in
+/// `dir`: only those older than `min_age_s` whose process no longer exists on this machine (Linux), so a write
+/// in progress — here, or on another host sharing the directory — is never touched. Returns how many.
+pub fn sweep_temporaries(dir: &Path, min_age_s: f64) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            continue;
+        }
+        let parts: Vec<&str> = name.rsplitn(3, '.').collect();
+        let (Some(pid), Some(rest)) = (parts.get(1), parts.get(2)) else {
+            continue;
+        };
+        if !(rest.ends_with(".tmp") || rest.ends_with(".new")) {
+            continue;
+        }
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let alive = !cfg!(target_os = "linux") || Path::new(&format!("/proc/{pid}")).exists();
+        let old = ent
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|a| a.as_secs_f64() > min_age_s);
+        if !alive && old && fs::remove_file(ent.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweep_removes_only_old_temporaries_of_dead_processes() {
+        let d = std::env::temp_dir().join(format!("nas-sweep-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        let dead = u32::MAX - 2;
+        let me = std::process::id();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let make = |name: &str, aged: bool| {
+            let p = d.join(name);
+            fs::write(&p, b"partial").unwrap();
+            if aged {
+                fs::File::options()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_modified(old)
+                    .unwrap();
+            }
+        };
+        make(&format!(".c00001.toml.tmp.{dead}.0"), true); // swept
+        make(&format!(".c00002.toml.new.{dead}.3"), true); // swept
+        make(&format!(".c00003.toml.tmp.{dead}.0"), false); // too young
+        make(&format!(".c00004.toml.tmp.{me}.0"), true); // its writer is alive
+        make(".c00005.takeover.00ff", true); // not a temporary
+        make("c00006.toml", true); // an artifact
+        assert_eq!(sweep_temporaries(&d, 60.0), 2);
+        let mut left: Vec<String> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), 4, "{left:?}");
+        assert!(left
+            .iter()
+            .all(|n| !n.contains("c00001") && !n.contains("c00002")));
+        fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {
