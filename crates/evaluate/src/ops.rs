@@ -233,6 +233,18 @@ mod tests {
         }
     }
 
+    /// Largest absolute difference of two f64 tensors of one shape.
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    }
+
     #[test]
     fn grad_conv_same_strided_and_pointwise() {
         let mut rng = Rng::derive(2, "conv", &[]);
@@ -253,15 +265,10 @@ mod tests {
                 conv_gather(&t[0], &t[1], &win)
             });
             // The hand-written op and the candle-ops path compute the same values.
-            let d = (conv(&x, &wt, None, Some(&win)).unwrap()
-                - conv_gather(&x, &wt, &win).unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap();
+            let d = max_diff(
+                &conv(&x, &wt, None, Some(&win)).unwrap(),
+                &conv_gather(&x, &wt, &win).unwrap(),
+            );
             assert!(d < 1e-12, "fused vs gather: {d}");
         }
         let x = rand(&[2, 6, 3], &mut rng);
@@ -293,14 +300,7 @@ mod tests {
             .unwrap()
             .reshape((1, h * w, cout))
             .unwrap();
-        let d = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap();
+        let d = max_diff(&got, &want);
         assert!(d < 1e-9, "max diff {d}");
     }
 

@@ -120,7 +120,7 @@ pub fn train(
     dev: &Device,
     on_epoch: &dyn Fn(usize),
 ) -> anyhow::Result<Trained> {
-    let data = Data { x, y };
+    let upload_once = !dev.is_cpu();
     train_with(
         space,
         arch,
@@ -128,16 +128,12 @@ pub fn train(
         spec,
         seed,
         stream,
-        data,
+        x,
+        y,
         dev,
-        !dev.is_cpu(),
+        upload_once,
         on_epoch,
     )
-}
-
-struct Data<'a> {
-    x: &'a [f32],
-    y: &'a [u32],
 }
 
 /// [`train`], with the batches either copied from host memory each step (`upload_once` false: the CPU path)
@@ -151,12 +147,12 @@ fn train_with(
     spec: &EvalSpec,
     seed: u64,
     stream: &[u64],
-    data: Data,
+    x: &[f32],
+    y: &[u32],
     dev: &Device,
     upload_once: bool,
     on_epoch: &dyn Fn(usize),
 ) -> anyhow::Result<Trained> {
-    let Data { x, y } = data;
     let dev = dev.clone();
     let f = input.features;
     let mut init = Rng::derive(seed, "init", stream);
@@ -296,7 +292,6 @@ mod tests {
         let xs = st.apply(&x, &rows);
         let ys: Vec<u32> = rows.iter().map(|&r| data.y[r]).collect();
         let run = |once: bool| {
-            let d = Data { x: &xs, y: &ys };
             let e = &sf.experiment.evaluate;
             match train_with(
                 &def,
@@ -305,7 +300,8 @@ mod tests {
                 e,
                 1,
                 &[1, 0],
-                d,
+                &xs,
+                &ys,
                 &Device::Cpu,
                 once,
                 &|_| {},
