@@ -44,9 +44,10 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Whether a lease of age `age_s` has expired under `timeout_s`.
-pub fn expired(l: &LeaseFile, age_s: f64, timeout_s: f64) -> bool {
-    age_s > timeout_s || (l.host == host_name() && !process_alive(l.pid))
+/// Whether a lease last renewed `age_s` seconds ago has expired: older than its holder's timeout, or held by
+/// a process of this host that no longer exists.
+pub fn expired(l: &LeaseFile, age_s: f64) -> bool {
+    age_s > l.timeout_s || (l.host == host_name() && !process_alive(l.pid))
 }
 
 /// A claim held by this process.
@@ -67,7 +68,8 @@ fn read_lease(path: &Path) -> Option<LeaseFile> {
     io::read_artifact(path, "nas.lease", ARTIFACT_VERSION).ok()
 }
 
-/// Tries to claim candidate `id`: `None` when another live worker holds it.
+/// Tries to claim candidate `id` under a lease of `timeout_s` (also how long an unreadable lease file must be
+/// left alone): `None` when another live worker holds it.
 pub fn try_claim(run: &RunDir, id: u64, timeout_s: f64) -> Result<Option<Lease>> {
     let path = run.lease(id);
     let host = host_name();
@@ -85,6 +87,7 @@ pub fn try_claim(run: &RunDir, id: u64, timeout_s: f64) -> Result<Option<Lease>>
         pid: std::process::id(),
         token: token.clone(),
         since: (now_s() * 1000.0).round() / 1000.0,
+        timeout_s,
     };
     let text = toml::to_string(&file)?;
     std::fs::create_dir_all(run.leases())
@@ -100,7 +103,7 @@ pub fn try_claim(run: &RunDir, id: u64, timeout_s: f64) -> Result<Option<Lease>>
             _ => Ok(None),
         };
     };
-    if !expired(&held, age, timeout_s) {
+    if !expired(&held, age) {
         return Ok(None);
     }
     take_over(run, id, &path, Some(held.token), timeout_s, text, token)
@@ -122,8 +125,22 @@ fn take_over(
         ".c{id:05}.takeover.{:016x}",
         space::rng::fnv1a(stale.as_bytes())
     ));
-    if !io::atomic_create_new(&marker, token.as_bytes())? {
-        return Ok(None);
+    let mark = format!("{} {}\n", host_name(), std::process::id());
+    if !io::atomic_create_new(&marker, mark.as_bytes())? {
+        // A marker left by a worker that died mid-takeover would block this claim for ever: one whose
+        // process is gone from this host, or older than the timeout, is removed and the race run again.
+        let abandoned = std::fs::read_to_string(&marker).ok().is_some_and(|m| {
+            let mut it = m.split_whitespace();
+            let (h, p) = (it.next(), it.next().and_then(|p| p.parse::<u32>().ok()));
+            h == Some(host_name().as_str()) && p.is_some_and(|p| !process_alive(p))
+        }) || age_of(&marker).is_some_and(|a| a > timeout_s);
+        if !abandoned {
+            return Ok(None);
+        }
+        let _ = std::fs::remove_file(&marker);
+        if !io::atomic_create_new(&marker, mark.as_bytes())? {
+            return Ok(None);
+        }
     }
     let still_stale = match (read_lease(path), &stale_token) {
         (Some(l), Some(t)) => &l.token == t,
@@ -140,6 +157,32 @@ fn take_over(
         path: path.to_path_buf(),
         token,
     }))
+}
+
+/// Deletes takeover markers left by workers that died mid-takeover (their process gone from this host, or
+/// older than an hour), once older than a minute; returns how many.
+pub fn sweep_markers(run: &RunDir) -> usize {
+    let Ok(rd) = std::fs::read_dir(run.leases()) else {
+        return 0;
+    };
+    let mut n = 0;
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with(".c") && name.contains(".takeover.")) || name.contains(".new.") {
+            continue;
+        }
+        let path = ent.path();
+        let age = age_of(&path).unwrap_or(0.0);
+        let dead = std::fs::read_to_string(&path).ok().is_some_and(|m| {
+            let mut it = m.split_whitespace();
+            let (h, p) = (it.next(), it.next().and_then(|p| p.parse::<u32>().ok()));
+            h == Some(host_name().as_str()) && p.is_some_and(|p| !process_alive(p))
+        });
+        if age > 60.0 && (dead || age > 3600.0) && std::fs::remove_file(&path).is_ok() {
+            n += 1;
+        }
+    }
+    n
 }
 
 impl Lease {
@@ -225,21 +268,29 @@ mod tests {
             pid: 1,
             token: "elsewhere-1-0-0".into(),
             since: 0.0,
+            timeout_s: 60.0,
         };
-        io::write_toml(&r.lease(2), &foreign).unwrap();
-        let old = SystemTime::now() - Duration::from_secs(10);
-        std::fs::File::options()
-            .write(true)
-            .open(r.lease(2))
+        let write_aged = |l: &LeaseFile| {
+            io::write_toml(&r.lease(2), l).unwrap();
+            let old = SystemTime::now() - Duration::from_secs(10);
+            std::fs::File::options()
+                .write(true)
+                .open(r.lease(2))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        };
+        write_aged(&foreign);
+        let none = try_claim(&r, 2, 1.0).unwrap();
+        assert!(none.is_none(), "10 s < its holder's 60 s timeout");
+        write_aged(&LeaseFile {
+            timeout_s: 5.0,
+            ..foreign.clone()
+        });
+        let got = try_claim(&r, 2, 60.0)
             .unwrap()
-            .set_modified(old)
-            .unwrap();
-        assert!(
-            try_claim(&r, 2, 60.0).unwrap().is_none(),
-            "10 s < 60 s timeout"
-        );
-        let got = try_claim(&r, 2, 5.0).unwrap().expect("expired after 5 s");
-        assert!(try_claim(&r, 2, 5.0).unwrap().is_none(), "now held by us");
+            .expect("expired after its 5 s");
+        assert!(try_claim(&r, 2, 60.0).unwrap().is_none(), "now held by us");
         got.release();
         // A claim by a process of this host that no longer exists is free at once.
         let dead = LeaseFile {
@@ -249,7 +300,37 @@ mod tests {
             ..foreign
         };
         io::write_toml(&r.lease(2), &dead).unwrap();
+        // … even when a worker died half-way through taking it over, leaving its takeover marker.
+        let marker = r.leases().join(format!(
+            ".c00002.takeover.{:016x}",
+            space::rng::fnv1a(b"dead")
+        ));
+        std::fs::write(&marker, format!("{} {}\n", host_name(), u32::MAX - 3)).unwrap();
         assert!(try_claim(&r, 2, 3600.0).unwrap().is_some());
+        assert!(!marker.exists());
+        std::fs::remove_dir_all(&r.root).unwrap();
+    }
+
+    #[test]
+    fn abandoned_takeover_markers_are_swept_once_old() {
+        let r = run("markers");
+        let dead = format!("{} {}\n", host_name(), u32::MAX - 3);
+        let alive = format!("{} {}\n", host_name(), std::process::id());
+        let old = SystemTime::now() - Duration::from_secs(120);
+        let make = |name: &str, text: &str, aged: bool| {
+            let p = r.leases().join(name);
+            std::fs::write(&p, text).unwrap();
+            if aged {
+                let f = std::fs::File::options().write(true).open(&p).unwrap();
+                f.set_modified(old).unwrap();
+            }
+        };
+        make(".c00001.takeover.01", &dead, true); // swept
+        make(".c00002.takeover.02", &dead, false); // too young: a takeover may be under way
+        make(".c00003.takeover.03", &alive, true); // its worker is alive
+        assert_eq!(sweep_markers(&r), 1);
+        assert!(!r.leases().join(".c00001.takeover.01").exists());
+        assert!(r.leases().join(".c00002.takeover.02").exists());
         std::fs::remove_dir_all(&r.root).unwrap();
     }
 
@@ -264,6 +345,7 @@ mod tests {
             pid: u32::MAX - 1,
             token: "dead".into(),
             since: 0.0,
+            timeout_s: 3600.0,
         };
         for round in 0..20 {
             io::write_toml(&r.lease(3), &dead).unwrap();

@@ -459,7 +459,7 @@ fn run(a: RunArgs) -> Result<()> {
                 );
             }
         }
-        let swept = run.sweep_temporaries();
+        let swept = run.sweep_temporaries() + evaluate::lease::sweep_markers(&run);
         if !a.quiet {
             eprintln!("nas: resuming {}", a.out.display());
             if swept > 0 {
@@ -577,6 +577,7 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
         );
     }
     run.sweep_temporaries();
+    evaluate::lease::sweep_markers(&run);
     let opts = evaluate::Options {
         threads: a.threads,
         max_claims: if a.worker { 1 } else { usize::MAX },
@@ -631,11 +632,10 @@ fn status(run: &RunDir) -> Result<()> {
             .count()
     };
     let leases = run.read_leases()?;
-    let timeout = 120.0;
     let leased = |id: u64| {
         leases
             .iter()
-            .find(|(l, age)| l.id == id && !evaluate::lease::expired(l, *age, timeout))
+            .find(|(l, age)| l.id == id && !evaluate::lease::expired(l, *age))
     };
     let pending: Vec<u64> = h
         .iter()

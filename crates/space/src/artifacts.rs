@@ -184,6 +184,8 @@ pub struct LeaseFile {
     pub token: String,
     /// When the claim was made, seconds since the Unix epoch.
     pub since: f64,
+    /// The holder renews the lease at least every quarter of this; not renewed for this long, it is expired.
+    pub timeout_s: f64,
 }
 
 impl RunDir {
