@@ -355,6 +355,24 @@ fn stages_one_by_one_give_the_same_winner_and_scores_as_nas_run() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// Runs `cmd` to completion, failing the test (instead of hanging CI) if it takes over `secs` seconds.
+fn within(mut cmd: Command, secs: u64) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(secs) {
+            child.kill().unwrap();
+            panic!("{cmd:?} still running after {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// Every candidate and result file of a run parses, and there are `n` of each.
 fn assert_intact(dir: &Path, n: usize) {
     for sub in ["candidates", "results"] {
@@ -415,7 +433,7 @@ fn sigkill_at_20_random_moments_and_resume_selects_the_same_candidate_with_the_s
     }
     assert_eq!(kills.len(), 20, "kills landed: {kills:?}");
     eprintln!("killed at (ms after start, results so far): {kills:?}");
-    ok(args(&killed).output().unwrap(), "resumed run");
+    ok(within(args(&killed), 180), "resumed run");
     assert_eq!(outcome(&full), outcome(&killed));
     assert_intact(&killed, 10);
     std::fs::remove_dir_all(&d).unwrap();
@@ -500,8 +518,16 @@ fn eight_workers_some_killed_evaluate_every_candidate_exactly_once() {
         "could not catch three workers holding a lease"
     );
     let mut evaluated: Vec<String> = Vec::new();
-    for w in workers {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for mut w in workers {
         let id = w.id();
+        while w.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                w.kill().unwrap();
+                panic!("worker {id} still running after 300 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let out = w.wait_with_output().unwrap();
         if killed.contains(&id) {
             continue;
