@@ -726,3 +726,49 @@ fn a_table_run_completes_and_resumes_after_a_crash_like_any_other() {
     assert_eq!(count_results(&crashed), 40);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn retry_failed_sets_failed_results_aside_and_evaluates_them_again() {
+    let d = tmp("retry");
+    let run = d.join("run");
+    space_from_example(&run);
+    ok(
+        nas().arg("generate").arg(&run).output().unwrap(),
+        "nas generate",
+    );
+    let evaluate = |extra: &[&str]| {
+        let out = nas()
+            .arg("evaluate")
+            .arg(&run)
+            .arg("--quiet")
+            .args(extra)
+            .output()
+            .unwrap();
+        ok(out, "nas evaluate")
+    };
+    evaluate(&[]);
+    // Make c00002 a failure, as a crash of its training would have recorded it.
+    let r2 = run.join("results/c00002.toml");
+    let good = std::fs::read_to_string(&r2).unwrap();
+    let failed = good.replace("status = \"ok\"", "status = \"failed\"");
+    std::fs::write(&r2, &failed).unwrap();
+    let out = evaluate(&["--retry-failed"]);
+    assert!(
+        out.contains("retrying 1 failed candidates: c00002"),
+        "{out}"
+    );
+    assert!(out.contains("evaluated c00002"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(run.join("retried/c00002.1.toml")).unwrap(),
+        failed
+    );
+    // The same deterministic result again, apart from the wall time.
+    let strip = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with("wall_s"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&std::fs::read_to_string(&r2).unwrap()), strip(&good));
+    std::fs::remove_dir_all(&d).unwrap();
+}
