@@ -148,21 +148,26 @@ impl Elem for f64 {
     }
 }
 
-/// Gathers `[B, hw, C]` into `cols` `[B·n_out, taps·C]` (every element written).
-fn im2col<T: Elem>(x: &[T], b: usize, c: usize, win: &Window, cols: &mut [T]) {
+/// Walks every (sample, output pixel, tap) of `b` samples: `f(at, src)` with `at` the offset of its `c`
+/// channels in the columns `[B·n_out, taps·C]`, and `src` the offset of the input pixel's channels in `x`
+/// `[B, hw, C]`, or `None` for padding. im2col and col2im are the two directions of this one mapping.
+fn for_each_tap(b: usize, c: usize, win: &Window, mut f: impl FnMut(usize, Option<usize>)) {
     let (n, row) = (win.n_out(), win.taps * c);
     for bi in 0..b {
-        let xb = &x[bi * win.hw * c..(bi + 1) * win.hw * c];
         for (j, &src) in win.idx.iter().enumerate() {
             let at = (bi * n + j / win.taps) * row + (j % win.taps) * c;
-            if src as usize != win.hw {
-                let s = src as usize * c;
-                cols[at..at + c].copy_from_slice(&xb[s..s + c]);
-            } else {
-                cols[at..at + c].fill(T::default());
-            }
+            let src = (src as usize != win.hw).then(|| (bi * win.hw + src as usize) * c);
+            f(at, src);
         }
     }
+}
+
+/// Gathers `[B, hw, C]` into `cols` `[B·n_out, taps·C]` (every element written).
+fn im2col<T: Elem>(x: &[T], b: usize, c: usize, win: &Window, cols: &mut [T]) {
+    for_each_tap(b, c, win, |at, src| match src {
+        Some(s) => cols[at..at + c].copy_from_slice(&x[s..s + c]),
+        None => cols[at..at + c].fill(T::default()),
+    });
 }
 
 fn slice<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
@@ -221,18 +226,13 @@ fn grad_input<T: Elem>(
     T::with_scratch(m * kc, |dcols| {
         // dcols[m×kc] = gy[m×co] · wᵀ[co×kc], then scatter-added into dx (col2im).
         matmul(dcols, m, kc, co, row_major(gy, co), transposed(w, co));
-        for bi in 0..b {
-            let dxb = &mut dx[bi * win.hw * c..(bi + 1) * win.hw * c];
-            for (j, &src) in win.idx.iter().enumerate() {
-                if src as usize != win.hw {
-                    let at = (bi * n + j / win.taps) * kc + (j % win.taps) * c;
-                    let s = src as usize * c;
-                    for (d, g) in dxb[s..s + c].iter_mut().zip(&dcols[at..at + c]) {
-                        *d += *g;
-                    }
+        for_each_tap(b, c, win, |at, src| {
+            if let Some(s) = src {
+                for (d, g) in dx[s..s + c].iter_mut().zip(&dcols[at..at + c]) {
+                    *d += *g;
                 }
             }
-        }
+        });
     });
     Ok((dx, Shape::from((b, win.hw, c))))
 }

@@ -18,15 +18,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 static CLAIMS: AtomicU64 = AtomicU64::new(0);
 
-/// This machine's host name.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".into())
+/// This machine's host name (read once).
+pub fn host_name() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown-host".into())
+    })
 }
 
 fn now_s() -> f64 {
@@ -35,14 +38,7 @@ fn now_s() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Whether a process with this pid exists on this machine (Linux: `/proc/PID`); elsewhere assumed alive.
-fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
-    }
-}
+use space::io::process_alive;
 
 /// Whether a lease last renewed `age_s` seconds ago has expired: older than its holder's timeout, or held by
 /// a process of this host that no longer exists.
@@ -72,7 +68,7 @@ fn read_lease(path: &Path) -> Option<LeaseFile> {
 /// left alone): `None` when another live worker holds it.
 pub fn try_claim(run: &RunDir, id: u64, timeout_s: f64) -> Result<Option<Lease>> {
     let path = run.lease(id);
-    let host = host_name();
+    let host = host_name().to_string();
     let token = format!(
         "{host}-{}-{:.6}-{}",
         std::process::id(),
@@ -129,11 +125,8 @@ fn take_over(
     if !io::atomic_create_new(&marker, mark.as_bytes())? {
         // A marker left by a worker that died mid-takeover would block this claim for ever: one whose
         // process is gone from this host, or older than the timeout, is removed and the race run again.
-        let abandoned = std::fs::read_to_string(&marker).ok().is_some_and(|m| {
-            let mut it = m.split_whitespace();
-            let (h, p) = (it.next(), it.next().and_then(|p| p.parse::<u32>().ok()));
-            h == Some(host_name().as_str()) && p.is_some_and(|p| !process_alive(p))
-        }) || age_of(&marker).is_some_and(|a| a > timeout_s);
+        let abandoned =
+            marker_holder_gone(&marker) || age_of(&marker).is_some_and(|a| a > timeout_s);
         if !abandoned {
             return Ok(None);
         }
@@ -159,6 +152,15 @@ fn take_over(
     }))
 }
 
+/// Whether the takeover marker at `path` (text `HOST PID`) was made by a process of this host that is gone.
+fn marker_holder_gone(path: &Path) -> bool {
+    std::fs::read_to_string(path).ok().is_some_and(|m| {
+        let mut it = m.split_whitespace();
+        let (h, p) = (it.next(), it.next().and_then(|p| p.parse::<u32>().ok()));
+        h == Some(host_name()) && p.is_some_and(|p| !process_alive(p))
+    })
+}
+
 /// Deletes takeover markers left by workers that died mid-takeover (their process gone from this host, or
 /// older than an hour), once older than a minute; returns how many.
 pub fn sweep_markers(run: &RunDir) -> usize {
@@ -173,11 +175,7 @@ pub fn sweep_markers(run: &RunDir) -> usize {
         }
         let path = ent.path();
         let age = age_of(&path).unwrap_or(0.0);
-        let dead = std::fs::read_to_string(&path).ok().is_some_and(|m| {
-            let mut it = m.split_whitespace();
-            let (h, p) = (it.next(), it.next().and_then(|p| p.parse::<u32>().ok()));
-            h == Some(host_name().as_str()) && p.is_some_and(|p| !process_alive(p))
-        });
+        let dead = marker_holder_gone(&path);
         if age > 60.0 && (dead || age > 3600.0) && std::fs::remove_file(&path).is_ok() {
             n += 1;
         }
@@ -294,7 +292,7 @@ mod tests {
         got.release();
         // A claim by a process of this host that no longer exists is free at once.
         let dead = LeaseFile {
-            host: host_name(),
+            host: host_name().to_string(),
             pid: u32::MAX - 1,
             token: "dead".into(),
             ..foreign
@@ -341,7 +339,7 @@ mod tests {
             version: ARTIFACT_VERSION,
             kind: "nas.lease".into(),
             id: 3,
-            host: host_name(),
+            host: host_name().to_string(),
             pid: u32::MAX - 1,
             token: "dead".into(),
             since: 0.0,

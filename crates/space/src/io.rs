@@ -139,6 +139,11 @@ pub fn read_artifact<T: DeserializeOwned>(path: &Path, kind: &str, version: u32)
     parse_toml(path, &text)
 }
 
+/// Whether a process with this pid exists on this machine (Linux: `/proc/PID`); elsewhere assumed alive.
+pub fn process_alive(pid: u32) -> bool {
+    !cfg!(target_os = "linux") || Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Deletes the temporaries (`.NAME.tmp.PID.N`, `.NAME.new.PID.N`) that writes interrupted by a crash left in
 /// `dir`: only those older than `min_age_s` whose process no longer exists on this machine (Linux), so a write
 /// in progress — here, or on another host sharing the directory — is never touched. Returns how many.
@@ -162,7 +167,7 @@ pub fn sweep_temporaries(dir: &Path, min_age_s: f64) -> usize {
         let Ok(pid) = pid.parse::<u32>() else {
             continue;
         };
-        let alive = !cfg!(target_os = "linux") || Path::new(&format!("/proc/{pid}")).exists();
+        let alive = process_alive(pid);
         let old = ent
             .metadata()
             .and_then(|m| m.modified())
