@@ -34,9 +34,9 @@ pub struct Context<'a> {
 /// A fast hasher for canonical keys (std's SipHash dominated `nas bench`): 8 bytes per multiply, finished
 /// with a multiply-xorshift (hash tables index by the low bits).
 #[derive(Default)]
-pub struct Fnv(u64);
+pub struct KeyHasher(u64);
 
-impl std::hash::Hasher for Fnv {
+impl std::hash::Hasher for KeyHasher {
     fn finish(&self) -> u64 {
         let x = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         x ^ (x >> 29)
@@ -55,12 +55,12 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-type FnvSet<T> = HashSet<T, std::hash::BuildHasherDefault<Fnv>>;
+type KeySet<T> = HashSet<T, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// Canonical keys already taken: those of the history (borrowed) and of earlier children of this batch.
 pub struct Taken<'a> {
-    prior: FnvSet<&'a str>,
-    new: FnvSet<String>,
+    prior: KeySet<&'a str>,
+    new: KeySet<String>,
 }
 
 impl<'a> Taken<'a> {
@@ -68,7 +68,7 @@ impl<'a> Taken<'a> {
     pub fn new(history: &'a [Entry]) -> Self {
         Taken {
             prior: history.iter().map(|e| e.candidate.key.as_str()).collect(),
-            new: FnvSet::default(),
+            new: KeySet::default(),
         }
     }
 
