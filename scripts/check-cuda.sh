@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fetch --quiet
 # shellcheck source=setup-nvcc.sh
-source scripts/setup-nvcc.sh
+source scripts/setup-nvcc.sh "$HOME/.cache/nas-cuda13"   # named: a sourced script sees this script's arguments
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/cuda}
 if [ "${1:-check}" = build ]; then
     cargo build --release --features cuda -p nas-cli

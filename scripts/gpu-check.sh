@@ -1,32 +1,47 @@
 #!/usr/bin/env bash
 # The prepared GPU check, for a machine with an NVIDIA GPU and the CUDA 13 driver (no Rust needed there):
 #   here:  scripts/check-cuda.sh build        # -> target/cuda/release/nas (and the GPU test binary, below)
-#   there: NAS=path/to/nas [EVAL_TESTS=path/to/evaluate-test-binary] scripts/gpu-check.sh
+#   there: NAS=path/to/nas [EVAL_TESTS=path/to/evaluate-test-binary] [WORK=dir] scripts/gpu-check.sh
 # It prints: the devices; the GPU unit test (CPU/GPU agreement of per-fold accuracy) when EVAL_TESTS is given;
 # a CPU-vs-GPU agreement check of a whole search on the built-in digits (same winner, per-fold accuracies within
 # 0.02); and a benchmark: one batch of candidates from the default space evaluated on the CPU and on the GPU,
-# candidates/s and samples/s for each, the ratio, and GPU utilisation sampled by nvidia-smi meanwhile.
+# candidates/s and samples/s for each, the ratio, and GPU utilisation sampled by nvidia-smi meanwhile; then
+# a larger batch on the GPU alone (BIG candidates), to show how its throughput grows with the batch.
 # Meant to finish in under 8 minutes on an H100.
 set -uo pipefail
 NAS=${NAS:-nas}
-OUT=${OUT:-$(mktemp -d)}
+OUT=${WORK:-$(mktemp -d)}
 BATCH=${BATCH:-16}
+BIG=${BIG:-48}
 EPOCHS=${EPOCHS:-4}
+GPU=${GPU:-cuda}   # GPU=cpu: a dry run of this script on a machine without a GPU
 status=0
 say() { echo "== $*"; }
+
+# The binary links libcublas.so.13, libcudart.so.13 and libcurand.so.10: where the loader does not find them,
+# look in the usual places (a CUDA toolkit, or the nvidia-* wheels of a Python environment).
+if ldd "$NAS" | grep -q 'not found'; then
+    for lib in $(ldd "$NAS" | awk '/not found/{print $1}'); do
+        hit=$(find /usr/local/cuda* /usr/lib /usr/local/lib /opt -name "$lib" 2>/dev/null | head -1)
+        [ -n "$hit" ] && LD_LIBRARY_PATH="$(dirname "$hit")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    done
+    export LD_LIBRARY_PATH
+    if ldd "$NAS" | grep 'not found'; then echo "FAILED: CUDA libraries missing (above)"; exit 1; fi
+fi
 
 say "devices"
 "$NAS" devices || status=1
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>/dev/null || true
 
 if [ -n "${EVAL_TESTS:-}" ]; then
-    say "GPU unit test (evaluate::tests::gpu_and_cpu_agree)"
-    "$EVAL_TESTS" gpu_and_cpu_agree --nocapture || status=1
+    say "GPU unit tests (evaluate: gpu_and_cpu_agree, devices)"
+    "$EVAL_TESTS" --test-threads 1 --nocapture gpu_and_cpu_agree cpu_and_auto || status=1
 fi
 
 say "agreement: the same search on cpu and cuda (built-in digits, budget 8, 3 epochs, seed 11)"
-for dev in cpu cuda; do
-    if ! /usr/bin/time -f "$dev: %e s" "$NAS" run --quiet --no-retrain --device "$dev" --out "$OUT/agree-$dev" \
+for side in cpu gpu; do
+    dev=$([ "$side" = cpu ] && echo cpu || echo "$GPU")
+    if ! /usr/bin/time -f "$side ($dev): %e s" "$NAS" run --quiet --no-retrain --device "$dev" --out "$OUT/agree-$side" \
         --budget 8 --epochs 3 --seed 11; then
         echo "FAILED: the search on $dev"; exit 1
     fi
@@ -34,13 +49,13 @@ done
 best() { awk '/^\[best\]/{b=1} b&&/^id =/{print $3; exit}' "$1/selection.toml"; }
 folds() { awk '/^\[best\]/{b=1} b&&/^fold_scores/{print; exit}' "$1/selection.toml"; }
 echo "cpu winner: c$(best "$OUT/agree-cpu") $(folds "$OUT/agree-cpu")"
-echo "gpu winner: c$(best "$OUT/agree-cuda") $(folds "$OUT/agree-cuda")"
-if [ "$(best "$OUT/agree-cpu")" != "$(best "$OUT/agree-cuda")" ]; then
+echo "gpu winner: c$(best "$OUT/agree-gpu") $(folds "$OUT/agree-gpu")"
+if [ "$(best "$OUT/agree-cpu")" != "$(best "$OUT/agree-gpu")" ]; then
     echo "DISAGREE: different winners"; status=1
 fi
 # Per-candidate, per-fold differences over all results.
 maxdiff=$(for f in "$OUT"/agree-cpu/results/c*.toml; do
-    g="$OUT/agree-cuda/results/$(basename "$f")"
+    g="$OUT/agree-gpu/results/$(basename "$f")"
     paste <(grep '^fold_scores' "$f" | tr -d '[]a-z_= ' | tr ',' '\n') \
           <(grep '^fold_scores' "$g" | tr -d '[]a-z_= ' | tr ',' '\n')
 done | awk '{d=$1-$2; if (d<0) d=-d; if (d>m) m=d} END {printf "%.4f", m}')
@@ -60,10 +75,10 @@ t1=$(date +%s.%N)
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 > "$OUT/util.csv" 2>/dev/null &
 smi=$!
 gpu_ok=1
-"$NAS" evaluate --quiet --device cuda "$OUT/bench-gpu" >/dev/null || gpu_ok=0
+"$NAS" evaluate --quiet --device "$GPU" "$OUT/bench-gpu" >/dev/null || gpu_ok=0
 t2=$(date +%s.%N)
 kill "$smi" 2>/dev/null
-if [ "$gpu_ok" = 0 ]; then echo "FAILED: nas evaluate --device cuda"; exit 1; fi
+if [ "$gpu_ok" = 0 ]; then echo "FAILED: nas evaluate --device "$GPU""; exit 1; fi
 awk -v n="$BATCH" -v rows="$rows" -v ep="$EPOCHS" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
     cpu = b - a; gpu = c - b; samples = n * 5 * rows * 4 / 5 * ep;
     printf "cpu: %.1f s, %.3f candidates/s, %.0f samples/s\n", cpu, n / cpu, samples / cpu;
@@ -75,5 +90,21 @@ fi
 ok=$(grep -l 'status = "ok"' "$OUT"/bench-gpu/results/c*.toml 2>/dev/null | wc -l)
 echo "gpu results ok: $ok of $BATCH"
 [ "$ok" = "$BATCH" ] || status=1
+grep -h '^wall_s' "$OUT"/bench-gpu/results/c*.toml | awk '{s+=$3; n++} END {printf "gpu: mean wall per candidate (5 folds batched) %.2f s\n", s/n}'
+grep -h '^wall_s' "$OUT"/bench-cpu/results/c*.toml | awk '{s+=$3; n++} END {printf "cpu: mean summed fold time per candidate %.2f s\n", s/n}'
+
+say "GPU alone: a batch of $BIG candidates"
+printf 'seed = 5\n[search]\nbudget = %s\nbatch = %s\n[evaluate]\nepochs = %s\n' "$BIG" "$BIG" "$EPOCHS" > "$OUT/big.toml"
+"$NAS" space --config "$OUT/big.toml" --out "$OUT/big" >/dev/null && "$NAS" generate "$OUT/big" >/dev/null || status=1
+nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 > "$OUT/util-big.csv" 2>/dev/null &
+smi=$!
+t0=$(date +%s.%N)
+"$NAS" evaluate --quiet --device "$GPU" "$OUT/big" >/dev/null || status=1
+t1=$(date +%s.%N)
+kill "$smi" 2>/dev/null
+awk -v n="$BIG" -v a="$t0" -v b="$t1" 'BEGIN {printf "gpu, %d candidates: %.1f s, %.3f candidates/s\n", n, b - a, n / (b - a)}'
+if [ -s "$OUT/util-big.csv" ]; then
+    awk -F', ' '{u+=$1; if ($1>m) m=$1; if ($2>mm) mm=$2; n++} END {printf "GPU utilisation: mean %.0f%%, peak %d%%; peak memory %d MiB\n", u/n, m, mm}' "$OUT/util-big.csv"
+fi
 echo "outputs in $OUT"
 exit $status

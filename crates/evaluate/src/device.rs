@@ -1,18 +1,25 @@
 //! Devices: the CPU, or CUDA GPUs found through cudarc (build with `--features cuda`).
 //!
-//! On the CPU, trainings run one per core (see [`crate::cross_validate`]). With GPUs, each GPU gets its own
-//! trainings — as many at once as its free memory allows, up to [`MAX_PER_GPU`] — taking (candidate, fold) jobs
-//! from the same queue; a training that fails on the GPU (out of memory included) is recorded as a failed
-//! candidate like any other error, and the search goes on.
+//! On the CPU, trainings run one per core (see [`crate::cross_validate`]). On a GPU a job is one candidate
+//! with its folds batched into one grouped network; each GPU runs as many jobs at once as its free memory
+//! holds (from the data size, [`bytes_per_training`]), at most one per CPU core (each job's thread issues its
+//! kernels, on its own CUDA stream) and at most [`MAX_PER_GPU`]. A training that fails on the GPU (out of
+//! memory included) is recorded as a failed candidate like any other error, and the search goes on.
+//! A process opens each GPU once ([`resolve`] keeps the handles): candle compiles its kernels per handle.
 
 use anyhow::{anyhow, bail, Result};
 use candle_core::Device;
+use std::sync::Mutex;
 
 /// At most this many concurrent trainings on one GPU.
-pub const MAX_PER_GPU: usize = 8;
+pub const MAX_PER_GPU: usize = 16;
 
-/// Memory assumed per concurrent training when sizing a GPU's share (small networks, batch 64).
-const BYTES_PER_TRAINING: usize = 1 << 30;
+/// Device memory one grouped training needs, estimated: its folds' training rows (uploaded once, `folds`
+/// copies of about the whole data set) twice over for gathered batches and working space, and at least
+/// 256 MiB for the network, its activations and the allocator's slack.
+pub fn bytes_per_training(rows: usize, features: usize, folds: usize) -> usize {
+    (2 * folds * rows * features * 4).max(256 << 20)
+}
 
 /// One GPU as cudarc reports it.
 #[derive(Clone, Debug)]
@@ -64,56 +71,77 @@ pub fn gpus() -> Result<Vec<Gpu>> {
     }
 }
 
-/// Concurrent trainings for a GPU with `free` bytes free.
-pub fn trainings_per_gpu(free: usize) -> usize {
-    (free / BYTES_PER_TRAINING).clamp(1, MAX_PER_GPU)
+/// Concurrent trainings for a GPU with `free` bytes free, each needing `per_training` bytes, on a machine
+/// with `cores` CPU cores: 90% of the free memory, at most one per core and [`MAX_PER_GPU`], at least one.
+pub fn trainings_per_gpu(free: usize, per_training: usize, cores: usize) -> usize {
+    (free / 10 * 9 / per_training.max(1)).clamp(1, MAX_PER_GPU.min(cores.max(1)))
+}
+
+/// GPUs opened by this process, with their free memory when first opened.
+static OPENED: Mutex<Vec<(Gpu, Device)>> = Mutex::new(Vec::new());
+
+/// The GPUs, each opened once per process.
+fn opened() -> Result<Vec<(Gpu, Device)>> {
+    let mut o = OPENED.lock().unwrap();
+    if o.is_empty() {
+        for g in gpus()? {
+            let dev = Device::new_cuda(g.ordinal)
+                .map_err(|e| anyhow!("GPU {} ({}): {e}", g.ordinal, g.name))?;
+            o.push((g, dev));
+        }
+    }
+    Ok(o.clone())
 }
 
 /// The devices to train on for a `device` setting (`cpu`, `cuda`, `cuda:N`, `auto`), each repeated as many
-/// times as trainings run on it at once; `cpu_threads` trainings on the CPU.
-pub fn resolve(setting: &str, cpu_threads: usize) -> Result<Vec<Device>> {
+/// times as trainings run on it at once: `cpu_threads` on the CPU; on a GPU as many as
+/// [`trainings_per_gpu`] allows for trainings of `per_training` bytes ([`bytes_per_training`]).
+pub fn resolve(setting: &str, cpu_threads: usize, per_training: usize) -> Result<Vec<Device>> {
     let cpu = || vec![Device::Cpu; cpu_threads.max(1)];
-    let on = |gs: &[Gpu]| -> Result<Vec<Device>> {
-        let mut out = Vec::new();
-        for g in gs {
-            let dev = Device::new_cuda(g.ordinal)
-                .map_err(|e| anyhow!("GPU {} ({}): {e}", g.ordinal, g.name))?;
-            out.extend(std::iter::repeat_n(dev, trainings_per_gpu(g.free)));
-        }
-        Ok(out)
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let on = |gs: &[(Gpu, Device)]| -> Vec<Device> {
+        let cores_each = (cores / gs.len().max(1)).max(1);
+        gs.iter()
+            .flat_map(|(g, dev)| {
+                std::iter::repeat_n(
+                    dev.clone(),
+                    trainings_per_gpu(g.free, per_training, cores_each),
+                )
+            })
+            .collect()
     };
     match setting {
         "cpu" => Ok(cpu()),
         "auto" => {
-            let gs = gpus()?;
+            let gs = opened()?;
             if gs.is_empty() {
                 Ok(cpu())
             } else {
-                on(&gs)
+                Ok(on(&gs))
             }
         }
         s if s.starts_with("cuda") => {
             if !cuda_built() {
                 bail!("device \"{setting}\": this nas was built without CUDA (build with `cargo build --release --features cuda`)");
             }
-            let gs = gpus()?;
+            let gs = opened()?;
             if gs.is_empty() {
                 bail!("device \"{setting}\": no CUDA GPU found");
             }
             match setting.strip_prefix("cuda:") {
-                None => on(&gs),
+                None => Ok(on(&gs)),
                 Some(n) => {
                     let n: usize = n
                         .parse()
                         .map_err(|_| anyhow!("device \"{setting}\": expected cuda:N"))?;
-                    let g = gs.iter().find(|g| g.ordinal == n).ok_or_else(|| {
+                    let g = gs.iter().find(|(g, _)| g.ordinal == n).ok_or_else(|| {
                         anyhow!(
                             "device \"{setting}\": there are {} GPUs (0..{})",
                             gs.len(),
                             gs.len()
                         )
                     })?;
-                    on(std::slice::from_ref(g))
+                    Ok(on(std::slice::from_ref(g)))
                 }
             }
         }
@@ -127,10 +155,11 @@ mod tests {
 
     #[test]
     fn cpu_and_auto_without_gpus_train_on_the_cpu() {
-        assert_eq!(resolve("cpu", 3).unwrap().len(), 3);
+        let mb = 1 << 20;
+        assert_eq!(resolve("cpu", 3, mb).unwrap().len(), 3);
         if gpus().unwrap().is_empty() {
-            assert!(resolve("auto", 2).unwrap().iter().all(|d| d.is_cpu()));
-            let e = resolve("cuda:0", 1).unwrap_err().to_string();
+            assert!(resolve("auto", 2, mb).unwrap().iter().all(|d| d.is_cpu()));
+            let e = resolve("cuda:0", 1, mb).unwrap_err().to_string();
             assert!(
                 e.contains("without CUDA") || e.contains("no CUDA GPU"),
                 "{e}"
@@ -138,8 +167,18 @@ mod tests {
         } else {
             eprintln!("GPUs present: the no-GPU checks are skipped");
         }
-        assert!(resolve("tpu", 1).is_err());
-        assert_eq!(trainings_per_gpu(0), 1);
-        assert_eq!(trainings_per_gpu(80 << 30), MAX_PER_GPU);
+        assert!(resolve("tpu", 1, mb).is_err());
+        let gb = 1 << 30;
+        assert_eq!(trainings_per_gpu(0, gb, 16), 1, "at least one");
+        assert_eq!(trainings_per_gpu(80 * gb, gb, 64), MAX_PER_GPU);
+        assert_eq!(trainings_per_gpu(80 * gb, gb, 4), 4, "one per core");
+        assert_eq!(
+            trainings_per_gpu(10 * gb, 3 * gb, 64),
+            3,
+            "what memory holds"
+        );
+        // digits (1797 × 64) needs the floor; a 60000 × 784 data set with 5 folds about 1.75 GiB.
+        assert_eq!(bytes_per_training(1797, 64, 5), 256 << 20);
+        assert_eq!(bytes_per_training(60000, 784, 5), 1_881_600_000);
     }
 }

@@ -36,8 +36,10 @@ use std::sync::{Mutex, Once};
 use std::time::Instant;
 use train::{Standardizer, Trained};
 
-/// Name written in each result's `evaluator` field.
+/// Name written in each result's `evaluator` field by a CPU evaluation.
 pub const EVALUATOR: &str = "candle-cpu-kfold";
+/// Name written in each result's `evaluator` field by a GPU evaluation (folds batched).
+pub const EVALUATOR_CUDA: &str = "candle-cuda-kfold";
 
 static THREADS: Once = Once::new();
 
@@ -101,12 +103,32 @@ struct Pending {
 /// Cross-validates `entries` on `data`, one training at a time on each of `devices` (see
 /// [`device::resolve`]; `vec![Device::Cpu; n]` for n CPU trainings); calls `done` with each result as its
 /// last fold finishes (in completion order). Results are returned in the order of `entries`.
+/// On a GPU a candidate's folds train as one grouped network ([`train::train_grouped`]); on the CPU each
+/// fold is its own training.
 pub fn cross_validate(
     sf: &SpaceFile,
     def: &SpaceDef,
     data: &Dataset,
     entries: &[Entry],
     devices: &[Device],
+    on_event: &(dyn Fn(Event) + Sync),
+    done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
+) -> Result<Vec<ResultFile>> {
+    let group = devices.first().is_some_and(|d| !d.is_cpu());
+    cross_validate_with(sf, def, data, entries, devices, group, on_event, done)
+}
+
+type FoldOutcome = std::result::Result<f64, (String, String)>;
+
+/// [`cross_validate`], with the folds grouped into one training each (`group`) or not.
+#[allow(clippy::too_many_arguments)]
+fn cross_validate_with(
+    sf: &SpaceFile,
+    def: &SpaceDef,
+    data: &Dataset,
+    entries: &[Entry],
+    devices: &[Device],
+    group: bool,
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
@@ -125,8 +147,23 @@ pub fn cross_validate(
         total: entries.len(),
         folds: k,
     });
-    let jobs: Vec<(usize, usize)> = (0..entries.len())
-        .flat_map(|e| (0..k).map(move |f| (e, f)))
+    // A job is a candidate and the folds trained together: one fold on the CPU; on a GPU, the folds with
+    // the same number of steps per epoch (usually all).
+    let fold_sets: Vec<Vec<usize>> = if group {
+        let mut by_steps = std::collections::BTreeMap::<usize, Vec<usize>>::new();
+        for f in 0..k {
+            let n = fold_of.iter().filter(|&&g| g != f).count();
+            by_steps
+                .entry(train::steps_per_epoch(n, spec))
+                .or_default()
+                .push(f);
+        }
+        by_steps.into_values().collect()
+    } else {
+        (0..k).map(|f| vec![f]).collect()
+    };
+    let jobs: Vec<(usize, &[usize])> = (0..entries.len())
+        .flat_map(|e| fold_sets.iter().map(move |fs| (e, &fs[..])))
         .collect();
     let state: Vec<Mutex<Pending>> = entries
         .iter()
@@ -146,6 +183,89 @@ pub fn cross_validate(
     if devices.is_empty() {
         bail!("no device to train on");
     }
+    // One fold's standardised training and validation rows.
+    let split = |f: usize| {
+        let train_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] != f).collect();
+        let val_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] == f).collect();
+        let st = Standardizer::fit(&x, data.features, &train_rows);
+        let labels = |rows: &[usize]| rows.iter().map(|&r| data.y[r]).collect::<Vec<u32>>();
+        (
+            (st.apply(&x, &train_rows), labels(&train_rows)),
+            (st.apply(&x, &val_rows), labels(&val_rows)),
+        )
+    };
+    // Trains `folds` of candidate `entry` together on `dev`: each fold's held-out accuracy, or the problem.
+    let run_job = |entry: &Entry, folds: &[usize], dev: &Device| -> Result<Vec<FoldOutcome>> {
+        let id = entry.candidate.id;
+        let splits: Vec<_> = folds.iter().map(|&f| split(f)).collect();
+        if !group {
+            let f = folds[0];
+            let ((xt, yt), (xv, yv)) = &splits[0];
+            let on_epoch = |epoch| on_event(Event::Epoch { id, fold: f, epoch });
+            let stream = [id, f as u64];
+            return Ok(vec![match train::train(
+                def,
+                &entry.arch,
+                &sf.input,
+                spec,
+                seed,
+                &stream,
+                xt,
+                yt,
+                dev,
+                &on_epoch,
+            )? {
+                Trained::Ok(mut m) => Ok(train::accuracy(
+                    &train::predict(&mut m, xv, data.features)?,
+                    yv,
+                )),
+                Trained::Diverged(msg) => Err(("diverged".into(), format!("fold {f}: {msg}"))),
+            }]);
+        }
+        let rows: Vec<train::FoldRows> = folds
+            .iter()
+            .zip(&splits)
+            .map(|(&f, ((xt, yt), _))| train::FoldRows {
+                x: xt,
+                y: yt,
+                stream: vec![id, f as u64],
+            })
+            .collect();
+        let on_epoch = |epoch| {
+            for &fold in folds {
+                on_event(Event::Epoch { id, fold, epoch });
+            }
+        };
+        match train::train_grouped(
+            def,
+            &entry.arch,
+            &sf.input,
+            spec,
+            seed,
+            &rows,
+            dev,
+            &on_epoch,
+        )? {
+            Ok(mut m) => {
+                let xvs: Vec<&[f32]> = splits.iter().map(|(_, (xv, _))| &xv[..]).collect();
+                let preds = train::predict_grouped(&mut m, &xvs, data.features)?;
+                Ok(preds
+                    .iter()
+                    .zip(&splits)
+                    .map(|(p, (_, (_, yv)))| Ok(train::accuracy(p, yv)))
+                    .collect())
+            }
+            Err((i, msg)) => {
+                let prob = ("diverged".to_string(), format!("fold {}: {msg}", folds[i]));
+                Ok(vec![Err(prob); folds.len()])
+            }
+        }
+    };
+    let evaluator = if devices[0].is_cpu() {
+        EVALUATOR
+    } else {
+        EVALUATOR_CUDA
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(devices.len())
         .build()?;
@@ -155,77 +275,53 @@ pub fn cross_validate(
         if j >= jobs.len() || first_error.lock().unwrap().is_some() {
             return;
         }
-        let (e, f) = jobs[j];
+        let (e, folds) = jobs[j];
         let entry = &entries[e];
         let id = entry.candidate.id;
         let t0 = Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-            || -> Result<std::result::Result<f64, (String, String)>> {
-                let train_rows: Vec<usize> =
-                    (0..data.rows()).filter(|&r| fold_of[r] != f).collect();
-                let val_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] == f).collect();
-                let st = Standardizer::fit(&x, data.features, &train_rows);
-                let xt = st.apply(&x, &train_rows);
-                let yt: Vec<u32> = train_rows.iter().map(|&r| data.y[r]).collect();
-                match train::train(
-                    def,
-                    &entry.arch,
-                    &sf.input,
-                    spec,
-                    seed,
-                    &[id, f as u64],
-                    &xt,
-                    &yt,
-                    dev,
-                    &|epoch| on_event(Event::Epoch { id, fold: f, epoch }),
-                )? {
-                    Trained::Ok(mut m) => {
-                        let xv = st.apply(&x, &val_rows);
-                        let yv: Vec<u32> = val_rows.iter().map(|&r| data.y[r]).collect();
-                        Ok(Ok(train::accuracy(
-                            &train::predict(&mut m, &xv, data.features)?,
-                            &yv,
-                        )))
-                    }
-                    Trained::Diverged(msg) => {
-                        Ok(Err(("diverged".into(), format!("fold {f}: {msg}"))))
-                    }
-                }
-            },
-        ));
-        let outcome = match outcome {
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(entry, folds, dev)));
+        let f0 = folds[0];
+        let outcomes: Vec<FoldOutcome> = match outcome {
             Ok(Ok(r)) => r,
-            Ok(Err(err)) => Err((
-                "failed".into(),
-                format!("fold {f}: {}", err.to_string().replace('\n', " ")),
-            )),
+            Ok(Err(err)) => vec![
+                Err((
+                    "failed".into(),
+                    format!("fold {f0}: {}", err.to_string().replace('\n', " ")),
+                ));
+                folds.len()
+            ],
             Err(p) => {
                 let msg = p
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                Err(("failed".into(), format!("fold {f}: panic: {msg}")))
+                vec![Err(("failed".into(), format!("fold {f0}: panic: {msg}"))); folds.len()]
             }
         };
-        on_event(Event::Fold {
-            id,
-            fold: f,
-            score: outcome.as_ref().ok().copied(),
-        });
+        for (&f, o) in folds.iter().zip(&outcomes) {
+            on_event(Event::Fold {
+                id,
+                fold: f,
+                score: o.as_ref().ok().copied(),
+            });
+        }
         let finished = {
             let mut p = state[e].lock().unwrap();
             p.secs += t0.elapsed().as_secs_f64();
-            match outcome {
-                Ok(s) => p.scores[f] = Some(s),
-                Err(prob) => {
-                    if p.problem.is_none() {
-                        p.problem = Some(prob);
+            for (&f, o) in folds.iter().zip(outcomes) {
+                match o {
+                    Ok(s) => p.scores[f] = Some(s),
+                    Err(prob) => {
+                        if p.problem.is_none() {
+                            p.problem = Some(prob);
+                        }
                     }
                 }
+                p.left -= 1;
             }
-            p.left -= 1;
-            (p.left == 0).then(|| make_result(entry, &p))
+            (p.left == 0).then(|| make_result(entry, &p, evaluator))
         };
         if let Some(r) = finished {
             if let Err(err) = done(&r) {
@@ -245,7 +341,7 @@ pub fn cross_validate(
         .collect())
 }
 
-fn make_result(entry: &Entry, p: &Pending) -> ResultFile {
+fn make_result(entry: &Entry, p: &Pending, evaluator: &str) -> ResultFile {
     let (status, error, scores) = match &p.problem {
         None => (
             "ok".to_string(),
@@ -267,7 +363,7 @@ fn make_result(entry: &Entry, p: &Pending) -> ResultFile {
         params: entry.candidate.params,
         flops: entry.candidate.flops,
         wall_s: (p.secs * 1000.0).round() / 1000.0,
-        evaluator: EVALUATOR.into(),
+        evaluator: evaluator.into(),
         error,
         metrics: Default::default(),
     }
@@ -391,7 +487,9 @@ pub fn evaluate_pending(
             .device
             .as_deref()
             .unwrap_or(&sf.experiment.evaluate.device);
-        let devices = device::resolve(setting, threads)?;
+        let per_training =
+            device::bytes_per_training(data.rows(), data.features, sf.experiment.evaluate.folds);
+        let devices = device::resolve(setting, threads, per_training)?;
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| lease::renew_until(&held, &stop, timeout));
@@ -679,6 +777,38 @@ mod tests {
         }
     }
 
+    /// What a GPU does (a candidate's folds trained as one grouped network), on the CPU: the same scores as
+    /// the folds trained one by one, up to a prediction flipped by float rounding.
+    #[test]
+    fn grouped_folds_score_like_separate_folds() {
+        let (sf, def, data) = small(|_| {});
+        let es = entries(
+            &sf,
+            &def,
+            &[
+                "conv8x3-relu-bn-maxpool-drop0.1",
+                "conv16x5-silu/conv8x3-relu-bn-res",
+            ],
+        );
+        let run = |group: bool| {
+            let cpus = [Device::Cpu, Device::Cpu];
+            cross_validate_with(&sf, &def, &data, &es, &cpus, group, &|_| {}, &|_| Ok(())).unwrap()
+        };
+        let (alone, grouped) = (run(false), run(true));
+        let val = data.rows() as f64 / 3.0;
+        for (a, g) in alone.iter().zip(&grouped) {
+            assert_eq!(g.status, "ok", "{}", g.error);
+            assert_eq!(a.fold_scores.len(), g.fold_scores.len());
+            for (x, y) in a.fold_scores.iter().zip(&g.fold_scores) {
+                assert!(
+                    (x - y).abs() * val < 1.5,
+                    "{}: {x} alone vs {y} grouped",
+                    a.arch
+                );
+            }
+        }
+    }
+
     #[test]
     fn dense_and_cell_networks_train() {
         let (sf, def, data) = small(|e| {
@@ -746,7 +876,7 @@ mod tests {
             &def,
             &[
                 "conv8x3-relu-bn-maxpool-drop0.1/conv16x3-relu-res",
-                "conv4x3-tanh",
+                "conv8x3-silu",
             ],
         );
         let cpu =

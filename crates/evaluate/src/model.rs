@@ -15,7 +15,10 @@ pub struct Store {
 }
 
 struct Init<'a> {
-    rng: &'a mut Rng,
+    /// One stream per group (one for a plain network).
+    rngs: &'a mut [Rng],
+    /// 0 for a plain network, else the number of stacked groups.
+    groups: usize,
     dtype: DType,
     dev: Device,
     store: &'a mut Store,
@@ -29,8 +32,13 @@ impl Init<'_> {
         fill: impl Fn(&mut Rng) -> f64,
     ) -> Result<Var> {
         let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| fill(self.rng)).collect();
-        let t = Tensor::from_vec(v, shape, &self.dev)?.to_dtype(self.dtype)?;
+        // Each group draws from its own stream exactly what a plain network would.
+        let v: Vec<f64> = self
+            .rngs
+            .iter_mut()
+            .flat_map(|r| (0..n).map(|_| fill(r)).collect::<Vec<_>>())
+            .collect();
+        let t = Tensor::from_vec(v, self.shape(shape), &self.dev)?.to_dtype(self.dtype)?;
         let var = Var::from_tensor(&t)?;
         self.store.vars.push((name, var.clone()));
         Ok(var)
@@ -41,6 +49,15 @@ impl Init<'_> {
         self.param(name, &[fan_in, fan_out], |r| {
             (2.0 * r.uniform() - 1.0) * bound
         })
+    }
+    /// A plain shape, or its grouped form: `[G, ...]` for matrices, `[G, 1, n]` for vectors (broadcast over
+    /// each group's rows).
+    fn shape(&self, shape: &[usize]) -> Vec<usize> {
+        match (self.groups, shape) {
+            (0, _) => shape.to_vec(),
+            (g, [n]) => vec![g, 1, *n],
+            (g, s) => [&[g][..], s].concat(),
+        }
     }
     fn zeros(&mut self, name: String, n: usize) -> Result<Var> {
         self.param(name, &[n], |_| 0.0)
@@ -59,8 +76,8 @@ impl Init<'_> {
         Ok(BatchNorm {
             gamma: self.param(format!("{name}.gamma"), &[c], |_| 1.0)?,
             beta: self.zeros(format!("{name}.beta"), c)?,
-            mean: Tensor::zeros(c, self.dtype, &self.dev)?,
-            var: Tensor::ones(c, self.dtype, &self.dev)?,
+            mean: Tensor::zeros(self.shape(&[c]), self.dtype, &self.dev)?,
+            var: Tensor::ones(self.shape(&[c]), self.dtype, &self.dev)?,
             name: name.to_string(),
         })
     }
@@ -105,23 +122,45 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
-    /// `x`: `[N, C]` or `[B, L, C]`.
-    fn forward(&mut self, x: &Tensor, train: bool) -> Result<Tensor> {
+    /// `x`: `[N, C]` or `[B, L, C]` (grouped: `N` or `B` is groups × rows).
+    fn forward(&mut self, x: &Tensor, train: bool, grp: Option<&ops::Groups>) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let c = *dims.last().unwrap();
         let x2 = x.reshape(((), c))?;
-        let y = if train {
-            let (y, m, v) = ops::batch_norm_train(&x2, &self.gamma, &self.beta, BN_EPS)?;
-            let n = x2.dim(0)? as f64;
-            let unbiased = (v.squeeze(0)?.detach() * (n / (n - 1.0).max(1.0)))?;
-            self.mean =
-                ((&self.mean * (1.0 - BN_MOMENTUM))? + (m.squeeze(0)?.detach() * BN_MOMENTUM)?)?;
-            self.var = ((&self.var * (1.0 - BN_MOMENTUM))? + (unbiased * BN_MOMENTUM)?)?;
-            y
-        } else {
-            ops::batch_norm_eval(&x2, &self.gamma, &self.beta, &self.mean, &self.var, BN_EPS)?
+        let y = match (train, grp) {
+            (true, None) => {
+                let (y, m, v) = ops::batch_norm_train(&x2, &self.gamma, &self.beta, BN_EPS)?;
+                let n = x2.dim(0)? as f64;
+                let unbiased = (v.squeeze(0)?.detach() * (n / (n - 1.0).max(1.0)))?;
+                self.update(&m.squeeze(0)?, &unbiased)?;
+                y
+            }
+            (true, Some(g)) => {
+                let (y, m, v) =
+                    ops::batch_norm_train_grouped(&x2, &self.gamma, &self.beta, BN_EPS, g)?;
+                let unbiased = g.unbiased(&v.detach(), x2.dim(0)?)?;
+                self.update(&m, &unbiased)?;
+                y
+            }
+            (false, None) => {
+                ops::batch_norm_eval(&x2, &self.gamma, &self.beta, &self.mean, &self.var, BN_EPS)?
+            }
+            (false, Some(g)) => ops::batch_norm_eval(
+                &x2.reshape((g.g, (), c))?,
+                &self.gamma,
+                &self.beta,
+                &self.mean,
+                &self.var,
+                BN_EPS,
+            )?,
         };
         y.reshape(dims)
+    }
+
+    fn update(&mut self, mean: &Tensor, unbiased_var: &Tensor) -> Result<()> {
+        self.mean = ((&self.mean * (1.0 - BN_MOMENTUM))? + (mean.detach() * BN_MOMENTUM)?)?;
+        self.var = ((&self.var * (1.0 - BN_MOMENTUM))? + (unbiased_var * BN_MOMENTUM)?)?;
+        Ok(())
     }
 }
 
@@ -135,12 +174,13 @@ pub struct Conv {
 }
 
 impl Conv {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, grp: Option<&ops::Groups>) -> Result<Tensor> {
         ops::conv(
             x,
             &self.w,
             self.b.as_ref().map(|b| b.as_tensor()),
             self.win.as_ref(),
+            grp,
         )
     }
 }
@@ -196,6 +236,8 @@ pub struct Model {
     /// Parameters by name.
     pub store: Store,
     image: Option<(usize, usize, usize)>,
+    /// 0 for a plain network, else the number of stacked groups ([`Model::new_grouped`]).
+    groups: usize,
 }
 
 fn act(x: &Tensor, a: Act) -> Result<Tensor> {
@@ -207,12 +249,20 @@ fn act(x: &Tensor, a: Act) -> Result<Tensor> {
     }
 }
 
-fn dropout(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
-    let n = x.elem_count();
-    let keep = 1.0 / (1.0 - p);
-    let m: Vec<f32> = (0..n)
-        .map(|_| if rng.uniform() < p { 0.0 } else { keep as f32 })
-        .collect();
+/// Inverted dropout. Grouped, each group's real rows draw from its own stream exactly what a plain network
+/// would draw for them; padding rows are kept.
+fn dropout(x: &Tensor, p: f64, rngs: &mut [Rng], grp: Option<&ops::Groups>) -> Result<Tensor> {
+    let keep = (1.0 / (1.0 - p)) as f32;
+    let per_row = x.elem_count() / x.dim(0)?;
+    let (b, rows) = match grp {
+        Some(g) => (g.b, g.rows.clone()),
+        None => (x.dim(0)?, vec![x.dim(0)?]),
+    };
+    let mut m = Vec::with_capacity(x.elem_count());
+    for (rng, &r) in rngs.iter_mut().zip(&rows) {
+        m.extend((0..r * per_row).map(|_| if rng.uniform() < p { 0.0 } else { keep }));
+        m.extend(std::iter::repeat_n(1.0, (b - r) * per_row));
+    }
     let mask = Tensor::from_vec(m, x.dims(), x.device())?.to_dtype(x.dtype())?;
     x.mul(&mask)
 }
@@ -227,9 +277,38 @@ impl Model {
         dtype: DType,
         dev: &Device,
     ) -> Result<Model> {
+        Self::build(space, arch, input, std::slice::from_mut(rng), 0, dtype, dev)
+    }
+
+    /// `rngs.len()` networks for `arch` trained as one (the folds of a cross-validation on a GPU, where one
+    /// small network cannot fill the device): every parameter is the plain one stacked along a new leading
+    /// dimension, group i initialised from `rngs[i]` exactly as [`Model::new`] would. Its input is the
+    /// groups' rows one block after another ([`Model::forward_grouped`]); nothing mixes between groups.
+    pub fn new_grouped(
+        space: &SpaceDef,
+        arch: &Arch,
+        input: &InputInfo,
+        rngs: &mut [Rng],
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Model> {
+        let g = rngs.len();
+        Self::build(space, arch, input, rngs, g, dtype, dev)
+    }
+
+    fn build(
+        space: &SpaceDef,
+        arch: &Arch,
+        input: &InputInfo,
+        rngs: &mut [Rng],
+        groups: usize,
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Model> {
         let mut store = Store::default();
         let mut init = Init {
-            rng,
+            rngs,
+            groups,
             dtype,
             dev: dev.clone(),
             store: &mut store,
@@ -388,11 +467,41 @@ impl Model {
             head,
             store,
             image,
+            groups,
         })
     }
 
     /// Logits `[B, classes]` for `x` `[B, features]` (images channel-last: features ordered h, w, c).
     pub fn forward(&mut self, x: &Tensor, train: bool, rng: &mut Rng) -> Result<Tensor> {
+        assert_eq!(self.groups, 0, "a grouped network takes forward_grouped");
+        self.run(x, train, std::slice::from_mut(rng), None)
+    }
+
+    /// Logits `[G·B, classes]` of a grouped network for `x` `[G·B, features]`: group i's rows are block i,
+    /// of which the first `grp.rows[i]` are real and the rest padding; `rngs[i]` is group i's dropout stream.
+    pub fn forward_grouped(
+        &mut self,
+        x: &Tensor,
+        train: bool,
+        rngs: &mut [Rng],
+        grp: &ops::Groups,
+    ) -> Result<Tensor> {
+        assert_eq!(self.groups, grp.g, "groups of the network and of the batch");
+        self.run(x, train, rngs, Some(grp))
+    }
+
+    /// Groups of a grouped network (0 for a plain one).
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    fn run(
+        &mut self,
+        x: &Tensor,
+        train: bool,
+        rngs: &mut [Rng],
+        grp: Option<&ops::Groups>,
+    ) -> Result<Tensor> {
         let b = x.dim(0)?;
         let feats = match &mut self.body {
             Body::Chain { layers, conv } => {
@@ -404,18 +513,18 @@ impl Model {
                 };
                 for l in layers.iter_mut() {
                     let mut y = match (&l.conv, &l.dense) {
-                        (Some(cv), _) => cv.forward(&x)?,
-                        (None, Some((w, bias))) => ops::dense(&x, w, bias)?,
+                        (Some(cv), _) => cv.forward(&x, grp)?,
+                        (None, Some((w, bias))) => ops::dense(&x, w, bias, grp)?,
                         _ => unreachable!(),
                     };
                     if let Some(bn) = &mut l.bn {
-                        y = bn.forward(&y, train)?;
+                        y = bn.forward(&y, train, grp)?;
                     }
                     y = act(&y, l.spec.act)?;
                     if l.spec.res {
                         let skip = match (&l.proj, &l.proj_dense) {
-                            (Some(p), _) => p.forward(&x)?,
-                            (None, Some(p)) => x.matmul(p)?,
+                            (Some(p), _) => p.forward(&x, grp)?,
+                            (None, Some(p)) => ops::matmul(&x, p, grp)?,
                             _ => x.clone(),
                         };
                         y = (y + skip)?;
@@ -424,7 +533,7 @@ impl Model {
                         y = ops::pool2(&y, l.h, l.w, l.spec.pool == Pool::Max)?;
                     }
                     if train && l.spec.dropout > 0.0 {
-                        y = dropout(&y, l.spec.dropout, rng)?;
+                        y = dropout(&y, l.spec.dropout, rngs, grp)?;
                     }
                     x = y;
                 }
@@ -438,13 +547,13 @@ impl Model {
             } => {
                 let (c, h, w) = self.image.unwrap();
                 let x = x.reshape((b, h * w, c))?;
-                let mut x = stem_bn.forward(&stem.forward(&x)?, train)?;
+                let mut x = stem_bn.forward(&stem.forward(&x, grp)?, train, grp)?;
                 for st in stages.iter_mut() {
                     x = match st {
                         Stage::Reduce(r) => {
-                            let a = r.a_bn.forward(&r.a.forward(&x.relu()?)?, train)?;
-                            let bb = r.b_bn.forward(&r.b.forward(&a.relu()?)?, train)?;
-                            (bb + r.short.forward(&x)?)?
+                            let a = r.a_bn.forward(&r.a.forward(&x.relu()?, grp)?, train, grp)?;
+                            let bb = r.b_bn.forward(&r.b.forward(&a.relu()?, grp)?, train, grp)?;
+                            (bb + r.short.forward(&x, grp)?)?
                         }
                         Stage::Cell {
                             nodes,
@@ -459,7 +568,7 @@ impl Model {
                                         CellOp::Zero => continue,
                                         CellOp::Skip => inp.clone(),
                                         CellOp::Conv(cv, bn) => {
-                                            bn.forward(&cv.forward(&inp.relu()?)?, train)?
+                                            bn.forward(&cv.forward(&inp.relu()?, grp)?, train, grp)?
                                         }
                                         CellOp::AvgPool(idx, inv) => ops::avg_pool3(inp, idx, inv)?,
                                     };
@@ -477,10 +586,10 @@ impl Model {
                         }
                     };
                 }
-                head_bn.forward(&x, train)?.relu()?.mean(1)?
+                head_bn.forward(&x, train, grp)?.relu()?.mean(1)?
             }
         };
-        ops::dense(&feats, &self.head.0, &self.head.1)
+        ops::dense(&feats, &self.head.0, &self.head.1, grp)
     }
 
     /// The device the network lives on.

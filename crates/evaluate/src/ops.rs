@@ -53,29 +53,55 @@ pub fn im2col(x: &Tensor, idx: &Tensor, taps: usize) -> Result<Tensor> {
 pub use crate::conv_op::Window;
 
 /// Convolution `[B, h·w, C]` × `w` `[k²·C, Cout]` (+ bias) → `[B, ho·wo, Cout]`; `win` is `None` for a 1×1
-/// stride-1 convolution. On the CPU the hand-written op of [`crate::conv_op`]; elsewhere [`conv_gather`].
-pub fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, win: Option<&Window>) -> Result<Tensor> {
+/// stride-1 convolution. On the CPU the hand-written op of [`crate::conv_op`]; elsewhere, and for a grouped
+/// network (weights `[G, k²·C, Cout]`, see [`Groups`]), [`conv_gather`].
+pub fn conv(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    win: Option<&Window>,
+    grp: Option<&Groups>,
+) -> Result<Tensor> {
     let (b, hw, c) = x.dims3()?;
     let y = match win {
-        Some(win) if x.device().is_cpu() => crate::conv_op::conv(x, w, win)?,
-        Some(win) => conv_gather(x, w, win)?,
-        None => x
-            .reshape((b * hw, c))?
-            .matmul(w)?
-            .reshape((b, hw, w.dim(1)?))?,
+        Some(win) if x.device().is_cpu() && grp.is_none() => crate::conv_op::conv(x, w, win)?,
+        Some(win) => {
+            let cols = im2col(x, &win.tensor, win.taps)?;
+            matmul(&cols, w, grp)?.reshape((b, win.n_out(), ()))?
+        }
+        None => matmul(&x.reshape((b * hw, c))?, w, grp)?.reshape((b, hw, ()))?,
     };
     match bias {
-        Some(bias) => add_bias(&y, bias),
+        Some(bias) => add_bias(&y, bias, grp),
         None => Ok(y),
     }
 }
 
-/// `x + bias` over the last dimension: the hand-written op on the CPU, `broadcast_add` elsewhere.
-pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() {
-        crate::conv_op::add_bias(x, bias)
-    } else {
-        x.broadcast_add(bias)
+/// `x` `[N, F]` × `w` `[F, U]` → `[N, U]`; grouped, `w` is `[G, F, U]` and block i of `x`'s rows meets `w[i]`.
+pub fn matmul(x: &Tensor, w: &Tensor, grp: Option<&Groups>) -> Result<Tensor> {
+    match grp {
+        None => x.matmul(w),
+        Some(g) => {
+            let (n, f) = x.dims2()?;
+            x.reshape((g.g, n / g.g, f))?
+                .matmul(w)?
+                .reshape((n, w.dim(2)?))
+        }
+    }
+}
+
+/// `x + bias` over the last dimension: the hand-written op on the CPU, `broadcast_add` elsewhere; grouped,
+/// `bias` is `[G, 1, U]` and block i of `x` gets `bias[i]`.
+pub fn add_bias(x: &Tensor, bias: &Tensor, grp: Option<&Groups>) -> Result<Tensor> {
+    match grp {
+        Some(g) => {
+            let u = bias.dim(2)?;
+            x.reshape((g.g, (), u))?
+                .broadcast_add(bias)?
+                .reshape(x.dims())
+        }
+        None if x.device().is_cpu() => crate::conv_op::add_bias(x, bias),
+        None => x.broadcast_add(bias),
     }
 }
 
@@ -86,9 +112,79 @@ pub fn conv_gather(x: &Tensor, w: &Tensor, win: &Window) -> Result<Tensor> {
     cols.matmul(w)?.reshape((b, win.n_out(), w.dim(1)?))
 }
 
-/// Fully connected layer: `[B, F]` × `[F, U]` + `[U]`.
-pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    add_bias(&x.matmul(w)?, b)
+/// Fully connected layer: `[B, F]` × `[F, U]` + `[U]` (grouped: see [`matmul`], [`add_bias`]).
+pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, grp: Option<&Groups>) -> Result<Tensor> {
+    add_bias(&matmul(x, w, grp)?, b, grp)
+}
+
+/// The batch of a grouped network (several networks stacked into one, see
+/// [`crate::model::Model::new_grouped`]): `g` blocks of `b` rows, of which the first `rows[i]` of block i are
+/// real and the rest padding (the groups' batches differ in size at the end of an epoch).
+pub struct Groups {
+    /// Number of groups.
+    pub g: usize,
+    /// Rows per block.
+    pub b: usize,
+    /// Real rows of each block.
+    pub rows: Vec<usize>,
+    /// `[g, b, 1]`: 1 for real rows, 0 for padding; `None` when there is no padding.
+    mask: Option<Tensor>,
+    dtype: DType,
+    dev: Device,
+}
+
+impl Groups {
+    /// Blocks of `max(rows)` rows, the first `rows[i]` of block i real; masks and counts in `dtype`.
+    pub fn new(rows: Vec<usize>, dtype: DType, dev: &Device) -> Result<Groups> {
+        let b = rows.iter().copied().max().unwrap_or(0);
+        let mask = if rows.iter().all(|&r| r == b) {
+            None
+        } else {
+            let m: Vec<f64> = rows
+                .iter()
+                .flat_map(|&r| (0..b).map(move |i| if i < r { 1.0 } else { 0.0 }))
+                .collect();
+            Some(Tensor::from_vec(m, (rows.len(), b, 1), dev)?.to_dtype(dtype)?)
+        };
+        Ok(Groups {
+            g: rows.len(),
+            b,
+            rows,
+            mask,
+            dtype,
+            dev: dev.clone(),
+        })
+    }
+
+    /// `[g, 1, 1]` of a per-group number of the group's real positions, for rows that are `n / (g·b)`
+    /// positions each.
+    fn per_group(&self, f: impl Fn(f64) -> f64, n: usize) -> Result<Tensor> {
+        let l = n / (self.g * self.b);
+        let v: Vec<f64> = self.rows.iter().map(|&r| f((r * l) as f64)).collect();
+        Tensor::from_vec(v, (self.g, 1, 1), &self.dev)?.to_dtype(self.dtype)
+    }
+
+    /// The mask over `n` positions (`[g, n/g, 1]`), each row's `n / (g·b)` positions sharing its flag.
+    fn position_mask(&self, n: usize) -> Result<Option<Tensor>> {
+        let Some(m) = &self.mask else { return Ok(None) };
+        let l = n / (self.g * self.b);
+        Ok(Some(
+            m.unsqueeze(2)?
+                .broadcast_as((self.g, self.b, l, 1))?
+                .reshape((self.g, self.b * l, 1))?,
+        ))
+    }
+
+    /// Unbiased variance from the biased batch variance `var` `[g, 1, C]` of `n` positions.
+    pub fn unbiased(&self, var: &Tensor, n: usize) -> Result<Tensor> {
+        match &self.mask {
+            None => {
+                let m = (n / self.g) as f64;
+                var * (m / (m - 1.0).max(1.0))
+            }
+            Some(_) => var.broadcast_mul(&self.per_group(|m| m / (m - 1.0).max(1.0), n)?),
+        }
+    }
 }
 
 /// 2×2 pooling with stride 2 on `[B, h·w, C]` (odd rows/columns dropped, like floor mode).
@@ -145,6 +241,41 @@ pub fn batch_norm_train(
     Ok((xn.broadcast_mul(gamma)?.broadcast_add(beta)?, mean, var))
 }
 
+/// [`batch_norm_train`] of a grouped network on `x` `[N, C]` (N = groups × rows × positions): statistics per
+/// group over its real rows only; `gamma`, `beta` and the returned mean and variance are `[G, 1, C]`.
+pub fn batch_norm_train_grouped(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    grp: &Groups,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (n, c) = x.dims2()?;
+    let x3 = x.reshape((grp.g, n / grp.g, c))?;
+    let (mean, xc, var) = match grp.position_mask(n)? {
+        None => {
+            let mean = x3.mean_keepdim(1)?;
+            let xc = x3.broadcast_sub(&mean)?;
+            let var = xc.sqr()?.mean_keepdim(1)?;
+            (mean, xc, var)
+        }
+        Some(m) => {
+            let inv = grp.per_group(|k| 1.0 / k.max(1.0), n)?;
+            let mean = x3.broadcast_mul(&m)?.sum_keepdim(1)?.broadcast_mul(&inv)?;
+            let xc = x3.broadcast_sub(&mean)?;
+            let var = xc
+                .sqr()?
+                .broadcast_mul(&m)?
+                .sum_keepdim(1)?
+                .broadcast_mul(&inv)?;
+            (mean, xc, var)
+        }
+    };
+    let xn = xc.broadcast_div(&(var.clone() + eps)?.sqrt()?)?;
+    let y = xn.broadcast_mul(gamma)?.broadcast_add(beta)?;
+    Ok((y.reshape((n, c))?, mean, var))
+}
+
 /// Batch normalisation with fixed statistics (inference).
 pub fn batch_norm_eval(
     x: &Tensor,
@@ -168,6 +299,28 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let logp = diff.broadcast_sub(&lse)?;
     let picked = logp.gather(&targets.unsqueeze(1)?, 1)?;
     picked.mean_all()?.neg()
+}
+
+/// Cross-entropy of a grouped network, per group (`[G]`): the mean over each group's real rows.
+pub fn cross_entropy_grouped(logits: &Tensor, targets: &Tensor, grp: &Groups) -> Result<Tensor> {
+    let max = logits.max_keepdim(D::Minus1)?.detach();
+    let diff = logits.broadcast_sub(&max)?;
+    let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    let logp = diff.broadcast_sub(&lse)?;
+    let picked = logp
+        .gather(&targets.unsqueeze(1)?, 1)?
+        .reshape((grp.g, grp.b, 1))?;
+    match &grp.mask {
+        None => picked.mean(1)?.squeeze(1)?.neg(),
+        Some(m) => {
+            let inv = grp.per_group(|k| 1.0 / k.max(1.0), grp.g * grp.b)?;
+            (picked * m)?
+                .sum_keepdim(1)?
+                .mul(&inv)?
+                .reshape(grp.g)?
+                .neg()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -259,21 +412,95 @@ mod tests {
             let wt = rand(&[k * k * 3, 4], &mut rng);
             let b = rand(&[4], &mut rng);
             check("conv", vec![x.clone(), wt.clone(), b], |t| {
-                conv(&t[0], &t[1], Some(&t[2]), Some(&win))
+                conv(&t[0], &t[1], Some(&t[2]), Some(&win), None)
             });
             check("conv_gather", vec![x.clone(), wt.clone()], |t| {
                 conv_gather(&t[0], &t[1], &win)
             });
             // The hand-written op and the candle-ops path compute the same values.
             let d = max_diff(
-                &conv(&x, &wt, None, Some(&win)).unwrap(),
+                &conv(&x, &wt, None, Some(&win), None).unwrap(),
                 &conv_gather(&x, &wt, &win).unwrap(),
             );
             assert!(d < 1e-12, "fused vs gather: {d}");
         }
         let x = rand(&[2, 6, 3], &mut rng);
         let wt = rand(&[3, 5], &mut rng);
-        check("conv1x1", vec![x, wt], |t| conv(&t[0], &t[1], None, None));
+        check("conv1x1", vec![x, wt], |t| {
+            conv(&t[0], &t[1], None, None, None)
+        });
+    }
+
+    /// The grouped forms (stacked weights, padded blocks masked out of the statistics and the loss).
+    #[test]
+    fn grad_grouped_ops_with_padding() {
+        let mut rng = Rng::derive(6, "grouped", &[]);
+        for rows in [vec![3, 3], vec![3, 1, 2]] {
+            let grp = Groups::new(rows.clone(), DType::F64, &Device::Cpu).unwrap();
+            let (g, b) = (grp.g, grp.b);
+            let (win, _, _) = Window::new(3, 3, 3, 1, 1, &Device::Cpu).unwrap();
+            let x = rand(&[g * b, 9, 2], &mut rng);
+            check(
+                "conv_grouped",
+                vec![
+                    x.clone(),
+                    rand(&[g, 18, 3], &mut rng),
+                    rand(&[g, 1, 3], &mut rng),
+                ],
+                |t| conv(&t[0], &t[1], Some(&t[2]), Some(&win), Some(&grp)),
+            );
+            check(
+                "conv1x1_grouped",
+                vec![x.clone(), rand(&[g, 2, 3], &mut rng)],
+                |t| conv(&t[0], &t[1], None, None, Some(&grp)),
+            );
+            let x2 = rand(&[g * b, 4], &mut rng);
+            check(
+                "dense_grouped",
+                vec![
+                    x2.clone(),
+                    rand(&[g, 4, 3], &mut rng),
+                    rand(&[g, 1, 3], &mut rng),
+                ],
+                |t| dense(&t[0], &t[1], &t[2], Some(&grp)),
+            );
+            // Batch norm over rows of 9 positions; the loss weight r is zero on padding, as the masked loss is.
+            let xs = rand(&[g * b * 9, 2], &mut rng);
+            check(
+                "batchnorm_grouped",
+                vec![xs, rand(&[g, 1, 2], &mut rng), rand(&[g, 1, 2], &mut rng)],
+                |t| {
+                    let y = batch_norm_train_grouped(&t[0], &t[1], &t[2], 1e-5, &grp)?.0;
+                    match grp.position_mask(g * b * 9)? {
+                        Some(m) => y.reshape((g, b * 9, 2))?.broadcast_mul(&m),
+                        None => Ok(y),
+                    }
+                },
+            );
+            let targets: Vec<u32> = (0..g * b).map(|i| (i % 3) as u32).collect();
+            let targets = Tensor::new(targets, &Device::Cpu).unwrap();
+            check(
+                "cross_entropy_grouped",
+                vec![rand(&[g * b, 3], &mut rng)],
+                |t| cross_entropy_grouped(&t[0], &targets, &grp),
+            );
+            // Padding changes neither a group's batch-norm statistics nor its loss.
+            let logits = rand(&[g * b, 3], &mut rng);
+            let mut other = logits.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            for (i, &r) in rows.iter().enumerate() {
+                for row in r..b {
+                    for c in 0..3 {
+                        other[(i * b + row) * 3 + c] = 1e3;
+                    }
+                }
+            }
+            let other = Tensor::from_vec(other, (g * b, 3), &Device::Cpu).unwrap();
+            let d = max_diff(
+                &cross_entropy_grouped(&logits, &targets, &grp).unwrap(),
+                &cross_entropy_grouped(&other, &targets, &grp).unwrap(),
+            );
+            assert!(d < 1e-12, "padding leaks into the loss: {d}");
+        }
     }
 
     #[test]
@@ -294,7 +521,7 @@ mod tests {
             .reshape((k * k * cin, cout))
             .unwrap();
         let (win, _, _) = Window::new(h, w, k, 1, 1, &Device::Cpu).unwrap();
-        let got = conv(&xn, &wm, None, Some(&win)).unwrap();
+        let got = conv(&xn, &wm, None, Some(&win), None).unwrap();
         let want = want
             .permute((0, 2, 3, 1))
             .unwrap()
@@ -363,7 +590,7 @@ mod tests {
         let w = rand(&[3, 4], &mut rng);
         let bb = rand(&[4], &mut rng);
         check("dense", vec![x.clone(), w, bb], |t| {
-            dense(&t[0], &t[1], &t[2])
+            dense(&t[0], &t[1], &t[2], None)
         });
         check("relu", vec![x.clone()], |t| t[0].relu());
         check("gelu", vec![x.clone()], |t| t[0].gelu());

@@ -234,6 +234,154 @@ fn train_with(
     Ok(Trained::Ok(model))
 }
 
+/// One fold's standardised training rows and random-stream name, for [`train_grouped`].
+pub struct FoldRows<'a> {
+    /// Rows, `features` columns each.
+    pub x: &'a [f32],
+    /// Labels.
+    pub y: &'a [u32],
+    /// Names the fold's random streams, as `stream` of [`train`].
+    pub stream: Vec<u64>,
+}
+
+/// Steps per epoch for `n` training rows (the last batch may be short).
+pub fn steps_per_epoch(n: usize, spec: &EvalSpec) -> usize {
+    n.div_ceil(spec.batch_size)
+}
+
+/// Trains the networks of several folds as one grouped network ([`Model::new_grouped`]) on one device:
+/// fold i gets the same initialisation, batch order, dropout and AdamW updates as [`train`] would give it
+/// alone, so the results agree with separate trainings up to float rounding, in one sequence of kernel
+/// launches instead of one per fold. The folds must take the same number of steps per epoch
+/// ([`steps_per_epoch`]); their last batches may differ in size (padding rows are masked out).
+/// `Err((i, message))` when fold i's loss became NaN or infinite.
+#[allow(clippy::too_many_arguments)]
+pub fn train_grouped(
+    space: &SpaceDef,
+    arch: &Arch,
+    input: &InputInfo,
+    spec: &EvalSpec,
+    seed: u64,
+    folds: &[FoldRows],
+    dev: &Device,
+    on_epoch: &dyn Fn(usize),
+) -> anyhow::Result<Result<Model, (usize, String)>> {
+    let g = folds.len();
+    let f = input.features;
+    let bs = spec.batch_size;
+    let ns: Vec<usize> = folds.iter().map(|d| d.y.len()).collect();
+    let steps = steps_per_epoch(ns[0], spec);
+    if ns
+        .iter()
+        .any(|&n| n == 0 || steps_per_epoch(n, spec) != steps)
+    {
+        anyhow::bail!(
+            "folds grouped for one training must take the same number of steps per epoch"
+        );
+    }
+    let mut inits: Vec<Rng> = folds
+        .iter()
+        .map(|d| Rng::derive(seed, "init", &d.stream))
+        .collect();
+    let mut model = Model::new_grouped(space, arch, input, &mut inits, DType::F32, dev)?;
+    let mut opt = AdamW::new(
+        model.vars(),
+        ParamsAdamW {
+            lr: spec.lr,
+            weight_decay: spec.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let mut drops: Vec<Rng> = folds
+        .iter()
+        .map(|d| Rng::derive(seed, "dropout", &d.stream))
+        .collect();
+    // Every fold's rows uploaded once, fold i at rows i·nmax..; batches are gathered on the device.
+    let nmax = *ns.iter().max().unwrap();
+    let mut xa = vec![0f32; g * nmax * f];
+    let mut ya = vec![0u32; g * nmax];
+    for (i, d) in folds.iter().enumerate() {
+        xa[i * nmax * f..][..d.x.len()].copy_from_slice(d.x);
+        ya[i * nmax..][..d.y.len()].copy_from_slice(d.y);
+    }
+    let xa = Tensor::from_vec(xa, (g * nmax, f), dev)?;
+    let ya = Tensor::from_vec(ya, g * nmax, dev)?;
+    let mut orders: Vec<Vec<usize>> = ns.iter().map(|&n| (0..n).collect()).collect();
+    for epoch in 0..spec.epochs {
+        for (d, order) in folds.iter().zip(&mut orders) {
+            let mut shuf = Rng::derive(seed, "batches", &[&d.stream[..], &[epoch as u64]].concat());
+            shuf.shuffle(order);
+        }
+        let mut epoch_loss: Option<Tensor> = None;
+        for s in 0..steps {
+            let rows: Vec<usize> = ns.iter().map(|&n| (n - s * bs).min(bs)).collect();
+            let grp = ops::Groups::new(rows, DType::F32, dev)?;
+            let mut idx = Vec::with_capacity(g * grp.b);
+            for (i, order) in orders.iter().enumerate() {
+                let chunk = &order[s * bs..s * bs + grp.rows[i]];
+                idx.extend(chunk.iter().map(|&r| (i * nmax + r) as u32));
+                // Padding repeats a real row, so that every value stays finite; it is masked out.
+                idx.extend(std::iter::repeat_n(
+                    (i * nmax + chunk[0]) as u32,
+                    grp.b - chunk.len(),
+                ));
+            }
+            let idx = Tensor::from_vec(idx, g * grp.b, dev)?;
+            let (xt, yt) = (xa.index_select(&idx, 0)?, ya.index_select(&idx, 0)?);
+            let logits = model.forward_grouped(&xt, true, &mut drops, &grp)?;
+            let losses = ops::cross_entropy_grouped(&logits, &yt, &grp)?;
+            epoch_loss = Some(match epoch_loss {
+                Some(t) => (t + losses.detach())?,
+                None => losses.detach(),
+            });
+            opt.backward_step(&losses.sum_all()?)?;
+        }
+        if let Some(t) = epoch_loss {
+            let ls = t.to_vec1::<f32>()?;
+            if let Some((i, l)) = ls.iter().enumerate().find(|(_, l)| !l.is_finite()) {
+                return Ok(Err((i, format!("loss became {l} in epoch {}", epoch + 1))));
+            }
+        }
+        on_epoch(epoch + 1);
+    }
+    Ok(Ok(model))
+}
+
+/// Predicted class of every row of each group's `xs[i]` for a grouped network (inference mode).
+pub fn predict_grouped(
+    model: &mut Model,
+    xs: &[&[f32]],
+    features: usize,
+) -> anyhow::Result<Vec<Vec<u32>>> {
+    let g = xs.len();
+    let ns: Vec<usize> = xs.iter().map(|x| x.len() / features).collect();
+    let nmax = ns.iter().copied().max().unwrap_or(0);
+    let mut out: Vec<Vec<u32>> = ns.iter().map(|&n| Vec::with_capacity(n)).collect();
+    let mut rngs: Vec<Rng> = (0..g).map(|_| Rng::derive(0, "unused", &[])).collect();
+    let dev = model.device();
+    for start in (0..nmax).step_by(512) {
+        let rows: Vec<usize> = ns
+            .iter()
+            .map(|&n| n.saturating_sub(start).min(512))
+            .collect();
+        let grp = ops::Groups::new(rows, DType::F32, &dev)?;
+        let mut xb = vec![0f32; g * grp.b * features];
+        for (i, x) in xs.iter().enumerate() {
+            let part = &x[start.min(ns[i]) * features..][..grp.rows[i] * features];
+            xb[i * grp.b * features..][..part.len()].copy_from_slice(part);
+        }
+        let t = Tensor::from_vec(xb, (g * grp.b, features), &dev)?;
+        let pred = model
+            .forward_grouped(&t, false, &mut rngs, &grp)?
+            .argmax(1)?
+            .to_vec1::<u32>()?;
+        for (i, o) in out.iter_mut().enumerate() {
+            o.extend_from_slice(&pred[i * grp.b..][..grp.rows[i]]);
+        }
+    }
+    Ok(out)
+}
+
 /// Predicted class of every row of `x` (inference mode).
 pub fn predict(model: &mut Model, x: &[f32], features: usize) -> anyhow::Result<Vec<u32>> {
     let mut out = Vec::with_capacity(x.len() / features);
@@ -317,6 +465,137 @@ mod tests {
             }
         };
         assert_eq!(run(true), run(false));
+    }
+
+    /// The folds trained as one grouped network end with the parameters and running statistics of the
+    /// folds trained alone, and predict the same classes: fold sizes that differ (a padded last batch),
+    /// batch norm, dropout, residual projections and pooling included, for chain and cell networks.
+    #[test]
+    fn grouped_folds_train_like_separate_folds() {
+        for (family, arch, rows) in [
+            (
+                "conv",
+                "conv8x3-relu-bn-maxpool-drop0.1/conv16x3-silu-avgpool-res",
+                [150, 149, 147],
+            ),
+            (
+                "mlp",
+                "fc32-relu-bn-drop0.2/fc16-tanh-res",
+                [150, 151, 136],
+            ),
+            (
+                "cell",
+                "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|",
+                [100, 99, 100],
+            ),
+        ] {
+            let mut e = space::Experiment::default();
+            e.evaluate.epochs = 2;
+            e.evaluate.batch_size = 32;
+            e.space.activation = Some(["relu", "silu", "tanh"].map(String::from).to_vec());
+            e.space.pool = Some(["none", "max", "avg"].map(String::from).to_vec());
+            e.space.dropout = Some(vec![0.0, 0.1, 0.2]);
+            match family {
+                "mlp" => {
+                    e.space.block = Some("dense".into());
+                    e.space.pool = None;
+                    e.space.width = Some(vec![16, 32]);
+                }
+                "cell" => {
+                    e.space = space::experiment::SpaceSpec {
+                        family: "cell".into(),
+                        channels: Some(4),
+                        ..Default::default()
+                    }
+                }
+                _ => {}
+            }
+            let (sf, def, data) = space::SpaceFile::resolve(e).unwrap();
+            let arch = def.parse(arch).unwrap();
+            let x = network_layout(&data, &sf.input);
+            let f = data.features;
+            let spec = &sf.experiment.evaluate;
+            let folds: Vec<(Vec<f32>, Vec<u32>)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let r: Vec<usize> = (i * 200..i * 200 + n).collect();
+                    let st = Standardizer::fit(&x, f, &r);
+                    (st.apply(&x, &r), r.iter().map(|&r| data.y[r]).collect())
+                })
+                .collect();
+            let fr: Vec<FoldRows> = folds
+                .iter()
+                .enumerate()
+                .map(|(i, (x, y))| FoldRows {
+                    x,
+                    y,
+                    stream: vec![7, i as u64],
+                })
+                .collect();
+            let mut grouped =
+                match train_grouped(&def, &arch, &sf.input, spec, 3, &fr, &Device::Cpu, &|_| {})
+                    .unwrap()
+                {
+                    Ok(m) => m,
+                    Err((i, m)) => panic!("fold {i}: {m}"),
+                };
+            let gt = grouped.tensors();
+            let xs: Vec<&[f32]> = folds.iter().map(|(x, _)| &x[..]).collect();
+            let gpred = predict_grouped(&mut grouped, &xs, f).unwrap();
+            for (i, (xi, yi)) in folds.iter().enumerate() {
+                let mut alone = match train(
+                    &def,
+                    &arch,
+                    &sf.input,
+                    spec,
+                    3,
+                    &[7, i as u64],
+                    xi,
+                    yi,
+                    &Device::Cpu,
+                    &|_| {},
+                )
+                .unwrap()
+                {
+                    Trained::Ok(m) => m,
+                    Trained::Diverged(m) => panic!("{m}"),
+                };
+                let at = alone.tensors();
+                assert_eq!(at.len(), gt.len());
+                for ((name, a), (gname, g)) in at.iter().zip(&gt) {
+                    assert_eq!(name, gname);
+                    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                    let g = g
+                        .get(i)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap();
+                    let d = a
+                        .iter()
+                        .zip(&g)
+                        .map(|(a, g)| (a - g).abs() / (1.0 + a.abs()))
+                        .fold(0f32, f32::max);
+                    // A bias right before a batch norm gets only rounding noise as gradient, which AdamW
+                    // turns into steps of up to lr; the norm cancels it (and its running mean follows it).
+                    let block = name.split('.').next().unwrap();
+                    let before_bn = at.iter().any(|(n, _)| n == &format!("{block}.bn.gamma"))
+                        && (name.ends_with(".bias") && !name.contains(".bn."))
+                        || name.ends_with(".running_mean");
+                    let tol = if before_bn { 0.05 } else { 1e-5 };
+                    assert!(d < tol, "{family} fold {i} {name}: differs by {d}");
+                }
+                let pred = predict(&mut alone, xi, f).unwrap();
+                let same = pred.iter().zip(&gpred[i]).filter(|(a, b)| a == b).count();
+                assert!(
+                    same + 1 >= pred.len(),
+                    "{family} fold {i}: {same} of {} predictions agree",
+                    pred.len()
+                );
+            }
+        }
     }
 
     #[test]

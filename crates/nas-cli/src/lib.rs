@@ -365,12 +365,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             for g in gpus {
                 println!(
-                    "cuda:{}: {}, {:.1} of {:.1} GiB free ({} trainings at once)",
+                    "cuda:{}: {}, {:.1} of {:.1} GiB free (up to {} trainings at once on small data)",
                     g.ordinal,
                     g.name,
                     g.free as f64 / (1u64 << 30) as f64,
                     g.total as f64 / (1u64 << 30) as f64,
-                    evaluate::device::trainings_per_gpu(g.free)
+                    evaluate::device::trainings_per_gpu(
+                        g.free,
+                        evaluate::device::bytes_per_training(0, 0, 0),
+                        evaluate::thread_count(0)
+                    )
                 );
             }
             Ok(())
