@@ -22,7 +22,7 @@ say() { echo "== $*"; }
 # look in the usual places (a CUDA toolkit, or the nvidia-* wheels of a Python environment).
 if ldd "$NAS" | grep -q 'not found'; then
     for lib in $(ldd "$NAS" | awk '/not found/{print $1}'); do
-        hit=$(find /usr/local/cuda* /usr/lib /usr/local/lib /opt -name "$lib" 2>/dev/null | head -1)
+        hit=$(find /usr/local/cuda* /usr/local/nvidia /usr/lib /usr/local/lib /opt -name "$lib" 2>/dev/null | head -1)
         [ -n "$hit" ] && LD_LIBRARY_PATH="$(dirname "$hit")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     done
     export LD_LIBRARY_PATH
@@ -30,6 +30,7 @@ if ldd "$NAS" | grep -q 'not found'; then
 fi
 
 say "devices"
+echo "$(nproc) CPU cores: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
 "$NAS" devices || status=1
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>/dev/null || true
 
@@ -41,10 +42,11 @@ fi
 say "agreement: the same search on cpu and cuda (built-in digits, budget 8, 3 epochs, seed 11)"
 for side in cpu gpu; do
     dev=$([ "$side" = cpu ] && echo cpu || echo "$GPU")
-    if ! /usr/bin/time -f "$side ($dev): %e s" "$NAS" run --quiet --no-retrain --device "$dev" --out "$OUT/agree-$side" \
-        --budget 8 --epochs 3 --seed 11; then
+    t0=$(date +%s.%N)
+    if ! "$NAS" run --quiet --no-retrain --device "$dev" --out "$OUT/agree-$side" --budget 8 --epochs 3 --seed 11; then
         echo "FAILED: the search on $dev"; exit 1
     fi
+    awk -v s="$side ($dev)" -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%s: %.1f s\n", s, b - a}'
 done
 best() { awk '/^\[best\]/{b=1} b&&/^id =/{print $3; exit}' "$1/selection.toml"; }
 folds() { awk '/^\[best\]/{b=1} b&&/^fold_scores/{print; exit}' "$1/selection.toml"; }
@@ -78,7 +80,7 @@ gpu_ok=1
 "$NAS" evaluate --quiet --device "$GPU" "$OUT/bench-gpu" >/dev/null || gpu_ok=0
 t2=$(date +%s.%N)
 kill "$smi" 2>/dev/null
-if [ "$gpu_ok" = 0 ]; then echo "FAILED: nas evaluate --device "$GPU""; exit 1; fi
+if [ "$gpu_ok" = 0 ]; then echo "FAILED: nas evaluate --device $GPU"; exit 1; fi
 awk -v n="$BATCH" -v rows="$rows" -v ep="$EPOCHS" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
     cpu = b - a; gpu = c - b; samples = n * 5 * rows * 4 / 5 * ep;
     printf "cpu: %.1f s, %.3f candidates/s, %.0f samples/s\n", cpu, n / cpu, samples / cpu;
