@@ -92,6 +92,14 @@ fi
 ok=$(grep -l 'status = "ok"' "$OUT"/bench-gpu/results/c*.toml 2>/dev/null | wc -l)
 echo "gpu results ok: $ok of $BATCH"
 [ "$ok" = "$BATCH" ] || status=1
+# The same batch by 4 worker processes sharing the run directory (kernel launches serialise within a process).
+cp -r "$OUT/bench" "$OUT/bench-workers"
+t3=$(date +%s.%N)
+for i in 1 2 3 4; do "$NAS" evaluate --quiet --worker --device "$GPU" "$OUT/bench-workers" >/dev/null 2>&1 & done
+wait
+t4=$(date +%s.%N)
+awk -v n="$BATCH" -v a="$t0" -v b="$t1" -v c="$t3" -v d="$t4" 'BEGIN {
+    printf "gpu, 4 worker processes: %.1f s, %.3f candidates/s, %.2fx the cpu\n", d - c, n / (d - c), (b - a) / (d - c) }'
 grep -h '^wall_s' "$OUT"/bench-gpu/results/c*.toml | awk '{s+=$3; n++} END {printf "gpu: mean wall per candidate (5 folds batched) %.2f s\n", s/n}'
 grep -h '^wall_s' "$OUT"/bench-cpu/results/c*.toml | awk '{s+=$3; n++} END {printf "cpu: mean summed fold time per candidate %.2f s\n", s/n}'
 

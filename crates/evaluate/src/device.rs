@@ -11,8 +11,10 @@ use anyhow::{anyhow, bail, Result};
 use candle_core::Device;
 use std::sync::Mutex;
 
-/// At most this many concurrent trainings on one GPU.
-pub const MAX_PER_GPU: usize = 16;
+/// At most this many concurrent trainings on one GPU: measured on an H200 with the default space on digits,
+/// one process ran 4 trainings at once at 4.75 candidates/s, 8 at 3.84 and 16 at 3.65 (the driver serialises
+/// kernel launches within a process; more worker processes, `nas evaluate --worker`, add throughput).
+pub const MAX_PER_GPU: usize = 4;
 
 /// Device memory one grouped training needs, estimated: its folds' training rows (uploaded once, `folds`
 /// copies of about the whole data set) twice over for gathered batches and working space, and at least
@@ -77,73 +79,104 @@ pub fn trainings_per_gpu(free: usize, per_training: usize, cores: usize) -> usiz
     (free / 10 * 9 / per_training.max(1)).clamp(1, MAX_PER_GPU.min(cores.max(1)))
 }
 
-/// GPUs opened by this process, with their free memory when first opened.
-static OPENED: Mutex<Vec<(Gpu, Device)>> = Mutex::new(Vec::new());
+/// GPUs opened by this process: each with its free memory when first opened and the training handles made so
+/// far. Each handle has its own CUDA stream and cuBLAS handle (trainings sharing one handle serialised:
+/// measured on an H200, 16 of them ran no faster than one).
+static OPENED: Mutex<Vec<(Gpu, Vec<Device>)>> = Mutex::new(Vec::new());
 
-/// The GPUs, each opened once per process.
-fn opened() -> Result<Vec<(Gpu, Device)>> {
+/// The GPUs (all, or only `cuda:N`), and for each its first `n(gpu, number of GPUs)` training handles, opened
+/// once per process.
+fn handles(only: Option<usize>, n: impl Fn(&Gpu, usize) -> usize) -> Result<Vec<Device>> {
     let mut o = OPENED.lock().unwrap();
     if o.is_empty() {
-        for g in gpus()? {
-            let dev = Device::new_cuda(g.ordinal)
-                .map_err(|e| anyhow!("GPU {} ({}): {e}", g.ordinal, g.name))?;
-            o.push((g, dev));
+        *o = gpus()?.into_iter().map(|g| (g, Vec::new())).collect();
+    }
+    if let Some(k) = only {
+        if !o.iter().any(|(g, _)| g.ordinal == k) {
+            bail!("there are {} GPUs (0..{})", o.len(), o.len());
         }
     }
-    Ok(o.clone())
+    let mut out = Vec::new();
+    let count = o.len();
+    for (g, hs) in o.iter_mut() {
+        if only.is_some_and(|k| k != g.ordinal) {
+            continue;
+        }
+        let want = n(g, count);
+        while hs.len() < want {
+            hs.push(open_handle(g)?);
+        }
+        out.extend(hs[..want].iter().cloned());
+    }
+    Ok(out)
 }
 
-/// The devices to train on for a `device` setting (`cpu`, `cuda`, `cuda:N`, `auto`), each repeated as many
-/// times as trainings run on it at once: `cpu_threads` on the CPU; on a GPU as many as
-/// [`trainings_per_gpu`] allows for trainings of `per_training` bytes ([`bytes_per_training`]).
-pub fn resolve(setting: &str, cpu_threads: usize, per_training: usize) -> Result<Vec<Device>> {
+fn open_handle(g: &Gpu) -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        let d = Device::new_cuda_with_stream(g.ordinal)
+            .map_err(|e| anyhow!("GPU {} ({}): {e}", g.ordinal, g.name))?;
+        if let Device::Cuda(c) = &d {
+            // SAFETY: a training uses only tensors made on its own handle, so its stream never touches memory
+            // another stream uses: cudarc's cross-stream event tracking (an event per tensor) is not needed.
+            unsafe { c.cuda_stream().context().disable_event_tracking() };
+        }
+        Ok(d)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        bail!(
+            "GPU {} ({}): this nas was built without CUDA",
+            g.ordinal,
+            g.name
+        )
+    }
+}
+
+/// The devices to train on for a `device` setting (`cpu`, `cuda`, `cuda:N`, `auto`), one entry per training
+/// that runs at once: `cpu_threads` on the CPU; on each GPU as many as [`trainings_per_gpu`] allows for
+/// trainings of `per_training` bytes ([`bytes_per_training`]), at most `cap` when it is not 0.
+pub fn resolve(
+    setting: &str,
+    cpu_threads: usize,
+    per_training: usize,
+    cap: usize,
+) -> Result<Vec<Device>> {
     let cpu = || vec![Device::Cpu; cpu_threads.max(1)];
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let on = |gs: &[(Gpu, Device)]| -> Vec<Device> {
-        let cores_each = (cores / gs.len().max(1)).max(1);
-        gs.iter()
-            .flat_map(|(g, dev)| {
-                std::iter::repeat_n(
-                    dev.clone(),
-                    trainings_per_gpu(g.free, per_training, cores_each),
-                )
-            })
-            .collect()
+    let on = |only: Option<usize>| -> Result<Vec<Device>> {
+        handles(only, |g, count| {
+            let n = trainings_per_gpu(g.free, per_training, (cores / count.max(1)).max(1));
+            if cap > 0 {
+                n.min(cap)
+            } else {
+                n
+            }
+        })
+        .map_err(|e| anyhow!("device \"{setting}\": {e}"))
     };
     match setting {
         "cpu" => Ok(cpu()),
         "auto" => {
-            let gs = opened()?;
-            if gs.is_empty() {
-                Ok(cpu())
-            } else {
-                Ok(on(&gs))
-            }
+            let ds = on(None)?;
+            Ok(if ds.is_empty() { cpu() } else { ds })
         }
         s if s.starts_with("cuda") => {
             if !cuda_built() {
                 bail!("device \"{setting}\": this nas was built without CUDA (build with `cargo build --release --features cuda`)");
             }
-            let gs = opened()?;
-            if gs.is_empty() {
+            let only = match setting.strip_prefix("cuda:") {
+                None => None,
+                Some(n) => Some(
+                    n.parse()
+                        .map_err(|_| anyhow!("device \"{setting}\": expected cuda:N"))?,
+                ),
+            };
+            let ds = on(only)?;
+            if ds.is_empty() {
                 bail!("device \"{setting}\": no CUDA GPU found");
             }
-            match setting.strip_prefix("cuda:") {
-                None => Ok(on(&gs)),
-                Some(n) => {
-                    let n: usize = n
-                        .parse()
-                        .map_err(|_| anyhow!("device \"{setting}\": expected cuda:N"))?;
-                    let g = gs.iter().find(|(g, _)| g.ordinal == n).ok_or_else(|| {
-                        anyhow!(
-                            "device \"{setting}\": there are {} GPUs (0..{})",
-                            gs.len(),
-                            gs.len()
-                        )
-                    })?;
-                    Ok(on(std::slice::from_ref(g)))
-                }
-            }
+            Ok(ds)
         }
         other => bail!("device \"{other}\": expected cpu, cuda, cuda:N or auto"),
     }
@@ -156,10 +189,13 @@ mod tests {
     #[test]
     fn cpu_and_auto_without_gpus_train_on_the_cpu() {
         let mb = 1 << 20;
-        assert_eq!(resolve("cpu", 3, mb).unwrap().len(), 3);
+        assert_eq!(resolve("cpu", 3, mb, 0).unwrap().len(), 3);
         if gpus().unwrap().is_empty() {
-            assert!(resolve("auto", 2, mb).unwrap().iter().all(|d| d.is_cpu()));
-            let e = resolve("cuda:0", 1, mb).unwrap_err().to_string();
+            assert!(resolve("auto", 2, mb, 0)
+                .unwrap()
+                .iter()
+                .all(|d| d.is_cpu()));
+            let e = resolve("cuda:0", 1, mb, 0).unwrap_err().to_string();
             assert!(
                 e.contains("without CUDA") || e.contains("no CUDA GPU"),
                 "{e}"
@@ -167,11 +203,11 @@ mod tests {
         } else {
             eprintln!("GPUs present: the no-GPU checks are skipped");
         }
-        assert!(resolve("tpu", 1, mb).is_err());
+        assert!(resolve("tpu", 1, mb, 0).is_err());
         let gb = 1 << 30;
         assert_eq!(trainings_per_gpu(0, gb, 16), 1, "at least one");
         assert_eq!(trainings_per_gpu(80 * gb, gb, 64), MAX_PER_GPU);
-        assert_eq!(trainings_per_gpu(80 * gb, gb, 4), 4, "one per core");
+        assert_eq!(trainings_per_gpu(80 * gb, gb, 2), 2, "one per core");
         assert_eq!(
             trainings_per_gpu(10 * gb, 3 * gb, 64),
             3,

@@ -478,18 +478,19 @@ pub fn evaluate_pending(
         Ok(rs)
     } else {
         let data = sf.load_data(&run.space())?;
-        let threads = thread_count(if opts.threads > 0 {
+        let requested = if opts.threads > 0 {
             opts.threads
         } else {
             sf.experiment.evaluate.threads
-        });
+        };
+        let threads = thread_count(requested);
         let setting = opts
             .device
             .as_deref()
             .unwrap_or(&sf.experiment.evaluate.device);
         let per_training =
             device::bytes_per_training(data.rows(), data.features, sf.experiment.evaluate.folds);
-        let devices = device::resolve(setting, threads, per_training)?;
+        let devices = device::resolve(setting, threads, per_training, requested)?;
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| lease::renew_until(&held, &stop, timeout));
