@@ -92,7 +92,7 @@ fn handles(only: Option<usize>, n: impl Fn(&Gpu, usize) -> usize) -> Result<Vec<
         *o = gpus()?.into_iter().map(|g| (g, Vec::new())).collect();
     }
     if let Some(k) = only {
-        if !o.iter().any(|(g, _)| g.ordinal == k) {
+        if !o.is_empty() && !o.iter().any(|(g, _)| g.ordinal == k) {
             bail!("there are {} GPUs (0..{})", o.len(), o.len());
         }
     }
