@@ -157,14 +157,7 @@ fn train_with(
     let f = input.features;
     let mut init = Rng::derive(seed, "init", stream);
     let mut model = Model::new(space, arch, input, &mut init, DType::F32, &dev)?;
-    let mut opt = AdamW::new(
-        model.vars(),
-        ParamsAdamW {
-            lr: spec.lr,
-            weight_decay: spec.weight_decay,
-            ..Default::default()
-        },
-    )?;
+    let mut opt = optimizer(&model, spec)?;
     let mut drop_rng = Rng::derive(seed, "dropout", stream);
     let n = y.len();
     let mut order: Vec<usize> = (0..n).collect();
@@ -234,6 +227,18 @@ fn train_with(
     Ok(Trained::Ok(model))
 }
 
+/// AdamW over every parameter of `model`, with the experiment's learning rate and weight decay.
+fn optimizer(model: &Model, spec: &EvalSpec) -> candle_core::Result<AdamW> {
+    AdamW::new(
+        model.vars(),
+        ParamsAdamW {
+            lr: spec.lr,
+            weight_decay: spec.weight_decay,
+            ..Default::default()
+        },
+    )
+}
+
 /// One fold's standardised training rows and random-stream name, for [`train_grouped`].
 pub struct FoldRows<'a> {
     /// Rows, `features` columns each.
@@ -284,14 +289,7 @@ pub fn train_grouped(
         .map(|d| Rng::derive(seed, "init", &d.stream))
         .collect();
     let mut model = Model::new_grouped(space, arch, input, &mut inits, DType::F32, dev)?;
-    let mut opt = AdamW::new(
-        model.vars(),
-        ParamsAdamW {
-            lr: spec.lr,
-            weight_decay: spec.weight_decay,
-            ..Default::default()
-        },
-    )?;
+    let mut opt = optimizer(&model, spec)?;
     let mut drops: Vec<Rng> = folds
         .iter()
         .map(|d| Rng::derive(seed, "dropout", &d.stream))
