@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # One-off: the default conv space on 32x32x3 images (4000 synthetic rows), cpu vs gpu, 1 epoch, 8 candidates.
 set -uo pipefail
-NAS=/tmp/b/nas; W=/tmp/big; mkdir -p $W
-python3 - <<'PY'
+NAS=${NAS:-nas}; W=${WORK:-/tmp/big}; mkdir -p $W
+python3 - "$W/img.csv" <<'PY'
+import sys
 import numpy as np
 rng = np.random.default_rng(0)
 n, d = 4000, 3 * 32 * 32
 X = rng.normal(size=(n, d)).astype(np.float32)
 y = (X @ rng.normal(size=(d, 10))).argmax(1)
-with open('/tmp/big/img.csv', 'w') as f:
+with open(sys.argv[1], 'w') as f:
     f.write(','.join([f'f{i}' for i in range(d)] + ['label']) + '\n')
     np.savetxt(f, np.column_stack([X, y]), fmt='%.3g', delimiter=',')
 PY
