@@ -911,5 +911,44 @@ mod tests {
         .unwrap();
         assert_eq!(r[0].status, "diverged", "{:?}", r[0]);
         assert!(r[0].error.contains("loss became"));
+        let es = entries(&sf, &def, &["conv8x3-relu"]);
+        let r = cross_validate_with(
+            &sf,
+            &def,
+            &data,
+            &es,
+            &[Device::Cpu],
+            true,
+            &|_| {},
+            &|_| Ok(()),
+        );
+        let r = r.unwrap();
+        assert_eq!(r[0].status, "diverged", "grouped: {:?}", r[0]);
+    }
+
+    /// A training that fails (on a GPU: out of memory) is recorded as a failed candidate, grouped or not,
+    /// and the other candidates are evaluated.
+    #[test]
+    fn a_failing_training_is_recorded_and_the_rest_go_on() {
+        let (sf, def, data) = small(|_| {});
+        let mut es = entries(&sf, &def, &["conv8x3-relu", "conv8x3-silu"]);
+        // An architecture of another family: building its network fails.
+        let (_, cell, _) = small(|e| {
+            e.space = space::experiment::SpaceSpec {
+                family: "cell".into(),
+                ..Default::default()
+            }
+        });
+        es[1].arch = cell
+            .parse("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|")
+            .unwrap();
+        for group in [false, true] {
+            let cpus = [Device::Cpu, Device::Cpu];
+            let r = cross_validate_with(&sf, &def, &data, &es, &cpus, group, &|_| {}, &|_| Ok(()))
+                .unwrap();
+            assert_eq!(r[0].status, "ok", "group {group}: {:?}", r[0]);
+            assert_eq!(r[1].status, "failed", "group {group}: {:?}", r[1]);
+            assert!(r[1].error.contains("family"), "{}", r[1].error);
+        }
     }
 }
