@@ -107,6 +107,7 @@ pub enum Trained {
 
 /// Trains `arch` on the standardised rows `x`/`y` with AdamW; `stream` names the random streams
 /// (initialisation, batch order, dropout), e.g. `[candidate, fold]`; `on_epoch` hears each finished epoch.
+/// The CPU path (and retraining); on a GPU, folds train grouped ([`train_grouped`]).
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     space: &SpaceDef,
@@ -120,39 +121,6 @@ pub fn train(
     dev: &Device,
     on_epoch: &dyn Fn(usize),
 ) -> anyhow::Result<Trained> {
-    let upload_once = !dev.is_cpu();
-    train_with(
-        space,
-        arch,
-        input,
-        spec,
-        seed,
-        stream,
-        x,
-        y,
-        dev,
-        upload_once,
-        on_epoch,
-    )
-}
-
-/// [`train`], with the batches either copied from host memory each step (`upload_once` false: the CPU path)
-/// or gathered on the device from the training rows uploaded once (`upload_once` true: the GPU path, which
-/// also checks the loss for divergence once per epoch instead of synchronising every step).
-#[allow(clippy::too_many_arguments)]
-fn train_with(
-    space: &SpaceDef,
-    arch: &Arch,
-    input: &InputInfo,
-    spec: &EvalSpec,
-    seed: u64,
-    stream: &[u64],
-    x: &[f32],
-    y: &[u32],
-    dev: &Device,
-    upload_once: bool,
-    on_epoch: &dyn Fn(usize),
-) -> anyhow::Result<Trained> {
     let dev = dev.clone();
     let f = input.features;
     let mut init = Rng::derive(seed, "init", stream);
@@ -163,64 +131,28 @@ fn train_with(
     let mut order: Vec<usize> = (0..n).collect();
     let mut xb = Vec::with_capacity(spec.batch_size * f);
     let mut yb = Vec::with_capacity(spec.batch_size);
-    let all = if upload_once {
-        Some((
-            Tensor::from_slice(x, (n, f), &dev)?,
-            Tensor::from_slice(y, n, &dev)?,
-        ))
-    } else {
-        None
-    };
-    let diverged = |l: f32, epoch: usize| {
-        Ok(Trained::Diverged(format!(
-            "loss became {l} in epoch {}",
-            epoch + 1
-        )))
-    };
     for epoch in 0..spec.epochs {
         let mut shuf = Rng::derive(seed, "batches", &[stream, &[epoch as u64]].concat());
         shuf.shuffle(&mut order);
-        let mut epoch_loss: Option<Tensor> = None;
         for chunk in order.chunks(spec.batch_size) {
-            let (xt, yt) = match &all {
-                Some((xa, ya)) => {
-                    let idx: Vec<u32> = chunk.iter().map(|&r| r as u32).collect();
-                    let idx = Tensor::from_vec(idx, chunk.len(), &dev)?;
-                    (xa.index_select(&idx, 0)?, ya.index_select(&idx, 0)?)
-                }
-                None => {
-                    xb.clear();
-                    yb.clear();
-                    for &r in chunk {
-                        xb.extend_from_slice(&x[r * f..(r + 1) * f]);
-                        yb.push(y[r]);
-                    }
-                    (
-                        Tensor::from_slice(&xb, (chunk.len(), f), &dev)?,
-                        Tensor::from_slice(&yb, chunk.len(), &dev)?,
-                    )
-                }
-            };
+            xb.clear();
+            yb.clear();
+            for &r in chunk {
+                xb.extend_from_slice(&x[r * f..(r + 1) * f]);
+                yb.push(y[r]);
+            }
+            let xt = Tensor::from_slice(&xb, (chunk.len(), f), &dev)?;
+            let yt = Tensor::from_slice(&yb, chunk.len(), &dev)?;
             let logits = model.forward(&xt, true, &mut drop_rng)?;
             let loss = ops::cross_entropy(&logits, &yt)?;
-            if upload_once {
-                epoch_loss = Some(match epoch_loss {
-                    Some(s) => (s + loss.detach())?,
-                    None => loss.detach(),
-                });
-            } else {
-                let l = loss.to_scalar::<f32>()?;
-                if !l.is_finite() {
-                    return diverged(l, epoch);
-                }
+            let l = loss.to_scalar::<f32>()?;
+            if !l.is_finite() {
+                return Ok(Trained::Diverged(format!(
+                    "loss became {l} in epoch {}",
+                    epoch + 1
+                )));
             }
             opt.backward_step(&loss)?;
-        }
-        if let Some(s) = epoch_loss {
-            let l = s.to_scalar::<f32>()?;
-            if !l.is_finite() {
-                return diverged(l, epoch);
-            }
         }
         on_epoch(epoch + 1);
     }
@@ -471,48 +403,6 @@ mod tests {
         assert_eq!(s.apply(&x, &[2]), vec![98.0, -10.0]);
     }
 
-    #[test]
-    fn uploading_the_rows_once_trains_the_same_model_as_copying_each_batch() {
-        let mut e = space::Experiment::default();
-        e.evaluate.epochs = 2;
-        let (sf, def, data) = space::SpaceFile::resolve(e).unwrap();
-        let arch = def.parse("conv8x3-relu-bn-maxpool-drop0.1").unwrap();
-        let rows: Vec<usize> = (0..300).collect();
-        let x = network_layout(&data, &sf.input);
-        let st = Standardizer::fit(&x, data.features, &rows);
-        let xs = st.apply(&x, &rows);
-        let ys: Vec<u32> = rows.iter().map(|&r| data.y[r]).collect();
-        let run = |once: bool| {
-            let e = &sf.experiment.evaluate;
-            match train_with(
-                &def,
-                &arch,
-                &sf.input,
-                e,
-                1,
-                &[1, 0],
-                &xs,
-                &ys,
-                &Device::Cpu,
-                once,
-                &|_| {},
-            )
-            .unwrap()
-            {
-                Trained::Ok(mut m) => m
-                    .tensors()
-                    .into_iter()
-                    .map(|(_, t)| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-                    .collect::<Vec<_>>(),
-                Trained::Diverged(m) => panic!("{m}"),
-            }
-        };
-        assert_eq!(run(true), run(false));
-    }
-
-    /// The folds trained as one grouped network end with the parameters and running statistics of the
-    /// folds trained alone, and predict the same classes: fold sizes that differ (a padded last batch),
-    /// batch norm, dropout, residual projections and pooling included, for chain and cell networks.
     #[test]
     fn grouped_folds_train_like_separate_folds() {
         for (family, arch, rows) in [
