@@ -293,23 +293,22 @@ pub fn batch_norm_eval(
 
 /// Softmax cross-entropy, mean over the batch (log-softmax from basic ops).
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    target_log_prob(logits, targets)?.mean_all()?.neg()
+}
+
+/// Log-probability `[N, 1]` of each row's target class under softmax(`logits`), from basic ops (candle's
+/// `softmax_last_dim` records no backward).
+fn target_log_prob(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let max = logits.max_keepdim(D::Minus1)?.detach();
     let diff = logits.broadcast_sub(&max)?;
     let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
     let logp = diff.broadcast_sub(&lse)?;
-    let picked = logp.gather(&targets.unsqueeze(1)?, 1)?;
-    picked.mean_all()?.neg()
+    logp.gather(&targets.unsqueeze(1)?, 1)
 }
 
 /// Cross-entropy of a grouped network, per group (`[G]`): the mean over each group's real rows.
 pub fn cross_entropy_grouped(logits: &Tensor, targets: &Tensor, grp: &Groups) -> Result<Tensor> {
-    let max = logits.max_keepdim(D::Minus1)?.detach();
-    let diff = logits.broadcast_sub(&max)?;
-    let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    let logp = diff.broadcast_sub(&lse)?;
-    let picked = logp
-        .gather(&targets.unsqueeze(1)?, 1)?
-        .reshape((grp.g, grp.b, 1))?;
+    let picked = target_log_prob(logits, targets)?.reshape((grp.g, grp.b, 1))?;
     match &grp.mask {
         None => picked.mean(1)?.squeeze(1)?.neg(),
         Some(m) => {
