@@ -17,6 +17,12 @@ EPOCHS=${EPOCHS:-4}
 GPU=${GPU:-cuda}   # GPU=cpu: a dry run of this script on a machine without a GPU
 status=0
 say() { echo "== $*"; }
+# GPU utilisation and memory, sampled every 0.5 s into $1 until killed (run it with &: exec makes $! the sampler); `utilisation FILE` summarises them.
+sample_gpu() { exec nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 > "$1" 2>/dev/null; }
+utilisation() {
+    [ -s "$1" ] && awk -F', ' '{u+=$1; if ($1>m) m=$1; if ($2>mm) mm=$2; n++} END {
+        printf "GPU utilisation: mean %.0f%%, peak %d%% (%d samples); peak memory %d MiB\n", u/n, m, n, mm}' "$1"
+}
 
 # The binary links libcublas.so.13, libcudart.so.13 and libcurand.so.10: where the loader does not find them,
 # look in the usual places (a CUDA toolkit, or the nvidia-* wheels of a Python environment).
@@ -74,7 +80,7 @@ rows=$(awk -F' = ' '/^rows/{print $2; exit}' "$OUT/bench/space.toml")
 t0=$(date +%s.%N)
 "$NAS" evaluate --quiet --device cpu "$OUT/bench-cpu" >/dev/null || status=1
 t1=$(date +%s.%N)
-nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 > "$OUT/util.csv" 2>/dev/null &
+sample_gpu "$OUT/util.csv" &
 smi=$!
 gpu_ok=1
 "$NAS" evaluate --quiet --device "$GPU" "$OUT/bench-gpu" >/dev/null || gpu_ok=0
@@ -86,9 +92,7 @@ awk -v n="$BATCH" -v rows="$rows" -v ep="$EPOCHS" -v a="$t0" -v b="$t1" -v c="$t
     printf "cpu: %.1f s, %.3f candidates/s, %.0f samples/s\n", cpu, n / cpu, samples / cpu;
     printf "gpu: %.1f s, %.3f candidates/s, %.0f samples/s\n", gpu, n / gpu, samples / gpu;
     printf "gpu / cpu: %.2fx\n", cpu / gpu }'
-if [ -s "$OUT/util.csv" ]; then
-    awk -F', ' '{u+=$1; if ($1>m) m=$1; if ($2>mm) mm=$2; n++} END {printf "GPU utilisation during the GPU run: mean %.0f%%, peak %d%% (%d samples); peak memory %d MiB\n", u/n, m, n, mm}' "$OUT/util.csv"
-fi
+utilisation "$OUT/util.csv"
 ok=$(grep -l 'status = "ok"' "$OUT"/bench-gpu/results/c*.toml 2>/dev/null | wc -l)
 echo "gpu results ok: $ok of $BATCH"
 [ "$ok" = "$BATCH" ] || status=1
@@ -106,15 +110,13 @@ grep -h '^wall_s' "$OUT"/bench-cpu/results/c*.toml | awk '{s+=$3; n++} END {prin
 say "GPU alone: a batch of $BIG candidates"
 printf 'seed = 5\n[search]\nbudget = %s\nbatch = %s\n[evaluate]\nepochs = %s\n' "$BIG" "$BIG" "$EPOCHS" > "$OUT/big.toml"
 "$NAS" space --config "$OUT/big.toml" --out "$OUT/big" >/dev/null && "$NAS" generate "$OUT/big" >/dev/null || status=1
-nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 > "$OUT/util-big.csv" 2>/dev/null &
+sample_gpu "$OUT/util-big.csv" &
 smi=$!
 t0=$(date +%s.%N)
 "$NAS" evaluate --quiet --device "$GPU" "$OUT/big" >/dev/null || status=1
 t1=$(date +%s.%N)
 kill "$smi" 2>/dev/null
 awk -v n="$BIG" -v a="$t0" -v b="$t1" 'BEGIN {printf "gpu, %d candidates: %.1f s, %.3f candidates/s\n", n, b - a, n / (b - a)}'
-if [ -s "$OUT/util-big.csv" ]; then
-    awk -F', ' '{u+=$1; if ($1>m) m=$1; if ($2>mm) mm=$2; n++} END {printf "GPU utilisation: mean %.0f%%, peak %d%%; peak memory %d MiB\n", u/n, m, mm}' "$OUT/util-big.csv"
-fi
+utilisation "$OUT/util-big.csv"
 echo "outputs in $OUT"
 exit $status
