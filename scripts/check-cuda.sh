@@ -14,5 +14,5 @@ if [ "${1:-check}" = build ]; then
     cargo build --release --features cuda -p nas-cli
     echo "built $CARGO_TARGET_DIR/release/nas"
 else
-    cargo check --features cuda -p nas-cli -p evaluate --all-targets
+    cargo check --features cuda -p nas-cli -p nn -p evaluate --all-targets
 fi

@@ -215,7 +215,7 @@ fn main() -> Result<()> {
     let mut notes = Vec::new();
     for w in &MODELS {
         let (sf, def, data) = SpaceFile::resolve(experiment(w, epochs)?)?;
-        let folds = evaluate::train::stratified_folds(&data.y, FOLDS, sf.experiment.seed);
+        let folds = nn::train::stratified_folds(&data.y, FOLDS, sf.experiment.seed);
         let rows_trained: usize = (0..FOLDS)
             .map(|f| folds.iter().filter(|&&g| g != f).count())
             .sum();

@@ -2,7 +2,7 @@
 //!
 //! Every command is a thin layer over one stage function: `nas space` → [`space::SpaceFile::resolve`],
 //! `nas generate` → [`generate::step`], `nas evaluate` → [`evaluate::evaluate_pending`], `nas select` →
-//! [`select::select`] (and [`evaluate::retrain`]). `nas run` loops generate → evaluate over the same files,
+//! [`select::select`] (and [`export::retrain`]). `nas run` loops generate → evaluate over the same files,
 //! so nothing it does is impossible stage by stage, and running it again on a directory resumes it.
 //! Errors are printed as one line `nas: error: …` with exit code 1; panics never reach the user.
 #![deny(missing_docs)]
@@ -355,11 +355,11 @@ fn dispatch(cli: Cli) -> Result<()> {
                 "cpu: {} cores (one training per core)",
                 evaluate::thread_count(0)
             );
-            if !evaluate::device::cuda_built() {
+            if !nn::device::cuda_built() {
                 println!("cuda: not in this build (cargo build --release --features cuda)");
                 return Ok(());
             }
-            let gpus = evaluate::device::gpus()?;
+            let gpus = nn::device::gpus()?;
             if gpus.is_empty() {
                 println!("cuda: built in; no GPU found (device = \"auto\" trains on the CPU)");
             }
@@ -370,9 +370,9 @@ fn dispatch(cli: Cli) -> Result<()> {
                     g.name,
                     g.free as f64 / (1u64 << 30) as f64,
                     g.total as f64 / (1u64 << 30) as f64,
-                    evaluate::device::trainings_per_gpu(
+                    nn::device::trainings_per_gpu(
                         g.free,
-                        evaluate::device::bytes_per_training(0, 0, 0),
+                        nn::device::bytes_per_training(0, 0, 0),
                         evaluate::thread_count(0)
                     )
                 );
@@ -380,7 +380,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Predict(a) => {
-            let p = evaluate::predict_source(&a.model, &a.data)?;
+            let p = export::predict_source(&a.model, &a.data)?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             use std::io::Write;
             writeln!(out, "row,prediction")?;
@@ -529,11 +529,11 @@ fn export(run: &RunDir, out: &std::path::Path) -> Result<()> {
     } else {
         select::select(run, None)?
     };
-    let current = evaluate::load_model(&run.model()).ok();
+    let current = export::load_model(&run.model()).ok();
     if current.as_ref().is_none_or(|m| m.file.id != sel.best.id) {
         retrain(run, sel.best.id)?;
     }
-    let loaded = evaluate::load_model(&run.model())?;
+    let loaded = export::load_model(&run.model())?;
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
     let from = run.model().join(&loaded.file.weights);
@@ -552,7 +552,7 @@ fn export(run: &RunDir, out: &std::path::Path) -> Result<()> {
 }
 
 fn retrain(run: &RunDir, id: u64) -> Result<()> {
-    let m = evaluate::retrain(run, id)?;
+    let m = export::retrain(run, id)?;
     println!(
         "model: {} (c{:05}, training accuracy {:.4})",
         run.model().join("model.toml").display(),

@@ -455,3 +455,33 @@ pub struct SelectionFile {
     /// All ok candidates, best first.
     pub ranking: Vec<Ranked>,
 }
+
+/// `model/model.toml`: what is needed to use the exported weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.model`.
+    pub kind: String,
+    /// Candidate id of the winner.
+    pub id: u64,
+    /// Architecture.
+    pub arch: String,
+    /// Input description.
+    pub input: InputInfo,
+    /// Class names in output order.
+    pub class_names: Vec<String>,
+    /// Per-feature mean subtracted before the network (network layout order).
+    pub feature_mean: Vec<f32>,
+    /// Per-feature standard deviation divided by.
+    pub feature_std: Vec<f32>,
+    /// Accuracy on the training data after retraining.
+    pub train_accuracy: f64,
+    /// The safetensors file with the weights, next to this file.
+    pub weights: String,
+    /// The CSV label column the model was trained with (`nas predict` reports accuracy when it is present).
+    pub label: String,
+    /// The search space the architecture belongs to (rebuilds the network).
+    pub space: crate::experiment::SpaceSpec,
+}

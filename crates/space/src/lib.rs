@@ -23,8 +23,8 @@ pub mod rng;
 
 pub use arch::{Act, Arch, Block, Cell, InputInfo, Pool, SpaceDef, CELL_OPS};
 pub use artifacts::{
-    mean_std, CandidateFile, Entry, LeaseFile, Ranked, ResultFile, RunDir, SelectionFile,
-    SpaceFile, ARTIFACT_VERSION,
+    mean_std, CandidateFile, Entry, LeaseFile, ModelFile, Ranked, ResultFile, RunDir,
+    SelectionFile, SpaceFile, ARTIFACT_VERSION,
 };
 pub use data::Dataset;
 pub use experiment::Experiment;

@@ -8,38 +8,6 @@
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
-/// Gather indices of every k×k window (row-major over output pixels, then taps); `h·w` is the zero pixel.
-pub fn window_index(
-    h: usize,
-    w: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-) -> (Vec<u32>, usize, usize) {
-    let ho = (h + 2 * pad - k) / stride + 1;
-    let wo = (w + 2 * pad - k) / stride + 1;
-    let zero = (h * w) as u32;
-    let mut idx = Vec::with_capacity(ho * wo * k * k);
-    for oy in 0..ho {
-        for ox in 0..wo {
-            for ky in 0..k {
-                for kx in 0..k {
-                    let iy = (oy * stride + ky) as isize - pad as isize;
-                    let ix = (ox * stride + kx) as isize - pad as isize;
-                    idx.push(
-                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                            (iy as usize * w + ix as usize) as u32
-                        } else {
-                            zero
-                        },
-                    );
-                }
-            }
-        }
-    }
-    (idx, ho, wo)
-}
-
 /// Gathers the windows: `[B, h·w, C]` → `[B·ho·wo, k²·C]` (tap-major, channel-minor).
 pub fn im2col(x: &Tensor, idx: &Tensor, taps: usize) -> Result<Tensor> {
     let (b, _, c) = x.dims3()?;
@@ -50,7 +18,7 @@ pub fn im2col(x: &Tensor, idx: &Tensor, taps: usize) -> Result<Tensor> {
     cols.reshape((b * n, taps * c))
 }
 
-pub use crate::conv_op::Window;
+pub use crate::conv_op::{window_index, Window};
 
 /// Convolution `[B, h·w, C]` × `w` `[k²·C, Cout]` (+ bias) → `[B, ho·wo, Cout]`; `win` is `None` for a 1×1
 /// stride-1 convolution. On the CPU the hand-written op of [`crate::conv_op`]; elsewhere, and for a grouped

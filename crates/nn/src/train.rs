@@ -4,7 +4,6 @@ use crate::model::Model;
 use crate::ops;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use space::experiment::EvalSpec;
 use space::{Arch, Dataset, InputInfo, Rng, SpaceDef};
 
 /// Rows as the networks read them: images reordered channel-last (`h, w, c`), other data as is.
@@ -97,6 +96,30 @@ impl Standardizer {
     }
 }
 
+/// The training settings that change results: epochs, mini-batch size and AdamW's settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyper {
+    /// Passes over the training rows.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+}
+
+impl From<&space::experiment::EvalSpec> for Hyper {
+    fn from(e: &space::experiment::EvalSpec) -> Hyper {
+        Hyper {
+            epochs: e.epochs,
+            batch_size: e.batch_size,
+            lr: e.lr,
+            weight_decay: e.weight_decay,
+        }
+    }
+}
+
 /// How a training ended.
 pub enum Trained {
     /// The model, trained.
@@ -113,7 +136,7 @@ pub fn train(
     space: &SpaceDef,
     arch: &Arch,
     input: &InputInfo,
-    spec: &EvalSpec,
+    spec: &Hyper,
     seed: u64,
     stream: &[u64],
     x: &[f32],
@@ -160,7 +183,7 @@ pub fn train(
 }
 
 /// AdamW over every parameter of `model`, with the experiment's learning rate and weight decay.
-fn optimizer(model: &Model, spec: &EvalSpec) -> candle_core::Result<AdamW> {
+fn optimizer(model: &Model, spec: &Hyper) -> candle_core::Result<AdamW> {
     AdamW::new(
         model.vars(),
         ParamsAdamW {
@@ -182,7 +205,7 @@ pub struct FoldRows<'a> {
 }
 
 /// Steps per epoch for `n` training rows (the last batch may be short).
-pub fn steps_per_epoch(n: usize, spec: &EvalSpec) -> usize {
+pub fn steps_per_epoch(n: usize, spec: &Hyper) -> usize {
     n.div_ceil(spec.batch_size)
 }
 
@@ -197,7 +220,7 @@ pub fn train_grouped(
     space: &SpaceDef,
     arch: &Arch,
     input: &InputInfo,
-    spec: &EvalSpec,
+    spec: &Hyper,
     seed: u64,
     folds: &[FoldRows],
     dev: &Device,
@@ -447,7 +470,7 @@ mod tests {
             let arch = def.parse(arch).unwrap();
             let x = network_layout(&data, &sf.input);
             let f = data.features;
-            let spec = &sf.experiment.evaluate;
+            let spec = &Hyper::from(&sf.experiment.evaluate);
             let folds: Vec<(Vec<f32>, Vec<u32>)> = rows
                 .iter()
                 .enumerate()

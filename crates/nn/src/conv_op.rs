@@ -13,6 +13,38 @@ use candle_core::{
 };
 use std::sync::Arc;
 
+/// Gather indices of every k×k window (row-major over output pixels, then taps); `h·w` is the zero pixel.
+pub fn window_index(
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+) -> (Vec<u32>, usize, usize) {
+    let ho = (h + 2 * pad - k) / stride + 1;
+    let wo = (w + 2 * pad - k) / stride + 1;
+    let zero = (h * w) as u32;
+    let mut idx = Vec::with_capacity(ho * wo * k * k);
+    for oy in 0..ho {
+        for ox in 0..wo {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let iy = (oy * stride + ky) as isize - pad as isize;
+                    let ix = (ox * stride + kx) as isize - pad as isize;
+                    idx.push(
+                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                            (iy as usize * w + ix as usize) as u32
+                        } else {
+                            zero
+                        },
+                    );
+                }
+            }
+        }
+    }
+    (idx, ho, wo)
+}
+
 /// The geometry of one convolution (or 3×3 pooling) layer.
 #[derive(Clone, Debug)]
 pub struct Window {
@@ -36,7 +68,7 @@ impl Window {
         pad: usize,
         dev: &candle_core::Device,
     ) -> Result<(Window, usize, usize)> {
-        let (idx, ho, wo) = crate::ops::window_index(h, w, k, stride, pad);
+        let (idx, ho, wo) = window_index(h, w, k, stride, pad);
         let tensor = Tensor::from_slice(&idx, idx.len(), dev)?;
         let win = Window {
             idx: Arc::new(idx),

@@ -1,0 +1,180 @@
+//! The evaluate stage over a run directory: claim pending candidates under leases, score them (k-fold
+//! training or a table lookup), write each result once; and `--retry-failed`.
+
+use crate::{cross_validate, lease, table, thread_count, Event};
+use anyhow::{anyhow, Result};
+use nn::device;
+use space::{io, Entry, ResultFile, RunDir};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+/// What one evaluate pass did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Results this process wrote.
+    pub results: Vec<ResultFile>,
+    /// Candidates this process evaluated whose result another worker had written first (kept theirs).
+    pub discarded: Vec<u64>,
+    /// Pending candidates left alone because another live worker holds their lease.
+    pub leased_elsewhere: usize,
+}
+
+/// Options of an evaluate pass.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Concurrent trainings (0: the experiment's setting, else one per core).
+    pub threads: usize,
+    /// Claim at most this many candidates (a worker takes one at a time).
+    pub max_claims: usize,
+    /// Seconds after which a lease that was not renewed is expired.
+    pub lease_timeout_s: f64,
+    /// Device setting overriding the experiment's `[evaluate] device`.
+    pub device: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads: 0,
+            max_claims: usize::MAX,
+            lease_timeout_s: 120.0,
+            device: None,
+        }
+    }
+}
+
+/// Writes a result unless one exists; false when another worker's result was there first.
+fn write_result_once(run: &RunDir, r: &ResultFile) -> Result<bool> {
+    io::atomic_create_new(&run.result(r.id), toml::to_string(r)?.as_bytes())
+}
+
+/// The evaluate stage: claims pending candidates of `run` (those without a result whose lease is free or
+/// expired, see [`lease`]), cross-validates them, and writes each result as it completes. Safe to run in any
+/// number of processes at once.
+pub fn evaluate_pending(
+    run: &RunDir,
+    opts: &Options,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<Outcome> {
+    let (sf, def) = run.load_space()?;
+    let pending: Vec<Entry> = run
+        .history(&def)?
+        .into_iter()
+        .filter(|e| e.result.is_none())
+        .collect();
+    let mut out = Outcome::default();
+    if pending.is_empty() {
+        return Ok(out);
+    }
+    let timeout = opts.lease_timeout_s;
+    let mut claimed = Vec::new();
+    let mut leases = Vec::new();
+    for e in pending {
+        if claimed.len() >= opts.max_claims {
+            break;
+        }
+        match lease::try_claim(run, e.candidate.id, timeout)? {
+            // A result may have landed between listing and claiming.
+            Some(l) if run.result(e.candidate.id).exists() => l.release(),
+            Some(l) => {
+                leases.push(l);
+                claimed.push(e);
+            }
+            None => out.leased_elsewhere += 1,
+        }
+    }
+    if claimed.is_empty() {
+        return Ok(out);
+    }
+    let held = Mutex::new(leases);
+    let release = |id: u64| {
+        let mut h = held.lock().unwrap();
+        if let Some(i) = h.iter().position(|l| l.id == id) {
+            h.swap_remove(i).release();
+        }
+    };
+    let discarded = Mutex::new(Vec::new());
+    let record = |r: &ResultFile| -> Result<()> {
+        if !write_result_once(run, r)? {
+            discarded.lock().unwrap().push(r.id);
+        }
+        release(r.id);
+        Ok(())
+    };
+    let results = if sf.experiment.evaluate.evaluator == "table" {
+        let t = table::Table::from_spec(&sf.experiment.evaluate)?;
+        on_event(Event::Begin {
+            total: claimed.len(),
+            folds: 1,
+        });
+        let mut rs = Vec::new();
+        for e in &claimed {
+            let r = t.result(&e.candidate);
+            record(&r)?;
+            on_event(Event::Done(r.clone()));
+            rs.push(r);
+        }
+        Ok(rs)
+    } else {
+        let data = sf.load_data(&run.space())?;
+        let requested = if opts.threads > 0 {
+            opts.threads
+        } else {
+            sf.experiment.evaluate.threads
+        };
+        let threads = thread_count(requested);
+        let setting = opts
+            .device
+            .as_deref()
+            .unwrap_or(&sf.experiment.evaluate.device);
+        let per_training =
+            device::bytes_per_training(data.rows(), data.features, sf.experiment.evaluate.folds);
+        let devices = device::resolve(setting, threads, per_training, requested)?;
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| lease::renew_until(&held, &stop, timeout));
+            let r = cross_validate(&sf, &def, &data, &claimed, &devices, on_event, &record);
+            stop.store(true, Ordering::SeqCst);
+            r
+        })
+    };
+    // Whatever was not finished (an error) is given up for others to take.
+    for l in held.into_inner().unwrap() {
+        l.release();
+    }
+    let discarded = discarded.into_inner().unwrap();
+    out.results = results?
+        .into_iter()
+        .filter(|r| !discarded.contains(&r.id))
+        .collect();
+    out.discarded = discarded;
+    Ok(out)
+}
+
+/// `nas evaluate --retry-failed`: moves the results of failed or diverged candidates to `retried/` (as
+/// `cNNNNN.K.toml`, K counting earlier tries), so that they are pending again. Returns their ids.
+pub fn retry_failed(run: &RunDir) -> Result<Vec<u64>> {
+    let (_, def) = run.load_space()?;
+    let mut ids = Vec::new();
+    for e in run.history(&def)? {
+        let Some(r) = &e.result else { continue };
+        if r.ok() {
+            continue;
+        }
+        let dir = run.retried();
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| anyhow!("{}: cannot create directory: {err}", dir.display()))?;
+        let k = (1..)
+            .find(|k| !dir.join(format!("c{:05}.{k}.toml", r.id)).exists())
+            .expect("a free name");
+        let to = dir.join(format!("c{:05}.{k}.toml", r.id));
+        std::fs::rename(run.result(r.id), &to).map_err(|err| {
+            anyhow!(
+                "{}: cannot move to {}: {err}",
+                run.result(r.id).display(),
+                to.display()
+            )
+        })?;
+        ids.push(r.id);
+    }
+    Ok(ids)
+}

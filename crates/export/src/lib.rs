@@ -1,0 +1,154 @@
+//! `export`: the winner outside the search — retrain it on all data, write `model/`, load it back, predict.
+//!
+//! [`retrain`] trains one candidate of a run on every row (random streams `(seed, "init"/…, [u64::MAX, id])`)
+//! and writes `model/weights.safetensors` and `model/model.toml` ([`space::ModelFile`]) through
+//! [`space::io`], so a crash leaves either the old model or the new one. [`load_model`] and
+//! [`predict_source`] use an exported model on new rows, applying the stored input normalisation.
+//!
+//! Key design decision: this is its own crate, not part of the evaluate stage, because it has another job
+//! (one model for use, not scores for a search) and other readers (`nas export`, `nas predict`, and later
+//! ONNX and PyTorch writers); the `model.toml` format lives in `space::artifacts` beside every other
+//! artifact. Like every stage it trains through [`nn`] and never writes outside `model/`.
+#![deny(missing_docs)]
+
+use anyhow::{anyhow, bail, Result};
+use candle_core::{DType, Device};
+use nn::train::{self, Standardizer, Trained};
+use nn::{init_threads, Model};
+use space::{io, ModelFile, Rng, RunDir, SpaceDef, ARTIFACT_VERSION};
+use std::path::Path;
+
+/// The network's tensors in the safetensors format, as bytes (`path` names the file in errors).
+fn safetensors_bytes(model: &mut Model, path: &Path) -> Result<Vec<u8>> {
+    let tensors = model.tensors();
+    safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+        .map_err(|e| anyhow!("{}: cannot encode the weights: {e}", path.display()))
+}
+
+/// Trains candidate `id` on all the data (stream `(seed, "retrain")`) and writes `model/model.toml` and
+/// `model/weights.safetensors`.
+pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
+    init_threads();
+    let (sf, def) = run.load_space()?;
+    if sf.experiment.evaluate.evaluator != "train" {
+        bail!(
+            "{}: this run looks candidates up in a table (evaluator = \"{}\"); there is no model to retrain",
+            run.space().display(),
+            sf.experiment.evaluate.evaluator
+        );
+    }
+    let entry = run
+        .history(&def)?
+        .into_iter()
+        .find(|e| e.candidate.id == id)
+        .ok_or_else(|| anyhow!("{}: no candidate {id}", run.candidates().display()))?;
+    let data = sf.load_data(&run.space())?;
+    let x = train::network_layout(&data, &sf.input);
+    let all: Vec<usize> = (0..data.rows()).collect();
+    let st = Standardizer::fit(&x, data.features, &all);
+    let xs = st.apply(&x, &all);
+    let mut model = match train::train(
+        &def,
+        &entry.arch,
+        &sf.input,
+        &nn::Hyper::from(&sf.experiment.evaluate),
+        sf.experiment.seed,
+        &[u64::MAX, id],
+        &xs,
+        &data.y,
+        &Device::Cpu,
+        &|_| {},
+    )? {
+        Trained::Ok(m) => m,
+        Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
+    };
+    let acc = train::accuracy(&train::predict(&mut model, &xs, data.features)?, &data.y);
+    let dir = run.model();
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow!("{}: cannot create: {e}", dir.display()))?;
+    let weights = dir.join("weights.safetensors");
+    io::atomic_write(&weights, &safetensors_bytes(&mut model, &weights)?)?;
+    let mf = ModelFile {
+        version: ARTIFACT_VERSION,
+        kind: "nas.model".into(),
+        id,
+        arch: entry.candidate.arch.clone(),
+        input: sf.input.clone(),
+        class_names: sf.class_names.clone(),
+        feature_mean: st.mean,
+        feature_std: st.std,
+        train_accuracy: acc,
+        weights: "weights.safetensors".into(),
+        label: sf.experiment.data.label.clone(),
+        space: sf.experiment.space.clone(),
+    };
+    io::write_toml(&dir.join("model.toml"), &mf)?;
+    Ok(mf)
+}
+
+/// An exported model, loaded: its description and the network with its weights.
+pub struct Loaded {
+    /// `model.toml`.
+    pub file: ModelFile,
+    /// The network.
+    pub model: Model,
+}
+
+/// Loads `DIR/model.toml` and its weights.
+pub fn load_model(dir: &Path) -> Result<Loaded> {
+    let path = dir.join("model.toml");
+    let file: ModelFile = io::read_artifact(&path, "nas.model", ARTIFACT_VERSION)?;
+    let def =
+        SpaceDef::from_spec(&file.space).map_err(|e| anyhow!("{}: space: {e}", path.display()))?;
+    let arch = def
+        .parse(&file.arch)
+        .map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
+    let mut rng = Rng::derive(0, "load", &[]);
+    let mut model = Model::new(&def, &arch, &file.input, &mut rng, DType::F32, &Device::Cpu)?;
+    let wpath = dir.join(&file.weights);
+    let tensors = candle_core::safetensors::load(&wpath, &Device::Cpu)
+        .map_err(|e| anyhow!("{}: cannot read weights: {e}", wpath.display()))?;
+    model
+        .load_tensors(&tensors)
+        .map_err(|e| anyhow!("{}: {e}", wpath.display()))?;
+    Ok(Loaded { file, model })
+}
+
+/// Predictions for the rows of a data source.
+pub struct Predictions {
+    /// Predicted class name per row.
+    pub classes: Vec<String>,
+    /// Accuracy, when the data has the label column.
+    pub accuracy: Option<f64>,
+}
+
+/// Predicts every row of `source` (`builtin:digits` or a CSV with the training columns, in the same order;
+/// the label column is optional) with the model exported in `dir`.
+pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
+    init_threads();
+    let mut m = load_model(dir)?;
+    let bytes = space::data::source_bytes(source)?;
+    let rows = space::data::parse_csv(source, &bytes, &m.file.label, false)?;
+    let f = m.file.input.features;
+    if rows.features != f {
+        bail!(
+            "{source}: {} feature columns, the model was trained on {f}",
+            rows.features
+        );
+    }
+    let x = train::rows_to_network_layout(&rows.x, f, &m.file.input);
+    let st = Standardizer {
+        mean: m.file.feature_mean.clone(),
+        std: m.file.feature_std.clone(),
+    };
+    let all: Vec<usize> = (0..x.len() / f).collect();
+    let pred = train::predict(&mut m.model, &st.apply(&x, &all), f)?;
+    let classes: Vec<String> = pred
+        .iter()
+        .map(|&p| m.file.class_names[p as usize].clone())
+        .collect();
+    let accuracy = rows.labels.map(|labels| {
+        let hit = labels.iter().zip(&classes).filter(|(a, b)| a == b).count();
+        hit as f64 / labels.len() as f64
+    });
+    Ok(Predictions { classes, accuracy })
+}
