@@ -86,7 +86,7 @@ pub fn bench_space(strategy: &str, seed: u64, budget: usize) -> Result<(SpaceFil
     let def = SpaceDef::from_spec(&e.space)?;
     let input = InputInfo {
         features: 3 * 32 * 32,
-        shape: Some(vec![3, 32, 32]),
+        shape: Some([3, 32, 32]),
         classes: 10,
     };
     let sf = SpaceFile {

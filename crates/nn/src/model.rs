@@ -2,7 +2,7 @@
 
 use crate::ops;
 use candle_core::{DType, Device, Result, Tensor, Var};
-use space::{Act, Arch, Block, InputInfo, Pool, Rng, SpaceDef, CELL_OPS};
+use space::{Act, Arch, Block, CellOp, InputInfo, Pool, Rng, SpaceDef};
 
 const BN_EPS: f64 = 1e-5;
 const BN_MOMENTUM: f64 = 0.1;
@@ -17,8 +17,8 @@ pub struct Store {
 struct Init<'a> {
     /// One stream per group (one for a plain network).
     rngs: &'a mut [Rng],
-    /// 0 for a plain network, else the number of stacked groups.
-    groups: usize,
+    /// `None` for a plain network, else the number of stacked groups.
+    groups: Option<usize>,
     dtype: DType,
     dev: Device,
     store: &'a mut Store,
@@ -54,9 +54,9 @@ impl Init<'_> {
     /// each group's rows).
     fn shape(&self, shape: &[usize]) -> Vec<usize> {
         match (self.groups, shape) {
-            (0, _) => shape.to_vec(),
-            (g, [n]) => vec![g, 1, *n],
-            (g, s) => [&[g][..], s].concat(),
+            (None, _) => shape.to_vec(),
+            (Some(g), [n]) => vec![g, 1, *n],
+            (Some(g), s) => [&[g][..], s].concat(),
         }
     }
     fn zeros(&mut self, name: String, n: usize) -> Result<Var> {
@@ -185,18 +185,31 @@ impl Conv {
     }
 }
 
+/// A chain block's linear transform: a convolution (with bias) or a dense layer (weight, bias).
+enum Transform {
+    Conv(Conv),
+    Dense(Var, Var),
+}
+
+/// The projection of a residual connection whose widths differ: a 1×1 convolution or a matrix.
+enum Projection {
+    Conv(Conv),
+    Dense(Var),
+}
+
 struct ChainLayer {
     spec: Block,
-    conv: Option<Conv>,
-    dense: Option<(Var, Var)>,
+    transform: Transform,
     bn: Option<BatchNorm>,
-    proj: Option<Conv>,
-    proj_dense: Option<Var>,
+    /// `Some` when the block is residual and changes the width.
+    proj: Option<Projection>,
+    /// Input size of a conv block (pooling halves it when it is at least 2).
     h: usize,
     w: usize,
 }
 
-enum CellOp {
+/// A built cell edge.
+enum EdgeOp {
     Zero,
     Skip,
     Conv(Conv, BatchNorm),
@@ -212,7 +225,7 @@ struct Reduction {
 }
 
 enum Stage {
-    Cell { nodes: usize, ops: Vec<CellOp> },
+    Cell { nodes: usize, ops: Vec<EdgeOp> },
     Reduce(Reduction),
 }
 
@@ -236,8 +249,8 @@ pub struct Model {
     /// Parameters by name.
     pub store: Store,
     image: Option<(usize, usize, usize)>,
-    /// 0 for a plain network, else the number of stacked groups ([`Model::new_grouped`]).
-    groups: usize,
+    /// `None` for a plain network, else the number of stacked groups ([`Model::new_grouped`]).
+    groups: Option<usize>,
 }
 
 fn act(x: &Tensor, a: Act) -> Result<Tensor> {
@@ -277,7 +290,15 @@ impl Model {
         dtype: DType,
         dev: &Device,
     ) -> Result<Model> {
-        Self::build(space, arch, input, std::slice::from_mut(rng), 0, dtype, dev)
+        Self::build(
+            space,
+            arch,
+            input,
+            std::slice::from_mut(rng),
+            None,
+            dtype,
+            dev,
+        )
     }
 
     /// `rngs.len()` networks for `arch` trained as one (the folds of a cross-validation on a GPU, where one
@@ -293,7 +314,7 @@ impl Model {
         dev: &Device,
     ) -> Result<Model> {
         let g = rngs.len();
-        Self::build(space, arch, input, rngs, g, dtype, dev)
+        Self::build(space, arch, input, rngs, Some(g), dtype, dev)
     }
 
     fn build(
@@ -301,7 +322,7 @@ impl Model {
         arch: &Arch,
         input: &InputInfo,
         rngs: &mut [Rng],
-        groups: usize,
+        groups: Option<usize>,
         dtype: DType,
         dev: &Device,
     ) -> Result<Model> {
@@ -313,7 +334,7 @@ impl Model {
             dev: dev.clone(),
             store: &mut store,
         };
-        let image = input.shape.as_ref().map(|s| (s[0], s[1], s[2]));
+        let image = input.shape.map(|[c, h, w]| (c, h, w));
         let classes = input.classes;
         let (body, width) = match (space, arch) {
             (SpaceDef::Chain(cs), Arch::Chain(blocks)) => {
@@ -325,54 +346,56 @@ impl Model {
                 };
                 for (i, b) in blocks.iter().enumerate() {
                     let name = format!("block{i}");
-                    let mut l = ChainLayer {
-                        spec: b.clone(),
-                        conv: None,
-                        dense: None,
-                        bn: None,
-                        proj: None,
-                        proj_dense: None,
-                        h,
-                        w,
-                    };
-                    if cs.conv {
-                        l.conv = Some(init.conv(
+                    let transform = match b.kernel {
+                        Some(k) => Transform::Conv(init.conv(
                             &format!("{name}.conv"),
                             h,
                             w,
-                            b.kernel,
+                            k,
                             1,
                             c,
                             b.width,
                             true,
-                        )?);
-                        if b.res && c != b.width {
-                            l.proj = Some(init.conv(
-                                &format!("{name}.proj"),
-                                h,
-                                w,
-                                1,
-                                1,
-                                c,
-                                b.width,
-                                false,
-                            )?);
-                        }
-                        if b.pool != Pool::None && h >= 2 && w >= 2 {
-                            h /= 2;
-                            w /= 2;
-                        }
-                    } else {
-                        l.dense = Some((
+                        )?),
+                        None => Transform::Dense(
                             init.weight(format!("{name}.weight"), c, b.width)?,
                             init.zeros(format!("{name}.bias"), b.width)?,
-                        ));
-                        if b.res && c != b.width {
-                            l.proj_dense = Some(init.weight(format!("{name}.proj"), c, b.width)?);
-                        }
-                    }
-                    if b.bn {
-                        l.bn = Some(init.bn(&format!("{name}.bn"), b.width)?);
+                        ),
+                    };
+                    let proj = match (&transform, b.res && c != b.width) {
+                        (_, false) => None,
+                        (Transform::Conv(_), true) => Some(Projection::Conv(init.conv(
+                            &format!("{name}.proj"),
+                            h,
+                            w,
+                            1,
+                            1,
+                            c,
+                            b.width,
+                            false,
+                        )?)),
+                        (Transform::Dense(..), true) => Some(Projection::Dense(init.weight(
+                            format!("{name}.proj"),
+                            c,
+                            b.width,
+                        )?)),
+                    };
+                    let bn = if b.bn {
+                        Some(init.bn(&format!("{name}.bn"), b.width)?)
+                    } else {
+                        None
+                    };
+                    let l = ChainLayer {
+                        spec: b.clone(),
+                        transform,
+                        bn,
+                        proj,
+                        h,
+                        w,
+                    };
+                    if cs.conv && b.pool != Pool::None && h >= 2 && w >= 2 {
+                        h /= 2;
+                        w /= 2;
                     }
                     c = b.width;
                     layers.push(l);
@@ -422,20 +445,19 @@ impl Model {
                         let mut ops_ = Vec::new();
                         for (e, &o) in cell.ops.iter().enumerate() {
                             let name = format!("stage{s}.cell{k}.edge{e}");
-                            ops_.push(match CELL_OPS[o] {
-                                "none" => CellOp::Zero,
-                                "skip_connect" => CellOp::Skip,
-                                "nor_conv_1x1" => CellOp::Conv(
-                                    init.conv(&name, h, w, 1, 1, ch, ch, false)?,
-                                    init.bn(&format!("{name}.bn"), ch)?,
-                                ),
-                                "nor_conv_3x3" => CellOp::Conv(
-                                    init.conv(&name, h, w, 3, 1, ch, ch, false)?,
-                                    init.bn(&format!("{name}.bn"), ch)?,
-                                ),
-                                _ => {
+                            ops_.push(match o {
+                                CellOp::None => EdgeOp::Zero,
+                                CellOp::Skip => EdgeOp::Skip,
+                                CellOp::Conv1x1 | CellOp::Conv3x3 => {
+                                    let k = o.kernel().expect("a conv op");
+                                    EdgeOp::Conv(
+                                        init.conv(&name, h, w, k, 1, ch, ch, false)?,
+                                        init.bn(&format!("{name}.bn"), ch)?,
+                                    )
+                                }
+                                CellOp::AvgPool3x3 => {
                                     let (idx, _, _) = init.index(h, w, 3, 1, 1)?;
-                                    CellOp::AvgPool(idx, ops::avg_pool3_counts(h, w, dtype, dev)?)
+                                    EdgeOp::AvgPool(idx, ops::avg_pool3_counts(h, w, dtype, dev)?)
                                 }
                             });
                         }
@@ -473,7 +495,7 @@ impl Model {
 
     /// Logits `[B, classes]` for `x` `[B, features]` (images channel-last: features ordered h, w, c).
     pub fn forward(&mut self, x: &Tensor, train: bool, rng: &mut Rng) -> Result<Tensor> {
-        assert_eq!(self.groups, 0, "a grouped network takes forward_grouped");
+        assert_eq!(self.groups, None, "a grouped network takes forward_grouped");
         self.run(x, train, std::slice::from_mut(rng), None)
     }
 
@@ -486,12 +508,16 @@ impl Model {
         rngs: &mut [Rng],
         grp: &ops::Groups,
     ) -> Result<Tensor> {
-        assert_eq!(self.groups, grp.g, "groups of the network and of the batch");
+        assert_eq!(
+            self.groups,
+            Some(grp.g),
+            "groups of the network and of the batch"
+        );
         self.run(x, train, rngs, Some(grp))
     }
 
-    /// Groups of a grouped network (0 for a plain one).
-    pub fn groups(&self) -> usize {
+    /// Groups of a grouped network (`None` for a plain one).
+    pub fn groups(&self) -> Option<usize> {
         self.groups
     }
 
@@ -512,20 +538,19 @@ impl Model {
                     x.clone()
                 };
                 for l in layers.iter_mut() {
-                    let mut y = match (&l.conv, &l.dense) {
-                        (Some(cv), _) => cv.forward(&x, grp)?,
-                        (None, Some((w, bias))) => ops::dense(&x, w, bias, grp)?,
-                        _ => unreachable!(),
+                    let mut y = match &l.transform {
+                        Transform::Conv(cv) => cv.forward(&x, grp)?,
+                        Transform::Dense(w, bias) => ops::dense(&x, w, bias, grp)?,
                     };
                     if let Some(bn) = &mut l.bn {
                         y = bn.forward(&y, train, grp)?;
                     }
                     y = act(&y, l.spec.act)?;
                     if l.spec.res {
-                        let skip = match (&l.proj, &l.proj_dense) {
-                            (Some(p), _) => p.forward(&x, grp)?,
-                            (None, Some(p)) => ops::matmul(&x, p, grp)?,
-                            _ => x.clone(),
+                        let skip = match &l.proj {
+                            Some(Projection::Conv(p)) => p.forward(&x, grp)?,
+                            Some(Projection::Dense(p)) => ops::matmul(&x, p, grp)?,
+                            None => x.clone(),
                         };
                         y = (y + skip)?;
                     }
@@ -565,12 +590,12 @@ impl Model {
                                 for j in 0..i {
                                     let Some(inp) = &vals[j] else { continue };
                                     let out = match &mut cell_ops[space::arch::edge_index(i, j)] {
-                                        CellOp::Zero => continue,
-                                        CellOp::Skip => inp.clone(),
-                                        CellOp::Conv(cv, bn) => {
+                                        EdgeOp::Zero => continue,
+                                        EdgeOp::Skip => inp.clone(),
+                                        EdgeOp::Conv(cv, bn) => {
                                             bn.forward(&cv.forward(&inp.relu()?, grp)?, train, grp)?
                                         }
-                                        CellOp::AvgPool(idx, inv) => ops::avg_pool3(inp, idx, inv)?,
+                                        EdgeOp::AvgPool(idx, inv) => ops::avg_pool3(inp, idx, inv)?,
                                     };
                                     acc = Some(match acc {
                                         Some(a) => (a + out)?,
@@ -624,7 +649,7 @@ impl Model {
                         }
                         Stage::Cell { ops, .. } => {
                             for o in ops {
-                                if let CellOp::Conv(_, bn) = o {
+                                if let EdgeOp::Conv(_, bn) = o {
                                     out.push(bn);
                                 }
                             }

@@ -13,9 +13,9 @@ pub fn network_layout(data: &Dataset, input: &InputInfo) -> Vec<f32> {
 
 /// [`network_layout`] of raw row-major rows with `features` columns.
 pub fn rows_to_network_layout(x: &[f32], features: usize, input: &InputInfo) -> Vec<f32> {
-    match &input.shape {
-        Some(s) if s[0] > 1 => {
-            let (c, hw) = (s[0], s[1] * s[2]);
+    match input.shape {
+        Some([c, h, w]) if c > 1 => {
+            let hw = h * w;
             let mut out = vec![0.0; x.len()];
             for (r, row) in x.chunks(features).enumerate() {
                 for ci in 0..c {
@@ -565,7 +565,7 @@ mod tests {
         };
         let inp = InputInfo {
             features: 8,
-            shape: Some(vec![2, 2, 2]),
+            shape: Some([2, 2, 2]),
             classes: 2,
         };
         assert_eq!(

@@ -274,7 +274,8 @@ impl SpaceFile {
         }
         let input = InputInfo {
             features: data.features,
-            shape: exp.data.shape.clone(),
+            // `validate` checked it has three sizes.
+            shape: exp.data.shape.as_deref().and_then(|s| s.try_into().ok()),
             classes: data.classes.len(),
         };
         def.check_input(&input)

@@ -21,7 +21,7 @@ pub mod experiment;
 pub mod io;
 pub mod rng;
 
-pub use arch::{Act, Arch, Block, Cell, InputInfo, Pool, SpaceDef, CELL_OPS};
+pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef};
 pub use artifacts::{
     mean_std, CandidateFile, Entry, LeaseFile, ModelFile, Ranked, ResultFile, RunDir,
     SelectionFile, SpaceFile, ARTIFACT_VERSION,

@@ -1,0 +1,533 @@
+//! The `chain` family: a sequence of conv or dense blocks (MLPs and plain/residual CNNs).
+//!
+//! A block's attributes (width, kernel, activation, pooling, batch norm, dropout, residual) are listed once,
+//! in [`each_choice!`]: counting, sampling, parsing checks, neighbours and the feature encoding all go through
+//! it, so adding an attribute means adding its field, its notation, its `[space]` key and one line there.
+
+use super::{Family, InputInfo};
+use crate::experiment::SpaceSpec;
+use crate::rng::Rng;
+use anyhow::{anyhow, bail, Result};
+
+/// Activation functions of chain blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// max(0, x)
+    Relu,
+    /// GELU (tanh approximation)
+    Gelu,
+    /// tanh
+    Tanh,
+    /// x·sigmoid(x)
+    Silu,
+}
+
+impl Act {
+    /// All activations, in notation order.
+    pub const ALL: [Act; 4] = [Act::Relu, Act::Gelu, Act::Tanh, Act::Silu];
+    /// Notation name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Act::Relu => "relu",
+            Act::Gelu => "gelu",
+            Act::Tanh => "tanh",
+            Act::Silu => "silu",
+        }
+    }
+    fn parse(s: &str) -> Option<Act> {
+        Act::ALL.into_iter().find(|a| a.name() == s)
+    }
+}
+
+/// Pooling after a conv block (2×2, stride 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    /// No pooling.
+    None,
+    /// Max pooling.
+    Max,
+    /// Average pooling.
+    Avg,
+}
+
+impl Pool {
+    fn name(self) -> &'static str {
+        match self {
+            Pool::None => "none",
+            Pool::Max => "max",
+            Pool::Avg => "avg",
+        }
+    }
+    fn parse(s: &str) -> Option<Pool> {
+        [Pool::None, Pool::Max, Pool::Avg]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+}
+
+/// One block of a chain: conv(k×k, same padding) or dense, then batch norm, activation, residual add
+/// (1×1 / linear projection when widths differ), pooling, dropout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    /// Output channels (conv) or units (dense).
+    pub width: usize,
+    /// Kernel size of a conv block; `None` for a dense block.
+    pub kernel: Option<usize>,
+    /// Activation.
+    pub act: Act,
+    /// Batch norm before the activation.
+    pub bn: bool,
+    /// Pooling (conv only).
+    pub pool: Pool,
+    /// Dropout rate.
+    pub dropout: f64,
+    /// Residual connection around the block's transform.
+    pub res: bool,
+}
+
+/// Calls `$m!(field)` for every choice attribute of a block, in encoding order: the one list of them.
+macro_rules! each_choice {
+    ($m:ident) => {
+        $m!(width);
+        $m!(kernel);
+        $m!(act);
+        $m!(pool);
+        $m!(bn);
+        $m!(dropout);
+        $m!(res);
+    };
+}
+
+impl Block {
+    /// The block in the architecture notation, e.g. `conv16x3-relu-bn-maxpool-drop0.1-res`.
+    pub fn notation(&self) -> String {
+        let mut s = match self.kernel {
+            Some(k) => format!("conv{}x{}-{}", self.width, k, self.act.name()),
+            None => format!("fc{}-{}", self.width, self.act.name()),
+        };
+        if self.bn {
+            s.push_str("-bn");
+        }
+        if self.pool != Pool::None {
+            s.push_str(&format!("-{}pool", self.pool.name()));
+        }
+        if self.dropout > 0.0 {
+            s.push_str(&format!("-drop{}", self.dropout));
+        }
+        if self.res {
+            s.push_str("-res");
+        }
+        s
+    }
+
+    fn parse(text: &str) -> Result<Block> {
+        let mut toks = text.split('-');
+        let head = toks.next().unwrap_or("");
+        let (width, kernel) = if let Some(rest) = head.strip_prefix("conv") {
+            let (w, k) = rest
+                .split_once('x')
+                .ok_or_else(|| anyhow!("block `{text}`: expected convWxK"))?;
+            (
+                w.parse()
+                    .map_err(|_| anyhow!("block `{text}`: bad width"))?,
+                Some(
+                    k.parse()
+                        .map_err(|_| anyhow!("block `{text}`: bad kernel"))?,
+                ),
+            )
+        } else if let Some(w) = head.strip_prefix("fc") {
+            (
+                w.parse()
+                    .map_err(|_| anyhow!("block `{text}`: bad width"))?,
+                None,
+            )
+        } else {
+            bail!("block `{text}`: expected it to start with convWxK or fcW");
+        };
+        let act_tok = toks
+            .next()
+            .ok_or_else(|| anyhow!("block `{text}`: missing activation"))?;
+        let act = Act::parse(act_tok)
+            .ok_or_else(|| anyhow!("block `{text}`: unknown activation `{act_tok}`"))?;
+        let mut b = Block {
+            width,
+            kernel,
+            act,
+            bn: false,
+            pool: Pool::None,
+            dropout: 0.0,
+            res: false,
+        };
+        for t in toks {
+            if t == "bn" {
+                b.bn = true;
+            } else if t == "res" {
+                b.res = true;
+            } else if let Some(p) = t.strip_suffix("pool").and_then(Pool::parse) {
+                b.pool = p;
+            } else if let Some(d) = t.strip_prefix("drop") {
+                b.dropout = d
+                    .parse()
+                    .map_err(|_| anyhow!("block `{text}`: bad dropout `{d}`"))?;
+            } else {
+                bail!("block `{text}`: unknown token `{t}`");
+            }
+        }
+        Ok(b)
+    }
+}
+
+/// The chain notation: blocks joined by `/`.
+pub fn notation(blocks: &[Block]) -> String {
+    let s: Vec<String> = blocks.iter().map(Block::notation).collect();
+    s.join("/")
+}
+
+/// A chain space: the depth range and the choices of every block attribute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainSpace {
+    /// Conv (true) or dense blocks.
+    pub conv: bool,
+    /// Minimum blocks.
+    pub min_depth: usize,
+    /// Maximum blocks.
+    pub max_depth: usize,
+    /// Width choices.
+    pub width: Vec<usize>,
+    /// Kernel choices (conv; `[None]` for dense).
+    pub kernel: Vec<Option<usize>>,
+    /// Activation choices.
+    pub act: Vec<Act>,
+    /// Pool choices (`[None]` for dense).
+    pub pool: Vec<Pool>,
+    /// Batch-norm choices.
+    pub bn: Vec<bool>,
+    /// Dropout choices.
+    pub dropout: Vec<f64>,
+    /// Residual choices.
+    pub res: Vec<bool>,
+}
+
+fn choices<T: Clone>(key: &str, v: &Option<Vec<T>>, default: Vec<T>) -> Result<Vec<T>> {
+    let v = v.clone().unwrap_or(default);
+    if v.is_empty() {
+        bail!("[space] {key}: the list of choices is empty");
+    }
+    Ok(v)
+}
+
+pub(super) fn dedup<T: PartialEq>(mut v: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for x in v.drain(..) {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+impl ChainSpace {
+    /// Resolves the chain keys of `[space]` (keys of the other family are rejected by the caller).
+    pub(super) fn from_spec(s: &SpaceSpec, set: &dyn Fn(&str, bool) -> Result<()>) -> Result<Self> {
+        for (k, p) in [
+            ("nodes", s.nodes.is_some()),
+            ("ops", s.ops.is_some()),
+            ("channels", s.channels.is_some()),
+            ("cells_per_stage", s.cells_per_stage.is_some()),
+            ("stages", s.stages.is_some()),
+        ] {
+            set(k, p)?;
+        }
+        let block = s.block.clone().unwrap_or_else(|| "conv".into());
+        let conv = match block.as_str() {
+            "conv" => true,
+            "dense" => false,
+            other => bail!("[space] block: unknown \"{other}\" (expected conv or dense)"),
+        };
+        let depth = s.depth.clone().unwrap_or(vec![1, 3]);
+        if depth.len() != 2 || depth[0] == 0 || depth[0] > depth[1] || depth[1] > 32 {
+            bail!("[space] depth: expected [min, max] with 1 <= min <= max <= 32, got {depth:?}");
+        }
+        let width = choices(
+            "width",
+            &s.width,
+            if conv {
+                vec![8, 16, 32]
+            } else {
+                vec![32, 64, 128]
+            },
+        )?;
+        if width.iter().any(|&w| w == 0 || w > 4096) {
+            bail!("[space] width: each choice must be in 1..=4096, got {width:?}");
+        }
+        let kernel = if conv {
+            let k = choices("kernel", &s.kernel, vec![3, 5])?;
+            if k.iter().any(|&k| k % 2 == 0 || k > 15) {
+                bail!("[space] kernel: each choice must be odd and at most 15, got {k:?}");
+            }
+            k.into_iter().map(Some).collect()
+        } else {
+            set("kernel", s.kernel.is_some())?;
+            vec![None]
+        };
+        let act = choices(
+            "activation",
+            &s.activation,
+            vec!["relu".into(), "silu".into()],
+        )?
+        .iter()
+        .map(|a| {
+            Act::parse(a).ok_or_else(|| {
+                anyhow!("[space] activation: unknown \"{a}\" (expected relu, gelu, tanh or silu)")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let pool = if conv {
+            choices("pool", &s.pool, vec!["none".into(), "max".into()])?
+                .iter()
+                .map(|p| {
+                    Pool::parse(p).ok_or_else(|| {
+                        anyhow!("[space] pool: unknown \"{p}\" (expected none, max or avg)")
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            set("pool", s.pool.is_some())?;
+            vec![Pool::None]
+        };
+        let bn = choices("batch_norm", &s.batch_norm, vec![false, true])?;
+        let dropout = choices("dropout", &s.dropout, vec![0.0, 0.1])?;
+        if dropout.iter().any(|d| !(0.0..0.95).contains(d)) {
+            bail!("[space] dropout: each choice must be in [0, 0.95), got {dropout:?}");
+        }
+        let res = choices("residual", &s.residual, vec![false, true])?;
+        Ok(ChainSpace {
+            conv,
+            min_depth: depth[0],
+            max_depth: depth[1],
+            width: dedup(width),
+            kernel: dedup(kernel),
+            act: dedup(act),
+            pool: dedup(pool),
+            bn: dedup(bn),
+            dropout: dedup(dropout),
+            res: dedup(res),
+        })
+    }
+
+    fn random_block(&self, rng: &mut Rng) -> Block {
+        let mut b = Block {
+            width: 0,
+            kernel: None,
+            act: Act::Relu,
+            bn: false,
+            pool: Pool::None,
+            dropout: 0.0,
+            res: false,
+        };
+        macro_rules! draw {
+            ($f:ident) => {
+                b.$f = rng.choose(&self.$f).clone();
+            };
+        }
+        each_choice!(draw);
+        b
+    }
+
+    fn contains(&self, b: &Block) -> bool {
+        let mut ok = true;
+        macro_rules! check {
+            ($f:ident) => {
+                ok &= self.$f.contains(&b.$f);
+            };
+        }
+        each_choice!(check);
+        ok
+    }
+}
+
+impl Family for ChainSpace {
+    type Arch = Vec<Block>;
+
+    fn size(&self) -> u128 {
+        let mut per = 1u128;
+        macro_rules! count {
+            ($f:ident) => {
+                per = per.saturating_mul(self.$f.len() as u128);
+            };
+        }
+        each_choice!(count);
+        (self.min_depth..=self.max_depth).fold(0u128, |acc, d| {
+            acc.saturating_add(per.saturating_pow(d as u32))
+        })
+    }
+
+    fn needs_image(&self) -> bool {
+        self.conv
+    }
+
+    fn parse(&self, text: &str) -> Result<Vec<Block>> {
+        let blocks = text
+            .split('/')
+            .map(Block::parse)
+            .collect::<Result<Vec<_>>>()?;
+        if blocks.len() < self.min_depth || blocks.len() > self.max_depth {
+            bail!(
+                "arch has {} blocks; the space allows {}..={}",
+                blocks.len(),
+                self.min_depth,
+                self.max_depth
+            );
+        }
+        if let Some(b) = blocks.iter().find(|b| !self.contains(b)) {
+            bail!("block `{}` uses a choice outside the space", b.notation());
+        }
+        Ok(blocks)
+    }
+
+    fn sample(&self, rng: &mut Rng) -> Vec<Block> {
+        let d = self.min_depth + rng.below(self.max_depth - self.min_depth + 1);
+        (0..d).map(|_| self.random_block(rng)).collect()
+    }
+
+    fn neighbours(&self, blocks: &Vec<Block>) -> Vec<Vec<Block>> {
+        let mut out = Vec::new();
+        for i in 0..blocks.len() {
+            let b = &blocks[i];
+            macro_rules! vary {
+                ($f:ident) => {
+                    for x in self.$f.iter().filter(|&x| *x != b.$f) {
+                        let mut v = blocks.clone();
+                        v[i].$f = x.clone();
+                        out.push(v);
+                    }
+                };
+            }
+            each_choice!(vary);
+        }
+        if blocks.len() < self.max_depth {
+            for i in 0..blocks.len() {
+                let mut v = blocks.clone();
+                v.insert(i + 1, blocks[i].clone());
+                out.push(v);
+            }
+        }
+        if blocks.len() > self.min_depth {
+            for i in 0..blocks.len() {
+                let mut v = blocks.clone();
+                v.remove(i);
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    fn crossover(&self, x: &Vec<Block>, y: &Vec<Block>, rng: &mut Rng) -> Vec<Block> {
+        let i = rng.below(x.len() + 1);
+        let j = rng.below(y.len() + 1);
+        let mut v: Vec<Block> = x[..i].iter().chain(y[j..].iter()).cloned().collect();
+        v.truncate(self.max_depth);
+        let mut k = 0;
+        while v.len() < self.min_depth {
+            v.push(x[k % x.len()].clone());
+            k += 1;
+        }
+        v
+    }
+
+    fn canonical(&self, blocks: &Vec<Block>, input: &InputInfo) -> Vec<Block> {
+        let [_, mut h, mut w] = input.shape.unwrap_or([1, 1, 1]);
+        let mut out = blocks.clone();
+        for b in out.iter_mut() {
+            if b.pool != Pool::None {
+                if h < 2 || w < 2 {
+                    b.pool = Pool::None;
+                } else {
+                    h /= 2;
+                    w /= 2;
+                }
+            }
+        }
+        out
+    }
+
+    fn features(&self, blocks: &Vec<Block>) -> Vec<usize> {
+        let mut v = Vec::new();
+        let mut at = 0;
+        for i in 0..self.max_depth {
+            let b = blocks.get(i);
+            if b.is_some() {
+                v.push(at);
+            }
+            at += 1;
+            macro_rules! hot {
+                ($f:ident) => {
+                    super::one_hot(&mut v, &mut at, &self.$f, b.map(|b| &b.$f));
+                };
+            }
+            each_choice!(hot);
+        }
+        v
+    }
+
+    fn feature_count(&self) -> usize {
+        let mut per = 1;
+        macro_rules! width {
+            ($f:ident) => {
+                per += super::one_hot_width(self.$f.len());
+            };
+        }
+        each_choice!(width);
+        self.max_depth * per
+    }
+
+    fn cost(&self, blocks: &Vec<Block>, input: &InputInfo) -> (u64, u64) {
+        let (mut params, mut flops) = (0u64, 0u64);
+        let k = input.classes as u64;
+        match input.shape {
+            _ if self.conv => {
+                let [c, h0, w0] = input.shape.expect("checked by check_input");
+                let (mut ch, mut h, mut w) = (c as u64, h0 as u64, w0 as u64);
+                for b in blocks {
+                    let kk = b.kernel.map_or(1, |k| (k * k) as u64);
+                    let co = b.width as u64;
+                    params += kk * ch * co + co;
+                    flops += h * w * kk * ch * co;
+                    if b.bn {
+                        params += 2 * co;
+                    }
+                    if b.res && ch != co {
+                        params += ch * co;
+                        flops += h * w * ch * co;
+                    }
+                    if b.pool != Pool::None {
+                        h /= 2;
+                        w /= 2;
+                    }
+                    ch = co;
+                }
+                params += h * w * ch * k + k;
+                flops += h * w * ch * k;
+            }
+            _ => {
+                let mut f = input.features as u64;
+                for b in blocks {
+                    let u = b.width as u64;
+                    params += f * u + u;
+                    flops += f * u;
+                    if b.bn {
+                        params += 2 * u;
+                    }
+                    if b.res && f != u {
+                        params += f * u;
+                        flops += f * u;
+                    }
+                    f = u;
+                }
+                params += f * k + k;
+                flops += f * k;
+            }
+        }
+        (params, flops)
+    }
+}

@@ -1,0 +1,358 @@
+//! Architectures of both families, their text notation, and the space definitions that sample, mutate,
+//! cross over, list neighbours, canonicalise and measure them.
+//!
+//! Each family is one module implementing [`Family`] on its space type: [`chain`] (blocks of conv or dense
+//! layers) and [`cell`] (NAS-Bench-201 cells). [`SpaceDef`] and [`Arch`] are the enums the stages hold; they
+//! dispatch to the family in one place ([`SpaceDef::pair`]), where an architecture of another family is a
+//! bug and says so.
+
+pub mod cell;
+pub mod chain;
+
+pub use cell::{edge_index, Cell, CellOp, CellSpace};
+pub use chain::{Act, Block, ChainSpace, Pool};
+
+use crate::experiment::SpaceSpec;
+use crate::rng::Rng;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// What the network sees: flattened feature count, optional image shape `[C, H, W]`, class count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputInfo {
+    /// Number of feature columns.
+    pub features: usize,
+    /// Image shape `[channels, height, width]`, when the features are an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<[usize; 3]>,
+    /// Number of classes.
+    pub classes: usize,
+}
+
+/// What a space family provides: the search operations on its own architecture type.
+pub trait Family {
+    /// The family's architecture.
+    type Arch: Clone;
+    /// Number of architectures in the space (saturating).
+    fn size(&self) -> u128;
+    /// Whether the networks need image-shaped input.
+    fn needs_image(&self) -> bool;
+    /// Parses the notation and checks every choice belongs to the space.
+    fn parse(&self, text: &str) -> Result<Self::Arch>;
+    /// A uniformly random architecture.
+    fn sample(&self, rng: &mut Rng) -> Self::Arch;
+    /// Every architecture one edit away.
+    fn neighbours(&self, arch: &Self::Arch) -> Vec<Self::Arch>;
+    /// A child of two parents.
+    fn crossover(&self, a: &Self::Arch, b: &Self::Arch, rng: &mut Rng) -> Self::Arch;
+    /// The canonical form (equal for architectures that compute the same function by construction).
+    fn canonical(&self, arch: &Self::Arch, input: &InputInfo) -> Self::Arch;
+    /// Set positions of the fixed-length one-hot encoding of a canonical architecture.
+    fn features(&self, canonical: &Self::Arch) -> Vec<usize>;
+    /// Length of that encoding.
+    fn feature_count(&self) -> usize;
+    /// Parameters and multiply-accumulates of one forward pass of one sample, of a canonical architecture.
+    fn cost(&self, canonical: &Self::Arch, input: &InputInfo) -> (u64, u64);
+}
+
+/// One-hot of `x` among `choices` at `*at`, skipped for a choice with a single option.
+fn one_hot<T: PartialEq>(v: &mut Vec<usize>, at: &mut usize, choices: &[T], x: Option<&T>) {
+    if choices.len() > 1 {
+        if let Some(i) = x.and_then(|x| choices.iter().position(|c| c == x)) {
+            v.push(*at + i);
+        }
+        *at += choices.len();
+    }
+}
+
+fn one_hot_width(k: usize) -> usize {
+    if k > 1 {
+        k
+    } else {
+        0
+    }
+}
+
+/// An architecture of either family.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arch {
+    /// A sequence of blocks.
+    Chain(Vec<Block>),
+    /// A cell stacked into a network.
+    Cell(Cell),
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arch::Chain(blocks) => f.write_str(&chain::notation(blocks)),
+            Arch::Cell(c) => c.fmt(f),
+        }
+    }
+}
+
+/// A resolved search space: the type every stage uses to handle architectures.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpaceDef {
+    /// Chain family.
+    Chain(ChainSpace),
+    /// Cell family.
+    Cell(CellSpace),
+}
+
+/// An architecture paired with its family's space.
+enum Pair<'a> {
+    Chain(&'a ChainSpace, &'a Vec<Block>),
+    Cell(&'a CellSpace, &'a Cell),
+}
+
+/// Runs `$body` with `$f` bound to the family's space (on the whole `SpaceDef`).
+macro_rules! family {
+    ($def:expr, $f:ident => $body:expr) => {
+        match $def {
+            SpaceDef::Chain($f) => $body,
+            SpaceDef::Cell($f) => $body,
+        }
+    };
+}
+
+impl SpaceDef {
+    /// Resolves and validates the `[space]` section.
+    pub fn from_spec(s: &SpaceSpec) -> Result<SpaceDef> {
+        let set = |name: &str, present: bool| -> Result<()> {
+            if present {
+                bail!("[space] {name}: not a key of the `{}` family", s.family);
+            }
+            Ok(())
+        };
+        match s.family.as_str() {
+            "chain" => Ok(SpaceDef::Chain(ChainSpace::from_spec(s, &set)?)),
+            "cell" => Ok(SpaceDef::Cell(CellSpace::from_spec(s, &set)?)),
+            other => bail!("[space] family: unknown \"{other}\" (expected chain or cell)"),
+        }
+    }
+
+    /// The space and an architecture of its family. An architecture of the other family is a bug: every
+    /// architecture a stage holds came from [`SpaceDef::parse`] or [`SpaceDef::sample`] of the same space.
+    fn pair<'a>(&'a self, arch: &'a Arch) -> Pair<'a> {
+        match (self, arch) {
+            (SpaceDef::Chain(c), Arch::Chain(a)) => Pair::Chain(c, a),
+            (SpaceDef::Cell(c), Arch::Cell(a)) => Pair::Cell(c, a),
+            _ => panic!("`{arch}` is not an architecture of this space's family"),
+        }
+    }
+
+    /// Number of architectures in the space (saturating).
+    pub fn size(&self) -> u128 {
+        family!(self, f => f.size())
+    }
+
+    /// Checks that the data fits the space (conv needs an image shape).
+    pub fn check_input(&self, input: &InputInfo) -> Result<()> {
+        if family!(self, f => f.needs_image()) {
+            match &input.shape {
+                None => bail!("[data] shape: this space has convolutions, so the data needs an image shape [channels, height, width]"),
+                Some(s) if s.iter().product::<usize>() != input.features => {
+                    bail!("[data] shape: {s:?} has {} values but the data has {} feature columns", s.iter().product::<usize>(), input.features)
+                }
+                Some(_) => {}
+            }
+        }
+        if input.classes < 2 {
+            bail!(
+                "[data] label: the label column must hold at least 2 classes, found {}",
+                input.classes
+            );
+        }
+        Ok(())
+    }
+
+    /// Parses an architecture in this space's notation and checks every choice belongs to the space.
+    pub fn parse(&self, text: &str) -> Result<Arch> {
+        Ok(match self {
+            SpaceDef::Chain(f) => Arch::Chain(f.parse(text)?),
+            SpaceDef::Cell(f) => Arch::Cell(f.parse(text)?),
+        })
+    }
+
+    /// A uniformly random architecture (uniform depth, then uniform choices).
+    pub fn sample(&self, rng: &mut Rng) -> Arch {
+        match self {
+            SpaceDef::Chain(f) => Arch::Chain(f.sample(rng)),
+            SpaceDef::Cell(f) => Arch::Cell(f.sample(rng)),
+        }
+    }
+
+    /// Every architecture one edit away: one choice changed, or (chain) a block duplicated or removed.
+    pub fn neighbours(&self, arch: &Arch) -> Vec<Arch> {
+        match self.pair(arch) {
+            Pair::Chain(f, a) => f.neighbours(a).into_iter().map(Arch::Chain).collect(),
+            Pair::Cell(f, a) => f.neighbours(a).into_iter().map(Arch::Cell).collect(),
+        }
+    }
+
+    /// A random one-edit mutation whose canonical key differs from the parent's (parent returned if none).
+    pub fn mutate(&self, arch: &Arch, input: &InputInfo, rng: &mut Rng) -> Arch {
+        let key = self.key(arch, input);
+        let mut ns = self.neighbours(arch);
+        rng.shuffle(&mut ns);
+        ns.into_iter()
+            .find(|n| self.key(n, input) != key)
+            .unwrap_or_else(|| arch.clone())
+    }
+
+    /// Crossover: one-point on block lists (chain, depth kept in range) or uniform per edge (cell).
+    pub fn crossover(&self, a: &Arch, b: &Arch, rng: &mut Rng) -> Arch {
+        match (self.pair(a), self.pair(b)) {
+            (Pair::Chain(f, x), Pair::Chain(_, y)) => Arch::Chain(f.crossover(x, y, rng)),
+            (Pair::Cell(f, x), Pair::Cell(_, y)) => Arch::Cell(f.crossover(x, y, rng)),
+            _ => unreachable!("pair checks both against the same space"),
+        }
+    }
+
+    /// Canonical form: equal for architectures that compute the same function by construction
+    /// (chain: pooling dropped where the feature map is already 1 pixel; cell: dead edges set to `none`).
+    pub fn canonical(&self, arch: &Arch, input: &InputInfo) -> Arch {
+        match self.pair(arch) {
+            Pair::Chain(f, a) => Arch::Chain(f.canonical(a, input)),
+            Pair::Cell(f, a) => Arch::Cell(f.canonical(a, input)),
+        }
+    }
+
+    /// The canonical encoding, used to recognise duplicates.
+    pub fn key(&self, arch: &Arch, input: &InputInfo) -> String {
+        self.canonical(arch, input).to_string()
+    }
+
+    /// The set positions of a fixed-length 0/1 encoding of the canonical architecture, for surrogate models:
+    /// one-hot op per edge (cell), or per block slot up to the maximum depth a presence bit and one-hot
+    /// choices (chain). Choices with a single option are left out.
+    pub fn features(&self, arch: &Arch, input: &InputInfo) -> Vec<usize> {
+        let canon = self.canonical(arch, input);
+        match self.pair(&canon) {
+            Pair::Chain(f, a) => f.features(a),
+            Pair::Cell(f, a) => f.features(a),
+        }
+    }
+
+    /// The length of the one-hot encoding whose set positions [`SpaceDef::features`] lists.
+    pub fn feature_count(&self) -> usize {
+        family!(self, f => f.feature_count())
+    }
+
+    /// Trainable parameters and multiply-accumulates of one forward pass of one sample.
+    pub fn cost(&self, arch: &Arch, input: &InputInfo) -> (u64, u64) {
+        let canon = self.canonical(arch, input);
+        match self.pair(&canon) {
+            Pair::Chain(f, a) => f.cost(a, input),
+            Pair::Cell(f, a) => f.cost(a, input),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::Experiment;
+
+    fn digits() -> InputInfo {
+        InputInfo {
+            features: 64,
+            shape: Some([1, 8, 8]),
+            classes: 10,
+        }
+    }
+
+    #[test]
+    fn nb201_strings_round_trip() {
+        let s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+        let mut spec = Experiment::default().space;
+        spec.family = "cell".into();
+        let sp = SpaceDef::from_spec(&spec).unwrap();
+        let a = sp.parse(s).unwrap();
+        assert_eq!(a.to_string(), s);
+        assert_eq!(sp.size(), 15625);
+        assert_eq!(sp.neighbours(&a).len(), 24);
+        assert!(sp.parse("|nor_conv_3x3~0|+|bogus~0|none~1|").is_err());
+    }
+
+    #[test]
+    fn cell_canonical_removes_dead_edges() {
+        // node 1 has no input, so the 2<-1 and 3<-1 edges carry nothing.
+        let c = Cell::parse("|none~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|").unwrap();
+        assert_eq!(
+            Arch::Cell(c.canonical()).to_string(),
+            "|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+        );
+    }
+
+    #[test]
+    fn chain_strings_round_trip_and_mutations_stay_in_space() {
+        let sp = SpaceDef::from_spec(&Experiment::default().space).unwrap();
+        let inp = digits();
+        for i in 0..200 {
+            let mut r = Rng::derive(3, "t", &[i]);
+            let a = sp.sample(&mut r);
+            let text = a.to_string();
+            assert_eq!(sp.parse(&text).unwrap(), a, "{text}");
+            let m = sp.mutate(&a, &inp, &mut r);
+            assert_ne!(sp.key(&m, &inp), sp.key(&a, &inp));
+            sp.parse(&m.to_string()).unwrap();
+            let b = sp.sample(&mut r);
+            sp.parse(&sp.crossover(&a, &b, &mut r).to_string()).unwrap();
+            let (p, f) = sp.cost(&a, &inp);
+            assert!(p > 0 && f > 0);
+        }
+    }
+
+    #[test]
+    fn features_are_in_range_and_equal_exactly_for_equal_keys() {
+        let mut cell = Experiment::default().space;
+        cell.family = "cell".into();
+        for spec in [Experiment::default().space, cell] {
+            let sp = SpaceDef::from_spec(&spec).unwrap();
+            let d = sp.feature_count();
+            let mut seen: std::collections::HashMap<Vec<usize>, String> = Default::default();
+            for i in 0..500 {
+                let a = sp.sample(&mut Rng::derive(4, "f", &[i]));
+                let f = sp.features(&a, &digits());
+                assert!(f.iter().all(|&j| j < d), "{f:?} vs {d}");
+                assert!(f.windows(2).all(|w| w[0] < w[1]));
+                let key = sp.key(&a, &digits());
+                assert_eq!(seen.entry(f).or_insert_with(|| key.clone()), &key);
+            }
+        }
+    }
+
+    #[test]
+    fn chain_cost_matches_hand_count() {
+        let sp = SpaceDef::from_spec(&Experiment::default().space).unwrap();
+        let a = sp
+            .parse("conv8x3-relu-bn-maxpool/conv16x3-relu-res")
+            .unwrap();
+        // conv 1->8: 72+8, bn 16; conv 8->16 at 4x4: 1152+16, proj 128; head 4*4*16*10+10
+        assert_eq!(sp.cost(&a, &digits()).0, 80 + 16 + 1168 + 128 + 2570);
+        assert_eq!(
+            sp.cost(&a, &digits()).1,
+            64 * 72 + 16 * 1152 + 16 * 128 + 2560
+        );
+    }
+
+    #[test]
+    fn pooling_past_one_pixel_is_canonicalised_away() {
+        let sp = SpaceDef::from_spec(&Experiment::default().space).unwrap();
+        let a = sp
+            .parse("conv8x3-relu-maxpool/conv8x3-relu-maxpool/conv8x3-relu-maxpool")
+            .unwrap();
+        let tiny = InputInfo {
+            features: 16,
+            shape: Some([1, 4, 4]),
+            classes: 3,
+        };
+        assert_eq!(
+            sp.key(&a, &tiny),
+            "conv8x3-relu-maxpool/conv8x3-relu-maxpool/conv8x3-relu"
+        );
+    }
+}
