@@ -6,14 +6,14 @@ use crate::{init_threads, Event, EVALUATOR, EVALUATOR_CUDA};
 use anyhow::{bail, Result};
 use candle_core::Device;
 use nn::train::{self, Standardizer, Trained};
-use space::{mean_std, Dataset, Entry, ResultFile, SpaceDef, SpaceFile, ARTIFACT_VERSION};
+use space::{mean_std, Dataset, Entry, ResultFile, SpaceDef, SpaceFile, Status, ARTIFACT_VERSION};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 struct Pending {
     scores: Vec<Option<f64>>,
-    problem: Option<(String, String)>,
+    problem: Option<(Status, String)>,
     secs: f64,
     left: usize,
 }
@@ -36,7 +36,7 @@ pub fn cross_validate(
     cross_validate_with(sf, def, data, entries, devices, group, on_event, done)
 }
 
-type FoldOutcome = std::result::Result<f64, (String, String)>;
+type FoldOutcome = std::result::Result<f64, (Status, String)>;
 
 /// [`cross_validate`], with the folds grouped into one training each (`group`) or not.
 #[allow(clippy::too_many_arguments)]
@@ -138,7 +138,7 @@ pub(crate) fn cross_validate_with(
                     &train::predict(&mut m, xv, data.features)?,
                     yv,
                 )),
-                Trained::Diverged(msg) => Err(("diverged".into(), format!("fold {f}: {msg}"))),
+                Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
             }]);
         }
         let rows: Vec<train::FoldRows> = folds
@@ -175,7 +175,7 @@ pub(crate) fn cross_validate_with(
                     .collect())
             }
             Err((i, msg)) => {
-                let prob = ("diverged".to_string(), format!("fold {}: {msg}", folds[i]));
+                let prob = (Status::Diverged, format!("fold {}: {msg}", folds[i]));
                 Ok(vec![Err(prob); folds.len()])
             }
         }
@@ -205,7 +205,7 @@ pub(crate) fn cross_validate_with(
             Ok(Ok(r)) => r,
             Ok(Err(err)) => vec![
                 Err((
-                    "failed".into(),
+                    Status::Failed,
                     format!("fold {f0}: {}", err.to_string().replace('\n', " ")),
                 ));
                 folds.len()
@@ -216,7 +216,7 @@ pub(crate) fn cross_validate_with(
                     .cloned()
                     .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                vec![Err(("failed".into(), format!("fold {f0}: panic: {msg}"))); folds.len()]
+                vec![Err((Status::Failed, format!("fold {f0}: panic: {msg}"))); folds.len()]
             }
         };
         for (&f, o) in folds.iter().zip(&outcomes) {
@@ -263,11 +263,11 @@ pub(crate) fn cross_validate_with(
 fn make_result(entry: &Entry, p: &Pending, evaluator: &str) -> ResultFile {
     let (status, error, scores) = match &p.problem {
         None => (
-            "ok".to_string(),
+            Status::Ok,
             String::new(),
             p.scores.iter().map(|s| s.unwrap()).collect::<Vec<f64>>(),
         ),
-        Some((st, msg)) => (st.clone(), msg.clone(), Vec::new()),
+        Some((st, msg)) => (*st, msg.clone(), Vec::new()),
     };
     let (cv_mean, cv_std) = mean_std(&scores);
     ResultFile {
@@ -356,7 +356,7 @@ mod tests {
         let two = run(2);
         let three = run(3);
         for ((a, b), c) in one.iter().zip(&two).zip(&three) {
-            assert_eq!(a.status, "ok", "{}", a.error);
+            assert_eq!(a.status, Status::Ok, "{}", a.error);
             assert_eq!(a.fold_scores, b.fold_scores);
             assert_eq!(a.fold_scores, c.fold_scores);
             assert!(a.cv_mean > 0.6, "{} learns digits: {}", a.arch, a.cv_mean);
@@ -383,7 +383,7 @@ mod tests {
         let (alone, grouped) = (run(false), run(true));
         let val = data.rows() as f64 / 3.0;
         for (a, g) in alone.iter().zip(&grouped) {
-            assert_eq!(g.status, "ok", "{}", g.error);
+            assert_eq!(g.status, Status::Ok, "{}", g.error);
             assert_eq!(a.fold_scores.len(), g.fold_scores.len());
             for (x, y) in a.fold_scores.iter().zip(&g.fold_scores) {
                 assert!(
@@ -494,7 +494,7 @@ mod tests {
             &|_| Ok(()),
         )
         .unwrap();
-        assert_eq!(r[0].status, "diverged", "{:?}", r[0]);
+        assert_eq!(r[0].status, Status::Diverged, "{:?}", r[0]);
         assert!(r[0].error.contains("loss became"));
         let es = entries(&sf, &def, &["conv8x3-relu"]);
         let r = cross_validate_with(
@@ -508,7 +508,7 @@ mod tests {
             &|_| Ok(()),
         );
         let r = r.unwrap();
-        assert_eq!(r[0].status, "diverged", "grouped: {:?}", r[0]);
+        assert_eq!(r[0].status, Status::Diverged, "grouped: {:?}", r[0]);
     }
 
     /// A training that fails (on a GPU: out of memory) is recorded as a failed candidate, grouped or not,
@@ -531,8 +531,8 @@ mod tests {
             let cpus = [Device::Cpu, Device::Cpu];
             let r = cross_validate_with(&sf, &def, &data, &es, &cpus, group, &|_| {}, &|_| Ok(()))
                 .unwrap();
-            assert_eq!(r[0].status, "ok", "group {group}: {:?}", r[0]);
-            assert_eq!(r[1].status, "failed", "group {group}: {:?}", r[1]);
+            assert_eq!(r[0].status, Status::Ok, "group {group}: {:?}", r[0]);
+            assert_eq!(r[1].status, Status::Failed, "group {group}: {:?}", r[1]);
             assert!(r[1].error.contains("family"), "{}", r[1].error);
         }
     }

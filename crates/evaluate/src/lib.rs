@@ -22,7 +22,7 @@ pub mod table;
 
 pub use cv::cross_validate;
 pub use nn::{init_threads, thread_count};
-pub use stage::{evaluate_pending, retry_failed, Options, Outcome};
+pub use stage::{evaluate_pending, queue, retry_failed, Options, Outcome, Queue};
 
 use space::ResultFile;
 

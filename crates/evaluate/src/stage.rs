@@ -4,7 +4,7 @@
 use crate::{cross_validate, lease, table, thread_count, Event};
 use anyhow::{anyhow, Result};
 use nn::device;
-use space::{io, Entry, ResultFile, RunDir};
+use space::{io, DeviceSetting, Entry, Evaluator, LeaseFile, ResultFile, RunDir};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 /// What one evaluate pass did.
@@ -18,6 +18,32 @@ pub struct Outcome {
     pub leased_elsewhere: usize,
 }
 
+/// The candidates without a result, as the evaluate stage sees them.
+#[derive(Debug, Default)]
+pub struct Queue {
+    /// Ids free to be claimed (no lease, or an expired one).
+    pub free: Vec<u64>,
+    /// Live leases of candidates being evaluated, with seconds since each was renewed.
+    pub leased: Vec<(LeaseFile, f64)>,
+}
+
+/// Which candidates of `history` (of `run`) wait for a result: free ones, and those under a live lease.
+pub fn queue(run: &RunDir, history: &[Entry]) -> Result<Queue> {
+    let leases = run.read_leases()?;
+    let mut q = Queue::default();
+    for e in history.iter().filter(|e| e.result.is_none()) {
+        let id = e.candidate.id;
+        match leases
+            .iter()
+            .find(|(l, age)| l.id == id && !lease::expired(l, *age))
+        {
+            Some(held) => q.leased.push(held.clone()),
+            None => q.free.push(id),
+        }
+    }
+    Ok(q)
+}
+
 /// Options of an evaluate pass.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -28,7 +54,7 @@ pub struct Options {
     /// Seconds after which a lease that was not renewed is expired.
     pub lease_timeout_s: f64,
     /// Device setting overriding the experiment's `[evaluate] device`.
-    pub device: Option<String>,
+    pub device: Option<DeviceSetting>,
 }
 
 impl Default for Options {
@@ -100,7 +126,7 @@ pub fn evaluate_pending(
         release(r.id);
         Ok(())
     };
-    let results = if sf.experiment.evaluate.evaluator == "table" {
+    let results = if sf.experiment.evaluate.evaluator == Evaluator::Table {
         let t = table::Table::from_spec(&sf.experiment.evaluate)?;
         on_event(Event::Begin {
             total: claimed.len(),
@@ -122,10 +148,7 @@ pub fn evaluate_pending(
             sf.experiment.evaluate.threads
         };
         let threads = thread_count(requested);
-        let setting = opts
-            .device
-            .as_deref()
-            .unwrap_or(&sf.experiment.evaluate.device);
+        let setting = opts.device.unwrap_or(sf.experiment.evaluate.device);
         let per_training =
             device::bytes_per_training(data.rows(), data.features, sf.experiment.evaluate.folds);
         let devices = device::resolve(setting, threads, per_training, requested)?;

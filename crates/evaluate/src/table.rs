@@ -5,7 +5,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use space::experiment::EvalSpec;
-use space::{CandidateFile, ResultFile, ARTIFACT_VERSION};
+use space::{CandidateFile, ResultFile, Status, ARTIFACT_VERSION};
 use std::collections::HashMap;
 
 /// Name written in each result's `evaluator` field.
@@ -100,7 +100,7 @@ impl Table {
     pub fn result(&self, c: &CandidateFile) -> ResultFile {
         let (status, scores, metrics, error) = match self.lookup(&c.arch) {
             Some((s, reps)) => (
-                "ok",
+                Status::Ok,
                 vec![s],
                 self.report_names
                     .iter()
@@ -110,7 +110,7 @@ impl Table {
                 String::new(),
             ),
             None => (
-                "failed",
+                Status::Failed,
                 vec![],
                 Default::default(),
                 "architecture not in the table".to_string(),
@@ -121,7 +121,7 @@ impl Table {
             kind: "nas.result".into(),
             id: c.id,
             arch: c.arch.clone(),
-            status: status.into(),
+            status,
             cv_mean: scores.first().copied().unwrap_or(0.0),
             cv_std: 0.0,
             fold_scores: scores,
@@ -167,15 +167,15 @@ mod tests {
         };
         let res = t.result(&c);
         assert_eq!(
-            (res.status.as_str(), res.cv_mean, res.fold_scores.len()),
-            ("ok", s, 1)
+            (res.status, res.cv_mean, res.fold_scores.len()),
+            (Status::Ok, s, 1)
         );
         assert_eq!(res.metrics["cifar10-test"], 69.55);
         let missing = t.result(&CandidateFile {
             arch: "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|".into(),
             ..c
         });
-        assert_eq!(missing.status, "failed");
+        assert_eq!(missing.status, Status::Failed);
     }
 
     #[test]

@@ -30,7 +30,7 @@ fn safetensors_bytes(model: &mut Model, path: &Path) -> Result<Vec<u8>> {
 pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
     init_threads();
     let (sf, def) = run.load_space()?;
-    if sf.experiment.evaluate.evaluator != "train" {
+    if sf.experiment.evaluate.evaluator != space::Evaluator::Train {
         bail!(
             "{}: this run looks candidates up in a table (evaluator = \"{}\"); there is no model to retrain",
             run.space().display(),

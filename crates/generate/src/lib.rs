@@ -13,7 +13,7 @@
 /// The classic heuristics and our surrogate-guided search.
 pub mod strategies;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use space::{io, Arch, CandidateFile, Entry, InputInfo, Rng, RunDir, SpaceDef, ARTIFACT_VERSION};
 use std::collections::HashSet;
 
@@ -146,19 +146,16 @@ impl Strategy for Evolution {
     }
 }
 
-/// The strategy named in the experiment.
-pub fn strategy(name: &str) -> Result<Box<dyn Strategy>> {
-    match name {
-        "random" => Ok(Box::new(RandomSearch)),
-        "evolution" => Ok(Box::new(Evolution)),
-        "ga" => Ok(Box::new(strategies::Genetic)),
-        "annealing" => Ok(Box::new(strategies::Annealing)),
-        "local" => Ok(Box::new(strategies::LocalSearch)),
-        "surrogate" => Ok(Box::new(strategies::Surrogate)),
-        other => Err(anyhow!(
-            "unknown strategy \"{other}\" (expected one of {})",
-            space::experiment::STRATEGIES.join(", ")
-        )),
+/// The implementation of a strategy.
+pub fn strategy(s: space::Strategy) -> Box<dyn Strategy> {
+    use space::Strategy as S;
+    match s {
+        S::Random => Box::new(RandomSearch),
+        S::Evolution => Box::new(Evolution),
+        S::Ga => Box::new(strategies::Genetic),
+        S::Annealing => Box::new(strategies::Annealing),
+        S::Local => Box::new(strategies::LocalSearch),
+        S::Surrogate => Box::new(strategies::Surrogate),
     }
 }
 
@@ -178,7 +175,7 @@ pub fn make_batch(
         settings: &sf.experiment.search,
         seed: sf.experiment.seed,
     };
-    let strat = strategy(&sf.experiment.search.strategy)?;
+    let strat = strategy(sf.experiment.search.strategy);
     let mut taken = Taken::new(history);
     let mut rng = Rng::derive(sf.experiment.seed, "generate", &[batch]);
     let mut out: Vec<CandidateFile> = Vec::new();
@@ -287,7 +284,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let mut e = Experiment::default();
         e.seed = seed;
-        e.search.strategy = strategy.into();
+        e.search.strategy = strategy.parse().unwrap();
         e.search.budget = 24;
         e.search.population = 6;
         let run = RunDir::new(&dir);
@@ -308,7 +305,7 @@ mod tests {
                     kind: "nas.result".into(),
                     id: e.candidate.id,
                     arch: e.candidate.arch.clone(),
-                    status: "ok".into(),
+                    status: space::Status::Ok,
                     fold_scores: vec![s],
                     cv_mean: s,
                     cv_std: 0.0,
@@ -341,8 +338,8 @@ mod tests {
 
     #[test]
     fn budget_is_met_without_duplicates_and_resume_after_partial_batch_is_identical() {
-        for strat in space::experiment::STRATEGIES {
-            let (run, sf) = setup(strat, 5);
+        for &strat in space::Strategy::ALL {
+            let (run, sf) = setup(strat.name(), 5);
             let full = drive(&run);
             assert_eq!(full.len(), 24);
             let (_, def) = run.load_space().unwrap();

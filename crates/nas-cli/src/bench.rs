@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use evaluate::table::Table;
 use rayon::prelude::*;
-use space::{Entry, Experiment, InputInfo, SpaceDef, SpaceFile};
+use space::{Entry, Experiment, InputInfo, SpaceDef, SpaceFile, Strategy};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -75,10 +75,10 @@ pub fn search_on_table(
 }
 
 /// The experiment a benchmark run uses: the cell space, `strategy`, `seed`, one candidate per batch.
-pub fn bench_space(strategy: &str, seed: u64, budget: usize) -> Result<(SpaceFile, SpaceDef)> {
+pub fn bench_space(strategy: Strategy, seed: u64, budget: usize) -> Result<(SpaceFile, SpaceDef)> {
     let mut e = Experiment::default();
     e.space.family = "cell".into();
-    e.search.strategy = strategy.into();
+    e.search.strategy = strategy;
     e.search.batch = 1;
     e.search.budget = budget;
     e.seed = seed;
@@ -121,16 +121,14 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         .iter()
         .max()
         .ok_or_else(|| anyhow::anyhow!("--budgets: empty"))?;
-    let strategies: Vec<String> = if a.strategy == "all" {
-        space::experiment::STRATEGIES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+    let strategies: Vec<Strategy> = if a.strategy == "all" {
+        Strategy::ALL.to_vec()
     } else {
         a.strategy
             .split(',')
-            .map(|s| s.trim().to_string())
-            .collect()
+            .map(|s| s.trim().parse())
+            .collect::<Result<_>>()
+            .map_err(|e| anyhow::anyhow!("--strategy: {e}"))?
     };
     let (best_search, best_report) =
         table
@@ -162,12 +160,12 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             (0..a.seeds)
                 .into_par_iter()
                 .map(|seed| {
-                    let (sf, def) = bench_space(s, seed, max_budget)?;
+                    let (sf, def) = bench_space(*s, seed, max_budget)?;
                     search_on_table(&sf, &def, &table, max_budget)
                 })
                 .collect::<Result<_>>()
         })?;
-        print!("{s:<10}");
+        print!("{:<10}", s.name());
         for &b in &budgets {
             let finals: Vec<f64> = runs
                 .iter()

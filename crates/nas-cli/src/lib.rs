@@ -13,7 +13,7 @@ mod report;
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, Parser, Subcommand};
-use space::{Experiment, RunDir, SpaceFile};
+use space::{DeviceSetting, Evaluator, Experiment, RunDir, SpaceFile, Strategy};
 use std::path::{Path, PathBuf};
 
 #[global_allocator]
@@ -109,7 +109,7 @@ struct ExpArgs {
     label: Option<String>,
     /// Search strategy: random, evolution, ga, annealing, local or surrogate.
     #[arg(long)]
-    strategy: Option<String>,
+    strategy: Option<Strategy>,
 }
 
 impl ExpArgs {
@@ -161,8 +161,8 @@ impl ExpArgs {
         if let Some(v) = &self.label {
             e.data.label = v.clone();
         }
-        if let Some(v) = &self.strategy {
-            e.search.strategy = v.clone();
+        if let Some(v) = self.strategy {
+            e.search.strategy = v;
         }
         e.validate().map_err(|err| {
             anyhow!(
@@ -199,7 +199,7 @@ struct RunArgs {
     threads: usize,
     /// Where to train: cpu, cuda (every GPU), cuda:N or auto (default: the experiment's `[evaluate] device`).
     #[arg(long)]
-    device: Option<String>,
+    device: Option<DeviceSetting>,
     /// Skip retraining the winner on all data at the end.
     #[arg(long)]
     no_retrain: bool,
@@ -235,7 +235,7 @@ struct EvalArgs {
     quiet: bool,
     /// Where to train: cpu, cuda (every GPU), cuda:N or auto (default: the experiment's `[evaluate] device`).
     #[arg(long)]
-    device: Option<String>,
+    device: Option<DeviceSetting>,
     /// Keep going until the search is done: take pending candidates one at a time, make the next batch when
     /// none is left, wait while other workers hold the rest. Any number of workers may share a run directory.
     #[arg(long)]
@@ -449,19 +449,20 @@ fn first_difference(a: &Experiment, b: &Experiment) -> String {
 fn run(a: RunArgs) -> Result<()> {
     let run = RunDir::new(&a.out);
     let started = std::time::Instant::now();
-    let sf = if run.space().exists() {
+    let (sf, exec) = if run.space().exists() {
         let (sf, _) = run.load_space()?;
+        let mut exec = sf.experiment.execution();
         if a.exp.given() {
-            let mut want = a.exp.resolve()?;
-            // The device is an execution setting: a run may be resumed elsewhere.
-            want.experiment.evaluate.device = sf.experiment.evaluate.device.clone();
-            if want.experiment != sf.experiment {
+            let want = a.exp.resolve()?;
+            // Only the identity must match: execution settings (device, threads) are simply used.
+            if want.experiment.identity() != sf.experiment.identity() {
                 bail!(
                     "{}: this run was made with a different experiment ({}, stored ≠ asked); resume with the same settings, or use another --out",
                     run.space().display(),
-                    first_difference(&sf.experiment, &want.experiment)
+                    first_difference(&sf.experiment.identity(), &want.experiment.identity())
                 );
             }
+            exec = want.experiment.execution();
         }
         let swept = run.sweep_temporaries() + evaluate::lease::sweep_markers(&run);
         if !a.quiet {
@@ -470,9 +471,11 @@ fn run(a: RunArgs) -> Result<()> {
                 eprintln!("nas: removed {swept} temporary files left by an interrupted write");
             }
         }
-        sf
+        (sf, exec)
     } else {
-        make_space(&run, &a.exp)?
+        let sf = make_space(&run, &a.exp)?;
+        let exec = sf.experiment.execution();
+        (sf, exec)
     };
     if !a.quiet {
         eprintln!(
@@ -480,30 +483,23 @@ fn run(a: RunArgs) -> Result<()> {
             sf.experiment.space.family, sf.size, sf.experiment.search.strategy, sf.experiment.search.budget, sf.experiment.evaluate.folds, sf.experiment.evaluate.epochs, sf.rows, sf.experiment.data.source
         );
     }
+    let opts = evaluate::Options {
+        threads: if a.threads > 0 {
+            a.threads
+        } else {
+            exec.threads
+        },
+        device: Some(a.device.unwrap_or(exec.device)),
+        ..Default::default()
+    };
     let p = progress::Progress::new(&run, &sf, a.quiet)?;
-    loop {
-        match generate::step(&run)? {
-            generate::Step::Done => break,
-            generate::Step::Generated(_) | generate::Step::Pending(_) => {
-                let opts = evaluate::Options {
-                    threads: a.threads,
-                    device: a.device.clone(),
-                    ..Default::default()
-                };
-                let out = evaluate::evaluate_pending(&run, &opts, &|e| p.event(e))?;
-                if out.results.is_empty() && out.leased_elsewhere > 0 {
-                    // Other workers hold what is left: wait for their results.
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                }
-            }
-        }
-    }
+    drive(&run, &opts, &p, |_| {})?;
     p.finish();
     let sel = select::select(&run, None)?;
     if !a.quiet {
         progress::print_table(&sel, 10);
     }
-    if !a.no_retrain && sf.experiment.evaluate.evaluator == "train" {
+    if !a.no_retrain && sf.experiment.evaluate.evaluator == Evaluator::Train {
         retrain(&run, sel.best.id)?;
     }
     if !a.quiet {
@@ -519,6 +515,36 @@ fn run(a: RunArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The one orchestration loop, behind `nas run` and `nas evaluate --worker`: evaluate what is pending (as
+/// `opts` allows), make the next batch when nothing is, wait while other workers hold the rest; it ends when
+/// the generate stage says the budget is spent and every candidate has a result. `say` hears each pass.
+fn drive(
+    run: &RunDir,
+    opts: &evaluate::Options,
+    p: &progress::Progress,
+    say: impl Fn(&evaluate::Outcome),
+) -> Result<()> {
+    let wait = || std::thread::sleep(std::time::Duration::from_millis(250));
+    loop {
+        let out = evaluate::evaluate_pending(run, opts, &|e| p.event(e))?;
+        say(&out);
+        if !out.results.is_empty() || !out.discarded.is_empty() {
+            continue;
+        }
+        if out.leased_elsewhere > 0 {
+            // Other workers hold what is left: wait for their results.
+            wait();
+            continue;
+        }
+        match generate::step(run)? {
+            generate::Step::Done => return Ok(()),
+            generate::Step::Generated(_) => {}
+            // Pending with none claimable: results are being written right now.
+            generate::Step::Pending(_) => wait(),
+        }
+    }
 }
 
 /// `nas export`: copies the retrained winner of selection.toml (made by `nas select` when missing) to `out`,
@@ -586,7 +612,7 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
         threads: a.threads,
         max_claims: if a.worker { 1 } else { usize::MAX },
         lease_timeout_s: a.lease_timeout,
-        device: a.device.clone(),
+        device: a.device,
     };
     let p = progress::Progress::new(&run, &sf, a.quiet)?;
     let say = |out: &evaluate::Outcome| {
@@ -597,30 +623,16 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
             println!("discarded c{id:05}: another worker wrote its result first");
         }
     };
-    loop {
+    if a.worker {
+        drive(&run, &opts, &p, say)?;
+    } else {
         let out = evaluate::evaluate_pending(&run, &opts, &|e| p.event(e))?;
         say(&out);
-        if !a.worker {
-            if out.leased_elsewhere > 0 {
-                println!(
-                    "{} pending candidates are held by other workers",
-                    out.leased_elsewhere
-                );
-            }
-            break;
-        }
-        if !out.results.is_empty() || !out.discarded.is_empty() {
-            continue;
-        }
         if out.leased_elsewhere > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(250));
-            continue;
-        }
-        match generate::step(&run)? {
-            generate::Step::Done => break,
-            generate::Step::Generated(_) => {}
-            // Pending with none claimable: results are being written right now.
-            generate::Step::Pending(_) => std::thread::sleep(std::time::Duration::from_millis(250)),
+            println!(
+                "{} pending candidates are held by other workers",
+                out.leased_elsewhere
+            );
         }
     }
     p.finish();
@@ -630,29 +642,19 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
 fn status(run: &RunDir) -> Result<()> {
     let (sf, def) = run.load_space()?;
     let h = run.history(&def)?;
-    let count = |s: &str| {
+    let count = |s: space::Status| {
         h.iter()
             .filter(|e| e.result.as_ref().is_some_and(|r| r.status == s))
             .count()
     };
-    let leases = run.read_leases()?;
-    let leased = |id: u64| {
-        leases
-            .iter()
-            .find(|(l, age)| l.id == id && !evaluate::lease::expired(l, *age))
-    };
-    let pending: Vec<u64> = h
-        .iter()
-        .filter(|e| e.result.is_none() && leased(e.candidate.id).is_none())
-        .map(|e| e.candidate.id)
-        .collect();
+    let queue = evaluate::queue(run, &h)?;
+    let pending = queue.free;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let held: Vec<String> = h
+    let held: Vec<String> = queue
+        .leased
         .iter()
-        .filter(|e| e.result.is_none())
-        .filter_map(|e| leased(e.candidate.id))
         .map(|(l, age)| {
             format!(
                 "c{:05} by {}:{} since {:.0} s ago (renewed {:.0} s ago)",
@@ -676,9 +678,9 @@ fn status(run: &RunDir) -> Result<()> {
     );
     println!(
         "done:       {} ok, {} diverged, {} failed",
-        count("ok"),
-        count("diverged"),
-        count("failed")
+        count(space::Status::Ok),
+        count(space::Status::Diverged),
+        count(space::Status::Failed)
     );
     println!(
         "pending:    {}{}",

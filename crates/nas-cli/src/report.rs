@@ -347,7 +347,7 @@ fn rows(history: &[Entry]) -> Vec<Row> {
                 id: e.candidate.id,
                 arch: e.candidate.arch.clone(),
                 origin: e.candidate.origin.clone(),
-                status: r.map_or("pending".into(), |r| r.status.clone()),
+                status: r.map_or("pending".into(), |r| r.status.to_string()),
                 cv_mean: ok.map(|r| r.cv_mean),
                 cv_std: ok.map(|r| r.cv_std),
                 folds: ok.map_or(String::new(), |r| {
@@ -431,7 +431,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         title = esc(&run.root.display().to_string()),
         family = esc(&e.space.family),
         size = esc(&sf.size),
-        strategy = esc(&e.search.strategy),
+        strategy = esc(e.search.strategy.name()),
         budget = e.search.budget,
         folds = e.evaluate.folds,
         epochs = e.evaluate.epochs,

@@ -9,6 +9,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use candle_core::Device;
+use space::DeviceSetting;
 use std::sync::Mutex;
 
 /// At most this many concurrent trainings on one GPU: measured on an H200 with the default space on digits,
@@ -133,11 +134,11 @@ fn open_handle(g: &Gpu) -> Result<Device> {
     }
 }
 
-/// The devices to train on for a `device` setting (`cpu`, `cuda`, `cuda:N`, `auto`), one entry per training
-/// that runs at once: `cpu_threads` on the CPU; on each GPU as many as [`trainings_per_gpu`] allows for
-/// trainings of `per_training` bytes ([`bytes_per_training`]), at most `cap` when it is not 0.
+/// The devices to train on for a `device` setting, one entry per training that runs at once: `cpu_threads`
+/// on the CPU; on each GPU as many as [`trainings_per_gpu`] allows for trainings of `per_training` bytes
+/// ([`bytes_per_training`]), at most `cap` when it is not 0.
 pub fn resolve(
-    setting: &str,
+    setting: DeviceSetting,
     cpu_threads: usize,
     per_training: usize,
     cap: usize,
@@ -155,31 +156,23 @@ pub fn resolve(
         })
         .map_err(|e| anyhow!("device \"{setting}\": {e}"))
     };
-    match setting {
-        "cpu" => Ok(cpu()),
-        "auto" => {
+    let only = match setting {
+        DeviceSetting::Cpu => return Ok(cpu()),
+        DeviceSetting::Auto => {
             let ds = on(None)?;
-            Ok(if ds.is_empty() { cpu() } else { ds })
+            return Ok(if ds.is_empty() { cpu() } else { ds });
         }
-        s if s.starts_with("cuda") => {
-            if !cuda_built() {
-                bail!("device \"{setting}\": this nas was built without CUDA (build with `cargo build --release --features cuda`)");
-            }
-            let only = match setting.strip_prefix("cuda:") {
-                None => None,
-                Some(n) => Some(
-                    n.parse()
-                        .map_err(|_| anyhow!("device \"{setting}\": expected cuda:N"))?,
-                ),
-            };
-            let ds = on(only)?;
-            if ds.is_empty() {
-                bail!("device \"{setting}\": no CUDA GPU found");
-            }
-            Ok(ds)
-        }
-        other => bail!("device \"{other}\": expected cpu, cuda, cuda:N or auto"),
+        DeviceSetting::Cuda => None,
+        DeviceSetting::CudaN(n) => Some(n),
+    };
+    if !cuda_built() {
+        bail!("device \"{setting}\": this nas was built without CUDA (build with `cargo build --release --features cuda`)");
     }
+    let ds = on(only)?;
+    if ds.is_empty() {
+        bail!("device \"{setting}\": no CUDA GPU found");
+    }
+    Ok(ds)
 }
 
 #[cfg(test)]
@@ -189,13 +182,15 @@ mod tests {
     #[test]
     fn cpu_and_auto_without_gpus_train_on_the_cpu() {
         let mb = 1 << 20;
-        assert_eq!(resolve("cpu", 3, mb, 0).unwrap().len(), 3);
+        assert_eq!(resolve(DeviceSetting::Cpu, 3, mb, 0).unwrap().len(), 3);
         if gpus().unwrap().is_empty() {
-            assert!(resolve("auto", 2, mb, 0)
+            assert!(resolve(DeviceSetting::Auto, 2, mb, 0)
                 .unwrap()
                 .iter()
                 .all(|d| d.is_cpu()));
-            let e = resolve("cuda:0", 1, mb, 0).unwrap_err().to_string();
+            let e = resolve(DeviceSetting::CudaN(0), 1, mb, 0)
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains("without CUDA") || e.contains("no CUDA GPU"),
                 "{e}"
@@ -203,7 +198,7 @@ mod tests {
         } else {
             eprintln!("GPUs present: the no-GPU checks are skipped");
         }
-        assert!(resolve("tpu", 1, mb, 0).is_err());
+        assert!("tpu".parse::<DeviceSetting>().is_err());
         let gb = 1 << 30;
         assert_eq!(trainings_per_gpu(0, gb, 16), 1, "at least one");
         assert_eq!(trainings_per_gpu(80 * gb, gb, 64), MAX_PER_GPU);

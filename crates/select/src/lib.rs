@@ -126,7 +126,7 @@ mod tests {
                 kind: "nas.result".into(),
                 id,
                 arch: format!("a{id}"),
-                status: status.into(),
+                status: status.parse().unwrap(),
                 fold_scores: vec![score],
                 cv_mean: score,
                 cv_std: 0.0,

@@ -340,6 +340,18 @@ pub struct CandidateFile {
     pub flops: u64,
 }
 
+string_enum!(
+    /// How a candidate's evaluation ended (`status` of a result).
+    Status, "status", {
+        /// Scored.
+        Ok = "ok",
+        /// The loss became NaN or infinite.
+        Diverged = "diverged",
+        /// Training or lookup failed (the result's `error` says why).
+        Failed = "failed",
+    }
+);
+
 /// `results/cNNNNN.toml`: the score of one candidate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -353,7 +365,7 @@ pub struct ResultFile {
     /// The architecture (copied from the candidate).
     pub arch: String,
     /// `ok`, `diverged` or `failed`.
-    pub status: String,
+    pub status: Status,
     /// Held-out accuracy per fold, 0–1.
     pub fold_scores: Vec<f64>,
     /// Mean of `fold_scores` (0 when not ok).
@@ -380,16 +392,10 @@ pub struct ResultFile {
 impl ResultFile {
     /// Whether the candidate was scored.
     pub fn ok(&self) -> bool {
-        self.status == "ok"
+        self.status == Status::Ok
     }
 
     fn check(&self) -> std::result::Result<(), String> {
-        if !["ok", "diverged", "failed"].contains(&self.status.as_str()) {
-            return Err(format!(
-                "status: unknown \"{}\" (expected ok, diverged or failed)",
-                self.status
-            ));
-        }
         if self.ok() && (self.fold_scores.is_empty() || !(0.0..=1.0).contains(&self.cv_mean)) {
             return Err("status ok needs fold_scores and a cv_mean in [0, 1]".into());
         }

@@ -7,15 +7,97 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Names of the search strategies (`[search] strategy`).
-pub const STRATEGIES: [&str; 6] = [
-    "random",
-    "evolution",
-    "ga",
-    "annealing",
-    "local",
-    "surrogate",
-];
+string_enum!(
+    /// The search strategy (`[search] strategy`).
+    Strategy, "[search] strategy", {
+        /// Random search.
+        Random = "random",
+        /// Regularized (aging) evolution.
+        Evolution = "evolution",
+        /// Genetic algorithm.
+        Ga = "ga",
+        /// Simulated annealing.
+        Annealing = "annealing",
+        /// Local search with restarts.
+        Local = "local",
+        /// Ridge-regression surrogate over a random initial design (ours).
+        Surrogate = "surrogate",
+    }
+);
+
+string_enum!(
+    /// How candidates are scored (`[evaluate] evaluator`).
+    Evaluator, "[evaluate] evaluator", {
+        /// k-fold cross-validated training.
+        Train = "train",
+        /// Lookup in a tabular benchmark.
+        Table = "table",
+    }
+);
+
+/// Where training runs (`[evaluate] device`, `--device`): an execution setting, never part of a run's
+/// identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DeviceSetting {
+    /// The CUDA GPUs when the build has CUDA and there are any, else the CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// Every CUDA GPU.
+    Cuda,
+    /// One CUDA GPU.
+    CudaN(usize),
+}
+
+impl std::fmt::Display for DeviceSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceSetting::Auto => f.write_str("auto"),
+            DeviceSetting::Cpu => f.write_str("cpu"),
+            DeviceSetting::Cuda => f.write_str("cuda"),
+            DeviceSetting::CudaN(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceSetting {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<DeviceSetting> {
+        Ok(match s {
+            "auto" => DeviceSetting::Auto,
+            "cpu" => DeviceSetting::Cpu,
+            "cuda" => DeviceSetting::Cuda,
+            _ => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+                Some(n) => DeviceSetting::CudaN(n),
+                None => bail!("[evaluate] device: \"{s}\" (expected cpu, cuda, cuda:N or auto)"),
+            },
+        })
+    }
+}
+
+impl TryFrom<String> for DeviceSetting {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<DeviceSetting, String> {
+        s.parse().map_err(|e: anyhow::Error| e.to_string())
+    }
+}
+
+impl From<DeviceSetting> for String {
+    fn from(d: DeviceSetting) -> String {
+        d.to_string()
+    }
+}
+
+/// How a run executes, as opposed to what it computes: changing these never changes a candidate, a score or
+/// a selection, so a run may be resumed with other values and they are simply used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Execution {
+    /// Where training runs.
+    pub device: DeviceSetting,
+    /// Concurrent trainings (0: one per core).
+    pub threads: usize,
+}
 
 /// Current version of the experiment format.
 pub const EXPERIMENT_VERSION: u32 = 1;
@@ -177,10 +259,10 @@ impl Default for SpaceSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchSpec {
-    /// One of [`STRATEGIES`]: `random`, `evolution` (regularized / aging evolution), `ga` (genetic algorithm),
-    /// `annealing` (simulated annealing), `local` (local search with restarts), `surrogate` (ours).
+    /// `random`, `evolution` (regularized / aging evolution), `ga` (genetic algorithm), `annealing`
+    /// (simulated annealing), `local` (local search with restarts), `surrogate` (ours).
     #[serde(default = "default_strategy")]
-    pub strategy: String,
+    pub strategy: Strategy,
     /// Number of candidates to evaluate in all.
     #[serde(default = "default_budget")]
     pub budget: usize,
@@ -214,8 +296,8 @@ fn default_cooling() -> f64 {
     0.97
 }
 
-fn default_strategy() -> String {
-    "evolution".into()
+fn default_strategy() -> Strategy {
+    Strategy::Evolution
 }
 fn default_budget() -> usize {
     16
@@ -270,10 +352,10 @@ pub struct EvalSpec {
     /// Where training runs: `cpu`, `cuda` (every GPU), `cuda:N`, or `auto` (the GPUs when the build has CUDA
     /// and there are any, else the CPU). An execution setting: a run may be resumed on another device.
     #[serde(default = "default_device")]
-    pub device: String,
+    pub device: DeviceSetting,
     /// `train` (k-fold CV with candle) or `table` (look each architecture up in a tabular benchmark).
     #[serde(default = "default_evaluator")]
-    pub evaluator: String,
+    pub evaluator: Evaluator,
     /// table: the CSV file (relative paths are relative to the experiment file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
@@ -288,19 +370,12 @@ pub struct EvalSpec {
     pub report_metrics: Vec<String>,
 }
 
-fn default_device() -> String {
-    "auto".into()
+fn default_device() -> DeviceSetting {
+    DeviceSetting::Auto
 }
 
-/// Whether `s` is a device name `[evaluate] device` accepts.
-pub fn valid_device(s: &str) -> bool {
-    matches!(s, "cpu" | "cuda" | "auto")
-        || s.strip_prefix("cuda:")
-            .is_some_and(|n| n.parse::<usize>().is_ok())
-}
-
-fn default_evaluator() -> String {
-    "train".into()
+fn default_evaluator() -> Evaluator {
+    Evaluator::Train
 }
 fn default_arch_column() -> String {
     "arch".into()
@@ -364,6 +439,28 @@ impl Experiment {
         Ok(exp)
     }
 
+    /// The execution settings (device, threads).
+    pub fn execution(&self) -> Execution {
+        Execution {
+            device: self.evaluate.device,
+            threads: self.evaluate.threads,
+        }
+    }
+
+    /// The experiment with its execution settings given: what a resumed run uses.
+    pub fn with_execution(mut self, x: Execution) -> Experiment {
+        self.evaluate.device = x.device;
+        self.evaluate.threads = x.threads;
+        self
+    }
+
+    /// The settings that decide candidates and scores: the experiment with its execution settings at their
+    /// defaults. Two runs with the same identity compute the same results.
+    pub fn identity(&self) -> Experiment {
+        self.clone()
+            .with_execution(Experiment::default().execution())
+    }
+
     /// Checks values that TOML types cannot: ranges, empty choices, keys of the wrong family.
     pub fn validate(&self) -> Result<()> {
         if self.version != EXPERIMENT_VERSION {
@@ -373,13 +470,6 @@ impl Experiment {
             );
         }
         let s = &self.search;
-        if !STRATEGIES.contains(&s.strategy.as_str()) {
-            bail!(
-                "[search] strategy: unknown \"{}\" (expected one of {})",
-                s.strategy,
-                STRATEGIES.join(", ")
-            );
-        }
         if !(0.0..=1.0).contains(&s.crossover) {
             bail!("[search] crossover: must be a probability in [0, 1]");
         }
@@ -420,20 +510,8 @@ impl Experiment {
         if !(e.weight_decay.is_finite() && e.weight_decay >= 0.0) {
             bail!("[evaluate] weight_decay: must be zero or positive");
         }
-        if !valid_device(&e.device) {
-            bail!(
-                "[evaluate] device: \"{}\" (expected cpu, cuda, cuda:N or auto)",
-                e.device
-            );
-        }
-        match e.evaluator.as_str() {
-            "train" => {}
-            "table" => {
-                if e.table.is_none() || e.search_metric.is_none() {
-                    bail!("[evaluate] evaluator = \"table\" needs `table` (a CSV path) and `search_metric` (a column)");
-                }
-            }
-            other => bail!("[evaluate] evaluator: unknown \"{other}\" (expected train or table)"),
+        if e.evaluator == Evaluator::Table && (e.table.is_none() || e.search_metric.is_none()) {
+            bail!("[evaluate] evaluator = \"table\" needs `table` (a CSV path) and `search_metric` (a column)");
         }
         if let Some(shape) = &self.data.shape {
             if shape.len() != 3 || shape.contains(&0) {

@@ -14,6 +14,55 @@
 //! and no searching: it has no candle dependency.
 #![deny(missing_docs)]
 
+/// An enum of values written as strings in files: each variant's name, the list of them, parsing with an
+/// error that names the key and the valid names, and serde through that parsing (so a bad value in a file is
+/// reported with its line and column).
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident, $key:literal, { $($(#[$vm:meta])* $v:ident = $s:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub enum $name {
+            $($(#[$vm])* $v,)+
+        }
+        impl $name {
+            /// Every value, in documentation order.
+            pub const ALL: &'static [$name] = &[$($name::$v,)+];
+            /// The name written in files and on the command line.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($name::$v => $s,)+
+                }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = anyhow::Error;
+            fn from_str(s: &str) -> Result<$name> {
+                $name::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
+                    let names: Vec<&str> = $name::ALL.iter().map(|v| v.name()).collect();
+                    anyhow::anyhow!(concat!($key, ": unknown \"{}\" (expected one of {})"), s, names.join(", "))
+                })
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> std::result::Result<$name, String> {
+                s.parse().map_err(|e: anyhow::Error| e.to_string())
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.name().to_string()
+            }
+        }
+    };
+}
+
 pub mod arch;
 pub mod artifacts;
 pub mod data;
@@ -24,8 +73,8 @@ pub mod rng;
 pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef};
 pub use artifacts::{
     mean_std, CandidateFile, Entry, LeaseFile, ModelFile, Ranked, ResultFile, RunDir,
-    SelectionFile, SpaceFile, ARTIFACT_VERSION,
+    SelectionFile, SpaceFile, Status, ARTIFACT_VERSION,
 };
 pub use data::Dataset;
-pub use experiment::Experiment;
+pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Strategy};
 pub use rng::Rng;
