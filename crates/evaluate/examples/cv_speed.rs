@@ -143,9 +143,9 @@ fn write_csv(path: &std::path::Path, data: &space::Dataset, folds: &[usize]) -> 
         write!(f, ",x{j}")?;
     }
     writeln!(f)?;
-    for r in 0..data.rows() {
+    for (r, row) in data.x.chunks(data.features).enumerate() {
         write!(f, "{},{}", folds[r], data.y[r])?;
-        for v in &data.x[r * data.features..(r + 1) * data.features] {
+        for v in row {
             write!(f, ",{v}")?;
         }
         writeln!(f)?;

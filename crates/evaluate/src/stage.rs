@@ -190,13 +190,7 @@ pub fn retry_failed(run: &RunDir) -> Result<Vec<u64>> {
             .find(|k| !dir.join(format!("c{:05}.{k}.toml", r.id)).exists())
             .expect("a free name");
         let to = dir.join(format!("c{:05}.{k}.toml", r.id));
-        std::fs::rename(run.result(r.id), &to).map_err(|err| {
-            anyhow!(
-                "{}: cannot move to {}: {err}",
-                run.result(r.id).display(),
-                to.display()
-            )
-        })?;
+        io::move_file(&run.result(r.id), &to)?;
         ids.push(r.id);
     }
     Ok(ids)

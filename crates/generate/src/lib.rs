@@ -282,8 +282,10 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("nas-gen-{}-{strategy}-{seed}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut e = Experiment::default();
-        e.seed = seed;
+        let mut e = Experiment {
+            seed,
+            ..Default::default()
+        };
         e.search.strategy = strategy.parse().unwrap();
         e.search.budget = 24;
         e.search.population = 6;

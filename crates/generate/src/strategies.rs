@@ -243,7 +243,7 @@ impl Strategy for Surrogate {
         for _ in 0..RESTART_SAMPLES {
             let a = ctx.space.sample(rng);
             let y = predict(&a);
-            if best.as_ref().map_or(true, |b| y > b.0)
+            if best.as_ref().is_none_or(|b| y > b.0)
                 && !taken.contains(&ctx.space.key(&a, ctx.input))
             {
                 best = Some((y, a));

@@ -140,8 +140,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             );
     let target = best_report - a.within;
     println!(
-        "{} on {} ({} architectures): search `{}`, report `{}`; best achievable {:.2} (best by search, {:.3}); {} seeds",
-        "nas bench", a.table, table.iter().count(), a.search_metric, a.report_metric, best_report, best_search * 100.0, a.seeds
+        "nas bench on {} ({} architectures): search `{}`, report `{}`; best achievable {:.2} (best by search, {:.3}); {} seeds", a.table, table.iter().count(), a.search_metric, a.report_metric, best_report, best_search * 100.0, a.seeds
     );
     print!("{:<10}", "strategy");
     for b in &budgets {
@@ -207,13 +206,12 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         );
         if let Some(dir) = &a.trace {
             for (seed, r) in runs.iter().enumerate() {
-                let mut f = std::io::BufWriter::new(std::fs::File::create(
-                    dir.join(format!("{s}-seed{seed}.csv")),
-                )?);
+                let mut f = Vec::new();
                 writeln!(f, "arch,{},{}", a.search_metric, a.report_metric)?;
                 for (arch, sv, rv) in r {
                     writeln!(f, "{arch},{:.3},{rv}", sv * 100.0)?;
                 }
+                space::io::atomic_write(&dir.join(format!("{s}-seed{seed}.csv")), &f)?;
             }
         }
     }

@@ -591,7 +591,7 @@ fn retrain(run: &RunDir, id: u64) -> Result<()> {
 fn evaluate_cmd(a: EvalArgs) -> Result<()> {
     let run = RunDir::new(&a.dir);
     let (sf, _) = run.load_space()?;
-    if !(a.lease_timeout > 0.0) {
+    if a.lease_timeout.is_nan() || a.lease_timeout <= 0.0 {
         bail!("--lease-timeout: must be a positive number of seconds");
     }
     if a.retry_failed {

@@ -148,12 +148,15 @@ fn matmul<T: Elem>(dst: &mut [T], m: usize, n: usize, k: usize, a: Mat<T>, b: Ma
 thread_local! {
     /// Scratch buffers for columns, reused across calls: each training runs on one thread, and a fresh
     /// multi-megabyte buffer per call paid page faults and zeroing (a fifth of a CNN step).
-    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: std::cell::RefCell<Scratch> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
+
+/// The per-thread scratch buffers, one per element type.
+type Scratch = (Vec<f32>, Vec<f64>);
 
 /// Runs `f` on the first `n` elements of the scratch vector `pick` selects, grown as needed.
 fn with_scratch<T: Copy + Default, R>(
-    pick: fn(&mut (Vec<f32>, Vec<f64>)) -> &mut Vec<T>,
+    pick: fn(&mut Scratch) -> &mut Vec<T>,
     n: usize,
     f: impl FnOnce(&mut [T]) -> R,
 ) -> R {

@@ -81,6 +81,8 @@ impl Init<'_> {
             name: name.to_string(),
         })
     }
+    /// A k×k convolution with stride `s` on an h×w×cin input: the geometry is the arguments.
+    #[allow(clippy::too_many_arguments)]
     fn conv(
         &mut self,
         name: &str,
@@ -226,7 +228,7 @@ struct Reduction {
 
 enum Stage {
     Cell { nodes: usize, ops: Vec<EdgeOp> },
-    Reduce(Reduction),
+    Reduce(Box<Reduction>),
 }
 
 enum Body {
@@ -436,7 +438,7 @@ impl Model {
                                 false,
                             )?,
                         };
-                        stages.push(Stage::Reduce(r));
+                        stages.push(Stage::Reduce(Box::new(r)));
                         ch = co;
                         h = ho;
                         w = wo;

@@ -121,6 +121,7 @@ impl From<&space::experiment::EvalSpec> for Hyper {
 }
 
 /// How a training ended.
+#[allow(clippy::large_enum_variant)] // one per training, moved once: boxing buys nothing
 pub enum Trained {
     /// The model, trained.
     Ok(Model),
@@ -466,11 +467,17 @@ mod tests {
                 }
                 _ => {}
             }
-            let (sf, def, data) = space::SpaceFile::resolve(e).unwrap();
+            let def = SpaceDef::from_spec(&e.space).unwrap();
+            let data = Dataset::load(&e.data).unwrap();
+            let input = InputInfo {
+                features: data.features,
+                shape: Some([1, 8, 8]),
+                classes: data.classes.len(),
+            };
             let arch = def.parse(arch).unwrap();
-            let x = network_layout(&data, &sf.input);
+            let x = network_layout(&data, &input);
             let f = data.features;
-            let spec = &Hyper::from(&sf.experiment.evaluate);
+            let spec = &Hyper::from(&e.evaluate);
             let folds: Vec<(Vec<f32>, Vec<u32>)> = rows
                 .iter()
                 .enumerate()
@@ -490,7 +497,7 @@ mod tests {
                 })
                 .collect();
             let mut grouped =
-                match train_grouped(&def, &arch, &sf.input, spec, 3, &fr, &Device::Cpu, &|_| {})
+                match train_grouped(&def, &arch, &input, spec, 3, &fr, &Device::Cpu, &|_| {})
                     .unwrap()
                 {
                     Ok(m) => m,
@@ -503,7 +510,7 @@ mod tests {
                 let mut alone = match train(
                     &def,
                     &arch,
-                    &sf.input,
+                    &input,
                     spec,
                     3,
                     &[7, i as u64],

@@ -43,6 +43,17 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Moves the file `from` to `to` (same file system: atomic), then fsyncs `to`'s directory; the error names
+/// both.
+pub fn move_file(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to)
+        .map_err(|e| anyhow!("{}: cannot move to {}: {e}", from.display(), to.display()))?;
+    if let Some(Ok(d)) = to.parent().map(fs::File::open) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// Creates `path` with `bytes` only if it does not exist yet (atomic: link of a complete temporary file).
 /// Returns `false` when another writer got there first.
 pub fn atomic_create_new(path: &Path, bytes: &[u8]) -> Result<bool> {

@@ -145,9 +145,9 @@ impl Cell {
             to_out[j] = (j + 1..n).any(|i| to_out[i] && live(i, j));
         }
         let mut c = self.clone();
-        for i in 1..n {
-            for j in 0..i {
-                if !(from_in[j] && to_out[i]) {
+        for (i, &out) in to_out.iter().enumerate().skip(1) {
+            for (j, &inp) in from_in.iter().enumerate().take(i) {
+                if !(inp && out) {
                     c.ops[edge_index(i, j)] = CellOp::None;
                 }
             }

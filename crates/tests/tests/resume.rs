@@ -1,0 +1,129 @@
+//! Resuming a run: a retraining killed at any moment leaves nothing behind, and execution settings (device,
+//! threads) may change between sessions of one run.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use tests::{ok, repo, tmp};
+
+fn nas() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nas-e2e"))
+}
+
+fn run_args(out: &Path, config: &Path) -> Command {
+    let mut c = nas();
+    c.args(["run", "--quiet", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out);
+    c
+}
+
+/// The names in a directory, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_killed_retraining_leaves_nothing_behind_after_resume_and_the_model_is_the_same() {
+    let d = tmp("killed-retrain");
+    let config = repo().join("examples/nas.toml");
+    let (full, killed) = (d.join("full"), d.join("killed"));
+    ok(
+        run_args(&full, &config).output().unwrap(),
+        "uninterrupted run",
+    );
+    ok(
+        run_args(&killed, &config)
+            .arg("--no-retrain")
+            .output()
+            .unwrap(),
+        "search without retraining",
+    );
+    // Kill retrainings at several moments (training, writing, renaming).
+    let mut landed = 0;
+    for ms in [5, 20, 40, 80, 120, 200, 300, 500] {
+        let mut child = nas()
+            .args(["select", "--retrain"])
+            .arg(&killed)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            landed += 1;
+        }
+        child.wait().unwrap();
+    }
+    eprintln!("{landed} of 8 kills landed on a live retraining");
+    // What a writer killed between creating and renaming its temporary leaves (aged, its process gone).
+    let model = killed.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let leftover = model.join(format!(".weights.safetensors.tmp.{}.0", u32::MAX - 5));
+    std::fs::write(&leftover, b"partial").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    ok(run_args(&killed, &config).output().unwrap(), "resumed run");
+    assert_eq!(
+        names(&model),
+        ["model.toml", "weights.safetensors"],
+        "model/ after resume"
+    );
+    let weights = |run: &Path| std::fs::read(run.join("model/weights.safetensors")).unwrap();
+    assert!(
+        weights(&full) == weights(&killed),
+        "the resumed run's model differs from the uninterrupted one"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn execution_settings_may_change_on_resume_and_identity_settings_may_not() {
+    let d = tmp("execution");
+    let example = std::fs::read_to_string(repo().join("examples/nas.toml")).unwrap();
+    let write = |name: &str, extra: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, format!("{example}{extra}")).unwrap();
+        p
+    };
+    let run = d.join("run");
+    let first = write("first.toml", "threads = 2\ndevice = \"cpu\"\n");
+    ok(
+        run_args(&run, &first)
+            .args(["--budget", "3", "--no-retrain"])
+            .output()
+            .unwrap(),
+        "first session",
+    );
+    // Another thread count and device, a larger budget: the same run goes on.
+    let second = write("second.toml", "threads = 1\ndevice = \"auto\"\n");
+    ok(
+        run_args(&run, &second)
+            .args(["--budget", "3", "--no-retrain"])
+            .output()
+            .unwrap(),
+        "resumed with other execution settings",
+    );
+    // An identity setting (epochs) is refused, naming it.
+    let third = write("third.toml", "threads = 1\n");
+    let out = run_args(&run, &third)
+        .args(["--budget", "3", "--epochs", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[evaluate] epochs: 1 ≠ 2"), "{err}");
+    assert!(!err.contains("threads"), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
