@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The prepared GPU check, for a machine with an NVIDIA GPU and the CUDA 13 driver (no Rust needed there):
 #   here:  scripts/check-cuda.sh build        # -> target/cuda/release/nas (and the GPU test binary, below)
-#   there: NAS=path/to/nas [EVAL_TESTS=path/to/evaluate-test-binary] [WORK=dir] scripts/gpu-check.sh
+#   there: NAS=path/to/nas [EVAL_TESTS=path/to/evaluate-test-binary] [NN_TESTS=path/to/nn-test-binary] [WORK=dir] scripts/gpu-check.sh
 # It prints: the devices; the GPU unit test (CPU/GPU agreement of per-fold accuracy) when EVAL_TESTS is given;
 # a CPU-vs-GPU agreement check of a whole search on the built-in digits (same winner, per-fold accuracies within
 # 0.02); and a benchmark: one batch of candidates from the default space evaluated on the CPU and on the GPU,
@@ -41,8 +41,12 @@ echo "$(nproc) CPU cores: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpui
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>/dev/null || true
 
 if [ -n "${EVAL_TESTS:-}" ]; then
-    say "GPU unit tests (evaluate: gpu_and_cpu_agree, devices)"
-    "$EVAL_TESTS" --test-threads 1 --nocapture gpu_and_cpu_agree cpu_and_auto || status=1
+    say "GPU unit test (evaluate: gpu_and_cpu_agree)"
+    "$EVAL_TESTS" --test-threads 1 --nocapture gpu_and_cpu_agree || status=1
+fi
+if [ -n "${NN_TESTS:-}" ]; then
+    say "GPU unit test (nn: devices)"
+    "$NN_TESTS" --test-threads 1 --nocapture cpu_and_auto || status=1
 fi
 
 say "agreement: the same search on cpu and cuda (built-in digits, budget 8, 3 epochs, seed 11)"
