@@ -5,8 +5,11 @@
 use crate::{init_threads, Event, EVALUATOR, EVALUATOR_CUDA};
 use anyhow::{bail, Result};
 use candle_core::Device;
-use nn::train::{self, Standardizer, Trained};
-use space::{mean_std, Dataset, Entry, ResultFile, SpaceDef, SpaceFile, Status, ARTIFACT_VERSION};
+use nn::train::{self, Trained};
+use space::prep::Prep;
+use space::{
+    mean_std, Dataset, Entry, InputInfo, ResultFile, SpaceDef, SpaceFile, Status, ARTIFACT_VERSION,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -55,13 +58,32 @@ pub(crate) fn cross_validate_with(
     let k = spec.folds;
     let hyper = nn::Hyper::from(spec);
     let seed = sf.experiment.seed;
-    let x = train::network_layout(data, &sf.input);
     let fold_of = train::stratified_folds(&data.y, k, seed);
     for f in 0..k {
         if !fold_of.contains(&f) {
             bail!("{} rows are too few for {k} folds", data.rows());
         }
     }
+    // Each fold's training and held-out rows, and the preprocessing fitted on its training rows only.
+    let fold_rows: Vec<(Vec<usize>, Vec<usize>)> = (0..k)
+        .map(|f| {
+            let rows = 0..data.rows();
+            (
+                rows.clone().filter(|&r| fold_of[r] != f).collect(),
+                rows.filter(|&r| fold_of[r] == f).collect(),
+            )
+        })
+        .collect();
+    let preps: Vec<Prep> = fold_rows
+        .iter()
+        .map(|(t, _)| Prep::fit(&data.x, &data.columns, t, sf.input.shape))
+        .collect();
+    // What fold f's network reads (a table's encoding may have fewer inputs when a level is missing from
+    // the fold's training rows).
+    let fold_input = |f: usize| InputInfo {
+        features: preps[f].width(),
+        ..sf.input.clone()
+    };
     on_event(Event::Begin {
         total: entries.len(),
         folds: k,
@@ -69,11 +91,10 @@ pub(crate) fn cross_validate_with(
     // A job is a candidate and the folds trained together: one fold on the CPU; on a GPU, the folds with
     // the same number of steps per epoch (usually all).
     let fold_sets: Vec<Vec<usize>> = if group {
-        let mut by_steps = std::collections::BTreeMap::<usize, Vec<usize>>::new();
-        for f in 0..k {
-            let n = fold_of.iter().filter(|&&g| g != f).count();
+        let mut by_steps = std::collections::BTreeMap::<(usize, usize), Vec<usize>>::new();
+        for (f, (t, _)) in fold_rows.iter().enumerate() {
             by_steps
-                .entry(train::steps_per_epoch(n, &hyper))
+                .entry((train::steps_per_epoch(t.len(), &hyper), preps[f].width()))
                 .or_default()
                 .push(f);
         }
@@ -104,19 +125,23 @@ pub(crate) fn cross_validate_with(
     }
     // One fold's standardised training and validation rows.
     let split = |f: usize| {
-        let train_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] != f).collect();
-        let val_rows: Vec<usize> = (0..data.rows()).filter(|&r| fold_of[r] == f).collect();
-        let st = Standardizer::fit(&x, data.features, &train_rows);
+        let (train_rows, val_rows) = &fold_rows[f];
+        let p = &preps[f];
         let labels = |rows: &[usize]| rows.iter().map(|&r| data.y[r]).collect::<Vec<u32>>();
         (
-            (st.apply(&x, &train_rows), labels(&train_rows)),
-            (st.apply(&x, &val_rows), labels(&val_rows)),
+            (
+                p.apply(&data.x, &data.columns, train_rows),
+                labels(train_rows),
+            ),
+            (p.apply(&data.x, &data.columns, val_rows), labels(val_rows)),
         )
     };
     // Trains `folds` of candidate `entry` together on `dev`: each fold's held-out accuracy, or the problem.
     let run_job = |entry: &Entry, folds: &[usize], dev: &Device| -> Result<Vec<FoldOutcome>> {
         let id = entry.candidate.id;
         let splits: Vec<_> = folds.iter().map(|&f| split(f)).collect();
+        // Folds trained together share their input width (see the grouping above).
+        let input = fold_input(folds[0]);
         if !group {
             let f = folds[0];
             let ((xt, yt), (xv, yv)) = &splits[0];
@@ -125,7 +150,7 @@ pub(crate) fn cross_validate_with(
             return Ok(vec![match train::train(
                 def,
                 &entry.arch,
-                &sf.input,
+                &input,
                 &hyper,
                 seed,
                 &stream,
@@ -135,7 +160,7 @@ pub(crate) fn cross_validate_with(
                 &on_epoch,
             )? {
                 Trained::Ok(mut m) => Ok(train::accuracy(
-                    &train::predict(&mut m, xv, data.features)?,
+                    &train::predict(&mut m, xv, input.features)?,
                     yv,
                 )),
                 Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
@@ -158,7 +183,7 @@ pub(crate) fn cross_validate_with(
         match train::train_grouped(
             def,
             &entry.arch,
-            &sf.input,
+            &input,
             &hyper,
             seed,
             &rows,
@@ -167,7 +192,7 @@ pub(crate) fn cross_validate_with(
         )? {
             Ok(mut m) => {
                 let xvs: Vec<&[f32]> = splits.iter().map(|(_, (xv, _))| &xv[..]).collect();
-                let preds = train::predict_grouped(&mut m, &xvs, data.features)?;
+                let preds = train::predict_grouped(&mut m, &xvs, input.features)?;
                 Ok(preds
                     .iter()
                     .zip(&splits)

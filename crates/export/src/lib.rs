@@ -13,9 +13,10 @@
 
 use anyhow::{anyhow, bail, Result};
 use candle_core::{DType, Device};
-use nn::train::{self, Standardizer, Trained};
+use nn::train::{self, Trained};
 use nn::{init_threads, Model};
-use space::{io, ModelFile, Rng, RunDir, SpaceDef, ARTIFACT_VERSION};
+use space::prep::{match_columns, ColumnEncoding, Prep, Standardizer};
+use space::{io, ModelFile, Rng, RunDir, SpaceDef, MODEL_VERSION};
 use std::path::Path;
 
 /// The network's tensors in the safetensors format, as bytes (`path` names the file in errors).
@@ -43,10 +44,9 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
         .find(|e| e.candidate.id == id)
         .ok_or_else(|| anyhow!("{}: no candidate {id}", run.candidates().display()))?;
     let data = sf.load_data(&run.space())?;
-    let x = train::network_layout(&data, &sf.input);
     let all: Vec<usize> = (0..data.rows()).collect();
-    let st = Standardizer::fit(&x, data.features, &all);
-    let xs = st.apply(&x, &all);
+    let prep = Prep::fit(&data.x, &data.columns, &all, sf.input.shape);
+    let xs = prep.apply(&data.x, &data.columns, &all);
     let mut model = match train::train(
         &def,
         &entry.arch,
@@ -62,20 +62,21 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
         Trained::Ok(m) => m,
         Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
     };
-    let acc = train::accuracy(&train::predict(&mut model, &xs, data.features)?, &data.y);
+    let acc = train::accuracy(&train::predict(&mut model, &xs, prep.width())?, &data.y);
     let dir = run.model();
     std::fs::create_dir_all(&dir).map_err(|e| anyhow!("{}: cannot create: {e}", dir.display()))?;
     let weights = dir.join("weights.safetensors");
     io::atomic_write(&weights, &safetensors_bytes(&mut model, &weights)?)?;
     let mf = ModelFile {
-        version: ARTIFACT_VERSION,
+        version: MODEL_VERSION,
         kind: "nas.model".into(),
         id,
         arch: entry.candidate.arch.clone(),
         input: sf.input.clone(),
         class_names: sf.class_names.clone(),
-        feature_mean: st.mean,
-        feature_std: st.std,
+        columns: prep.columns,
+        feature_mean: prep.standardizer.mean,
+        feature_std: prep.standardizer.std,
         train_accuracy: acc,
         weights: "weights.safetensors".into(),
         label: sf.experiment.data.label.clone(),
@@ -96,7 +97,7 @@ pub struct Loaded {
 /// Loads `DIR/model.toml` and its weights.
 pub fn load_model(dir: &Path) -> Result<Loaded> {
     let path = dir.join("model.toml");
-    let file: ModelFile = io::read_artifact(&path, "nas.model", ARTIFACT_VERSION)?;
+    let file: ModelFile = io::read_artifact(&path, "nas.model", MODEL_VERSION)?;
     let def =
         SpaceDef::from_spec(&file.space).map_err(|e| anyhow!("{}: space: {e}", path.display()))?;
     let arch = def
@@ -119,29 +120,76 @@ pub struct Predictions {
     pub classes: Vec<String>,
     /// Accuracy, when the data has the label column.
     pub accuracy: Option<f64>,
+    /// Columns of the data the model does not read (ignored).
+    pub ignored: Vec<String>,
+    /// Cells holding a category the model never saw in training (encoded as all zeros).
+    pub unknown_categories: usize,
 }
 
-/// Predicts every row of `source` (`builtin:digits` or a CSV with the training columns, in the same order;
-/// the label column is optional) with the model exported in `dir`.
+/// Predicts every row of `source` (`builtin:digits` or a CSV holding the training columns, found by name in
+/// any order; other columns are ignored, the label column is optional) with the model exported in `dir`.
 pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
     init_threads();
     let mut m = load_model(dir)?;
     let bytes = space::data::source_bytes(source)?;
-    let rows = space::data::parse_csv(source, &bytes, &m.file.label, false)?;
-    let f = m.file.input.features;
-    if rows.features != f {
+    let categorical: Vec<&str> = m
+        .file
+        .columns
+        .iter()
+        .filter(|c| matches!(c, ColumnEncoding::Categorical { .. }))
+        .map(ColumnEncoding::name)
+        .collect();
+    let rows = space::data::parse_csv_with(source, &bytes, &m.file.label, false, &categorical)?;
+    let found = match_columns(&m.file.columns, &rows.columns);
+    let missing: Vec<&str> = m
+        .file
+        .columns
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(c, _)| c.name())
+        .collect();
+    if !missing.is_empty() {
         bail!(
-            "{source}: {} feature columns, the model was trained on {f}",
-            rows.features
+            "{source}:1: the model reads column{} {} (not in this file)",
+            if missing.len() > 1 { "s" } else { "" },
+            missing
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
-    let x = train::rows_to_network_layout(&rows.x, f, &m.file.input);
-    let st = Standardizer {
-        mean: m.file.feature_mean.clone(),
-        std: m.file.feature_std.clone(),
+    let source_cols: Vec<usize> = found.into_iter().flatten().collect();
+    for (e, &j) in m.file.columns.iter().zip(&source_cols) {
+        if matches!(e, ColumnEncoding::Numeric { .. })
+            && rows.columns[j].kind != space::data::ColumnKind::Numeric
+        {
+            bail!(
+                "{source}: column `{}` holds text; the model was trained on numbers there",
+                e.name()
+            );
+        }
+    }
+    let ignored = rows
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| !source_cols.contains(j))
+        .map(|(_, c)| c.name.clone())
+        .collect();
+    let prep = Prep {
+        columns: m.file.columns.clone(),
+        shape: m.file.input.shape,
+        standardizer: Standardizer {
+            mean: m.file.feature_mean.clone(),
+            std: m.file.feature_std.clone(),
+        },
     };
-    let all: Vec<usize> = (0..x.len() / f).collect();
-    let pred = train::predict(&mut m.model, &st.apply(&x, &all), f)?;
+    let n = rows.x.len() / rows.columns.len().max(1);
+    let all: Vec<usize> = (0..n).collect();
+    let (xs, unknown_categories) = prep.apply_with(&rows.x, &rows.columns, &source_cols, &all);
+    let pred = train::predict(&mut m.model, &xs, prep.width())?;
     let classes: Vec<String> = pred
         .iter()
         .map(|&p| m.file.class_names[p as usize].clone())
@@ -150,5 +198,10 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
         let hit = labels.iter().zip(&classes).filter(|(a, b)| a == b).count();
         hit as f64 / labels.len() as f64
     });
-    Ok(Predictions { classes, accuracy })
+    Ok(Predictions {
+        classes,
+        accuracy,
+        ignored,
+        unknown_categories,
+    })
 }

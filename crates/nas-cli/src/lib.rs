@@ -104,9 +104,12 @@ struct ExpArgs {
     /// Data: a CSV path or builtin:digits.
     #[arg(long)]
     data: Option<String>,
-    /// Label column of the CSV.
+    /// Label column of the CSV (default: `label`).
     #[arg(long)]
     label: Option<String>,
+    /// Image shape of the feature columns, channels first: C,H,W (e.g. 1,28,28). Without it a CSV is a table.
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    shape: Option<Vec<usize>>,
     /// Search strategy: random, evolution, ga, annealing, local or surrogate.
     #[arg(long)]
     strategy: Option<Strategy>,
@@ -120,6 +123,7 @@ impl ExpArgs {
             || self.epochs.is_some()
             || self.data.is_some()
             || self.label.is_some()
+            || self.shape.is_some()
             || self.strategy.is_some()
     }
 
@@ -132,9 +136,14 @@ impl ExpArgs {
 
     /// The experiment resolved against its data (what `space.toml` holds); errors name the experiment file.
     fn resolve(&self) -> Result<SpaceFile> {
-        let (sf, _, _) = SpaceFile::resolve(self.experiment()?)
+        Ok(self.resolve_with_data()?.0)
+    }
+
+    /// [`ExpArgs::resolve`], and the data.
+    fn resolve_with_data(&self) -> Result<(SpaceFile, space::Dataset)> {
+        let (sf, _, data) = SpaceFile::resolve(self.experiment()?)
             .map_err(|e| anyhow!("{}: {e}", self.origin()))?;
-        Ok(sf)
+        Ok((sf, data))
     }
 
     fn experiment(&self) -> Result<Experiment> {
@@ -160,6 +169,9 @@ impl ExpArgs {
         }
         if let Some(v) = &self.label {
             e.data.label = v.clone();
+        }
+        if let Some(v) = &self.shape {
+            e.data.shape = Some(v.clone());
         }
         if let Some(v) = self.strategy {
             e.search.strategy = v;
@@ -291,7 +303,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                     a.out.display()
                 );
             }
-            let sf = make_space(&run, &a.exp)?;
+            let sf = make_space(&run, &a.exp, false)?;
             println!(
                 "{}: {} space of {} architectures over {} rows, {} classes",
                 run.space().display(),
@@ -381,6 +393,19 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Cmd::Predict(a) => {
             let p = export::predict_source(&a.model, &a.data)?;
+            if !p.ignored.is_empty() {
+                eprintln!(
+                    "nas: note: the model does not read column{} {} (ignored)",
+                    if p.ignored.len() > 1 { "s" } else { "" },
+                    p.ignored.join(", ")
+                );
+            }
+            if p.unknown_categories > 0 {
+                eprintln!(
+                    "nas: warning: {} cells hold a category the model never saw in training (read as none of its categories)",
+                    p.unknown_categories
+                );
+            }
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             use std::io::Write;
             writeln!(out, "row,prediction")?;
@@ -407,11 +432,53 @@ fn id_list(ids: &[u64]) -> String {
         .join(", ")
 }
 
-fn make_space(run: &RunDir, exp: &ExpArgs) -> Result<SpaceFile> {
-    let sf = exp.resolve()?;
+fn make_space(run: &RunDir, exp: &ExpArgs, quiet: bool) -> Result<SpaceFile> {
+    let (sf, data) = exp.resolve_with_data()?;
+    if !quiet {
+        eprintln!("nas: data: {}", describe(&sf, &data));
+    }
     run.create()?;
     sf.write(run)?;
     Ok(sf)
+}
+
+/// What was detected in the data: rows, columns, classes, kind, categorical columns, missing cells.
+fn describe(sf: &SpaceFile, data: &space::Dataset) -> String {
+    use space::data::ColumnKind;
+    let kind = match sf.input.shape {
+        Some([c, h, w]) => format!("images {c}×{h}×{w}"),
+        None => "tabular".into(),
+    };
+    let cats: Vec<&str> = data
+        .columns
+        .iter()
+        .filter(|c| matches!(c.kind, ColumnKind::Categorical { .. }))
+        .map(|c| c.name.as_str())
+        .collect();
+    let missing: usize = data.columns.iter().map(|c| c.missing).sum();
+    let with_missing = data.columns.iter().filter(|c| c.missing > 0).count();
+    let mut s = format!(
+        "{} rows, {} feature columns, {} classes, {kind}",
+        data.rows(),
+        data.features,
+        data.classes.len()
+    );
+    if !cats.is_empty() {
+        let shown: Vec<&str> = cats.iter().take(6).copied().collect();
+        s += &format!(
+            "; {} categorical ({}{})",
+            cats.len(),
+            shown.join(", "),
+            if cats.len() > 6 { ", …" } else { "" }
+        );
+    }
+    if missing > 0 {
+        s += &format!("; {missing} missing cells in {with_missing} columns");
+    }
+    if sf.input.features != data.features {
+        s += &format!("; {} network inputs after encoding", sf.input.features);
+    }
+    s
 }
 
 /// The first key where two experiments differ, as `[section] key: a ≠ b`.
@@ -473,7 +540,7 @@ fn run(a: RunArgs) -> Result<()> {
         }
         (sf, exec)
     } else {
-        let sf = make_space(&run, &a.exp)?;
+        let sf = make_space(&run, &a.exp, a.quiet)?;
         let exec = sf.experiment.execution();
         (sf, exec)
     };

@@ -1,34 +1,10 @@
-//! One training: folds, standardisation, the AdamW loop, accuracy.
+//! One training: the AdamW loop (plain, or several folds grouped), prediction, accuracy; and the folds.
 
 use crate::model::Model;
 use crate::ops;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use space::{Arch, Dataset, InputInfo, Rng, SpaceDef};
-
-/// Rows as the networks read them: images reordered channel-last (`h, w, c`), other data as is.
-pub fn network_layout(data: &Dataset, input: &InputInfo) -> Vec<f32> {
-    rows_to_network_layout(&data.x, data.features, input)
-}
-
-/// [`network_layout`] of raw row-major rows with `features` columns.
-pub fn rows_to_network_layout(x: &[f32], features: usize, input: &InputInfo) -> Vec<f32> {
-    match input.shape {
-        Some([c, h, w]) if c > 1 => {
-            let hw = h * w;
-            let mut out = vec![0.0; x.len()];
-            for (r, row) in x.chunks(features).enumerate() {
-                for ci in 0..c {
-                    for p in 0..hw {
-                        out[r * features + p * c + ci] = row[ci * hw + p];
-                    }
-                }
-            }
-            out
-        }
-        _ => x.to_vec(),
-    }
-}
+use space::{Arch, InputInfo, Rng, SpaceDef};
 
 /// Stratified fold of every row: each class shuffled (stream `(seed, "folds")`) and dealt round-robin.
 pub fn stratified_folds(y: &[u32], k: usize, seed: u64) -> Vec<usize> {
@@ -45,55 +21,6 @@ pub fn stratified_folds(y: &[u32], k: usize, seed: u64) -> Vec<usize> {
         }
     }
     fold
-}
-
-/// Per-feature mean and standard deviation, fitted on training rows only.
-#[derive(Clone, Debug)]
-pub struct Standardizer {
-    /// Feature means.
-    pub mean: Vec<f32>,
-    /// Feature standard deviations (1 where a feature is constant).
-    pub std: Vec<f32>,
-}
-
-impl Standardizer {
-    /// Fits on `rows` of `x` (`features` columns).
-    pub fn fit(x: &[f32], features: usize, rows: &[usize]) -> Standardizer {
-        let n = rows.len().max(1) as f64;
-        let mut mean = vec![0f64; features];
-        let mut sq = vec![0f64; features];
-        for &r in rows {
-            for (j, v) in x[r * features..(r + 1) * features].iter().enumerate() {
-                mean[j] += *v as f64;
-                sq[j] += (*v as f64) * (*v as f64);
-            }
-        }
-        let mean: Vec<f64> = mean.iter().map(|m| m / n).collect();
-        let std = sq.iter().zip(&mean).map(|(s, m)| {
-            let sd = (s / n - m * m).max(0.0).sqrt();
-            if sd < 1e-6 {
-                1.0
-            } else {
-                sd as f32
-            }
-        });
-        Standardizer {
-            std: std.collect(),
-            mean: mean.iter().map(|&m| m as f32).collect(),
-        }
-    }
-
-    /// Standardised copy of `rows`.
-    pub fn apply(&self, x: &[f32], rows: &[usize]) -> Vec<f32> {
-        let f = self.mean.len();
-        let mut out = Vec::with_capacity(rows.len() * f);
-        for &r in rows {
-            for j in 0..f {
-                out.push((x[r * f + j] - self.mean[j]) / self.std[j]);
-            }
-        }
-        out
-    }
 }
 
 /// The training settings that change results: epochs, mini-batch size and AdamW's settings.
@@ -419,15 +346,6 @@ mod tests {
     }
 
     #[test]
-    fn standardizer_uses_only_given_rows() {
-        let x = vec![1.0, 10.0, 3.0, 10.0, 100.0, 0.0];
-        let s = Standardizer::fit(&x, 2, &[0, 1]);
-        assert_eq!(s.mean, vec![2.0, 10.0]);
-        assert_eq!(s.std, vec![1.0, 1.0]);
-        assert_eq!(s.apply(&x, &[2]), vec![98.0, -10.0]);
-    }
-
-    #[test]
     fn grouped_folds_train_like_separate_folds() {
         for (family, arch, rows) in [
             (
@@ -468,14 +386,14 @@ mod tests {
                 _ => {}
             }
             let def = SpaceDef::from_spec(&e.space).unwrap();
-            let data = Dataset::load(&e.data).unwrap();
+            let data = space::Dataset::load(&e.data).unwrap();
             let input = InputInfo {
                 features: data.features,
                 shape: Some([1, 8, 8]),
                 classes: data.classes.len(),
             };
             let arch = def.parse(arch).unwrap();
-            let x = network_layout(&data, &input);
+            let x = space::prep::network_layout(&data.x, data.features, input.shape);
             let f = data.features;
             let spec = &Hyper::from(&e.evaluate);
             let folds: Vec<(Vec<f32>, Vec<u32>)> = rows
@@ -483,7 +401,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &n)| {
                     let r: Vec<usize> = (i * 200..i * 200 + n).collect();
-                    let st = Standardizer::fit(&x, f, &r);
+                    let st = space::prep::Standardizer::fit(&x, f, &r);
                     (st.apply(&x, &r), r.iter().map(|&r| data.y[r]).collect())
                 })
                 .collect();
@@ -559,25 +477,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn channel_last_reorders_images() {
-        let d = Dataset {
-            x: vec![1., 2., 3., 4., 5., 6., 7., 8.],
-            y: vec![0],
-            features: 8,
-            classes: vec!["a".into()],
-            fingerprint: String::new(),
-        };
-        let inp = InputInfo {
-            features: 8,
-            shape: Some([2, 2, 2]),
-            classes: 2,
-        };
-        assert_eq!(
-            network_layout(&d, &inp),
-            vec![1., 5., 2., 6., 3., 7., 4., 8.]
-        );
     }
 }

@@ -267,15 +267,41 @@ impl SpaceFile {
     /// Resolves an experiment against its data: the content of `space.toml`.
     pub fn resolve(mut exp: Experiment) -> Result<(SpaceFile, SpaceDef, Dataset)> {
         exp.validate()?;
-        let def = SpaceDef::from_spec(&exp.space)?;
         let data = Dataset::load(&exp.data)?;
         if exp.data.shape.is_none() {
             exp.data.shape = Dataset::default_shape(&exp.data.source);
         }
+        // `validate` checked a given shape has three sizes.
+        let shape: Option<[usize; 3]> = exp.data.shape.as_deref().and_then(|s| s.try_into().ok());
+        // Tabular data (no image shape) gets the dense chain space unless the experiment names a block.
+        if shape.is_none() && exp.space.family == "chain" && exp.space.block.is_none() {
+            exp.space.block = Some("dense".into());
+        }
+        let def = SpaceDef::from_spec(&exp.space)?;
+        let features = match shape {
+            Some(_) => {
+                if let Some(c) = data
+                    .columns
+                    .iter()
+                    .find(|c| c.kind != crate::data::ColumnKind::Numeric || c.missing > 0)
+                {
+                    bail!(
+                        "{}: [data] shape: image data must be numbers without empty cells, but column `{}` {}",
+                        exp.data.source,
+                        c.name,
+                        if c.missing > 0 { "has empty cells" } else { "holds text" }
+                    );
+                }
+                data.features
+            }
+            None => {
+                let all: Vec<usize> = (0..data.rows()).collect();
+                crate::prep::Prep::fit(&data.x, &data.columns, &all, None).width()
+            }
+        };
         let input = InputInfo {
-            features: data.features,
-            // `validate` checked it has three sizes.
-            shape: exp.data.shape.as_deref().and_then(|s| s.try_into().ok()),
+            features,
+            shape,
             classes: data.classes.len(),
         };
         def.check_input(&input)
@@ -463,6 +489,9 @@ pub struct SelectionFile {
     pub ranking: Vec<Ranked>,
 }
 
+/// Version of `model.toml` (2: the column encodings).
+pub const MODEL_VERSION: u32 = 2;
+
 /// `model/model.toml`: what is needed to use the exported weights.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -479,7 +508,10 @@ pub struct ModelFile {
     pub input: InputInfo,
     /// Class names in output order.
     pub class_names: Vec<String>,
-    /// Per-feature mean subtracted before the network (network layout order).
+    /// How each data column becomes network inputs, in input order (see `space::prep`); `nas predict` finds
+    /// the columns by name.
+    pub columns: Vec<crate::prep::ColumnEncoding>,
+    /// Per-input mean subtracted before the network (after encoding; network layout order).
     pub feature_mean: Vec<f32>,
     /// Per-feature standard deviation divided by.
     pub feature_std: Vec<f32>,

@@ -7,15 +7,41 @@ use std::io::Read;
 /// The built-in digits set (gzip of `digits.csv`; see `data/DIGITS-ATTRIBUTION.md`).
 const DIGITS_GZ: &[u8] = include_bytes!("../data/digits.csv.gz");
 
-/// A labelled table of numeric features.
+/// What a feature column holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnKind {
+    /// Numbers (missing cells are NaN in [`Dataset::x`]).
+    Numeric,
+    /// Text categories; [`Dataset::x`] holds the index into `levels` (sorted), NaN for a missing cell.
+    Categorical {
+        /// The distinct values, sorted.
+        levels: Vec<String>,
+    },
+}
+
+/// One feature column of a table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    /// Header name.
+    pub name: String,
+    /// Numbers or categories.
+    pub kind: ColumnKind,
+    /// Empty cells.
+    pub missing: usize,
+}
+
+/// A labelled table of features.
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    /// Row-major features, `rows × features`.
+    /// Row-major raw features, `rows × features`: numbers, or category indices (see [`ColumnKind`]); NaN
+    /// for a missing cell.
     pub x: Vec<f32>,
     /// Class index per row.
     pub y: Vec<u32>,
     /// Number of feature columns.
     pub features: usize,
+    /// The feature columns, in file order.
+    pub columns: Vec<Column>,
     /// Class names, in class-index order.
     pub classes: Vec<String>,
     /// FNV-1a of the source bytes, to notice a data file that changed under a run.
@@ -39,7 +65,15 @@ impl Dataset {
         (source == "builtin:digits").then(|| vec![1, 8, 8])
     }
 
-    /// Parses CSV text with a header row; `label` names the class column, every other column is a number.
+    /// Whether every feature is a number and no cell is missing (what image data must be).
+    pub fn all_numeric_and_complete(&self) -> bool {
+        self.columns
+            .iter()
+            .all(|c| c.kind == ColumnKind::Numeric && c.missing == 0)
+    }
+
+    /// Parses CSV text with a header row; `label` names the class column; every other column is numbers
+    /// or text categories, with empty cells for missing values.
     pub fn from_csv_bytes(name: &str, bytes: &[u8], label: &str) -> Result<Dataset> {
         let t = parse_csv(name, bytes, label, true)?;
         let labels = t.labels.expect("required");
@@ -49,6 +83,13 @@ impl Dataset {
             _ => a.cmp(b),
         });
         classes.dedup();
+        let rows = labels.len();
+        if rows >= 20 && classes.len() * 2 > rows {
+            bail!(
+                "{name}: label column `{label}` has {} distinct values in {rows} rows: it looks continuous, and nas classifies (choose a column of classes with --label)",
+                classes.len()
+            );
+        }
         let y = labels
             .iter()
             .map(|l| classes.iter().position(|c| c == l).unwrap() as u32)
@@ -56,14 +97,15 @@ impl Dataset {
         Ok(Dataset {
             x: t.x,
             y,
-            features: t.features,
+            features: t.columns.len(),
+            columns: t.columns,
             classes,
             fingerprint: format!("{:016x}", crate::rng::fnv1a(bytes)),
         })
     }
 }
 
-/// The bytes of a data source: `builtin:digits` or a CSV path.
+/// The bytes of a data source: `builtin:digits` or a path, gzip-compressed or not (decompressed here).
 pub fn source_bytes(source: &str) -> Result<Vec<u8>> {
     match source {
         "builtin:digits" => {
@@ -74,27 +116,74 @@ pub fn source_bytes(source: &str) -> Result<Vec<u8>> {
         s if s.starts_with("builtin:") => {
             bail!("[data] source: unknown built-in data set \"{s}\" (available: builtin:digits)")
         }
-        path => std::fs::read(path).map_err(|e| anyhow!("{path}: cannot read data: {e}")),
+        path => {
+            let bytes =
+                std::fs::read(path).map_err(|e| anyhow!("{path}: cannot read data: {e}"))?;
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                let mut text = Vec::new();
+                flate2::read::GzDecoder::new(&bytes[..])
+                    .read_to_end(&mut text)
+                    .map_err(|e| anyhow!("{path}: cannot decompress (gzip): {e}"))?;
+                Ok(text)
+            } else {
+                Ok(bytes)
+            }
+        }
     }
 }
 
-/// Rows of a CSV: features, and the label column's text when present.
+/// Rows of a CSV: raw features (see [`Dataset::x`]), their columns, and the label column's text when present.
 pub struct CsvRows {
-    /// Row-major features, `rows × features`.
+    /// Row-major raw features, `rows × columns`.
     pub x: Vec<f32>,
-    /// Number of feature columns.
-    pub features: usize,
+    /// The feature columns.
+    pub columns: Vec<Column>,
     /// The label of each row, when the label column is present.
     pub labels: Option<Vec<String>>,
 }
 
-/// Parses CSV text with a header row: `label` names the class column (an error when missing and
-/// `label_required`), every other column is a number.
+/// The field separator of a CSV: whichever of `,` `;` tab occurs most in the header line outside quotes.
+fn delimiter(bytes: &[u8]) -> u8 {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let mut quoted = false;
+    let mut counts = [0usize; 3];
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let best = (0..3).max_by_key(|&i| (counts[i], 3 - i)).unwrap_or(0);
+    [b',', b';', b'\t'][best]
+}
+
+/// Parses CSV text with a header row (comma, semicolon or tab separated, detected; quoted fields): `label`
+/// names the class column (an error when missing and `label_required`). A feature column whose non-empty
+/// cells are all numbers is numeric, any other is categorical; empty cells are missing values.
 pub fn parse_csv(name: &str, bytes: &[u8], label: &str, label_required: bool) -> Result<CsvRows> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes);
+    parse_csv_with(name, bytes, label, label_required, &[])
+}
+
+/// [`parse_csv`], with the columns named in `categorical` read as categories even when they hold numbers
+/// (prediction reads a table as the training data was read).
+pub fn parse_csv_with(
+    name: &str,
+    bytes: &[u8],
+    label: &str,
+    label_required: bool,
+    categorical: &[&str],
+) -> Result<CsvRows> {
+    let reader = || {
+        csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .delimiter(delimiter(bytes))
+            .from_reader(bytes)
+    };
+    let mut rdr = reader();
     let header: Vec<String> = rdr
         .headers()
         .map_err(|e| anyhow!("{name}:1: cannot read the header: {e}"))?
@@ -103,6 +192,11 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: &str, label_required: bool) ->
         .collect();
     if header.len() <= 1 && header.first().is_none_or(|h| h.is_empty()) {
         bail!("{name}: empty file: expected a header row and data rows");
+    }
+    for (i, h) in header.iter().enumerate() {
+        if header[..i].contains(h) {
+            bail!("{name}:1: column name `{h}` appears twice in the header");
+        }
     }
     let li = header.iter().position(|h| h == label);
     if li.is_none() && label_required {
@@ -116,9 +210,14 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: &str, label_required: bool) ->
     if li.is_some() && header.len() < 2 {
         bail!("{name}:1: no feature columns besides the label `{label}`");
     }
-    let features = header.len() - usize::from(li.is_some());
+    let feature_cols: Vec<usize> = (0..header.len()).filter(|&c| Some(c) != li).collect();
+    // Pass 1: the rows are well formed; which columns hold text; the levels of those.
+    let mut text: Vec<Option<std::collections::BTreeSet<String>>> = header
+        .iter()
+        .map(|h| categorical.contains(&h.as_str()).then(Default::default))
+        .collect();
+    let mut missing = vec![0usize; header.len()];
     let mut rows = 0usize;
-    let mut x = Vec::new();
     let mut labels = Vec::new();
     for (r, rec) in rdr.records().enumerate() {
         let line = r + 2;
@@ -135,32 +234,83 @@ pub fn parse_csv(name: &str, bytes: &[u8], label: &str, label_required: bool) ->
         }
         rows += 1;
         for (c, cell) in rec.iter().enumerate() {
+            let cell = cell.trim();
             if Some(c) == li {
-                labels.push(cell.trim().to_string());
-                continue;
+                if cell.is_empty() {
+                    bail!("{name}:{line}: the label `{label}` is empty");
+                }
+                labels.push(cell.to_string());
+            } else if cell.is_empty() {
+                missing[c] += 1;
+            } else {
+                match cell.parse::<f32>() {
+                    Ok(v) if !v.is_finite() => bail!(
+                        "{name}:{line}: column `{}`: `{cell}` is not a finite number",
+                        header[c]
+                    ),
+                    Ok(_) => {}
+                    Err(_) => {
+                        text[c].get_or_insert_with(Default::default);
+                    }
+                }
             }
-            let v: f32 = cell.trim().parse().map_err(|_| {
-                anyhow!(
-                    "{name}:{line}: column `{}`: `{}` is not a number",
-                    header[c],
-                    cell
-                )
-            })?;
-            if !v.is_finite() {
-                bail!(
-                    "{name}:{line}: column `{}`: `{cell}` is not a finite number",
-                    header[c]
-                );
-            }
-            x.push(v);
         }
     }
     if rows == 0 {
         bail!("{name}: no data rows after the header");
     }
+    // The levels of text columns (every non-empty cell, numbers included, as text).
+    if text.iter().any(Option::is_some) {
+        for rec in reader().records().flatten() {
+            for (c, cell) in rec.iter().enumerate() {
+                if let Some(set) = text[c].as_mut() {
+                    let cell = cell.trim();
+                    if !cell.is_empty() {
+                        set.insert(cell.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let levels: Vec<Option<Vec<String>>> = text
+        .into_iter()
+        .map(|s| s.map(|s| s.into_iter().collect()))
+        .collect();
+    // Pass 2: the values.
+    let mut x = Vec::with_capacity(rows * feature_cols.len());
+    for rec in reader().records() {
+        let rec = rec?;
+        if rec.len() != header.len() {
+            continue; // the blank lines skipped above
+        }
+        for &c in &feature_cols {
+            let cell = rec.get(c).unwrap_or("").trim();
+            x.push(if cell.is_empty() {
+                f32::NAN
+            } else {
+                match &levels[c] {
+                    Some(l) => l
+                        .binary_search_by(|v| v.as_str().cmp(cell))
+                        .map_or(f32::NAN, |i| i as f32),
+                    None => cell.parse().unwrap_or(f32::NAN),
+                }
+            });
+        }
+    }
+    let columns = feature_cols
+        .iter()
+        .map(|&c| Column {
+            name: header[c].clone(),
+            kind: match &levels[c] {
+                Some(l) => ColumnKind::Categorical { levels: l.clone() },
+                None => ColumnKind::Numeric,
+            },
+            missing: missing[c],
+        })
+        .collect();
     Ok(CsvRows {
         x,
-        features,
+        columns,
         labels: li.map(|_| labels),
     })
 }
@@ -179,6 +329,41 @@ mod tests {
     }
 
     #[test]
+    fn text_and_empty_cells_make_categorical_columns_and_missing_values() {
+        // Semicolon separated, quoted fields, a text column with a missing cell, a numeric one with one.
+        let d = Dataset::from_csv_bytes(
+            "d.csv",
+            b"\"colour\";\"size\";\"y\"\n\"red\";1.5;a\n\"blue\";;b\n;2;a\n",
+            "y",
+        )
+        .unwrap();
+        assert_eq!(d.columns[0].name, "colour");
+        assert_eq!(
+            d.columns[0].kind,
+            ColumnKind::Categorical {
+                levels: vec!["blue".into(), "red".into()]
+            }
+        );
+        assert_eq!((d.columns[0].missing, d.columns[1].missing), (1, 1));
+        assert_eq!(d.columns[1].kind, ColumnKind::Numeric);
+        let shown: Vec<String> = d.x.iter().map(|v| v.to_string()).collect();
+        assert_eq!(shown, ["1", "1.5", "0", "NaN", "NaN", "2"]);
+        // Tab separated, gzip-compressed from a file.
+        let p = std::env::temp_dir().join(format!("nas-data-{}.csv.gz", std::process::id()));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, b"a\tb\ty\n1\t2\t0\n3\t4\t1\n").unwrap();
+        std::fs::write(&p, gz.finish().unwrap()).unwrap();
+        let d = Dataset::load(&DataSpec {
+            source: p.to_string_lossy().into_owned(),
+            label: "y".into(),
+            shape: None,
+        })
+        .unwrap();
+        assert_eq!((d.features, d.x.clone()), (2, vec![1., 2., 3., 4.]));
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
     fn csv_errors_name_line_and_column() {
         let e = |t: &str, l: &str| {
             Dataset::from_csv_bytes("d.csv", t.as_bytes(), l)
@@ -190,9 +375,15 @@ mod tests {
             "d.csv:3: row has 2 cells, the header has 3"
         );
         assert_eq!(
-            e("a,b,y\n1,x,0\n", "y"),
-            "d.csv:2: column `b`: `x` is not a number"
+            e("a,b,y\n1,inf,0\n", "y"),
+            "d.csv:2: column `b`: `inf` is not a finite number"
         );
+        assert_eq!(
+            e("a,a,y\n1,2,0\n", "y"),
+            "d.csv:1: column name `a` appears twice in the header"
+        );
+        let many: String = (0..40).map(|i| format!("{i},{}.5\n", i)).collect();
+        assert!(e(&format!("a,y\n{many}"), "y").contains("looks continuous"));
         assert!(e("a,b,y\n1,2,0\n", "label").starts_with("d.csv:1: label column `label` not found"));
         assert_eq!(
             e("", "y"),

@@ -517,6 +517,14 @@ impl Experiment {
             if shape.len() != 3 || shape.contains(&0) {
                 bail!("[data] shape: expected [channels, height, width] with positive sizes, got {shape:?}");
             }
+            if shape[0] > 4 && shape[2] <= 4 {
+                bail!(
+                    "[data] shape: {shape:?} looks channels-last; nas reads channels first: [{}, {}, {}]",
+                    shape[2],
+                    shape[0],
+                    shape[1]
+                );
+            }
         }
         crate::SpaceDef::from_spec(&self.space).map(|_| ())
     }

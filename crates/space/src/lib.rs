@@ -68,12 +68,13 @@ pub mod artifacts;
 pub mod data;
 pub mod experiment;
 pub mod io;
+pub mod prep;
 pub mod rng;
 
 pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef};
 pub use artifacts::{
     mean_std, CandidateFile, Entry, LeaseFile, ModelFile, Ranked, ResultFile, RunDir,
-    SelectionFile, SpaceFile, Status, ARTIFACT_VERSION,
+    SelectionFile, SpaceFile, Status, ARTIFACT_VERSION, MODEL_VERSION,
 };
 pub use data::Dataset;
 pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Strategy};

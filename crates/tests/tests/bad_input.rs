@@ -128,7 +128,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "conv-without-shape",
-        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n[space]\nblock = \"conv\"\n",
         GOOD_CSV,
         "needs an image shape",
     ),
@@ -151,10 +151,22 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "d.csv:3: row has 2 cells, the header has 3",
     ),
     (
-        "non-numeric",
-        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n[space]\nblock = \"dense\"\n",
+        "text-in-image",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\nshape = [1, 1, 2]\n",
         "a,b,y\n1,2,0\n1,x,1\n",
-        "d.csv:3: column `b`: `x` is not a number",
+        "d.csv: [data] shape: image data must be numbers without empty cells, but column `b` holds text",
+    ),
+    (
+        "channels-last-csv",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\nshape = [28, 28, 1]\n",
+        GOOD_CSV,
+        "[data] shape: [28, 28, 1] looks channels-last; nas reads channels first: [1, 28, 28]",
+    ),
+    (
+        "duplicate-column-csv",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n",
+        "a,a,y\n1,2,0\n2,1,1\n",
+        "d.csv:1: column name `a` appears twice in the header",
     ),
     (
         "missing-label",

@@ -1,0 +1,373 @@
+//! Input preprocessing, fitted on training rows only: how raw columns become the numbers a network reads.
+//!
+//! A table's columns are encoded ([`ColumnEncoding`]): a numeric column as itself, its missing cells filled
+//! with the training mean, plus an "is missing" indicator when the training rows have any; a categorical
+//! column one-hot over the levels seen in the training rows, a missing cell as the most frequent level, a
+//! level never seen in training as all zeros. Images (all numeric, complete) are reordered channel-last.
+//! Then every feature is standardised with the training rows' mean and standard deviation. [`Prep::fit`]
+//! sees only the rows it is given, so a held-out fold changes nothing that is fitted. The fitted [`Prep`] is
+//! stored in `model.toml`, so prediction applies exactly what training did.
+
+use crate::data::{Column, ColumnKind};
+use serde::{Deserialize, Serialize};
+
+/// Rows as the networks read them: images reordered channel-last (`h, w, c`), other data as is.
+pub fn network_layout(x: &[f32], features: usize, shape: Option<[usize; 3]>) -> Vec<f32> {
+    match shape {
+        Some([c, h, w]) if c > 1 => {
+            let hw = h * w;
+            let mut out = vec![0.0; x.len()];
+            for (r, row) in x.chunks(features).enumerate() {
+                for ci in 0..c {
+                    for p in 0..hw {
+                        out[r * features + p * c + ci] = row[ci * hw + p];
+                    }
+                }
+            }
+            out
+        }
+        _ => x.to_vec(),
+    }
+}
+
+/// Per-feature mean and standard deviation, fitted on training rows only.
+#[derive(Clone, Debug)]
+pub struct Standardizer {
+    /// Feature means.
+    pub mean: Vec<f32>,
+    /// Feature standard deviations (1 where a feature is constant).
+    pub std: Vec<f32>,
+}
+
+impl Standardizer {
+    /// Fits on `rows` of `x` (`features` columns).
+    pub fn fit(x: &[f32], features: usize, rows: &[usize]) -> Standardizer {
+        let n = rows.len().max(1) as f64;
+        let mut mean = vec![0f64; features];
+        let mut sq = vec![0f64; features];
+        for &r in rows {
+            for (j, v) in x[r * features..(r + 1) * features].iter().enumerate() {
+                mean[j] += *v as f64;
+                sq[j] += (*v as f64) * (*v as f64);
+            }
+        }
+        let mean: Vec<f64> = mean.iter().map(|m| m / n).collect();
+        let std = sq.iter().zip(&mean).map(|(s, m)| {
+            let sd = (s / n - m * m).max(0.0).sqrt();
+            if sd < 1e-6 {
+                1.0
+            } else {
+                sd as f32
+            }
+        });
+        Standardizer {
+            std: std.collect(),
+            mean: mean.iter().map(|&m| m as f32).collect(),
+        }
+    }
+
+    /// Standardised copy of `rows`.
+    pub fn apply(&self, x: &[f32], rows: &[usize]) -> Vec<f32> {
+        let f = self.mean.len();
+        let mut out = Vec::with_capacity(rows.len() * f);
+        for &r in rows {
+            for j in 0..f {
+                out.push((x[r * f + j] - self.mean[j]) / self.std[j]);
+            }
+        }
+        out
+    }
+}
+
+/// How one raw column becomes network inputs (fitted on training rows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ColumnEncoding {
+    /// A number: missing cells filled with `fill`, and one more input (1 for a missing cell) when `indicator`.
+    Numeric {
+        /// Column name.
+        name: String,
+        /// The training mean, for missing cells.
+        fill: f32,
+        /// Whether an "is missing" input follows.
+        indicator: bool,
+    },
+    /// A category: one input per level (one-hot); a missing cell counts as `fill`; an unknown level is all zeros.
+    Categorical {
+        /// Column name.
+        name: String,
+        /// The levels seen in the training rows, sorted.
+        levels: Vec<String>,
+        /// The most frequent training level, for missing cells.
+        fill: String,
+    },
+}
+
+impl ColumnEncoding {
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        match self {
+            ColumnEncoding::Numeric { name, .. } | ColumnEncoding::Categorical { name, .. } => name,
+        }
+    }
+
+    /// Network inputs this column becomes.
+    pub fn width(&self) -> usize {
+        match self {
+            ColumnEncoding::Numeric { indicator, .. } => 1 + usize::from(*indicator),
+            ColumnEncoding::Categorical { levels, .. } => levels.len(),
+        }
+    }
+
+    fn fit(col: &Column, values: impl Iterator<Item = f32>) -> ColumnEncoding {
+        let name = col.name.clone();
+        match &col.kind {
+            ColumnKind::Numeric => {
+                let (mut sum, mut n, mut missing) = (0f64, 0usize, false);
+                for v in values {
+                    if v.is_nan() {
+                        missing = true;
+                    } else {
+                        sum += v as f64;
+                        n += 1;
+                    }
+                }
+                ColumnEncoding::Numeric {
+                    name,
+                    fill: if n > 0 { (sum / n as f64) as f32 } else { 0.0 },
+                    indicator: missing,
+                }
+            }
+            ColumnKind::Categorical { levels } => {
+                let mut count = vec![0usize; levels.len()];
+                for v in values.filter(|v| !v.is_nan()) {
+                    count[v as usize] += 1;
+                }
+                // The most frequent level (the first in sorted order on a tie).
+                let mode = (0..levels.len()).max_by_key(|&i| (count[i], std::cmp::Reverse(i)));
+                ColumnEncoding::Categorical {
+                    name,
+                    levels: (0..levels.len())
+                        .filter(|&i| count[i] > 0)
+                        .map(|i| levels[i].clone())
+                        .collect(),
+                    fill: mode
+                        .filter(|&i| count[i] > 0)
+                        .map_or(String::new(), |i| levels[i].clone()),
+                }
+            }
+        }
+    }
+}
+
+/// Everything fitted between raw rows and the network: column encodings, image layout, standardisation.
+#[derive(Clone, Debug)]
+pub struct Prep {
+    /// One encoding per raw column, in the data's column order.
+    pub columns: Vec<ColumnEncoding>,
+    /// The image shape the inputs are reordered for, if any.
+    pub shape: Option<[usize; 3]>,
+    /// Standardisation of the encoded inputs.
+    pub standardizer: Standardizer,
+}
+
+/// For each encoding, the column of `columns` it reads: by name, or `None` when the data lacks it.
+pub fn match_columns(encodings: &[ColumnEncoding], columns: &[Column]) -> Vec<Option<usize>> {
+    encodings
+        .iter()
+        .map(|e| columns.iter().position(|c| c.name == e.name()))
+        .collect()
+}
+
+impl Prep {
+    /// Fits on `rows` of the raw table `x` (columns `columns`); `shape` reorders images channel-last.
+    pub fn fit(x: &[f32], columns: &[Column], rows: &[usize], shape: Option<[usize; 3]>) -> Prep {
+        let f = columns.len();
+        let encodings: Vec<ColumnEncoding> = columns
+            .iter()
+            .enumerate()
+            .map(|(j, c)| ColumnEncoding::fit(c, rows.iter().map(|&r| x[r * f + j])))
+            .collect();
+        let mut prep = Prep {
+            columns: encodings,
+            shape,
+            standardizer: Standardizer {
+                mean: Vec::new(),
+                std: Vec::new(),
+            },
+        };
+        let source: Vec<usize> = (0..f).collect();
+        let enc = prep.encode(x, columns, &source, rows).0;
+        let w = prep.width();
+        prep.standardizer = Standardizer::fit(&enc, w, &(0..rows.len()).collect::<Vec<_>>());
+        prep
+    }
+
+    /// Network inputs per row.
+    pub fn width(&self) -> usize {
+        self.columns.iter().map(ColumnEncoding::width).sum()
+    }
+
+    /// Encoded, laid-out rows (not standardised); `source[i]` is the column of `x` that encoding i reads.
+    /// Also counts the cells of unknown categories met.
+    fn encode(
+        &self,
+        x: &[f32],
+        columns: &[Column],
+        source: &[usize],
+        rows: &[usize],
+    ) -> (Vec<f32>, usize) {
+        let f = columns.len();
+        let w = self.width();
+        let mut out = Vec::with_capacity(rows.len() * w);
+        let mut unknown = 0;
+        // For categorical columns: the data's level index → the encoding's one-hot position.
+        let maps: Vec<Vec<Option<usize>>> = self
+            .columns
+            .iter()
+            .zip(source)
+            .map(|(e, &j)| match (e, &columns[j].kind) {
+                (
+                    ColumnEncoding::Categorical { levels, .. },
+                    ColumnKind::Categorical { levels: data },
+                ) => data
+                    .iter()
+                    .map(|l| levels.iter().position(|k| k == l))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        for &r in rows {
+            let row = &x[r * f..(r + 1) * f];
+            for ((e, &j), map) in self.columns.iter().zip(source).zip(&maps) {
+                let v = row[j];
+                match e {
+                    ColumnEncoding::Numeric {
+                        fill, indicator, ..
+                    } => {
+                        out.push(if v.is_nan() { *fill } else { v });
+                        if *indicator {
+                            out.push(if v.is_nan() { 1.0 } else { 0.0 });
+                        }
+                    }
+                    ColumnEncoding::Categorical { levels, fill, .. } => {
+                        let at = out.len();
+                        out.resize(at + levels.len(), 0.0);
+                        let hot = if v.is_nan() {
+                            levels.iter().position(|l| l == fill)
+                        } else {
+                            let h = map.get(v as usize).copied().flatten();
+                            unknown += usize::from(h.is_none());
+                            h
+                        };
+                        if let Some(h) = hot {
+                            out[at + h] = 1.0;
+                        }
+                    }
+                }
+            }
+        }
+        (network_layout(&out, w, self.shape), unknown)
+    }
+
+    /// The standardised network inputs of `rows` of a raw table whose columns are those the prep was
+    /// fitted on (`source[i]`: the column encoding i reads, see [`match_columns`]), and how many cells held a
+    /// category never seen in training (encoded as all zeros).
+    pub fn apply_with(
+        &self,
+        x: &[f32],
+        columns: &[Column],
+        source: &[usize],
+        rows: &[usize],
+    ) -> (Vec<f32>, usize) {
+        let (enc, unknown) = self.encode(x, columns, source, rows);
+        let all: Vec<usize> = (0..rows.len()).collect();
+        (self.standardizer.apply(&enc, &all), unknown)
+    }
+
+    /// [`Prep::apply_with`] on the table the prep was fitted on (same columns).
+    pub fn apply(&self, x: &[f32], columns: &[Column], rows: &[usize]) -> Vec<f32> {
+        let source: Vec<usize> = (0..columns.len()).collect();
+        self.apply_with(x, columns, &source, rows).0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+
+    #[test]
+    fn standardizer_uses_only_given_rows() {
+        let x = vec![1.0, 10.0, 3.0, 10.0, 100.0, 0.0];
+        let s = Standardizer::fit(&x, 2, &[0, 1]);
+        assert_eq!(s.mean, vec![2.0, 10.0]);
+        assert_eq!(s.std, vec![1.0, 1.0]);
+        assert_eq!(s.apply(&x, &[2]), vec![98.0, -10.0]);
+    }
+
+    #[test]
+    fn channel_last_reorders_images() {
+        let x = vec![1., 2., 3., 4., 5., 6., 7., 8.];
+        assert_eq!(
+            network_layout(&x, 8, Some([2, 2, 2])),
+            vec![1., 5., 2., 6., 3., 7., 4., 8.]
+        );
+    }
+
+    fn table(csv: &str) -> Dataset {
+        Dataset::from_csv_bytes("t.csv", csv.as_bytes(), "y").unwrap()
+    }
+
+    #[test]
+    fn categories_missing_cells_and_unknown_levels_are_encoded_as_documented() {
+        // colour: text with a missing cell; size: numbers with a missing cell.
+        let d = table("colour,size,y\nred,1,a\nblue,,b\n,3,a\nred,5,b\ngreen,7,a\n");
+        let train = [0, 1, 2, 3];
+        let p = Prep::fit(&d.x, &d.columns, &train, None);
+        assert_eq!(
+            p.columns,
+            vec![
+                ColumnEncoding::Categorical {
+                    name: "colour".into(),
+                    levels: vec!["blue".into(), "red".into()],
+                    fill: "red".into(),
+                },
+                ColumnEncoding::Numeric {
+                    name: "size".into(),
+                    fill: 3.0,
+                    indicator: true,
+                },
+            ]
+        );
+        assert_eq!(p.width(), 4);
+        let source = [0, 1];
+        let (x, unknown) = p.encode(&d.x, &d.columns, &source, &[0, 1, 2, 4]);
+        #[rustfmt::skip]
+        assert_eq!(x, vec![
+            0., 1., 1., 0., // red, 1
+            1., 0., 3., 1., // blue, missing → mean 3 and the indicator
+            0., 1., 3., 0., // missing colour → the most frequent, red
+            0., 0., 7., 0., // green, never seen in training → all zeros
+        ]);
+        assert_eq!(unknown, 1);
+    }
+
+    #[test]
+    fn a_value_only_in_held_out_rows_changes_nothing_fitted() {
+        let a = table("colour,size,y\nred,1,a\nblue,2,b\nred,3,a\nblue,4,b\n");
+        let b = table("colour,size,y\nred,1,a\nblue,2,b\nred,3,a\npurple,,b\n");
+        let train = [0, 1, 2];
+        let (pa, pb) = (
+            Prep::fit(&a.x, &a.columns, &train, None),
+            Prep::fit(&b.x, &b.columns, &train, None),
+        );
+        assert_eq!(pa.columns, pb.columns);
+        assert_eq!(pa.standardizer.mean, pb.standardizer.mean);
+        assert_eq!(pa.standardizer.std, pb.standardizer.std);
+        assert_eq!(
+            pa.apply(&a.x, &a.columns, &train),
+            pb.apply(&b.x, &b.columns, &train)
+        );
+    }
+}
