@@ -8,14 +8,16 @@ use candle_core::Device;
 use nn::train::{self, Trained};
 use space::prep::Prep;
 use space::{
-    mean_std, Dataset, Entry, InputInfo, ResultFile, SpaceDef, SpaceFile, Status, ARTIFACT_VERSION,
+    mean_std, Dataset, Entry, InputInfo, Metric, ResultFile, SpaceDef, SpaceFile, Status,
+    ARTIFACT_VERSION,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 struct Pending {
-    scores: Vec<Option<f64>>,
+    /// Each fold's scores, one per [`Metric::ALL`].
+    scores: Vec<Option<Vec<f64>>>,
     problem: Option<(Status, String)>,
     secs: f64,
     left: usize,
@@ -39,7 +41,15 @@ pub fn cross_validate(
     cross_validate_with(sf, def, data, entries, devices, group, on_event, done)
 }
 
-type FoldOutcome = std::result::Result<f64, (Status, String)>;
+type FoldOutcome = std::result::Result<Vec<f64>, (Status, String)>;
+
+/// Every metric of a fold's predictions, in [`Metric::ALL`] order.
+fn fold_scores(pred: &[u32], truth: &[u32], classes: usize) -> Vec<f64> {
+    Metric::ALL
+        .iter()
+        .map(|m| m.score(pred, truth, classes))
+        .collect()
+}
 
 /// [`cross_validate`], with the folds grouped into one training each (`group`) or not.
 #[allow(clippy::too_many_arguments)]
@@ -57,6 +67,10 @@ pub(crate) fn cross_validate_with(
     let spec = &sf.experiment.evaluate;
     let k = spec.folds;
     let hyper = nn::Hyper::from(spec);
+    let metric_at = Metric::ALL
+        .iter()
+        .position(|&m| m == spec.metric)
+        .expect("listed");
     let seed = sf.experiment.seed;
     let fold_of = train::stratified_folds(&data.y, k, seed);
     for f in 0..k {
@@ -159,9 +173,10 @@ pub(crate) fn cross_validate_with(
                 dev,
                 &on_epoch,
             )? {
-                Trained::Ok(mut m) => Ok(train::accuracy(
+                Trained::Ok(mut m) => Ok(fold_scores(
                     &train::predict(&mut m, xv, input.features)?,
                     yv,
+                    input.classes,
                 )),
                 Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
             }]);
@@ -196,7 +211,7 @@ pub(crate) fn cross_validate_with(
                 Ok(preds
                     .iter()
                     .zip(&splits)
-                    .map(|(p, (_, (_, yv)))| Ok(train::accuracy(p, yv)))
+                    .map(|(p, (_, (_, yv)))| Ok(fold_scores(p, yv, input.classes)))
                     .collect())
             }
             Err((i, msg)) => {
@@ -248,7 +263,7 @@ pub(crate) fn cross_validate_with(
             on_event(Event::Fold {
                 id,
                 fold: f,
-                score: o.as_ref().ok().copied(),
+                score: o.as_ref().ok().map(|s| s[metric_at]),
             });
         }
         let finished = {
@@ -265,7 +280,7 @@ pub(crate) fn cross_validate_with(
                 }
                 p.left -= 1;
             }
-            (p.left == 0).then(|| make_result(entry, &p, evaluator))
+            (p.left == 0).then(|| make_result(entry, &p, evaluator, spec.metric))
         };
         if let Some(r) = finished {
             if let Err(err) = done(&r) {
@@ -285,13 +300,23 @@ pub(crate) fn cross_validate_with(
         .collect())
 }
 
-fn make_result(entry: &Entry, p: &Pending, evaluator: &str) -> ResultFile {
+/// The result of a candidate whose folds are all done: scored by `metric`, every metric's mean in `metrics`.
+fn make_result(entry: &Entry, p: &Pending, evaluator: &str, metric: Metric) -> ResultFile {
+    let column =
+        |i: usize| -> Vec<f64> { p.scores.iter().map(|s| s.as_ref().unwrap()[i]).collect() };
+    let mut metrics = std::collections::BTreeMap::new();
     let (status, error, scores) = match &p.problem {
-        None => (
-            Status::Ok,
-            String::new(),
-            p.scores.iter().map(|s| s.unwrap()).collect::<Vec<f64>>(),
-        ),
+        None => {
+            for (i, m) in Metric::ALL.iter().enumerate() {
+                let (mean, _) = mean_std(&column(i));
+                metrics.insert(m.name().to_string(), (mean * 1e6).round() / 1e6);
+            }
+            let chosen = Metric::ALL
+                .iter()
+                .position(|&m| m == metric)
+                .expect("listed");
+            (Status::Ok, String::new(), column(chosen))
+        }
         Some((st, msg)) => (*st, msg.clone(), Vec::new()),
     };
     let (cv_mean, cv_std) = mean_std(&scores);
@@ -309,7 +334,7 @@ fn make_result(entry: &Entry, p: &Pending, evaluator: &str) -> ResultFile {
         wall_s: (p.secs * 1000.0).round() / 1000.0,
         evaluator: evaluator.into(),
         error,
-        metrics: Default::default(),
+        metrics,
     }
 }
 

@@ -113,6 +113,9 @@ struct ExpArgs {
     /// Search strategy: random, evolution, ga, annealing, local or surrogate.
     #[arg(long)]
     strategy: Option<Strategy>,
+    /// What scores, ranks and selects: accuracy, balanced_accuracy or macro_f1.
+    #[arg(long)]
+    metric: Option<space::Metric>,
 }
 
 impl ExpArgs {
@@ -125,6 +128,7 @@ impl ExpArgs {
             || self.label.is_some()
             || self.shape.is_some()
             || self.strategy.is_some()
+            || self.metric.is_some()
     }
 
     /// Where the experiment came from, for error messages.
@@ -175,6 +179,9 @@ impl ExpArgs {
         }
         if let Some(v) = self.strategy {
             e.search.strategy = v;
+        }
+        if let Some(v) = self.metric {
+            e.evaluate.metric = v;
         }
         e.validate().map_err(|err| {
             anyhow!(
@@ -331,7 +338,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Select(a) => {
             let run = RunDir::new(&a.dir);
             let sel = select::select(&run, a.max_params)?;
-            progress::print_table(&sel, 10);
+            let (sf, _) = run.load_space()?;
+            progress::print_table(&sel, sf.experiment.evaluate.metric, 10);
             println!(
                 "pareto front (accuracy vs parameters and MACs): {}",
                 sel.front
@@ -546,8 +554,8 @@ fn run(a: RunArgs) -> Result<()> {
     };
     if !a.quiet {
         eprintln!(
-            "nas: {} space of {} architectures; {} search, budget {}, {}-fold CV, {} epochs, {} rows from {}",
-            sf.experiment.space.family, sf.size, sf.experiment.search.strategy, sf.experiment.search.budget, sf.experiment.evaluate.folds, sf.experiment.evaluate.epochs, sf.rows, sf.experiment.data.source
+            "nas: {} space of {} architectures; {} search, budget {}, {}-fold CV scored by {}, {} epochs, {} rows from {}",
+            sf.experiment.space.family, sf.size, sf.experiment.search.strategy, sf.experiment.search.budget, sf.experiment.evaluate.folds, sf.experiment.evaluate.metric, sf.experiment.evaluate.epochs, sf.rows, sf.experiment.data.source
         );
     }
     let opts = evaluate::Options {
@@ -564,7 +572,7 @@ fn run(a: RunArgs) -> Result<()> {
     p.finish();
     let sel = select::select(&run, None)?;
     if !a.quiet {
-        progress::print_table(&sel, 10);
+        progress::print_table(&sel, sf.experiment.evaluate.metric, 10);
     }
     if !a.no_retrain && sf.experiment.evaluate.evaluator == Evaluator::Train {
         retrain(&run, sel.best.id)?;

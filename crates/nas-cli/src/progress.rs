@@ -105,10 +105,14 @@ impl Progress {
 }
 
 /// Prints the top `n` of the ranking as a table.
-pub fn print_table(sel: &SelectionFile, n: usize) {
+pub fn print_table(sel: &SelectionFile, metric: space::Metric, n: usize) {
     println!(
         "{:>4}  {:>6}  {:>15}  {:>9}  {:>10}  arch",
-        "rank", "id", "cv accuracy", "params", "MACs"
+        "rank",
+        "id",
+        format!("cv {metric}"),
+        "params",
+        "MACs"
     );
     for (i, r) in sel.ranking.iter().take(n).enumerate() {
         println!(

@@ -507,5 +507,8 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
     h.push_str("</tbody></table>");
     h.push_str(SORT_SCRIPT);
     h.push_str("</body></html>\n");
-    Ok(h)
+    // Every score shown is the run's metric.
+    let metric = e.evaluate.metric.name().replace('_', " ");
+    Ok(h.replace("CV accuracy", &format!("CV {metric}"))
+        .replace("fold accuracy", &format!("fold {metric}")))
 }

@@ -356,6 +356,10 @@ pub struct EvalSpec {
     /// `train` (k-fold CV with candle) or `table` (look each architecture up in a tabular benchmark).
     #[serde(default = "default_evaluator")]
     pub evaluator: Evaluator,
+    /// What scores a fold, ranks and selects: `accuracy`, `balanced_accuracy` or `macro_f1` (all three are
+    /// recorded in each result's `metrics`).
+    #[serde(default = "default_metric")]
+    pub metric: crate::Metric,
     /// table: the CSV file (relative paths are relative to the experiment file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
@@ -372,6 +376,10 @@ pub struct EvalSpec {
 
 fn default_device() -> DeviceSetting {
     DeviceSetting::Auto
+}
+
+fn default_metric() -> crate::Metric {
+    crate::Metric::Accuracy
 }
 
 fn default_evaluator() -> Evaluator {
@@ -408,6 +416,7 @@ impl Default for EvalSpec {
             threads: 0,
             device: default_device(),
             evaluator: default_evaluator(),
+            metric: default_metric(),
             table: None,
             arch_column: default_arch_column(),
             search_metric: None,

@@ -20,7 +20,7 @@
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident, $key:literal, { $($(#[$vm:meta])* $v:ident = $s:literal,)+ }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub enum $name {
             $($(#[$vm])* $v,)+
@@ -42,7 +42,7 @@ macro_rules! string_enum {
         }
         impl std::str::FromStr for $name {
             type Err = anyhow::Error;
-            fn from_str(s: &str) -> Result<$name> {
+            fn from_str(s: &str) -> anyhow::Result<$name> {
                 $name::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
                     let names: Vec<&str> = $name::ALL.iter().map(|v| v.name()).collect();
                     anyhow::anyhow!(concat!($key, ": unknown \"{}\" (expected one of {})"), s, names.join(", "))
@@ -68,6 +68,7 @@ pub mod artifacts;
 pub mod data;
 pub mod experiment;
 pub mod io;
+pub mod metrics;
 pub mod prep;
 pub mod rng;
 
@@ -78,4 +79,5 @@ pub use artifacts::{
 };
 pub use data::Dataset;
 pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Strategy};
+pub use metrics::Metric;
 pub use rng::Rng;
