@@ -346,7 +346,7 @@ mod tests {
 
     fn small(exp_edit: impl Fn(&mut Experiment)) -> (SpaceFile, SpaceDef, Dataset) {
         let mut e = Experiment::default();
-        e.evaluate.epochs = 2;
+        e.evaluate.epochs = Some(2);
         e.evaluate.folds = 3;
         exp_edit(&mut e);
         SpaceFile::resolve(e).unwrap()

@@ -218,7 +218,7 @@ pub enum Step {
 pub fn step(run: &RunDir) -> Result<Step> {
     let (sf, def) = run.load_space()?;
     let history = run.history(&def)?;
-    let budget = sf.experiment.search.budget;
+    let budget = sf.experiment.search.budget();
     if let Some(last) = history.last() {
         let b = last.candidate.batch;
         let in_batch = history.iter().filter(|e| e.candidate.batch == b).count() as u64;
@@ -287,7 +287,7 @@ mod tests {
             ..Default::default()
         };
         e.search.strategy = strategy.parse().unwrap();
-        e.search.budget = 24;
+        e.search.budget = Some(24);
         e.search.population = 6;
         let run = RunDir::new(&dir);
         run.create().unwrap();

@@ -133,7 +133,7 @@ const RESTART_SAMPLES: usize = 100;
 impl Surrogate {
     /// Size of the initial design of uniform samples.
     fn initial(settings: &space::experiment::SearchSpec) -> usize {
-        (3 * settings.population).min(settings.budget / 4).max(2)
+        (3 * settings.population).min(settings.budget() / 4).max(2)
     }
 }
 

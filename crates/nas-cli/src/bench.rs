@@ -80,7 +80,7 @@ pub fn bench_space(strategy: Strategy, seed: u64, budget: usize) -> Result<(Spac
     e.space.family = "cell".into();
     e.search.strategy = strategy;
     e.search.batch = 1;
-    e.search.budget = budget;
+    e.search.budget = Some(budget);
     e.seed = seed;
     e.validate()?;
     let def = SpaceDef::from_spec(&e.space)?;

@@ -7,277 +7,19 @@
 //! Errors are printed as one line `nas: error: …` with exit code 1; panics never reach the user.
 #![deny(missing_docs)]
 
+mod args;
 mod bench;
 mod progress;
 mod report;
 
-use anyhow::{anyhow, bail, Result};
-use clap::{Args, Parser, Subcommand};
-use space::{DeviceSetting, Evaluator, Experiment, RunDir, SpaceFile, Strategy};
-use std::path::{Path, PathBuf};
+use args::*;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use space::{Evaluator, Experiment, RunDir, SpaceFile};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[derive(Parser)]
-#[command(
-    name = "nas",
-    version,
-    about = "Neural architecture search: search a space of networks, score them by k-fold cross-validation, pick the best."
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Run a whole search (or resume one): space, then generate/evaluate until the budget is spent, then select.
-    Run(RunArgs),
-    /// Validate an experiment and write the run directory's space.toml.
-    Space(SpaceArgs),
-    /// Write the next batch of candidates (or complete a half-written one). Prints `generated …`, `pending …` or `done …`.
-    Generate(DirArg),
-    /// Train and score every candidate that has no result yet.
-    Evaluate(EvalArgs),
-    /// Rank the results and write selection.toml; optionally retrain the winner on all data.
-    Select(SelectArgs),
-    /// Show what is done, what is pending, and the best so far.
-    Status(DirArg),
-    /// Compare search strategies on a tabular benchmark (NAS-Bench-201 format), in seconds, without training.
-    Bench(bench::BenchArgs),
-    /// Write a self-contained HTML report with plots (and optionally the candidate table as CSV).
-    Report(ReportArgs),
-    /// Copy the retrained winner (weights, architecture, input normalisation) to a folder; retrains if needed.
-    Export(ExportArgs),
-    /// Predict the class of every row of a CSV (or builtin:digits) with an exported model.
-    Predict(PredictArgs),
-    /// Show the devices training can use: CPU cores, and CUDA GPUs with their free memory.
-    Devices,
-}
-
-#[derive(Args)]
-struct ReportArgs {
-    /// Run directory.
-    dir: PathBuf,
-    /// HTML file to write (default: DIR/report.html).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Also write the table of all candidates as CSV.
-    #[arg(long)]
-    csv: Option<PathBuf>,
-}
-
-#[derive(Args)]
-struct ExportArgs {
-    /// Run directory.
-    dir: PathBuf,
-    /// Folder to write model.toml and the weights into.
-    #[arg(long)]
-    out: PathBuf,
-}
-
-#[derive(Args)]
-struct PredictArgs {
-    /// Folder of an exported model (model.toml + weights).
-    #[arg(long)]
-    model: PathBuf,
-    /// Data: a CSV with the training columns (the label column is optional), or builtin:digits.
-    #[arg(long)]
-    data: String,
-}
-
-#[derive(Args, Clone, Default)]
-struct ExpArgs {
-    /// Experiment file (TOML). Without it: built-in digits, a small CNN chain space, regularized evolution.
-    #[arg(long, short = 'c')]
-    config: Option<PathBuf>,
-    /// Candidates to evaluate in all.
-    #[arg(long)]
-    budget: Option<usize>,
-    /// Seed of every random stream.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Training epochs per fold.
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Data: a CSV path or builtin:digits.
-    #[arg(long)]
-    data: Option<String>,
-    /// Label column of the CSV (default: `label`).
-    #[arg(long)]
-    label: Option<String>,
-    /// Image shape of the feature columns, channels first: C,H,W (e.g. 1,28,28). Without it a CSV is a table.
-    #[arg(long, value_delimiter = ',', num_args = 1)]
-    shape: Option<Vec<usize>>,
-    /// Search strategy: random, evolution, ga, annealing, local or surrogate.
-    #[arg(long)]
-    strategy: Option<Strategy>,
-    /// What scores, ranks and selects: accuracy, balanced_accuracy or macro_f1.
-    #[arg(long)]
-    metric: Option<space::Metric>,
-}
-
-impl ExpArgs {
-    fn given(&self) -> bool {
-        self.config.is_some()
-            || self.budget.is_some()
-            || self.seed.is_some()
-            || self.epochs.is_some()
-            || self.data.is_some()
-            || self.label.is_some()
-            || self.shape.is_some()
-            || self.strategy.is_some()
-            || self.metric.is_some()
-    }
-
-    /// Where the experiment came from, for error messages.
-    fn origin(&self) -> String {
-        self.config
-            .as_ref()
-            .map_or("command line".into(), |p| p.display().to_string())
-    }
-
-    /// The experiment resolved against its data (what `space.toml` holds); errors name the experiment file.
-    fn resolve(&self) -> Result<SpaceFile> {
-        Ok(self.resolve_with_data()?.0)
-    }
-
-    /// [`ExpArgs::resolve`], and the data.
-    fn resolve_with_data(&self) -> Result<(SpaceFile, space::Dataset)> {
-        let (sf, _, data) = SpaceFile::resolve(self.experiment()?)
-            .map_err(|e| anyhow!("{}: {e}", self.origin()))?;
-        Ok((sf, data))
-    }
-
-    fn experiment(&self) -> Result<Experiment> {
-        let mut e = match &self.config {
-            Some(p) => Experiment::load(p)?,
-            None => Experiment::default(),
-        };
-        if let Some(v) = self.budget {
-            e.search.budget = v;
-        }
-        if let Some(v) = self.seed {
-            e.seed = v;
-        }
-        if let Some(v) = self.epochs {
-            e.evaluate.epochs = v;
-        }
-        if let Some(v) = &self.data {
-            e.data.source = if v.starts_with("builtin:") {
-                v.clone()
-            } else {
-                absolute(v)
-            };
-        }
-        if let Some(v) = &self.label {
-            e.data.label = v.clone();
-        }
-        if let Some(v) = &self.shape {
-            e.data.shape = Some(v.clone());
-        }
-        if let Some(v) = self.strategy {
-            e.search.strategy = v;
-        }
-        if let Some(v) = self.metric {
-            e.evaluate.metric = v;
-        }
-        e.validate().map_err(|err| {
-            anyhow!(
-                "{}: {err}",
-                self.config
-                    .as_ref()
-                    .map_or("command line".into(), |p| p.display().to_string())
-            )
-        })?;
-        Ok(e)
-    }
-}
-
-fn absolute(p: &str) -> String {
-    let path = Path::new(p);
-    if path.is_absolute() {
-        p.to_string()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(path).to_string_lossy().into_owned())
-            .unwrap_or_else(|_| p.to_string())
-    }
-}
-
-#[derive(Args)]
-struct RunArgs {
-    #[command(flatten)]
-    exp: ExpArgs,
-    /// Run directory (created, or resumed when it exists).
-    #[arg(long, short = 'o', default_value = "nas-run")]
-    out: PathBuf,
-    /// Concurrent trainings (default: one per core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Where to train: cpu, cuda (every GPU), cuda:N or auto (default: the experiment's `[evaluate] device`).
-    #[arg(long)]
-    device: Option<DeviceSetting>,
-    /// Skip retraining the winner on all data at the end.
-    #[arg(long)]
-    no_retrain: bool,
-    /// No progress bar or log lines.
-    #[arg(long, short = 'q')]
-    quiet: bool,
-}
-
-#[derive(Args)]
-struct SpaceArgs {
-    #[command(flatten)]
-    exp: ExpArgs,
-    /// Run directory to create.
-    #[arg(long, short = 'o')]
-    out: PathBuf,
-}
-
-#[derive(Args)]
-struct DirArg {
-    /// Run directory.
-    dir: PathBuf,
-}
-
-#[derive(Args)]
-struct EvalArgs {
-    /// Run directory.
-    dir: PathBuf,
-    /// Concurrent trainings (default: the experiment's setting, else one per core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// No progress bar or log lines.
-    #[arg(long, short = 'q')]
-    quiet: bool,
-    /// Where to train: cpu, cuda (every GPU), cuda:N or auto (default: the experiment's `[evaluate] device`).
-    #[arg(long)]
-    device: Option<DeviceSetting>,
-    /// Keep going until the search is done: take pending candidates one at a time, make the next batch when
-    /// none is left, wait while other workers hold the rest. Any number of workers may share a run directory.
-    #[arg(long)]
-    worker: bool,
-    /// Seconds after which a lease that was not renewed is taken over (a worker renews every quarter of it).
-    #[arg(long, default_value_t = 120.0)]
-    lease_timeout: f64,
-    /// First set aside the results of failed and diverged candidates (to retried/), so they are evaluated again.
-    #[arg(long)]
-    retry_failed: bool,
-}
-
-#[derive(Args)]
-struct SelectArgs {
-    /// Run directory.
-    dir: PathBuf,
-    /// Retrain the winner on all data and write model/ (weights as safetensors next to model.toml).
-    #[arg(long)]
-    retrain: bool,
-    /// Select the most accurate candidate with at most this many parameters.
-    #[arg(long)]
-    max_params: Option<u64>,
-}
 
 /// Entry point: parses the command line, runs, prints errors as one line, sets the exit code.
 pub fn main() {
@@ -525,20 +267,35 @@ fn run(a: RunArgs) -> Result<()> {
     let run = RunDir::new(&a.out);
     let started = std::time::Instant::now();
     let (sf, exec) = if run.space().exists() {
-        let (sf, _) = run.load_space()?;
-        let mut exec = sf.experiment.execution();
-        if a.exp.given() {
-            let want = a.exp.resolve()?;
-            // Only the identity must match: execution settings (device, threads) are simply used.
-            if want.experiment.identity() != sf.experiment.identity() {
-                bail!(
-                    "{}: this run was made with a different experiment ({}, stored ≠ asked); resume with the same settings, or use another --out",
-                    run.space().display(),
-                    first_difference(&sf.experiment.identity(), &want.experiment.identity())
+        let (mut sf, _) = run.load_space()?;
+        let stored = sf.experiment.clone();
+        // What this command asks for: its experiment file or data, or else the run's own experiment with the
+        // flags given applied.
+        let want = if a.exp.config.is_some() || a.exp.data.is_some() {
+            a.exp.resolve()?.experiment
+        } else {
+            a.exp.apply(stored.clone())?
+        };
+        // Only the identity must match: the budget may change and execution settings are simply used.
+        if want.identity() != stored.identity() {
+            bail!(
+                "{}: this run was made with a different experiment ({}, stored ≠ asked); resume with the same settings, or use another --out",
+                run.space().display(),
+                first_difference(&stored.identity(), &want.identity())
+            );
+        }
+        if want.search.budget() != stored.search.budget() {
+            if !a.quiet {
+                eprintln!(
+                    "nas: budget changed from {} to {}",
+                    stored.search.budget(),
+                    want.search.budget()
                 );
             }
-            exec = want.experiment.execution();
+            sf.experiment.search.budget = want.search.budget;
+            sf.write(&run)?;
         }
+        let exec = want.execution();
         let swept = run.sweep_temporaries() + evaluate::lease::sweep_markers(&run);
         if !a.quiet {
             eprintln!("nas: resuming {}", a.out.display());
@@ -555,7 +312,7 @@ fn run(a: RunArgs) -> Result<()> {
     if !a.quiet {
         eprintln!(
             "nas: {} space of {} architectures; {} search, budget {}, {}-fold CV scored by {}, {} epochs, {} rows from {}",
-            sf.experiment.space.family, sf.size, sf.experiment.search.strategy, sf.experiment.search.budget, sf.experiment.evaluate.folds, sf.experiment.evaluate.metric, sf.experiment.evaluate.epochs, sf.rows, sf.experiment.data.source
+            sf.experiment.space.family, sf.size, sf.experiment.search.strategy, sf.experiment.search.budget(), sf.experiment.evaluate.folds, sf.experiment.evaluate.metric, sf.experiment.evaluate.epochs(), sf.rows, sf.experiment.data.source
         );
     }
     let opts = evaluate::Options {
@@ -749,7 +506,7 @@ fn status(run: &RunDir) -> Result<()> {
     println!(
         "candidates: {} of budget {}",
         h.len(),
-        sf.experiment.search.budget
+        sf.experiment.search.budget()
     );
     println!(
         "done:       {} ok, {} diverged, {} failed",

@@ -20,7 +20,7 @@ impl Progress {
         let history = run.history(&def)?;
         let done = history.iter().filter(|e| e.result.is_some()).count();
         let best = select::selection(&history).map_or(0.0, |s| s.best.cv_mean);
-        let budget = sf.experiment.search.budget;
+        let budget = sf.experiment.search.budget();
         let folds = sf.experiment.evaluate.folds;
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::with_draw_target(
@@ -42,7 +42,7 @@ impl Progress {
             quiet,
             best: Mutex::new(best),
             folds,
-            epochs: sf.experiment.evaluate.epochs,
+            epochs: sf.experiment.evaluate.epochs(),
             budget,
         })
     }

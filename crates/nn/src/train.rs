@@ -39,7 +39,7 @@ pub struct Hyper {
 impl From<&space::experiment::EvalSpec> for Hyper {
     fn from(e: &space::experiment::EvalSpec) -> Hyper {
         Hyper {
-            epochs: e.epochs,
+            epochs: e.epochs(),
             batch_size: e.batch_size,
             lr: e.lr,
             weight_decay: e.weight_decay,
@@ -365,7 +365,7 @@ mod tests {
             ),
         ] {
             let mut e = space::Experiment::default();
-            e.evaluate.epochs = 2;
+            e.evaluate.epochs = Some(2);
             e.evaluate.batch_size = 32;
             e.space.activation = Some(["relu", "silu", "tanh"].map(String::from).to_vec());
             e.space.pool = Some(["none", "max", "avg"].map(String::from).to_vec());

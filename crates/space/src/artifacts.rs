@@ -277,6 +277,10 @@ impl SpaceFile {
         if shape.is_none() && exp.space.family == "chain" && exp.space.block.is_none() {
             exp.space.block = Some("dense".into());
         }
+        exp.fill_defaults(match shape {
+            Some(_) => crate::experiment::IMAGE_DEFAULTS,
+            None => crate::experiment::TABLE_DEFAULTS,
+        });
         let def = SpaceDef::from_spec(&exp.space)?;
         let features = match shape {
             Some(_) => {

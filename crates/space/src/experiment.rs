@@ -263,9 +263,10 @@ pub struct SearchSpec {
     /// (simulated annealing), `local` (local search with restarts), `surrogate` (ours).
     #[serde(default = "default_strategy")]
     pub strategy: Strategy,
-    /// Number of candidates to evaluate in all.
-    #[serde(default = "default_budget")]
-    pub budget: usize,
+    /// Number of candidates to evaluate in all (default: [`Defaults`] for the data's kind). Not part of a run's
+    /// identity: a run may be resumed with a larger budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<usize>,
     /// Candidates generated per batch (evaluated in parallel).
     #[serde(default = "default_batch")]
     pub batch: usize,
@@ -299,8 +300,33 @@ fn default_cooling() -> f64 {
 fn default_strategy() -> Strategy {
     Strategy::Evolution
 }
-fn default_budget() -> usize {
-    16
+/// The defaults that depend on the kind of data, chosen by measurement (docs/benchmarks.md): images train
+/// slowly per candidate, tables fast, and small tables need many epochs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Defaults {
+    /// `[search] budget`.
+    pub budget: usize,
+    /// `[evaluate] epochs`.
+    pub epochs: usize,
+}
+
+/// Defaults for image data (and the built-in digits).
+pub const IMAGE_DEFAULTS: Defaults = Defaults {
+    budget: 16,
+    epochs: 8,
+};
+
+/// Defaults for tabular data.
+pub const TABLE_DEFAULTS: Defaults = Defaults {
+    budget: 48,
+    epochs: 30,
+};
+
+impl SearchSpec {
+    /// The budget (the image default when unresolved).
+    pub fn budget(&self) -> usize {
+        self.budget.unwrap_or(IMAGE_DEFAULTS.budget)
+    }
 }
 fn default_batch() -> usize {
     4
@@ -316,7 +342,7 @@ impl Default for SearchSpec {
     fn default() -> Self {
         SearchSpec {
             strategy: default_strategy(),
-            budget: default_budget(),
+            budget: None,
             batch: default_batch(),
             population: default_population(),
             sample: default_sample(),
@@ -334,9 +360,9 @@ pub struct EvalSpec {
     /// Cross-validation folds (k).
     #[serde(default = "default_folds")]
     pub folds: usize,
-    /// Training epochs per fold.
-    #[serde(default = "default_epochs")]
-    pub epochs: usize,
+    /// Training epochs per fold (default: [`Defaults`] for the data's kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
     /// Mini-batch size.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
@@ -392,8 +418,11 @@ fn default_arch_column() -> String {
 fn default_folds() -> usize {
     5
 }
-fn default_epochs() -> usize {
-    8
+impl EvalSpec {
+    /// The epochs (the image default when unresolved).
+    pub fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(IMAGE_DEFAULTS.epochs)
+    }
 }
 fn default_batch_size() -> usize {
     64
@@ -409,7 +438,7 @@ impl Default for EvalSpec {
     fn default() -> Self {
         EvalSpec {
             folds: default_folds(),
-            epochs: default_epochs(),
+            epochs: None,
             batch_size: default_batch_size(),
             lr: default_lr(),
             weight_decay: default_wd(),
@@ -463,11 +492,21 @@ impl Experiment {
         self
     }
 
-    /// The settings that decide candidates and scores: the experiment with its execution settings at their
-    /// defaults. Two runs with the same identity compute the same results.
+    /// The settings that decide candidates and scores: the experiment without its execution settings and
+    /// its budget. Two runs with the same identity compute the same candidates and scores, one continuing
+    /// where the other with a smaller budget stopped.
     pub fn identity(&self) -> Experiment {
-        self.clone()
-            .with_execution(Experiment::default().execution())
+        let mut e = self
+            .clone()
+            .with_execution(Experiment::default().execution());
+        e.search.budget = None;
+        e
+    }
+
+    /// Fills the settings whose default depends on the kind of data.
+    pub fn fill_defaults(&mut self, d: Defaults) {
+        self.search.budget.get_or_insert(d.budget);
+        self.evaluate.epochs.get_or_insert(d.epochs);
     }
 
     /// Checks values that TOML types cannot: ranges, empty choices, keys of the wrong family.
@@ -488,7 +527,7 @@ impl Experiment {
         if !(s.cooling > 0.0 && s.cooling <= 1.0) {
             bail!("[search] cooling: must be in (0, 1]");
         }
-        if s.budget == 0 {
+        if s.budget == Some(0) {
             bail!("[search] budget: must be at least 1");
         }
         if s.batch == 0 {
@@ -507,7 +546,7 @@ impl Experiment {
         if e.folds < 2 {
             bail!("[evaluate] folds: must be at least 2");
         }
-        if e.epochs == 0 {
+        if e.epochs == Some(0) {
             bail!("[evaluate] epochs: must be at least 1");
         }
         if e.batch_size == 0 {
@@ -553,7 +592,7 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let mut e = Experiment::default();
-        e.search.budget = 0;
+        e.search.budget = Some(0);
         assert!(e.validate().unwrap_err().to_string().contains("budget"));
         let mut e = Experiment::default();
         e.space.width = Some(vec![]);

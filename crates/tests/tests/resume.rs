@@ -127,3 +127,37 @@ fn execution_settings_may_change_on_resume_and_identity_settings_may_not() {
     assert!(!err.contains("threads"), "{err}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_finished_search_resumed_with_a_larger_budget_and_no_config_continues() {
+    let d = tmp("larger-budget");
+    let config = repo().join("examples/nas.toml");
+    let run = d.join("run");
+    ok(
+        run_args(&run, &config)
+            .args(["--budget", "3", "--no-retrain"])
+            .output()
+            .unwrap(),
+        "first search",
+    );
+    let candidates = |n: usize| -> Vec<String> {
+        (1..=n)
+            .map(|i| std::fs::read_to_string(run.join(format!("candidates/c{i:05}.toml"))).unwrap())
+            .collect()
+    };
+    let before = candidates(3);
+    // No config, no data: the run's own experiment with a larger budget.
+    let out = nas()
+        .args(["run", "--no-retrain", "--budget", "6", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out, "resumed with --budget 6");
+    assert!(err.contains("budget changed from 3 to 6"), "{err}");
+    assert_eq!(candidates(3), before, "the first candidates are kept");
+    assert_eq!(names(&run.join("results")).len(), 6);
+    let space = std::fs::read_to_string(run.join("space.toml")).unwrap();
+    assert!(space.contains("budget = 6"), "{space}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
