@@ -83,7 +83,7 @@ pub fn evaluate_pending(
 ) -> Result<Outcome> {
     let (sf, def) = run.load_space()?;
     let pending: Vec<Entry> = run
-        .history(&def)?
+        .history(&def, &sf.input)?
         .into_iter()
         .filter(|e| e.result.is_none())
         .collect();
@@ -176,9 +176,9 @@ pub fn evaluate_pending(
 /// `nas evaluate --retry-failed`: moves the results of failed or diverged candidates to `retried/` (as
 /// `cNNNNN.K.toml`, K counting earlier tries), so that they are pending again. Returns their ids.
 pub fn retry_failed(run: &RunDir) -> Result<Vec<u64>> {
-    let (_, def) = run.load_space()?;
+    let (sf, def) = run.load_space()?;
     let mut ids = Vec::new();
-    for e in run.history(&def)? {
+    for e in run.history(&def, &sf.input)? {
         let Some(r) = &e.result else { continue };
         if r.ok() {
             continue;

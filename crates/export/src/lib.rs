@@ -39,7 +39,7 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
         );
     }
     let entry = run
-        .history(&def)?
+        .history(&def, &sf.input)?
         .into_iter()
         .find(|e| e.candidate.id == id)
         .ok_or_else(|| anyhow!("{}: no candidate {id}", run.candidates().display()))?;

@@ -209,15 +209,24 @@ pub enum Step {
     Generated(Vec<u64>),
     /// Nothing written: this many candidates still wait for a result.
     Pending(usize),
-    /// The budget is spent (or the space has nothing new) and every candidate has a result.
-    Done,
+    /// Every candidate has a result and no more will be generated, for this reason.
+    Done(End),
+}
+
+/// Why a search ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// As many candidates as the budget were evaluated.
+    Budget,
+    /// The strategy found no architecture that was not tried yet: the space ran out before the budget.
+    SpaceExhausted,
 }
 
 /// The generate stage: completes a half-written batch, or writes the next one when every candidate has a
 /// result and the budget is not spent. Safe to run again at any time; concurrent runs write the same files.
 pub fn step(run: &RunDir) -> Result<Step> {
     let (sf, def) = run.load_space()?;
-    let history = run.history(&def)?;
+    let history = run.history(&def, &sf.input)?;
     let budget = sf.experiment.search.budget();
     if let Some(last) = history.last() {
         let b = last.candidate.batch;
@@ -252,14 +261,14 @@ pub fn step(run: &RunDir) -> Result<Step> {
         return Ok(Step::Pending(pending));
     }
     if history.len() >= budget {
-        return Ok(Step::Done);
+        return Ok(Step::Done(End::Budget));
     }
     let batch = history.last().map_or(0, |e| e.candidate.batch + 1);
     let first = history.last().map_or(1, |e| e.candidate.id + 1);
     let n = sf.experiment.search.batch.min(budget - history.len());
     let cands = make_batch(&sf, &def, &history, batch, n, first)?;
     if cands.is_empty() {
-        return Ok(Step::Done);
+        return Ok(Step::Done(End::SpaceExhausted));
     }
     for c in &cands {
         write_candidate(run, c)?;
@@ -298,8 +307,8 @@ mod tests {
 
     /// A fake evaluator: the score is a deterministic function of the architecture text.
     fn fake_eval(run: &RunDir) {
-        let (_, def) = run.load_space().unwrap();
-        for e in run.history(&def).unwrap() {
+        let (sf, def) = run.load_space().unwrap();
+        for e in run.history(&def, &sf.input).unwrap() {
             if e.result.is_none() {
                 let s = (space::rng::fnv1a(e.candidate.arch.as_bytes()) % 1000) as f64 / 1000.0;
                 let r = ResultFile {
@@ -326,12 +335,12 @@ mod tests {
     fn drive(run: &RunDir) -> Vec<String> {
         loop {
             match step(run).unwrap() {
-                Step::Done => break,
+                Step::Done(_) => break,
                 _ => fake_eval(run),
             }
         }
-        let (_, def) = run.load_space().unwrap();
-        run.history(&def)
+        let (sf, def) = run.load_space().unwrap();
+        run.history(&def, &sf.input)
             .unwrap()
             .iter()
             .map(|e| e.candidate.arch.clone())
@@ -341,10 +350,10 @@ mod tests {
     #[test]
     fn budget_is_met_without_duplicates_and_resume_after_partial_batch_is_identical() {
         for &strat in space::Strategy::ALL {
-            let (run, sf) = setup(strat.name(), 5);
+            let (run, _) = setup(strat.name(), 5);
             let full = drive(&run);
             assert_eq!(full.len(), 24);
-            let (_, def) = run.load_space().unwrap();
+            let (sf, def) = run.load_space().unwrap();
             let keys: HashSet<String> = full
                 .iter()
                 .map(|a| def.key(&def.parse(a).unwrap(), &sf.input))
@@ -365,8 +374,8 @@ mod tests {
     fn evolution_uses_mutations_after_the_initial_population() {
         let (run, _) = setup("evolution", 9);
         drive(&run);
-        let (_, def) = run.load_space().unwrap();
-        let h = run.history(&def).unwrap();
+        let (sf, def) = run.load_space().unwrap();
+        let h = run.history(&def, &sf.input).unwrap();
         assert!(h[..6].iter().all(|e| e.candidate.origin == "random"));
         assert!(h[8..]
             .iter()

@@ -79,13 +79,13 @@ pub(crate) struct ExpArgs {
     #[arg(long, short = 'c')]
     pub(crate) config: Option<PathBuf>,
     /// Candidates to evaluate in all.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub(crate) budget: Option<usize>,
     /// Seed of every random stream.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,
     /// Training epochs per fold.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub(crate) epochs: Option<usize>,
     /// Data: a CSV path or builtin:digits.
     #[arg(long)]
@@ -193,7 +193,7 @@ pub(crate) struct RunArgs {
     #[arg(long, short = 'o', default_value = "nas-run")]
     pub(crate) out: PathBuf,
     /// Concurrent trainings (default: one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub(crate) threads: usize,
     /// Where to train: cpu, cuda (every GPU), cuda:N or auto (default: the experiment's `[evaluate] device`).
     #[arg(long)]
@@ -226,7 +226,7 @@ pub(crate) struct EvalArgs {
     /// Run directory.
     pub(crate) dir: PathBuf,
     /// Concurrent trainings (default: the experiment's setting, else one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub(crate) threads: usize,
     /// No progress bar or log lines.
     #[arg(long, short = 'q')]
@@ -239,7 +239,7 @@ pub(crate) struct EvalArgs {
     #[arg(long)]
     pub(crate) worker: bool,
     /// Seconds after which a lease that was not renewed is taken over (a worker renews every quarter of it).
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 120.0, allow_negative_numbers = true)]
     pub(crate) lease_timeout: f64,
     /// First set aside the results of failed and diverged candidates (to retried/), so they are evaluated again.
     #[arg(long)]
@@ -254,6 +254,6 @@ pub(crate) struct SelectArgs {
     #[arg(long)]
     pub(crate) retrain: bool,
     /// Select the most accurate candidate with at most this many parameters.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub(crate) max_params: Option<u64>,
 }

@@ -14,9 +14,9 @@ mod report;
 
 use args::*;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Parser;
-use space::{Evaluator, Experiment, RunDir, SpaceFile};
+use space::{DeviceSetting, Evaluator, Experiment, RunDir, SpaceFile};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -52,7 +52,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                     a.out.display()
                 );
             }
-            let sf = make_space(&run, &a.exp, false)?;
+            let sf = make_space(&run, &a.exp, None, false)?;
             println!(
                 "{}: {} space of {} architectures over {} rows, {} classes",
                 run.space().display(),
@@ -70,9 +70,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                     println!("generated {} candidates: {}", ids.len(), id_list(&ids))
                 }
                 generate::Step::Pending(n) => println!("pending: {n} candidates wait for results"),
-                generate::Step::Done => {
-                    println!("done: budget spent and every candidate evaluated")
-                }
+                generate::Step::Done(end) => println!("done: {}", ended(end)),
             }
             Ok(())
         }
@@ -100,7 +98,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Report(a) => {
             let run = RunDir::new(&a.dir);
             let (sf, def) = run.load_space()?;
-            let history = run.history(&def)?;
+            let history = run.history(&def, &sf.input)?;
             let html = report::render(&run, &sf, &history)?;
             let out = a.out.unwrap_or_else(|| run.root.join("report.html"));
             space::io::atomic_write(&out, html.as_bytes())?;
@@ -175,6 +173,16 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
+/// Why the search ended, in words.
+fn ended(end: generate::End) -> &'static str {
+    match end {
+        generate::End::Budget => "budget spent and every candidate evaluated",
+        generate::End::SpaceExhausted => {
+            "the space ran out before the budget: every architecture the strategy could find was evaluated"
+        }
+    }
+}
+
 fn id_list(ids: &[u64]) -> String {
     ids.iter()
         .map(|i| format!("c{i:05}"))
@@ -182,10 +190,41 @@ fn id_list(ids: &[u64]) -> String {
         .join(", ")
 }
 
-fn make_space(run: &RunDir, exp: &ExpArgs, quiet: bool) -> Result<SpaceFile> {
+/// Resolves the experiment, makes every check that can be made before anything is written (data, shape,
+/// space, folds against rows, the device), then creates the run directory and its `space.toml`.
+fn make_space(
+    run: &RunDir,
+    exp: &ExpArgs,
+    device: Option<DeviceSetting>,
+    quiet: bool,
+) -> Result<SpaceFile> {
     let (sf, data) = exp.resolve_with_data()?;
+    let folds = sf.experiment.evaluate.folds;
+    if sf.experiment.evaluate.evaluator == Evaluator::Train {
+        if data.rows() < folds {
+            bail!(
+                "{}: [evaluate] folds: {folds} folds need at least {folds} rows; the data has {}",
+                exp.origin(),
+                data.rows()
+            );
+        }
+        let device = device.unwrap_or(sf.experiment.evaluate.device);
+        nn::device::resolve(device, 1, 0, 0).map_err(|e| anyhow!("{}: {e}", exp.origin()))?;
+    }
     if !quiet {
         eprintln!("nas: data: {}", describe(&sf, &data));
+        let mut counts = vec![0usize; data.classes.len()];
+        for &y in &data.y {
+            counts[y as usize] += 1;
+        }
+        if let Some((c, n)) = counts.iter().enumerate().min_by_key(|(_, n)| **n) {
+            if *n < folds {
+                eprintln!(
+                    "nas: warning: class `{}` has {n} rows, fewer than the {folds} folds: some folds will not see it",
+                    data.classes[c]
+                );
+            }
+        }
     }
     run.create()?;
     sf.write(run)?;
@@ -305,7 +344,7 @@ fn run(a: RunArgs) -> Result<()> {
         }
         (sf, exec)
     } else {
-        let sf = make_space(&run, &a.exp, a.quiet)?;
+        let sf = make_space(&run, &a.exp, a.device, a.quiet)?;
         let exec = sf.experiment.execution();
         (sf, exec)
     };
@@ -325,10 +364,11 @@ fn run(a: RunArgs) -> Result<()> {
         ..Default::default()
     };
     let p = progress::Progress::new(&run, &sf, a.quiet)?;
-    drive(&run, &opts, &p, |_| {})?;
+    let end = drive(&run, &opts, &p, |_| {})?;
     p.finish();
     let sel = select::select(&run, None)?;
     if !a.quiet {
+        eprintln!("nas: {}", ended(end));
         progress::print_table(&sel, sf.experiment.evaluate.metric, 10);
     }
     if !a.no_retrain && sf.experiment.evaluate.evaluator == Evaluator::Train {
@@ -357,7 +397,7 @@ fn drive(
     opts: &evaluate::Options,
     p: &progress::Progress,
     say: impl Fn(&evaluate::Outcome),
-) -> Result<()> {
+) -> Result<generate::End> {
     let wait = || std::thread::sleep(std::time::Duration::from_millis(250));
     loop {
         let out = evaluate::evaluate_pending(run, opts, &|e| p.event(e))?;
@@ -371,7 +411,7 @@ fn drive(
             continue;
         }
         match generate::step(run)? {
-            generate::Step::Done => return Ok(()),
+            generate::Step::Done(end) => return Ok(end),
             generate::Step::Generated(_) => {}
             // Pending with none claimable: results are being written right now.
             generate::Step::Pending(_) => wait(),
@@ -456,7 +496,8 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
         }
     };
     if a.worker {
-        drive(&run, &opts, &p, say)?;
+        let end = drive(&run, &opts, &p, say)?;
+        println!("done: {}", ended(end));
     } else {
         let out = evaluate::evaluate_pending(&run, &opts, &|e| p.event(e))?;
         say(&out);
@@ -473,7 +514,7 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
 
 fn status(run: &RunDir) -> Result<()> {
     let (sf, def) = run.load_space()?;
-    let h = run.history(&def)?;
+    let h = run.history(&def, &sf.input)?;
     let count = |s: space::Status| {
         h.iter()
             .filter(|e| e.result.as_ref().is_some_and(|r| r.status == s))

@@ -17,7 +17,7 @@ pub struct Progress {
 impl Progress {
     pub fn new(run: &RunDir, sf: &SpaceFile, quiet: bool) -> anyhow::Result<Progress> {
         let (_, def) = run.load_space()?;
-        let history = run.history(&def)?;
+        let history = run.history(&def, &sf.input)?;
         let done = history.iter().filter(|e| e.result.is_some()).count();
         let best = select::selection(&history).map_or(0.0, |s| s.best.cv_mean);
         let budget = sf.experiment.search.budget();

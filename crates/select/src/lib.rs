@@ -95,8 +95,8 @@ pub fn selection_within(history: &[Entry], max_params: Option<u64>) -> Result<Se
 /// The select stage: writes `selection.toml` atomically and returns it. Safe while workers are busy: it
 /// reads only complete result files.
 pub fn select(run: &RunDir, max_params: Option<u64>) -> Result<SelectionFile> {
-    let (_, def) = run.load_space()?;
-    let sel = selection_within(&run.history(&def)?, max_params)?;
+    let (sf, def) = run.load_space()?;
+    let sel = selection_within(&run.history(&def, &sf.input)?, max_params)?;
     io::write_toml(&run.selection(), &sel)?;
     Ok(sel)
 }

@@ -111,7 +111,7 @@ impl RunDir {
     }
 
     /// Every candidate with its result (if any), in id order; every file checked against the space.
-    pub fn history(&self, space: &SpaceDef) -> Result<Vec<Entry>> {
+    pub fn history(&self, space: &SpaceDef, input: &InputInfo) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for (id, path) in list_ids(&self.candidates())? {
             let c: CandidateFile = read_artifact(&path, "nas.candidate", ARTIFACT_VERSION)?;
@@ -125,6 +125,23 @@ impl RunDir {
             let arch = space
                 .parse(&c.arch)
                 .map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
+            // What the file claims about its architecture must be what the architecture is (a hand edit
+            // that changed one and not the others would make rankings and the Pareto front lie).
+            let (params, flops) = space.cost(&arch, input);
+            let key = space.key(&arch, input);
+            for (field, stored, actual) in [
+                ("params", c.params.to_string(), params.to_string()),
+                ("flops", c.flops.to_string(), flops.to_string()),
+                ("key", c.key.clone(), key),
+            ] {
+                if stored != actual {
+                    bail!(
+                        "{}: {field} is {stored}, but arch `{}` has {actual} (was the file edited? restore it, or delete it and its result to generate again)",
+                        path.display(),
+                        c.arch
+                    );
+                }
+            }
             out.push(Entry {
                 candidate: c,
                 arch,

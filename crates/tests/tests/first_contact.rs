@@ -1,0 +1,110 @@
+//! A new user's first runs: checks made before anything is written, clear messages for mistakes, damaged
+//! files named, and an honest word when the space runs out before the budget.
+
+use std::process::{Command, Output};
+use tests::{ok, repo, tmp};
+
+fn nas() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nas-e2e"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn up_front_failures_leave_no_run_directory() {
+    let d = tmp("up-front");
+    std::fs::write(d.join("tiny.csv"), "a,y\n1,p\n2,q\n3,p\n").unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--device", "cuda"], "this nas was built without CUDA"),
+        (
+            &["--data", "tiny.csv", "--label", "y"],
+            "[evaluate] folds: 5 folds need at least 5 rows; the data has 3",
+        ),
+        (&["--epochs", "-1"], "invalid value '-1' for '--epochs"),
+    ];
+    for (args, want) in cases {
+        let run = d.join("run");
+        let out = nas()
+            .current_dir(&d)
+            .arg("run")
+            .args(args)
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+        assert!(!run.exists(), "{args:?} left a run directory");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_candidate_edited_to_another_architecture_is_refused_naming_the_field() {
+    let d = tmp("edited");
+    let run = d.join("run");
+    ok(
+        nas()
+            .args(["space", "--config"])
+            .arg(repo().join("examples/nas.toml"))
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "nas space",
+    );
+    ok(
+        nas().arg("generate").arg(&run).output().unwrap(),
+        "generate",
+    );
+    let path = run.join("candidates/c00001.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let arch = text
+        .lines()
+        .find_map(|l| l.strip_prefix("arch = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    // Another valid architecture of the space, with the old parameter count left in place.
+    let other = if arch == "conv4x3-relu" {
+        "conv8x3-relu"
+    } else {
+        "conv4x3-relu"
+    };
+    std::fs::write(&path, text.replace(&arch, other)).unwrap();
+    let out = nas().arg("status").arg(&run).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("c00001.toml: params is") && err.contains("was the file edited?"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_budget_larger_than_the_space_ends_saying_the_space_ran_out() {
+    let d = tmp("exhausted");
+    // A chain space of exactly two architectures.
+    std::fs::write(
+        d.join("exp.toml"),
+        "[space]\ndepth = [1, 1]\nwidth = [4, 8]\nkernel = [3]\nactivation = [\"relu\"]\npool = [\"none\"]\n\
+         batch_norm = [false]\ndropout = [0.0]\nresidual = [false]\n[search]\nbudget = 5\nbatch = 2\n\
+         population = 2\nsample = 1\n[evaluate]\nfolds = 2\nepochs = 1\n",
+    )
+    .unwrap();
+    let out = nas()
+        .args(["run", "--no-retrain", "--config"])
+        .arg(d.join("exp.toml"))
+        .arg("--out")
+        .arg(d.join("run"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    ok(out, "run on a tiny space");
+    assert!(err.contains("the space ran out before the budget"), "{err}");
+    assert!(!err.contains("budget spent"), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
