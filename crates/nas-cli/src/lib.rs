@@ -450,6 +450,7 @@ fn export(run: &RunDir, out: &std::path::Path) -> Result<()> {
 }
 
 fn retrain(run: &RunDir, id: u64) -> Result<()> {
+    eprintln!("nas: retraining c{id:05} on all rows for model/ …");
     let m = export::retrain(run, id)?;
     println!(
         "model: {} (c{:05}, training accuracy {:.4})",

@@ -2,29 +2,64 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use space::{RunDir, SelectionFile, SpaceFile};
+use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Off a terminal, a line saying what is training when nothing was printed for this long (30 s, or
+/// `NAS_HEARTBEAT_S` seconds).
+fn heartbeat_every() -> Duration {
+    let s = std::env::var("NAS_HEARTBEAT_S")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(30.0);
+    Duration::from_secs_f64(s)
+}
+
+/// What is shown between lines: the shared state of the bar or the heartbeat.
+struct State {
+    /// Best score so far (none until a candidate is scored).
+    best: Option<f64>,
+    /// Candidates done.
+    done: usize,
+    /// What is training now, e.g. `c00003 fold 2/5 epoch 4/8`.
+    now: String,
+    /// When the last line was printed.
+    last_line: Instant,
+    /// Epochs counted per (candidate, fold), to advance the bar by what a fold that ended early skipped.
+    epochs_seen: HashMap<(u64, usize), usize>,
+}
 
 pub struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
-    best: Mutex<f64>,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    heartbeat: Mutex<Option<std::thread::JoinHandle<()>>>,
     folds: usize,
     epochs: usize,
     budget: usize,
 }
 
 impl Progress {
+    /// On a terminal a bar that advances with every epoch of every fold; otherwise one line per finished
+    /// candidate and a heartbeat line (what is training, how far) when nothing was printed for 30 s.
     pub fn new(run: &RunDir, sf: &SpaceFile, quiet: bool) -> anyhow::Result<Progress> {
         let (_, def) = run.load_space()?;
         let history = run.history(&def, &sf.input)?;
         let done = history.iter().filter(|e| e.result.is_some()).count();
-        let best = select::selection(&history).map_or(0.0, |s| s.best.cv_mean);
+        let best = select::selection(&history).ok().map(|s| s.best.cv_mean);
         let budget = sf.experiment.search.budget();
         let folds = sf.experiment.evaluate.folds;
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let epochs = sf.experiment.evaluate.epochs();
+        let unit = (folds * epochs) as u64;
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (!quiet && terminal).then(|| {
             let b = ProgressBar::with_draw_target(
-                Some((budget * folds) as u64),
+                Some(budget as u64 * unit),
                 ProgressDrawTarget::stderr(),
             );
             b.set_style(
@@ -33,49 +68,97 @@ impl Progress {
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            b.set_position((done * folds) as u64);
+            b.set_position(done as u64 * unit);
             b.set_message(format!("{done}/{budget} candidates"));
+            b.enable_steady_tick(Duration::from_millis(500));
             b
+        });
+        let state = Arc::new(Mutex::new(State {
+            best,
+            done,
+            now: String::new(),
+            last_line: Instant::now(),
+            epochs_seen: HashMap::new(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let heartbeat = (!quiet && !terminal).then(|| {
+            let (state, stop) = (state.clone(), stop.clone());
+            let started = Instant::now();
+            let every = heartbeat_every();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let mut st = state.lock().unwrap();
+                    if st.last_line.elapsed() >= every && !st.now.is_empty() {
+                        eprintln!(
+                            "nas: {} elapsed: training {} ({}/{budget} candidates done{})",
+                            fmt_secs(started.elapsed()),
+                            st.now,
+                            st.done,
+                            st.best.map_or(String::new(), |b| format!(", best {b:.4}"))
+                        );
+                        st.last_line = Instant::now();
+                    }
+                }
+            })
         });
         Ok(Progress {
             bar,
             quiet,
-            best: Mutex::new(best),
+            state,
+            stop,
+            heartbeat: Mutex::new(heartbeat),
             folds,
-            epochs: sf.experiment.evaluate.epochs(),
+            epochs,
             budget,
         })
     }
 
+    /// A line above the bar, or on stderr.
+    fn line(&self, st: &mut State, line: String) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None if !self.quiet => eprintln!("{line}"),
+            None => {}
+        }
+        st.last_line = Instant::now();
+    }
+
+    fn message(&self, st: &State) {
+        if let Some(b) = &self.bar {
+            let best = st.best.map_or(String::new(), |b| format!(" · best {b:.4}"));
+            b.set_message(format!("{}/{} · {}{best}", st.done, self.budget, st.now));
+        }
+    }
+
     pub fn event(&self, e: evaluate::Event) {
+        let mut st = self.state.lock().unwrap();
         match e {
             evaluate::Event::Begin { .. } => {}
             evaluate::Event::Epoch { id, fold, epoch } => {
-                if let Some(b) = &self.bar {
-                    b.set_message(format!(
-                        "c{id:05} fold {}/{} epoch {epoch}/{} · best {:.4}",
-                        fold + 1,
-                        self.folds,
-                        self.epochs,
-                        *self.best.lock().unwrap()
-                    ));
-                }
-            }
-            evaluate::Event::Fold { id, fold, .. } => {
+                st.now = format!(
+                    "c{id:05} fold {}/{} epoch {epoch}/{}",
+                    fold + 1,
+                    self.folds,
+                    self.epochs
+                );
+                *st.epochs_seen.entry((id, fold)).or_default() += 1;
                 if let Some(b) = &self.bar {
                     b.inc(1);
-                    b.set_message(format!(
-                        "c{id:05} fold {}/{} · best {:.4}",
-                        fold + 1,
-                        self.folds,
-                        *self.best.lock().unwrap()
-                    ));
+                }
+                self.message(&st);
+            }
+            evaluate::Event::Fold { id, fold, .. } => {
+                // A fold that ended early (diverged, failed) still advances the bar by its whole share.
+                let seen = st.epochs_seen.remove(&(id, fold)).unwrap_or(0);
+                if let Some(b) = &self.bar {
+                    b.inc(self.epochs.saturating_sub(seen) as u64);
                 }
             }
             evaluate::Event::Done(r) => {
-                let mut best = self.best.lock().unwrap();
-                if r.ok() && r.cv_mean > *best {
-                    *best = r.cv_mean;
+                st.done += 1;
+                if r.ok() && st.best.is_none_or(|b| r.cv_mean > b) {
+                    st.best = Some(r.cv_mean);
                 }
                 let line = if r.ok() {
                     format!(
@@ -88,19 +171,36 @@ impl Progress {
                         r.id, self.budget, r.status, r.error, r.arch
                     )
                 };
-                match &self.bar {
-                    Some(b) => b.println(line),
-                    None if !self.quiet => eprintln!("{line}"),
-                    None => {}
-                }
+                self.line(&mut st, line);
+                self.message(&st);
             }
         }
     }
 
     pub fn finish(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.heartbeat.lock().unwrap().take() {
+            let _ = h.join();
+        }
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `1m05s`, `42s`.
+fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
     }
 }
 

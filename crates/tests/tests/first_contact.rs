@@ -108,3 +108,29 @@ fn a_budget_larger_than_the_space_ends_saying_the_space_ran_out() {
     assert!(!err.contains("budget spent"), "{err}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn off_a_terminal_a_long_candidate_gets_heartbeat_lines() {
+    let d = tmp("heartbeat");
+    let out = nas()
+        .env("NAS_HEARTBEAT_S", "0.5")
+        .args(["run", "--no-retrain", "--threads", "1", "--config"])
+        .arg(repo().join("examples/nas.toml"))
+        .args(["--budget", "1", "--epochs", "40", "--out"])
+        .arg(d.join("run"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    ok(out, "a slow run");
+    let beats: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("elapsed: training c00001 fold"))
+        .collect();
+    assert!(!beats.is_empty(), "no heartbeat in: {err}");
+    assert!(
+        beats[0].contains("epoch") && beats[0].contains("0/1 candidates done"),
+        "{}",
+        beats[0]
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
