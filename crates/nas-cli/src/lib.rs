@@ -80,6 +80,23 @@ fn dispatch(cli: Cli) -> Result<()> {
             let sel = select::select(&run, a.max_params)?;
             let (sf, _) = run.load_space()?;
             progress::print_table(&sel, sf.experiment.evaluate.metric, 10);
+            let top = &sel.ranking[0];
+            println!(
+                "selected: c{:05} {}  cv {:.4} ± {:.4}, {} params — {}",
+                sel.best.id,
+                sel.best.arch,
+                sel.best.cv_mean,
+                sel.best.cv_std,
+                sel.best.params,
+                match sel.max_params {
+                    Some(m) if top.id != sel.best.id => format!(
+                        "the most accurate with at most {m} parameters (the most accurate overall, c{:05}, has {})",
+                        top.id, top.params
+                    ),
+                    Some(m) => format!("the most accurate overall, within {m} parameters"),
+                    None => "the most accurate".into(),
+                }
+            );
             println!(
                 "pareto front (accuracy vs parameters and MACs): {}",
                 sel.front
@@ -569,10 +586,16 @@ fn status(run: &RunDir) -> Result<()> {
     for l in &held {
         println!("  {l}");
     }
-    match select::selection(&h) {
+    match select::chosen(run, &h) {
         Ok(sel) => println!(
-            "best:       c{:05} {}  cv {:.4} ± {:.4}, {} params",
-            sel.best.id, sel.best.arch, sel.best.cv_mean, sel.best.cv_std, sel.best.params
+            "best:       c{:05} {}  cv {:.4} ± {:.4}, {} params{}",
+            sel.best.id,
+            sel.best.arch,
+            sel.best.cv_mean,
+            sel.best.cv_std,
+            sel.best.params,
+            sel.max_params
+                .map_or(String::new(), |m| format!(" (within --max-params {m})"))
         ),
         Err(_) => println!("best:       (none yet)"),
     }

@@ -414,7 +414,7 @@ document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventL
 
 /// Renders the report of a run as HTML.
 pub fn render(run: &RunDir, sf: &SpaceFile, history: &[Entry]) -> Result<String> {
-    let sel = select::selection(history)?;
+    let sel = select::chosen(run, history)?;
     let mut h = String::new();
     let e = &sf.experiment;
     let _ = write!(
@@ -453,11 +453,15 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         h,
         r#"<h2>Search</h2><div class="plots">
 <figure>{}<figcaption>Best CV accuracy so far (line) and every candidate's (dots), in evaluation order.</figcaption></figure>
-<figure>{}<figcaption>CV accuracy against parameters. Red: the Pareto front (no candidate is both more accurate and smaller); green ring: the selected candidate.</figcaption></figure>
+<figure>{}<figcaption>CV accuracy against parameters. Red: the Pareto front of these two (no candidate is both more accurate and smaller; the table below also weighs multiply-accumulates); green ring: the selected candidate.</figcaption></figure>
 <figure>{}<figcaption>Per-fold accuracy of the top {} candidates (dots) and their mean (bar).</figcaption></figure></div>
 "#,
         progress_plot(history),
-        pareto_plot(&sel.ranking, &sel.front, sel.best.id),
+        pareto_plot(
+            &sel.ranking,
+            &select::pareto_front_2d(&sel.ranking),
+            sel.best.id
+        ),
         folds_plot(&sel.ranking, 10),
         sel.ranking.len().min(10)
     );

@@ -56,6 +56,37 @@ pub fn pareto_front(ranking: &[Ranked]) -> Vec<Ranked> {
     front
 }
 
+/// The Pareto front of `ranking` in two dimensions only (higher accuracy, fewer parameters), fewest
+/// parameters first: what a plot of accuracy against parameters can show as a front.
+pub fn pareto_front_2d(ranking: &[Ranked]) -> Vec<Ranked> {
+    let dominates = |a: &Ranked, b: &Ranked| {
+        a.cv_mean >= b.cv_mean
+            && a.params <= b.params
+            && (a.cv_mean > b.cv_mean || a.params < b.params)
+    };
+    let mut front: Vec<Ranked> = ranking
+        .iter()
+        .filter(|b| !ranking.iter().any(|a| dominates(a, b)))
+        .cloned()
+        .collect();
+    front.sort_by(|a, b| a.params.cmp(&b.params).then(a.id.cmp(&b.id)));
+    front
+}
+
+/// The winner as the run's `selection.toml` defines it, on the results there are now: within the
+/// `max_params` it was selected with, or the most accurate when the run has no selection yet. `status` and
+/// `report` use this, so they name the same candidate `export` exports.
+pub fn chosen(run: &RunDir, history: &[Entry]) -> Result<SelectionFile> {
+    let max_params = if run.selection().exists() {
+        let stored: SelectionFile =
+            io::read_artifact(&run.selection(), "nas.selection", ARTIFACT_VERSION)?;
+        stored.max_params
+    } else {
+        None
+    };
+    selection_within(history, max_params)
+}
+
 /// Builds the selection from the history (errors when nothing was scored).
 pub fn selection(history: &[Entry]) -> Result<SelectionFile> {
     selection_within(history, None)
@@ -179,5 +210,27 @@ mod tests {
         assert_eq!(selection_within(&h, Some(100)).unwrap().best.id, 1);
         let e = selection_within(&h, Some(50)).unwrap_err().to_string();
         assert!(e.contains("smallest has 100"), "{e}");
+    }
+
+    #[test]
+    fn the_two_dimensional_front_has_no_point_dominated_in_accuracy_and_parameters() {
+        let h = [
+            entry(1, 0.90, 100, "ok"),
+            entry(2, 0.95, 300, "ok"),
+            entry(3, 0.93, 200, "ok"),
+            entry(4, 0.92, 250, "ok"),
+            entry(5, 0.89, 100, "ok"),
+            entry(6, 0.97, 900, "ok"),
+            entry(7, 0.94, 150, "ok"),
+        ];
+        let ranking = rank(&h);
+        let front = pareto_front_2d(&ranking);
+        let ids: Vec<u64> = front.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [1, 7, 2, 6]);
+        for f in &front {
+            assert!(!ranking.iter().any(|r| r.cv_mean >= f.cv_mean
+                && r.params <= f.params
+                && (r.cv_mean > f.cv_mean || r.params < f.params)));
+        }
     }
 }

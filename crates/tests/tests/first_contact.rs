@@ -134,3 +134,79 @@ fn off_a_terminal_a_long_candidate_gets_heartbeat_lines() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn select_with_max_params_names_its_choice_and_status_and_export_follow_it() {
+    let d = tmp("max-params");
+    let run = d.join("run");
+    ok(
+        nas()
+            .args(["run", "--quiet", "--no-retrain", "--config"])
+            .arg(repo().join("examples/nas.toml"))
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "search",
+    );
+    // The smallest candidate's size as the limit.
+    let sel: toml::Table = std::fs::read_to_string(run.join("selection.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ranking = sel["ranking"].as_array().unwrap();
+    let (id, params) = ranking
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_integer().unwrap(),
+                r["params"].as_integer().unwrap(),
+            )
+        })
+        .min_by_key(|(id, p)| (*p, *id))
+        .unwrap();
+    let out = ok(
+        nas()
+            .arg("select")
+            .arg(&run)
+            .args(["--max-params", &params.to_string()])
+            .output()
+            .unwrap(),
+        "select --max-params",
+    );
+    let chosen = out.lines().find(|l| l.starts_with("selected: ")).unwrap();
+    let id_text = chosen.split_whitespace().nth(1).unwrap().to_string();
+    assert!(
+        chosen.contains(&format!("at most {params} parameters")) || chosen.contains("overall"),
+        "{chosen}"
+    );
+    let status = ok(nas().arg("status").arg(&run).output().unwrap(), "status");
+    assert!(
+        status.contains(&format!("best:       {id_text}"))
+            && status.contains("within --max-params"),
+        "{status}"
+    );
+    ok(
+        nas()
+            .arg("export")
+            .arg(&run)
+            .arg("--out")
+            .arg(d.join("m"))
+            .output()
+            .unwrap(),
+        "export",
+    );
+    let m: toml::Table = std::fs::read_to_string(d.join("m/model.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(format!("c{:05}", m["id"].as_integer().unwrap()), id_text);
+    let smallest_with_best_score = ranking
+        .iter()
+        .filter(|r| r["params"].as_integer().unwrap() <= params)
+        .map(|r| r["id"].as_integer().unwrap())
+        .next()
+        .unwrap();
+    assert_eq!(format!("c{smallest_with_best_score:05}"), id_text, "{id}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
