@@ -173,25 +173,36 @@ pub fn evaluate_pending(
     Ok(out)
 }
 
-/// `nas evaluate --retry-failed`: moves the results of failed or diverged candidates to `retried/` (as
-/// `cNNNNN.K.toml`, K counting earlier tries), so that they are pending again. Returns their ids.
+/// `nas evaluate --retry-failed`: moves the results of failed or diverged candidates, and result files that
+/// cannot be read, to `retried/` (as `cNNNNN.K.toml`, K counting earlier tries), so that those candidates
+/// are pending again. Returns their ids.
 pub fn retry_failed(run: &RunDir) -> Result<Vec<u64>> {
     let (sf, def) = run.load_space()?;
+    let (history, damaged) = run.history_readable(&def, &sf.input)?;
+    let failed = history
+        .iter()
+        .filter_map(|e| e.result.as_ref().filter(|r| !r.ok()))
+        .map(|r| (r.id, run.result(r.id)));
+    let unreadable = damaged.iter().filter_map(|(path, _)| {
+        let id = path
+            .file_stem()?
+            .to_str()?
+            .strip_prefix('c')?
+            .parse()
+            .ok()?;
+        Some((id, path.clone()))
+    });
     let mut ids = Vec::new();
-    for e in run.history(&def, &sf.input)? {
-        let Some(r) = &e.result else { continue };
-        if r.ok() {
-            continue;
-        }
+    for (id, from) in failed.chain(unreadable) {
         let dir = run.retried();
         std::fs::create_dir_all(&dir)
             .map_err(|err| anyhow!("{}: cannot create directory: {err}", dir.display()))?;
         let k = (1..)
-            .find(|k| !dir.join(format!("c{:05}.{k}.toml", r.id)).exists())
+            .find(|k| !dir.join(format!("c{id:05}.{k}.toml")).exists())
             .expect("a free name");
-        let to = dir.join(format!("c{:05}.{k}.toml", r.id));
-        io::move_file(&run.result(r.id), &to)?;
-        ids.push(r.id);
+        io::move_file(&from, &dir.join(format!("c{id:05}.{k}.toml")))?;
+        ids.push(id);
     }
+    ids.sort();
     Ok(ids)
 }

@@ -52,6 +52,9 @@ pub(crate) struct ReportArgs {
     /// Also write the table of all candidates as CSV.
     #[arg(long)]
     pub(crate) csv: Option<PathBuf>,
+    /// Stop at a result file that cannot be read, instead of naming it and going on without it.
+    #[arg(long)]
+    pub(crate) strict: bool,
 }
 
 #[derive(Args)]
@@ -256,4 +259,7 @@ pub(crate) struct SelectArgs {
     /// Select the most accurate candidate with at most this many parameters.
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) max_params: Option<u64>,
+    /// Stop at a result file that cannot be read, instead of naming it and going on without it.
+    #[arg(long)]
+    pub(crate) strict: bool,
 }

@@ -77,7 +77,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Evaluate(a) => evaluate_cmd(a),
         Cmd::Select(a) => {
             let run = RunDir::new(&a.dir);
-            let sel = select::select(&run, a.max_params)?;
+            let (sel, damaged) = select::select(&run, a.max_params, a.strict)?;
+            warn_damaged(&run, &damaged);
             let (sf, _) = run.load_space()?;
             progress::print_table(&sel, sf.experiment.evaluate.metric, 10);
             let top = &sel.ranking[0];
@@ -115,7 +116,13 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Report(a) => {
             let run = RunDir::new(&a.dir);
             let (sf, def) = run.load_space()?;
-            let history = run.history(&def, &sf.input)?;
+            let history = if a.strict {
+                run.history(&def, &sf.input)?
+            } else {
+                let (history, damaged) = run.history_readable(&def, &sf.input)?;
+                warn_damaged(&run, &damaged);
+                history
+            };
             let html = report::render(&run, &sf, &history)?;
             let out = a.out.unwrap_or_else(|| run.root.join("report.html"));
             space::io::atomic_write(&out, html.as_bytes())?;
@@ -187,6 +194,19 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Names each result file that could not be read, and how to recover.
+fn warn_damaged(run: &RunDir, damaged: &[space::artifacts::Damaged]) {
+    for (_, why) in damaged {
+        eprintln!("nas: warning: skipped: {why}");
+    }
+    if !damaged.is_empty() {
+        eprintln!(
+            "nas: to set them aside and evaluate those candidates again: nas evaluate {} --retry-failed",
+            run.root.display()
+        );
     }
 }
 
@@ -383,7 +403,7 @@ fn run(a: RunArgs) -> Result<()> {
     let p = progress::Progress::new(&run, &sf, a.quiet)?;
     let end = drive(&run, &opts, &p, |_| {})?;
     p.finish();
-    let sel = select::select(&run, None)?;
+    let (sel, _) = select::select(&run, None, true)?;
     if !a.quiet {
         eprintln!("nas: {}", ended(end));
         progress::print_table(&sel, sf.experiment.evaluate.metric, 10);
@@ -442,7 +462,7 @@ fn export(run: &RunDir, out: &std::path::Path) -> Result<()> {
     let sel: space::SelectionFile = if run.selection().exists() {
         space::io::read_artifact(&run.selection(), "nas.selection", space::ARTIFACT_VERSION)?
     } else {
-        select::select(run, None)?
+        select::select(run, None, true)?.0
     };
     let current = export::load_model(&run.model()).ok();
     if current.as_ref().is_none_or(|m| m.file.id != sel.best.id) {
@@ -532,7 +552,7 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
 
 fn status(run: &RunDir) -> Result<()> {
     let (sf, def) = run.load_space()?;
-    let h = run.history(&def, &sf.input)?;
+    let (h, damaged) = run.history_readable(&def, &sf.input)?;
     let count = |s: space::Status| {
         h.iter()
             .filter(|e| e.result.as_ref().is_some_and(|r| r.status == s))
@@ -582,6 +602,16 @@ fn status(run: &RunDir) -> Result<()> {
             format!(" ({})", id_list(&pending))
         }
     );
+    if !damaged.is_empty() {
+        println!("damaged:    {} result files cannot be read", damaged.len());
+        for (_, why) in &damaged {
+            println!("  {why}");
+        }
+        println!(
+            "  recover:  nas evaluate {} --retry-failed   (sets them aside in retried/ and evaluates those candidates again)",
+            run.root.display()
+        );
+    }
     println!("leased:     {}", held.len());
     for l in &held {
         println!("  {l}");

@@ -124,12 +124,22 @@ pub fn selection_within(history: &[Entry], max_params: Option<u64>) -> Result<Se
 }
 
 /// The select stage: writes `selection.toml` atomically and returns it. Safe while workers are busy: it
-/// reads only complete result files.
-pub fn select(run: &RunDir, max_params: Option<u64>) -> Result<SelectionFile> {
+/// reads only complete result files. A result file that cannot be read is an error when `strict`; else the
+/// candidate counts as unscored and the file is returned with why, for the caller to name.
+pub fn select(
+    run: &RunDir,
+    max_params: Option<u64>,
+    strict: bool,
+) -> Result<(SelectionFile, Vec<space::artifacts::Damaged>)> {
     let (sf, def) = run.load_space()?;
-    let sel = selection_within(&run.history(&def, &sf.input)?, max_params)?;
+    let (history, damaged) = if strict {
+        (run.history(&def, &sf.input)?, Vec::new())
+    } else {
+        run.history_readable(&def, &sf.input)?
+    };
+    let sel = selection_within(&history, max_params)?;
     io::write_toml(&run.selection(), &sel)?;
-    Ok(sel)
+    Ok((sel, damaged))
 }
 
 #[cfg(test)]

@@ -112,6 +112,27 @@ impl RunDir {
 
     /// Every candidate with its result (if any), in id order; every file checked against the space.
     pub fn history(&self, space: &SpaceDef, input: &InputInfo) -> Result<Vec<Entry>> {
+        let mut out = self.candidate_entries(space, input)?;
+        for (id, path) in list_ids(&self.results())? {
+            // A result that cannot be read (truncated, hand-edited) is an error that says how to recover.
+            let r = self.read_result(&path, id, &out).map_err(|e| {
+                anyhow!(
+                    "{e} (to set it aside and evaluate the candidate again: nas evaluate {} --retry-failed)",
+                    self.root.display()
+                )
+            })?;
+            let e = out
+                .iter_mut()
+                .find(|e| e.candidate.id == id)
+                .expect("read_result checked the candidate exists");
+            e.result = Some(r);
+        }
+        Ok(out)
+    }
+
+    /// Every candidate, checked, without results (a damaged candidate file is an error: nothing can be
+    /// scored without knowing what it is).
+    fn candidate_entries(&self, space: &SpaceDef, input: &InputInfo) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for (id, path) in list_ids(&self.candidates())? {
             let c: CandidateFile = read_artifact(&path, "nas.candidate", ARTIFACT_VERSION)?;
@@ -148,37 +169,64 @@ impl RunDir {
                 result: None,
             });
         }
-        for (id, path) in list_ids(&self.results())? {
-            let r: ResultFile = read_artifact(&path, "nas.result", ARTIFACT_VERSION)?;
-            if r.id != id {
-                bail!(
-                    "{}: id {} does not match the file name",
-                    path.display(),
-                    r.id
-                );
-            }
-            let e = out
-                .iter_mut()
-                .find(|e| e.candidate.id == id)
-                .ok_or_else(|| {
-                    anyhow!(
-                        "{}: result for candidate {id}, which has no candidate file",
-                        path.display()
-                    )
-                })?;
-            if r.arch != e.candidate.arch {
-                bail!(
-                    "{}: arch differs from {}",
-                    path.display(),
-                    self.candidate(id).display()
-                );
-            }
-            r.check().map_err(|m| anyhow!("{}: {m}", path.display()))?;
-            e.result = Some(r);
-        }
         Ok(out)
     }
+
+    /// [`RunDir::history`] that goes on past result files it cannot read: those candidates have no result,
+    /// and each such file is listed with why (for `status`, `select` and `report`, which name them).
+    pub fn history_readable(
+        &self,
+        space: &SpaceDef,
+        input: &InputInfo,
+    ) -> Result<(Vec<Entry>, Vec<Damaged>)> {
+        let mut out = self.candidate_entries(space, input)?;
+        let mut damaged = Vec::new();
+        for (id, path) in list_ids(&self.results())? {
+            match self.read_result(&path, id, &out) {
+                Ok(r) => {
+                    if let Some(e) = out.iter_mut().find(|e| e.candidate.id == id) {
+                        e.result = Some(r);
+                    }
+                }
+                Err(e) => damaged.push((path.clone(), e.to_string())),
+            }
+        }
+        Ok((out, damaged))
+    }
+
+    /// One result file, checked against its name and its candidate.
+    fn read_result(&self, path: &Path, id: u64, entries: &[Entry]) -> Result<ResultFile> {
+        let r: ResultFile = read_artifact(path, "nas.result", ARTIFACT_VERSION)?;
+        if r.id != id {
+            bail!(
+                "{}: id {} does not match the file name",
+                path.display(),
+                r.id
+            );
+        }
+        let e = entries
+            .iter()
+            .find(|e| e.candidate.id == id)
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: result for candidate {id}, which has no candidate file",
+                    path.display()
+                )
+            })?;
+        if r.arch != e.candidate.arch {
+            bail!(
+                "{}: arch differs from {}",
+                path.display(),
+                self.candidate(id).display()
+            );
+        }
+        r.check().map_err(|m| anyhow!("{}: {m}", path.display()))?;
+        Ok(r)
+    }
 }
+
+/// A result file that cannot be read, and why (the message names the file).
+pub type Damaged = (PathBuf, String);
 
 /// Files named `c<digits>.toml` in `dir`, by id. Temporary files (dot-prefixed) and others are ignored.
 /// `leases/cNNNNN.toml`: who evaluates a candidate. Created atomically (exclusive), its modification time

@@ -210,3 +210,60 @@ fn select_with_max_params_names_its_choice_and_status_and_export_follow_it() {
     assert_eq!(format!("c{smallest_with_best_score:05}"), id_text, "{id}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_truncated_result_is_named_with_its_recovery_command_and_the_command_works() {
+    let d = tmp("truncated");
+    let run = d.join("run");
+    let search = || {
+        nas()
+            .args(["run", "--quiet", "--no-retrain", "--config"])
+            .arg(repo().join("examples/nas.toml"))
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap()
+    };
+    ok(search(), "search");
+    let path = run.join("results/c00002.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+    // status names the file and the command, and still shows the rest.
+    let status = ok(nas().arg("status").arg(&run).output().unwrap(), "status");
+    assert!(status.contains("c00002.toml"), "{status}");
+    let recover = format!("nas evaluate {} --retry-failed", run.display());
+    assert!(status.contains(&recover), "{status}");
+    assert!(status.contains("done:       5 ok"), "{status}");
+    // select goes on with the readable results and names the file; --strict stops.
+    let out = nas().arg("select").arg(&run).output().unwrap();
+    assert!(stderr(&out).contains("skipped:") && stderr(&out).contains("c00002.toml"));
+    ok(out, "select");
+    let strict = nas()
+        .args(["select", "--strict"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(stderr(&strict).contains(&recover), "{}", stderr(&strict));
+    // The recovery command sets the file aside, and the search completes again.
+    let out = ok(
+        nas()
+            .args(["evaluate", "--quiet", "--retry-failed"])
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "retry-failed",
+    );
+    assert!(
+        out.contains("retrying 1 failed candidates: c00002"),
+        "{out}"
+    );
+    assert!(run.join("retried/c00002.1.toml").exists());
+    ok(search(), "resumed search");
+    let status = ok(nas().arg("status").arg(&run).output().unwrap(), "status");
+    assert!(
+        status.contains("done:       6 ok") && !status.contains("damaged"),
+        "{status}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
