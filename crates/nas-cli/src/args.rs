@@ -87,6 +87,10 @@ pub(crate) struct ExpArgs {
     /// Seed of every random stream.
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,
+    /// Stop generating candidates after this long in this session (e.g. 90s, 10m, 1h30m), finish those
+    /// generated, and select.
+    #[arg(long)]
+    pub(crate) time: Option<space::TimeLimit>,
     /// Training epochs per fold.
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) epochs: Option<usize>,
@@ -161,6 +165,9 @@ impl ExpArgs {
         }
         if let Some(v) = self.strategy {
             e.search.strategy = v;
+        }
+        if let Some(v) = self.time {
+            e.search.time = Some(v);
         }
         if let Some(v) = self.metric {
             e.evaluate.metric = v;

@@ -70,7 +70,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                     println!("generated {} candidates: {}", ids.len(), id_list(&ids))
                 }
                 generate::Step::Pending(n) => println!("pending: {n} candidates wait for results"),
-                generate::Step::Done(end) => println!("done: {}", ended(end)),
+                generate::Step::Done(end) => println!("done: {}", ended(Stop::Search(end))),
             }
             Ok(())
         }
@@ -210,13 +210,34 @@ fn warn_damaged(run: &RunDir, damaged: &[space::artifacts::Damaged]) {
     }
 }
 
+/// Why a search session stopped.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stop {
+    /// The generate stage has nothing more to do.
+    Search(generate::End),
+    /// The `[search] time` limit passed (the candidates already generated were finished).
+    Time,
+}
+
+impl Stop {
+    /// What `selection.toml` records (`ended`), when not the budget.
+    fn recorded(self) -> Option<&'static str> {
+        match self {
+            Stop::Search(generate::End::Budget) => None,
+            Stop::Search(generate::End::SpaceExhausted) => Some("space"),
+            Stop::Time => Some("time"),
+        }
+    }
+}
+
 /// Why the search ended, in words.
-fn ended(end: generate::End) -> &'static str {
-    match end {
-        generate::End::Budget => "budget spent and every candidate evaluated",
-        generate::End::SpaceExhausted => {
+fn ended(stop: Stop) -> &'static str {
+    match stop {
+        Stop::Search(generate::End::Budget) => "budget spent and every candidate evaluated",
+        Stop::Search(generate::End::SpaceExhausted) => {
             "the space ran out before the budget: every architecture the strategy could find was evaluated"
         }
+        Stop::Time => "the time limit ([search] time) passed; the candidates started before it were finished",
     }
 }
 
@@ -360,15 +381,20 @@ fn run(a: RunArgs) -> Result<()> {
                 first_difference(&stored.identity(), &want.identity())
             );
         }
-        if want.search.budget() != stored.search.budget() {
+        let limits = |e: &Experiment| (e.search.budget(), e.search.time);
+        if limits(&want) != limits(&stored) {
             if !a.quiet {
+                let show = |t: Option<space::TimeLimit>| t.map_or("none".into(), |t| t.to_string());
                 eprintln!(
-                    "nas: budget changed from {} to {}",
+                    "nas: budget changed from {} to {}, time limit from {} to {}",
                     stored.search.budget(),
-                    want.search.budget()
+                    want.search.budget(),
+                    show(stored.search.time),
+                    show(want.search.time)
                 );
             }
             sf.experiment.search.budget = want.search.budget;
+            sf.experiment.search.time = want.search.time;
             sf.write(&run)?;
         }
         let exec = want.execution();
@@ -403,7 +429,11 @@ fn run(a: RunArgs) -> Result<()> {
     let p = progress::Progress::new(&run, &sf, a.quiet)?;
     let end = drive(&run, &opts, &p, |_| {})?;
     p.finish();
-    let (sel, _) = select::select(&run, None, true)?;
+    let (mut sel, _) = select::select(&run, None, true)?;
+    if let Some(why) = end.recorded() {
+        sel.ended = Some(why.into());
+        space::io::write_toml(&run.selection(), &sel)?;
+    }
     if !a.quiet {
         eprintln!("nas: {}", ended(end));
         progress::print_table(&sel, sf.experiment.evaluate.metric, 10);
@@ -434,8 +464,14 @@ fn drive(
     opts: &evaluate::Options,
     p: &progress::Progress,
     say: impl Fn(&evaluate::Outcome),
-) -> Result<generate::End> {
+) -> Result<Stop> {
     let wait = || std::thread::sleep(std::time::Duration::from_millis(250));
+    let (sf, _) = run.load_space()?;
+    let deadline = sf
+        .experiment
+        .search
+        .time
+        .map(|t| std::time::Instant::now() + t.0);
     loop {
         let out = evaluate::evaluate_pending(run, opts, &|e| p.event(e))?;
         say(&out);
@@ -447,8 +483,11 @@ fn drive(
             wait();
             continue;
         }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Ok(Stop::Time);
+        }
         match generate::step(run)? {
-            generate::Step::Done(end) => return Ok(end),
+            generate::Step::Done(end) => return Ok(Stop::Search(end)),
             generate::Step::Generated(_) => {}
             // Pending with none claimable: results are being written right now.
             generate::Step::Pending(_) => wait(),

@@ -120,6 +120,7 @@ pub fn selection_within(history: &[Entry], max_params: Option<u64>) -> Result<Se
         best,
         front: pareto_front(&ranking),
         ranking,
+        ended: None,
     })
 }
 

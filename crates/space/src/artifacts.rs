@@ -556,6 +556,10 @@ pub struct SelectionFile {
     pub front: Vec<Ranked>,
     /// All ok candidates, best first.
     pub ranking: Vec<Ranked>,
+    /// Why the search that made this selection stopped, when not because the budget was spent: `time`
+    /// (the `[search] time` limit) or `space` (no architecture left untried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
 }
 
 /// Version of `model.toml` (2: the column encodings).

@@ -89,6 +89,71 @@ impl From<DeviceSetting> for String {
     }
 }
 
+/// A wall-clock limit (`[search] time`, `--time`): `90s`, `10m`, `1h30m`, or plain seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TimeLimit(pub std::time::Duration);
+
+impl std::str::FromStr for TimeLimit {
+    type Err = anyhow::Error;
+    fn from_str(text: &str) -> Result<TimeLimit> {
+        let bad = || {
+            anyhow::anyhow!(
+                "[search] time: \"{text}\" (expected a duration like 90s, 10m or 1h30m)"
+            )
+        };
+        let t = text.trim();
+        if let Ok(secs) = t.parse::<f64>() {
+            return (secs.is_finite() && secs > 0.0)
+                .then(|| TimeLimit(std::time::Duration::from_secs_f64(secs)))
+                .ok_or_else(bad);
+        }
+        let (mut total, mut number) = (0f64, String::new());
+        for c in t.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                number.push(c);
+                continue;
+            }
+            let unit = match c {
+                's' => 1.0,
+                'm' => 60.0,
+                'h' => 3600.0,
+                _ => return Err(bad()),
+            };
+            total += number.parse::<f64>().map_err(|_| bad())? * unit;
+            number.clear();
+        }
+        if !number.is_empty() || total.is_nan() || total <= 0.0 {
+            return Err(bad());
+        }
+        Ok(TimeLimit(std::time::Duration::from_secs_f64(total)))
+    }
+}
+
+impl std::fmt::Display for TimeLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0.as_secs_f64();
+        if s >= 60.0 && s % 60.0 == 0.0 {
+            write!(f, "{}m", s / 60.0)
+        } else {
+            write!(f, "{s}s")
+        }
+    }
+}
+
+impl TryFrom<String> for TimeLimit {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<TimeLimit, String> {
+        s.parse().map_err(|e: anyhow::Error| e.to_string())
+    }
+}
+
+impl From<TimeLimit> for String {
+    fn from(t: TimeLimit) -> String {
+        t.to_string()
+    }
+}
+
 /// How a run executes, as opposed to what it computes: changing these never changes a candidate, a score or
 /// a selection, so a run may be resumed with other values and they are simply used.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -267,6 +332,11 @@ pub struct SearchSpec {
     /// identity: a run may be resumed with a larger budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<usize>,
+    /// Stop generating candidates once this much time has passed in a `nas run` (or worker) session; the
+    /// candidates already generated are finished, then the best is selected. Like the budget, not part of
+    /// a run's identity: resuming with a new `--time` searches on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeLimit>,
     /// Candidates generated per batch (evaluated in parallel).
     #[serde(default = "default_batch")]
     pub batch: usize,
@@ -343,6 +413,7 @@ impl Default for SearchSpec {
         SearchSpec {
             strategy: default_strategy(),
             budget: None,
+            time: None,
             batch: default_batch(),
             population: default_population(),
             sample: default_sample(),
@@ -500,6 +571,7 @@ impl Experiment {
             .clone()
             .with_execution(Experiment::default().execution());
         e.search.budget = None;
+        e.search.time = None;
         e
     }
 
@@ -600,5 +672,24 @@ mod tests {
         let mut e = Experiment::default();
         e.space.nodes = Some(4);
         assert!(e.validate().unwrap_err().to_string().contains("nodes"));
+    }
+
+    #[test]
+    fn time_limits_parse_and_print() {
+        let secs = |t: &str| t.parse::<TimeLimit>().map(|t| t.0.as_secs_f64());
+        assert_eq!(secs("90s").unwrap(), 90.0);
+        assert_eq!(secs("10m").unwrap(), 600.0);
+        assert_eq!(secs("1h30m").unwrap(), 5400.0);
+        assert_eq!(secs("45").unwrap(), 45.0);
+        for bad in ["", "0", "-5", "10x", "m", "5m3"] {
+            assert!(secs(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            TimeLimit(std::time::Duration::from_secs(600)).to_string(),
+            "10m"
+        );
+        let e: Experiment =
+            crate::io::parse_toml(Path::new("x"), "[search]\ntime = \"20s\"\n").unwrap();
+        assert_eq!(e.search.time.unwrap().0.as_secs(), 20);
     }
 }

@@ -78,6 +78,6 @@ pub use artifacts::{
     SelectionFile, SpaceFile, Status, ARTIFACT_VERSION, MODEL_VERSION,
 };
 pub use data::Dataset;
-pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Strategy};
+pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Strategy, TimeLimit};
 pub use metrics::Metric;
 pub use rng::Rng;

@@ -161,3 +161,46 @@ fn a_finished_search_resumed_with_a_larger_budget_and_no_config_continues() {
     assert!(space.contains("budget = 6"), "{space}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_time_limit_stops_the_search_cleanly_and_a_new_one_extends_it() {
+    let d = tmp("time-limit");
+    let config = repo().join("examples/nas.toml");
+    let run = d.join("run");
+    let session = |time: &str| {
+        let out = nas()
+            .args(["run", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&run)
+            .args([
+                "--budget",
+                "200",
+                "--epochs",
+                "2",
+                "--no-retrain",
+                "--time",
+                time,
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        ok(out, "a timed session");
+        err
+    };
+    let err = session("1s");
+    assert!(
+        err.contains("the time limit ([search] time) passed"),
+        "{err}"
+    );
+    let first = names(&run.join("results")).len();
+    assert!((1..200).contains(&first), "{first} results after 1 s");
+    // Every generated candidate was finished.
+    assert_eq!(names(&run.join("candidates")).len(), first);
+    let sel = std::fs::read_to_string(run.join("selection.toml")).unwrap();
+    assert!(sel.contains("ended = \"time\""), "{sel}");
+    let err = session("2s");
+    assert!(err.contains("time limit from 1s to 2s"), "{err}");
+    assert!(names(&run.join("results")).len() > first);
+    std::fs::remove_dir_all(&d).unwrap();
+}
