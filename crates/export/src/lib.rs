@@ -127,19 +127,44 @@ pub struct Predictions {
 }
 
 /// Predicts every row of `source` (`builtin:digits` or a CSV holding the training columns, found by name in
-/// any order; other columns are ignored, the label column is optional) with the model exported in `dir`.
+/// any order; other columns are ignored, the label column is optional; or a folder of class subfolders of
+/// images) with the model exported in `dir`.
 pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
     init_threads();
     let mut m = load_model(dir)?;
-    let bytes = space::data::source_bytes(source)?;
-    let categorical: Vec<&str> = m
-        .file
-        .columns
-        .iter()
-        .filter(|c| matches!(c, ColumnEncoding::Categorical { .. }))
-        .map(ColumnEncoding::name)
-        .collect();
-    let rows = space::data::parse_csv_with(source, &bytes, &m.file.label, false, &categorical)?;
+    let rows = if Path::new(source).is_dir() {
+        // A folder of class subfolders: resized to the model's images; the subfolder names are the labels.
+        let [c, h, w] = m.file.input.shape.ok_or_else(|| {
+            anyhow!("{source}: a folder of images, but the model was trained on a table")
+        })?;
+        let data = space::images::load_folder(Path::new(source), Some([h, w]))?;
+        if data.shape != Some([c, h, w]) {
+            bail!(
+                "{source}: the images have {} channels, the model was trained on {c}",
+                data.shape.map_or(0, |s| s[0])
+            );
+        }
+        space::data::CsvRows {
+            labels: Some(
+                data.y
+                    .iter()
+                    .map(|&k| data.classes[k as usize].clone())
+                    .collect(),
+            ),
+            x: data.x,
+            columns: data.columns,
+        }
+    } else {
+        let bytes = space::data::source_bytes(source)?;
+        let categorical: Vec<&str> = m
+            .file
+            .columns
+            .iter()
+            .filter(|c| matches!(c, ColumnEncoding::Categorical { .. }))
+            .map(ColumnEncoding::name)
+            .collect();
+        space::data::parse_csv_with(source, &bytes, &m.file.label, false, &categorical)?
+    };
     let found = match_columns(&m.file.columns, &rows.columns);
     let missing: Vec<&str> = m
         .file

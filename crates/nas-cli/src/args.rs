@@ -100,6 +100,12 @@ pub(crate) struct ExpArgs {
     /// Label column of the CSV (default: `label`).
     #[arg(long)]
     pub(crate) label: Option<String>,
+    /// The IDX labels file, when --data is an IDX images file.
+    #[arg(long)]
+    pub(crate) labels: Option<String>,
+    /// Resize every image of an image folder to H,W.
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    pub(crate) resize: Option<Vec<usize>>,
     /// Image shape of the feature columns, channels first: C,H,W (e.g. 1,28,28). Without it a CSV is a table.
     #[arg(long, value_delimiter = ',', num_args = 1)]
     pub(crate) shape: Option<Vec<usize>>,
@@ -159,6 +165,12 @@ impl ExpArgs {
         }
         if let Some(v) = &self.label {
             e.data.label = v.clone();
+        }
+        if let Some(v) = &self.labels {
+            e.data.labels = Some(absolute(v));
+        }
+        if let Some(v) = &self.resize {
+            e.data.resize = Some(v.clone());
         }
         if let Some(v) = &self.shape {
             e.data.shape = Some(v.clone());

@@ -333,8 +333,14 @@ impl SpaceFile {
     pub fn resolve(mut exp: Experiment) -> Result<(SpaceFile, SpaceDef, Dataset)> {
         exp.validate()?;
         let data = Dataset::load(&exp.data)?;
-        if exp.data.shape.is_none() {
-            exp.data.shape = Dataset::default_shape(&exp.data.source);
+        match (&exp.data.shape, data.shape) {
+            (None, Some(s)) => exp.data.shape = Some(s.to_vec()),
+            (None, None) => exp.data.shape = Dataset::default_shape(&exp.data.source),
+            (Some(given), Some(found)) if given[..] != found[..] => bail!(
+                "{}: [data] shape: {given:?} given, but the images are {found:?} (channels, height, width)",
+                exp.data.source
+            ),
+            (Some(_), _) => {}
         }
         // `validate` checked a given shape has three sizes.
         let shape: Option<[usize; 3]> = exp.data.shape.as_deref().and_then(|s| s.try_into().ok());

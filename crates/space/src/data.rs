@@ -46,6 +46,8 @@ pub struct Dataset {
     pub classes: Vec<String>,
     /// FNV-1a of the source bytes, to notice a data file that changed under a run.
     pub fingerprint: String,
+    /// The image shape `[c, h, w]` the source itself gives (IDX files, image folders); `None` for a CSV.
+    pub shape: Option<[usize; 3]>,
 }
 
 impl Dataset {
@@ -54,9 +56,24 @@ impl Dataset {
         self.y.len()
     }
 
-    /// Loads the data named by `[data]` (`builtin:digits` or a CSV path).
+    /// Loads the data named by `[data]`: `builtin:digits`, a CSV (plain or gzip), a folder of class
+    /// subfolders of images, or an IDX images file with its IDX labels file (`labels`).
     pub fn load(spec: &DataSpec) -> Result<Dataset> {
+        let path = std::path::Path::new(&spec.source);
+        let resize = spec.resize.as_deref().and_then(|r| r.try_into().ok());
+        if !spec.source.starts_with("builtin:") && path.is_dir() {
+            return crate::images::load_folder(path, resize);
+        }
+        if let Some(labels) = &spec.labels {
+            return crate::images::load_idx(path, std::path::Path::new(labels));
+        }
         let bytes = source_bytes(&spec.source)?;
+        if crate::images::is_idx(&bytes) {
+            bail!(
+                "{}: an IDX file of images; name its labels file too ([data] labels, --labels FILE)",
+                spec.source
+            );
+        }
         Dataset::from_csv_bytes(&spec.source, &bytes, &spec.label)
     }
 
@@ -101,6 +118,7 @@ impl Dataset {
             columns: t.columns,
             classes,
             fingerprint: format!("{:016x}", crate::rng::fnv1a(bytes)),
+            shape: None,
         })
     }
 }
@@ -356,7 +374,7 @@ mod tests {
         let d = Dataset::load(&DataSpec {
             source: p.to_string_lossy().into_owned(),
             label: "y".into(),
-            shape: None,
+            ..Default::default()
         })
         .unwrap();
         assert_eq!((d.features, d.x.clone()), (2, vec![1., 2., 3., 4.]));

@@ -221,6 +221,12 @@ pub struct DataSpec {
     /// Image shape `[channels, height, width]` of the feature columns (channel-first); needed by conv spaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<Vec<usize>>,
+    /// The IDX labels file, when `source` is an IDX images file (relative paths: to the experiment file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+    /// `[height, width]` every image of an image folder is resized to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<Vec<usize>>,
 }
 
 fn default_source() -> String {
@@ -236,6 +242,8 @@ impl Default for DataSpec {
             source: default_source(),
             label: default_label(),
             shape: None,
+            labels: None,
+            resize: None,
         }
     }
 }
@@ -540,6 +548,9 @@ impl Experiment {
         if !exp.data.source.starts_with("builtin:") {
             near_file(&mut exp.data.source);
         }
+        if let Some(l) = exp.data.labels.as_mut() {
+            near_file(l);
+        }
         if let Some(t) = exp.evaluate.table.as_mut() {
             near_file(t);
         }
@@ -632,6 +643,11 @@ impl Experiment {
         }
         if e.evaluator == Evaluator::Table && (e.table.is_none() || e.search_metric.is_none()) {
             bail!("[evaluate] evaluator = \"table\" needs `table` (a CSV path) and `search_metric` (a column)");
+        }
+        if let Some(r) = &self.data.resize {
+            if r.len() != 2 || r.contains(&0) || r.iter().any(|&v| v > 4096) {
+                bail!("[data] resize: expected [height, width] with sizes in 1..=4096, got {r:?}");
+            }
         }
         if let Some(shape) = &self.data.shape {
             if shape.len() != 3 || shape.contains(&0) {

@@ -67,6 +67,7 @@ pub mod arch;
 pub mod artifacts;
 pub mod data;
 pub mod experiment;
+pub mod images;
 pub mod io;
 pub mod metrics;
 pub mod prep;

@@ -168,3 +168,65 @@ fn a_table_with_categories_and_gaps_searches_exports_and_predicts_by_column_name
     assert!(err.contains("never saw in training"), "{err}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// Two classes of 8×8 grey images: a bright band on top, or at the bottom, with a little noise.
+fn image_folder(dir: &Path) {
+    for (class, top) in [("top", true), ("bottom", false)] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for i in 0..24u32 {
+            let img = image::GrayImage::from_fn(8, 8, |x, y| {
+                let band = if top { y < 3 } else { y > 4 };
+                let noise = ((x * 7 + y * 13 + i * 29) % 40) as u8;
+                image::Luma([if band { 200 } else { 30 } + noise])
+            });
+            img.save(dir.join(class).join(format!("{i:02}.png")))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_image_folder_is_searched_with_a_cnn_and_the_exported_model_predicts_the_folder() {
+    let d = tmp("image-folder");
+    let images = d.join("images");
+    image_folder(&images);
+    let run = d.join("run");
+    let out = nas()
+        .args(["run", "--data"])
+        .arg(&images)
+        .args(["--budget", "2", "--epochs", "3", "--time", "20s", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out, "nas run on an image folder");
+    assert!(
+        err.contains("48 rows, 64 feature columns, 2 classes, images 1×8×8"),
+        "{err}"
+    );
+    let sel = std::fs::read_to_string(run.join("selection.toml")).unwrap();
+    assert!(sel.contains("arch = \"conv"), "a CNN space: {sel}");
+    let model = d.join("model");
+    ok(
+        nas()
+            .arg("export")
+            .arg(&run)
+            .arg("--out")
+            .arg(&model)
+            .output()
+            .unwrap(),
+        "export",
+    );
+    let m: toml::Table = std::fs::read_to_string(model.join("model.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let train_acc = format!("{:.4}", m["train_accuracy"].as_float().unwrap());
+    let out = predict(&model, &images);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains(&format!("accuracy: {train_acc} on 48 rows")),
+        "{train_acc}: {err}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

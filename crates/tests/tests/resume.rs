@@ -68,12 +68,17 @@ fn a_killed_retraining_leaves_nothing_behind_after_resume_and_the_model_is_the_s
     std::fs::create_dir_all(&model).unwrap();
     let leftover = model.join(format!(".weights.safetensors.tmp.{}.0", u32::MAX - 5));
     std::fs::write(&leftover, b"partial").unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&leftover)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
-        .unwrap();
+    // The resume comes later: a temporary is swept once its writer is gone and it is older than a minute
+    // (a younger one may be a write in progress on another host sharing the directory). So every file a
+    // kill left is aged, as the passing of time would.
+    for name in names(&model) {
+        std::fs::File::options()
+            .write(true)
+            .open(model.join(name))
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+    }
     ok(run_args(&killed, &config).output().unwrap(), "resumed run");
     assert_eq!(
         names(&model),
