@@ -1,6 +1,5 @@
 //! Data sets: the built-in digits and user CSV files, loaded with errors that name file, line and column.
 
-use crate::experiment::DataSpec;
 use anyhow::{anyhow, bail, Result};
 use std::io::Read;
 
@@ -54,27 +53,6 @@ impl Dataset {
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.y.len()
-    }
-
-    /// Loads the data named by `[data]`: `builtin:digits`, a CSV (plain or gzip), a folder of class
-    /// subfolders of images, or an IDX images file with its IDX labels file (`labels`).
-    pub fn load(spec: &DataSpec) -> Result<Dataset> {
-        let path = std::path::Path::new(&spec.source);
-        let resize = spec.resize.as_deref().and_then(|r| r.try_into().ok());
-        if !spec.source.starts_with("builtin:") && path.is_dir() {
-            return crate::images::load_folder(path, resize);
-        }
-        if let Some(labels) = &spec.labels {
-            return crate::images::load_idx(path, std::path::Path::new(labels));
-        }
-        let bytes = source_bytes(&spec.source)?;
-        if crate::images::is_idx(&bytes) {
-            bail!(
-                "{}: an IDX file of images; name its labels file too ([data] labels, --labels FILE)",
-                spec.source
-            );
-        }
-        Dataset::from_csv_bytes(&spec.source, &bytes, &spec.label)
     }
 
     /// The default image shape of a source, if it has one.
@@ -336,6 +314,7 @@ pub fn parse_csv_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiment::DataSpec;
 
     #[test]
     fn builtin_digits_loads() {

@@ -76,18 +76,7 @@ impl std::str::FromStr for DeviceSetting {
     }
 }
 
-impl TryFrom<String> for DeviceSetting {
-    type Error = String;
-    fn try_from(s: String) -> std::result::Result<DeviceSetting, String> {
-        s.parse().map_err(|e: anyhow::Error| e.to_string())
-    }
-}
-
-impl From<DeviceSetting> for String {
-    fn from(d: DeviceSetting) -> String {
-        d.to_string()
-    }
-}
+serde_via_str!(DeviceSetting);
 
 /// A wall-clock limit (`[search] time`, `--time`): `90s`, `10m`, `1h30m`, or plain seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -141,18 +130,7 @@ impl std::fmt::Display for TimeLimit {
     }
 }
 
-impl TryFrom<String> for TimeLimit {
-    type Error = String;
-    fn try_from(s: String) -> std::result::Result<TimeLimit, String> {
-        s.parse().map_err(|e: anyhow::Error| e.to_string())
-    }
-}
-
-impl From<TimeLimit> for String {
-    fn from(t: TimeLimit) -> String {
-        t.to_string()
-    }
-}
+serde_via_str!(TimeLimit);
 
 /// How a run executes, as opposed to what it computes: changing these never changes a candidate, a score or
 /// a selection, so a run may be resumed with other values and they are simply used.

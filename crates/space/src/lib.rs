@@ -49,6 +49,14 @@ macro_rules! string_enum {
                 })
             }
         }
+        serde_via_str!($name);
+    };
+}
+
+/// Serde through `FromStr` and `Display` (with `#[serde(try_from = "String", into = "String")]`), so a bad
+/// value in a file is reported with the parse error's words and the file's line.
+macro_rules! serde_via_str {
+    ($name:ty) => {
         impl TryFrom<String> for $name {
             type Error = String;
             fn try_from(s: String) -> std::result::Result<$name, String> {
@@ -57,7 +65,7 @@ macro_rules! string_enum {
         }
         impl From<$name> for String {
             fn from(v: $name) -> String {
-                v.name().to_string()
+                v.to_string()
             }
         }
     };
@@ -69,6 +77,7 @@ pub mod data;
 pub mod experiment;
 pub mod images;
 pub mod io;
+mod load;
 pub mod metrics;
 pub mod prep;
 pub mod rng;

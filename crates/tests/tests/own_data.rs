@@ -51,6 +51,25 @@ fn reorder(from: &Path, to: &Path, order: &[&str], edit: impl Fn(&str, &str) -> 
     std::fs::write(to, out).unwrap();
 }
 
+/// `nas export RUN --out MODEL`; the retrained model's training accuracy as `nas predict` prints accuracy.
+fn export(run: &Path, model: &Path) -> String {
+    ok(
+        nas()
+            .arg("export")
+            .arg(run)
+            .arg("--out")
+            .arg(model)
+            .output()
+            .unwrap(),
+        "nas export",
+    );
+    let m: toml::Table = std::fs::read_to_string(model.join("model.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    format!("{:.4}", m["train_accuracy"].as_float().unwrap())
+}
+
 fn predict(model: &Path, data: &Path) -> Output {
     nas()
         .args(["predict", "--model"])
@@ -92,21 +111,7 @@ fn a_table_with_categories_and_gaps_searches_exports_and_predicts_by_column_name
     let space = std::fs::read_to_string(run.join("space.toml")).unwrap();
     assert!(space.contains("block = \"dense\""), "tabular default space");
     let model = d.join("model");
-    ok(
-        nas()
-            .arg("export")
-            .arg(&run)
-            .arg("--out")
-            .arg(&model)
-            .output()
-            .unwrap(),
-        "nas export",
-    );
-    let m: toml::Table = std::fs::read_to_string(model.join("model.toml"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let train_acc = format!("{:.4}", m["train_accuracy"].as_float().unwrap());
+    let train_acc = export(&run, &model);
     let same = predict(&model, &csv);
     let same_err = String::from_utf8_lossy(&same.stderr).into_owned();
     assert!(
@@ -207,21 +212,7 @@ fn an_image_folder_is_searched_with_a_cnn_and_the_exported_model_predicts_the_fo
     let sel = std::fs::read_to_string(run.join("selection.toml")).unwrap();
     assert!(sel.contains("arch = \"conv"), "a CNN space: {sel}");
     let model = d.join("model");
-    ok(
-        nas()
-            .arg("export")
-            .arg(&run)
-            .arg("--out")
-            .arg(&model)
-            .output()
-            .unwrap(),
-        "export",
-    );
-    let m: toml::Table = std::fs::read_to_string(model.join("model.toml"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    let train_acc = format!("{:.4}", m["train_accuracy"].as_float().unwrap());
+    let train_acc = export(&run, &model);
     let out = predict(&model, &images);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
