@@ -1,5 +1,6 @@
 //! Image data sets besides a CSV of pixels: IDX files (the MNIST family's format, plain or gzip, images and
-//! labels in two files) and folders with one subfolder of PNG or JPEG images per class.
+//! labels in two files), NPY arrays (features and labels in two files) and folders with one subfolder of PNG or
+//! JPEG images per class.
 //!
 //! Both give a [`Dataset`] whose features are the pixels, channel-first (`c, h, w`) with values as stored
 //! (0–255), and the image shape they found.
@@ -235,6 +236,132 @@ pub fn load_folder(dir: &Path, resize: Option<[usize; 2]>) -> Result<Dataset> {
     })
 }
 
+/// Whether `bytes` start like a NumPy `.npy` file.
+pub fn is_npy(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x93NUMPY")
+}
+
+/// A `.npy` array (little-endian `u1`, `i1`, `i4`, `i8`, `f4`, `f8`; C order) as numbers, with its shape.
+fn npy(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {
+    let bytes = read_maybe_gz(path)?;
+    let bad = |why: &str| anyhow!("{}: not a NumPy array this reads: {why}", path.display());
+    if !is_npy(&bytes) || bytes.len() < 10 {
+        return Err(bad("no \\x93NUMPY magic"));
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
+        v => return Err(bad(&format!("format version {v}"))),
+    };
+    let header = std::str::from_utf8(
+        bytes
+            .get(start..start + len)
+            .ok_or_else(|| bad("header cut short"))?,
+    )
+    .map_err(|_| bad("header is not text"))?;
+    let field = |key: &str| -> Option<&str> {
+        let at = header.find(&format!("'{key}':"))? + key.len() + 3;
+        Some(header[at..].trim_start())
+    };
+    let descr = field("descr")
+        .and_then(|v| v.strip_prefix('\''))
+        .and_then(|v| v.split('\'').next())
+        .ok_or_else(|| bad("no descr"))?;
+    if field("fortran_order").is_some_and(|v| v.starts_with("True")) {
+        return Err(bad("Fortran order (save it with np.ascontiguousarray)"));
+    }
+    let shape_text = field("shape")
+        .and_then(|v| v.strip_prefix('('))
+        .and_then(|v| v.split(')').next())
+        .ok_or_else(|| bad("no shape"))?;
+    let shape: Vec<usize> = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().map_err(|_| bad("a shape that is not numbers")))
+        .collect::<Result<_>>()?;
+    let data = &bytes[start + len..];
+    let n: usize = shape.iter().product();
+    let (size, read): (usize, fn(&[u8]) -> f64) = match descr {
+        "|u1" | "<u1" => (1, |b| b[0] as f64),
+        "|i1" | "<i1" => (1, |b| b[0] as i8 as f64),
+        "<i4" => (4, |b| i32::from_le_bytes(b.try_into().unwrap()) as f64),
+        "<i8" => (8, |b| i64::from_le_bytes(b.try_into().unwrap()) as f64),
+        "<f4" => (4, |b| f32::from_le_bytes(b.try_into().unwrap()) as f64),
+        "<f8" => (8, |b| f64::from_le_bytes(b.try_into().unwrap())),
+        other => {
+            return Err(bad(&format!(
+                "element type {other} (expected u1, i1, i4, i8, f4 or f8)"
+            )))
+        }
+    };
+    if data.len() != n * size {
+        return Err(bad(&format!(
+            "shape {shape:?} needs {} bytes of data, found {}",
+            n * size,
+            data.len()
+        )));
+    }
+    Ok((shape, data.chunks(size).map(read).collect()))
+}
+
+/// Features and labels from two `.npy` files: features `[n, f]` (a table), `[n, h, w]` (grey images) or
+/// `[n, c, h, w]` (channel-first images); labels `[n]` of integers or numbers.
+pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset> {
+    let (dims, values) = npy(features)?;
+    let (ldims, lab) = npy(labels)?;
+    let (n, shape) = match dims[..] {
+        [n, _] => (n, None),
+        [n, h, w] => (n, Some([1, h, w])),
+        [n, c, h, w] => (n, Some([c, h, w])),
+        _ => bail!(
+            "{}: features need 2 to 4 dimensions, found {dims:?}",
+            features.display()
+        ),
+    };
+    if ldims != [n] {
+        bail!(
+            "{}: labels of shape {ldims:?} for {n} rows of {}",
+            labels.display(),
+            features.display()
+        );
+    }
+    let f = values.len() / n.max(1);
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        bail!(
+            "{}: the features hold {v}, not a finite number",
+            features.display()
+        );
+    }
+    let texts: Vec<String> = lab.iter().map(|v| v.to_string()).collect();
+    let (classes, y) = classes_of(&texts);
+    let mut columns = pixel_columns(f);
+    if shape.is_none() {
+        for (j, c) in columns.iter_mut().enumerate() {
+            c.name = format!("x{j}");
+        }
+    }
+    let mut fp = crate::rng::fnv1a(
+        &values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    );
+    fp ^= crate::rng::fnv1a(texts.join(",").as_bytes()).rotate_left(1);
+    Ok(Dataset {
+        x: values.iter().map(|&v| v as f32).collect(),
+        y,
+        features: f,
+        columns,
+        classes,
+        fingerprint: format!("{fp:016x}"),
+        shape,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +463,65 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("broken.png: cannot decode"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend((header.len() as u16).to_le_bytes());
+        b.extend(header.as_bytes());
+        b.extend(data);
+        b
+    }
+
+    #[test]
+    fn npy_features_and_labels_load_as_a_table_or_images() {
+        let d = tmp("npy");
+        let x: Vec<u8> = [1.5f32, 2.0, 3.0, 4.0, 5.0, 6.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        std::fs::write(d.join("x.npy"), npy_bytes("<f4", "(3, 2)", &x)).unwrap();
+        let y: Vec<u8> = [1i64, 0, 1].iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(d.join("y.npy"), npy_bytes("<i8", "(3,)", &y)).unwrap();
+        let spec = DataSpec {
+            source: d.join("x.npy").to_string_lossy().into_owned(),
+            labels: Some(d.join("y.npy").to_string_lossy().into_owned()),
+            ..Default::default()
+        };
+        let data = Dataset::load(&spec).unwrap();
+        assert_eq!((data.features, data.shape), (2, None));
+        assert_eq!(data.x, [1.5, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(
+            (data.classes.clone(), data.y.clone()),
+            (vec!["0".to_string(), "1".into()], vec![1, 0, 1])
+        );
+        assert_eq!(data.columns[1].name, "x1");
+        // Grey images [n, h, w] of bytes.
+        std::fs::write(
+            d.join("img.npy"),
+            npy_bytes("|u1", "(3, 1, 2)", &[0, 1, 2, 3, 4, 5]),
+        )
+        .unwrap();
+        let data = Dataset::load(&DataSpec {
+            source: d.join("img.npy").to_string_lossy().into_owned(),
+            ..spec.clone()
+        })
+        .unwrap();
+        assert_eq!(data.shape, Some([1, 1, 2]));
+        let e = Dataset::load(&DataSpec {
+            labels: None,
+            ..spec
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("name its labels file"), "{e}");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
