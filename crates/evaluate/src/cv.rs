@@ -19,6 +19,8 @@ struct Pending {
     /// Each fold's scores, one per [`Metric::ALL`].
     scores: Vec<Option<Vec<f64>>>,
     problem: Option<(Status, String)>,
+    /// A job of this candidate was abandoned at the deadline: it gets no result (it stays pending).
+    abandoned: bool,
     secs: f64,
     left: usize,
 }
@@ -37,8 +39,26 @@ pub fn cross_validate(
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
+    cross_validate_until(sf, def, data, entries, devices, None, on_event, done)
+}
+
+/// [`cross_validate`] that abandons the trainings still running at `deadline` (and those not started): their
+/// candidates get no result and are left out of what is returned, so they stay pending.
+#[allow(clippy::too_many_arguments)]
+pub fn cross_validate_until(
+    sf: &SpaceFile,
+    def: &SpaceDef,
+    data: &Dataset,
+    entries: &[Entry],
+    devices: &[Device],
+    deadline: Option<Instant>,
+    on_event: &(dyn Fn(Event) + Sync),
+    done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
+) -> Result<Vec<ResultFile>> {
     let group = devices.first().is_some_and(|d| !d.is_cpu());
-    cross_validate_with(sf, def, data, entries, devices, group, on_event, done)
+    cross_validate_with(
+        sf, def, data, entries, devices, group, deadline, on_event, done,
+    )
 }
 
 type FoldOutcome = std::result::Result<Vec<f64>, (Status, String)>;
@@ -60,6 +80,7 @@ pub(crate) fn cross_validate_with(
     entries: &[Entry],
     devices: &[Device],
     group: bool,
+    deadline: Option<Instant>,
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
@@ -125,6 +146,7 @@ pub(crate) fn cross_validate_with(
             Mutex::new(Pending {
                 scores: vec![None; k],
                 problem: None,
+                abandoned: false,
                 secs: 0.0,
                 left: k,
             })
@@ -150,76 +172,84 @@ pub(crate) fn cross_validate_with(
             (p.apply(&data.x, &data.columns, val_rows), labels(val_rows)),
         )
     };
-    // Trains `folds` of candidate `entry` together on `dev`: each fold's held-out accuracy, or the problem.
-    let run_job = |entry: &Entry, folds: &[usize], dev: &Device| -> Result<Vec<FoldOutcome>> {
-        let id = entry.candidate.id;
-        let splits: Vec<_> = folds.iter().map(|&f| split(f)).collect();
-        // Folds trained together share their input width (see the grouping above).
-        let input = fold_input(folds[0]);
-        if !group {
-            let f = folds[0];
-            let ((xt, yt), (xv, yv)) = &splits[0];
-            let on_epoch = |epoch| on_event(Event::Epoch { id, fold: f, epoch });
-            let stream = [id, f as u64];
-            return Ok(vec![match train::train(
+    // Trains `folds` of candidate `entry` together on `dev`: each fold's held-out accuracy, or the problem;
+    // `None` when the deadline stopped it.
+    let run_job =
+        |entry: &Entry, folds: &[usize], dev: &Device| -> Result<Option<Vec<FoldOutcome>>> {
+            let id = entry.candidate.id;
+            let splits: Vec<_> = folds.iter().map(|&f| split(f)).collect();
+            // Folds trained together share their input width (see the grouping above).
+            let input = fold_input(folds[0]);
+            if !group {
+                let f = folds[0];
+                let ((xt, yt), (xv, yv)) = &splits[0];
+                let on_epoch = |epoch| on_event(Event::Epoch { id, fold: f, epoch });
+                let stream = [id, f as u64];
+                return Ok(Some(vec![match train::train(
+                    def,
+                    &entry.arch,
+                    &input,
+                    &hyper,
+                    seed,
+                    &stream,
+                    xt,
+                    yt,
+                    dev,
+                    &on_epoch,
+                    deadline,
+                )? {
+                    Trained::Stopped => return Ok(None),
+                    Trained::Ok(mut m) => Ok(fold_scores(
+                        &train::predict(&mut m, xv, input.features)?,
+                        yv,
+                        input.classes,
+                    )),
+                    Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
+                }]));
+            }
+            let rows: Vec<train::FoldRows> = folds
+                .iter()
+                .zip(&splits)
+                .map(|(&f, ((xt, yt), _))| train::FoldRows {
+                    x: xt,
+                    y: yt,
+                    stream: vec![id, f as u64],
+                })
+                .collect();
+            let on_epoch = |epoch| {
+                for &fold in folds {
+                    on_event(Event::Epoch { id, fold, epoch });
+                }
+            };
+            match train::train_grouped(
                 def,
                 &entry.arch,
                 &input,
                 &hyper,
                 seed,
-                &stream,
-                xt,
-                yt,
+                &rows,
                 dev,
                 &on_epoch,
+                deadline,
             )? {
-                Trained::Ok(mut m) => Ok(fold_scores(
-                    &train::predict(&mut m, xv, input.features)?,
-                    yv,
-                    input.classes,
-                )),
-                Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
-            }]);
-        }
-        let rows: Vec<train::FoldRows> = folds
-            .iter()
-            .zip(&splits)
-            .map(|(&f, ((xt, yt), _))| train::FoldRows {
-                x: xt,
-                y: yt,
-                stream: vec![id, f as u64],
-            })
-            .collect();
-        let on_epoch = |epoch| {
-            for &fold in folds {
-                on_event(Event::Epoch { id, fold, epoch });
+                Ok(mut m) => {
+                    let xvs: Vec<&[f32]> = splits.iter().map(|(_, (xv, _))| &xv[..]).collect();
+                    let preds = train::predict_grouped(&mut m, &xvs, input.features)?;
+                    Ok(Some(
+                        preds
+                            .iter()
+                            .zip(&splits)
+                            .map(|(p, (_, (_, yv)))| Ok(fold_scores(p, yv, input.classes)))
+                            .collect(),
+                    ))
+                }
+                Err(train::GroupStop::Diverged(i, msg)) => {
+                    let prob = (Status::Diverged, format!("fold {}: {msg}", folds[i]));
+                    Ok(Some(vec![Err(prob); folds.len()]))
+                }
+                Err(train::GroupStop::Deadline) => Ok(None),
             }
         };
-        match train::train_grouped(
-            def,
-            &entry.arch,
-            &input,
-            &hyper,
-            seed,
-            &rows,
-            dev,
-            &on_epoch,
-        )? {
-            Ok(mut m) => {
-                let xvs: Vec<&[f32]> = splits.iter().map(|(_, (xv, _))| &xv[..]).collect();
-                let preds = train::predict_grouped(&mut m, &xvs, input.features)?;
-                Ok(preds
-                    .iter()
-                    .zip(&splits)
-                    .map(|(p, (_, (_, yv)))| Ok(fold_scores(p, yv, input.classes)))
-                    .collect())
-            }
-            Err((i, msg)) => {
-                let prob = (Status::Diverged, format!("fold {}: {msg}", folds[i]));
-                Ok(vec![Err(prob); folds.len()])
-            }
-        }
-    };
     let evaluator = if devices[0].is_cpu() {
         EVALUATOR
     } else {
@@ -238,49 +268,64 @@ pub(crate) fn cross_validate_with(
         let entry = &entries[e];
         let id = entry.candidate.id;
         let t0 = Instant::now();
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(entry, folds, dev)));
+        let outcome = if deadline.is_some_and(|d| t0 >= d) {
+            Ok(Ok(None))
+        } else {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(entry, folds, dev)))
+        };
         let f0 = folds[0];
-        let outcomes: Vec<FoldOutcome> = match outcome {
+        let outcomes: Option<Vec<FoldOutcome>> = match outcome {
             Ok(Ok(r)) => r,
-            Ok(Err(err)) => vec![
+            Ok(Err(err)) => Some(vec![
                 Err((
                     Status::Failed,
                     format!("fold {f0}: {}", err.to_string().replace('\n', " ")),
                 ));
                 folds.len()
-            ],
+            ]),
             Err(p) => {
                 let msg = p
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                vec![Err((Status::Failed, format!("fold {f0}: panic: {msg}"))); folds.len()]
+                Some(vec![
+                    Err((
+                        Status::Failed,
+                        format!("fold {f0}: panic: {msg}")
+                    ));
+                    folds.len()
+                ])
             }
         };
-        for (&f, o) in folds.iter().zip(&outcomes) {
+        for (i, &f) in folds.iter().enumerate() {
+            let score = outcomes.as_ref().and_then(|o| o[i].as_ref().ok());
             on_event(Event::Fold {
                 id,
                 fold: f,
-                score: o.as_ref().ok().map(|s| s[metric_at]),
+                score: score.map(|s| s[metric_at]),
             });
         }
         let finished = {
             let mut p = state[e].lock().unwrap();
             p.secs += t0.elapsed().as_secs_f64();
-            for (&f, o) in folds.iter().zip(outcomes) {
-                match o {
-                    Ok(s) => p.scores[f] = Some(s),
-                    Err(prob) => {
-                        if p.problem.is_none() {
-                            p.problem = Some(prob);
+            match outcomes {
+                None => p.abandoned = true,
+                Some(outcomes) => {
+                    for (&f, o) in folds.iter().zip(outcomes) {
+                        match o {
+                            Ok(s) => p.scores[f] = Some(s),
+                            Err(prob) => {
+                                if p.problem.is_none() {
+                                    p.problem = Some(prob);
+                                }
+                            }
                         }
                     }
                 }
-                p.left -= 1;
             }
-            (p.left == 0).then(|| make_result(entry, &p, evaluator, spec.metric))
+            p.left -= folds.len();
+            (p.left == 0 && !p.abandoned).then(|| make_result(entry, &p, evaluator, spec.metric))
         };
         if let Some(r) = finished {
             if let Err(err) = done(&r) {
@@ -294,9 +339,10 @@ pub(crate) fn cross_validate_with(
     if let Some(err) = first_error.into_inner().unwrap() {
         return Err(err);
     }
+    // Abandoned candidates have none.
     Ok(results
         .into_iter()
-        .map(|r| r.into_inner().unwrap().expect("every job ran"))
+        .filter_map(|r| r.into_inner().unwrap())
         .collect())
 }
 
@@ -428,7 +474,10 @@ mod tests {
         );
         let run = |group: bool| {
             let cpus = [Device::Cpu, Device::Cpu];
-            cross_validate_with(&sf, &def, &data, &es, &cpus, group, &|_| {}, &|_| Ok(())).unwrap()
+            cross_validate_with(&sf, &def, &data, &es, &cpus, group, None, &|_| {}, &|_| {
+                Ok(())
+            })
+            .unwrap()
         };
         let (alone, grouped) = (run(false), run(true));
         let val = data.rows() as f64 / 3.0;
@@ -554,6 +603,7 @@ mod tests {
             &es,
             &[Device::Cpu],
             true,
+            None,
             &|_| {},
             &|_| Ok(()),
         );
@@ -579,11 +629,57 @@ mod tests {
             .unwrap();
         for group in [false, true] {
             let cpus = [Device::Cpu, Device::Cpu];
-            let r = cross_validate_with(&sf, &def, &data, &es, &cpus, group, &|_| {}, &|_| Ok(()))
+            let r =
+                cross_validate_with(&sf, &def, &data, &es, &cpus, group, None, &|_| {}, &|_| {
+                    Ok(())
+                })
                 .unwrap();
             assert_eq!(r[0].status, Status::Ok, "group {group}: {:?}", r[0]);
             assert_eq!(r[1].status, Status::Failed, "group {group}: {:?}", r[1]);
             assert!(r[1].error.contains("family"), "{}", r[1].error);
         }
+    }
+
+    /// At the deadline, trainings are abandoned: their candidates get no result (they stay pending) and
+    /// nothing is written for them.
+    #[test]
+    fn trainings_past_the_deadline_are_abandoned_without_a_result() {
+        let (sf, def, data) = small(|_| {});
+        let es = entries(&sf, &def, &["conv8x3-relu", "conv8x3-silu"]);
+        let written = std::sync::atomic::AtomicUsize::new(0);
+        for group in [false, true] {
+            let r = cross_validate_with(
+                &sf,
+                &def,
+                &data,
+                &es,
+                &[Device::Cpu],
+                group,
+                Some(Instant::now()),
+                &|_| {},
+                &|_| {
+                    written.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert!(r.is_empty(), "group {group}: {r:?}");
+        }
+        assert_eq!(written.load(Ordering::SeqCst), 0);
+        // With time to spare, the same call scores both.
+        let later = Some(Instant::now() + std::time::Duration::from_secs(3600));
+        let r = cross_validate_with(
+            &sf,
+            &def,
+            &data,
+            &es,
+            &[Device::Cpu],
+            false,
+            later,
+            &|_| {},
+            &|_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(r.len(), 2);
     }
 }

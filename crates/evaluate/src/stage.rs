@@ -1,7 +1,7 @@
 //! The evaluate stage over a run directory: claim pending candidates under leases, score them (k-fold
 //! training or a table lookup), write each result once; and `--retry-failed`.
 
-use crate::{cross_validate, lease, table, thread_count, Event};
+use crate::{lease, table, thread_count, Event};
 use anyhow::{anyhow, Result};
 use nn::device;
 use space::{io, DeviceSetting, Entry, Evaluator, LeaseFile, ResultFile, RunDir};
@@ -55,6 +55,8 @@ pub struct Options {
     pub lease_timeout_s: f64,
     /// Device setting overriding the experiment's `[evaluate] device`.
     pub device: Option<DeviceSetting>,
+    /// Trainings still running at this instant are abandoned: their candidates stay pending.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             max_claims: usize::MAX,
             lease_timeout_s: 120.0,
             device: None,
+            deadline: None,
         }
     }
 }
@@ -155,7 +158,16 @@ pub fn evaluate_pending(
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| lease::renew_until(&held, &stop, timeout));
-            let r = cross_validate(&sf, &def, &data, &claimed, &devices, on_event, &record);
+            let r = crate::cv::cross_validate_until(
+                &sf,
+                &def,
+                &data,
+                &claimed,
+                &devices,
+                opts.deadline,
+                on_event,
+                &record,
+            );
             stop.store(true, Ordering::SeqCst);
             r
         })

@@ -58,9 +58,11 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
         &data.y,
         &Device::Cpu,
         &|_| {},
+        None,
     )? {
         Trained::Ok(m) => m,
         Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
+        Trained::Stopped => unreachable!("retraining has no deadline"),
     };
     let acc = train::accuracy(&train::predict(&mut model, &xs, prep.width())?, &data.y);
     let dir = run.model();

@@ -215,7 +215,7 @@ fn warn_damaged(run: &RunDir, damaged: &[space::artifacts::Damaged]) {
 enum Stop {
     /// The generate stage has nothing more to do.
     Search(generate::End),
-    /// The `[search] time` limit passed (the candidates already generated were finished).
+    /// The `[search] time` limit passed (trainings still running were abandoned; they stay pending).
     Time,
 }
 
@@ -237,7 +237,9 @@ fn ended(stop: Stop) -> &'static str {
         Stop::Search(generate::End::SpaceExhausted) => {
             "the space ran out before the budget: every architecture the strategy could find was evaluated"
         }
-        Stop::Time => "the time limit ([search] time) passed; the candidates started before it were finished",
+        Stop::Time => {
+            "the time limit ([search] time) passed; trainings still running were abandoned (those candidates stay pending for a resumed run)"
+        }
     }
 }
 
@@ -472,9 +474,17 @@ fn drive(
         .search
         .time
         .map(|t| std::time::Instant::now() + t.0);
+    let opts = evaluate::Options {
+        deadline,
+        ..opts.clone()
+    };
     loop {
-        let out = evaluate::evaluate_pending(run, opts, &|e| p.event(e))?;
+        let out = evaluate::evaluate_pending(run, &opts, &|e| p.event(e))?;
         say(&out);
+        // Past the time limit, whatever was still training was abandoned (it stays pending): stop.
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Ok(Stop::Time);
+        }
         if !out.results.is_empty() || !out.discarded.is_empty() {
             continue;
         }
@@ -482,9 +492,6 @@ fn drive(
             // Other workers hold what is left: wait for their results.
             wait();
             continue;
-        }
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Ok(Stop::Time);
         }
         match generate::step(run)? {
             generate::Step::Done(end) => return Ok(Stop::Search(end)),
@@ -562,6 +569,7 @@ fn evaluate_cmd(a: EvalArgs) -> Result<()> {
         max_claims: if a.worker { 1 } else { usize::MAX },
         lease_timeout_s: a.lease_timeout,
         device: a.device,
+        deadline: None,
     };
     let p = progress::Progress::new(&run, &sf, a.quiet)?;
     let say = |out: &evaluate::Outcome| {

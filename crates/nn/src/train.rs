@@ -54,6 +54,17 @@ pub enum Trained {
     Ok(Model),
     /// The loss became NaN or infinite.
     Diverged(String),
+    /// The deadline passed before the training ended: nothing to score.
+    Stopped,
+}
+
+/// Why a grouped training ended without a model.
+#[derive(Debug)]
+pub enum GroupStop {
+    /// Group `.0`'s loss became NaN or infinite (the message says when).
+    Diverged(usize, String),
+    /// The deadline passed before the training ended.
+    Deadline,
 }
 
 /// Trains `arch` on the standardised rows `x`/`y` with AdamW; `stream` names the random streams
@@ -71,6 +82,7 @@ pub fn train(
     y: &[u32],
     dev: &Device,
     on_epoch: &dyn Fn(usize),
+    deadline: Option<std::time::Instant>,
 ) -> anyhow::Result<Trained> {
     let dev = dev.clone();
     let f = input.features;
@@ -86,6 +98,9 @@ pub fn train(
         let mut shuf = Rng::derive(seed, "batches", &[stream, &[epoch as u64]].concat());
         shuf.shuffle(&mut order);
         for chunk in order.chunks(spec.batch_size) {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok(Trained::Stopped);
+            }
             xb.clear();
             yb.clear();
             for &r in chunk {
@@ -153,7 +168,8 @@ pub fn train_grouped(
     folds: &[FoldRows],
     dev: &Device,
     on_epoch: &dyn Fn(usize),
-) -> anyhow::Result<Result<Model, (usize, String)>> {
+    deadline: Option<std::time::Instant>,
+) -> anyhow::Result<Result<Model, GroupStop>> {
     let g = folds.len();
     let f = input.features;
     let bs = spec.batch_size;
@@ -196,6 +212,9 @@ pub fn train_grouped(
         }
         let mut epoch_loss: Option<Tensor> = None;
         for s in 0..steps {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok(Err(GroupStop::Deadline));
+            }
             let rows: Vec<usize> = ns.iter().map(|&n| (n - s * bs).min(bs)).collect();
             let grp = ops::Groups::new(rows, DType::F32, dev)?;
             let mut idx = Vec::with_capacity(g * grp.b);
@@ -226,7 +245,10 @@ pub fn train_grouped(
         if let Some(t) = epoch_loss {
             let ls = t.to_vec1::<f32>()?;
             if let Some((i, l)) = ls.iter().enumerate().find(|(_, l)| !l.is_finite()) {
-                return Ok(Err((i, format!("loss became {l} in epoch {}", epoch + 1))));
+                return Ok(Err(GroupStop::Diverged(
+                    i,
+                    format!("loss became {l} in epoch {}", epoch + 1),
+                )));
             }
         }
         on_epoch(epoch + 1);
@@ -415,11 +437,11 @@ mod tests {
                 })
                 .collect();
             let mut grouped =
-                match train_grouped(&def, &arch, &input, spec, 3, &fr, &Device::Cpu, &|_| {})
+                match train_grouped(&def, &arch, &input, spec, 3, &fr, &Device::Cpu, &|_| {}, None)
                     .unwrap()
                 {
                     Ok(m) => m,
-                    Err((i, m)) => panic!("fold {i}: {m}"),
+                    Err(e) => panic!("{e:?}"),
                 };
             let gt = grouped.tensors();
             let xs: Vec<&[f32]> = folds.iter().map(|(x, _)| &x[..]).collect();
@@ -436,11 +458,13 @@ mod tests {
                     yi,
                     &Device::Cpu,
                     &|_| {},
+                    None,
                 )
                 .unwrap()
                 {
                     Trained::Ok(m) => m,
                     Trained::Diverged(m) => panic!("{m}"),
+                    Trained::Stopped => unreachable!("no deadline"),
                 };
                 let at = alone.tensors();
                 assert_eq!(at.len(), gt.len());

@@ -318,9 +318,9 @@ pub struct SearchSpec {
     /// identity: a run may be resumed with a larger budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<usize>,
-    /// Stop generating candidates once this much time has passed in a `nas run` (or worker) session; the
-    /// candidates already generated are finished, then the best is selected. Like the budget, not part of
-    /// a run's identity: resuming with a new `--time` searches on.
+    /// Stop once this much time has passed in a `nas run` (or worker) session: trainings still running are
+    /// abandoned (their candidates stay pending), and the best of what is done is selected. Like the
+    /// budget, not part of a run's identity: resuming with a new `--time` searches on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<TimeLimit>,
     /// Candidates generated per batch (evaluated in parallel).
