@@ -172,7 +172,7 @@ pub(crate) fn cross_validate_with(
             (p.apply(&data.x, &data.columns, val_rows), labels(val_rows)),
         )
     };
-    // Trains `folds` of candidate `entry` together on `dev`: each fold's held-out accuracy, or the problem;
+    // Trains `folds` of candidate `entry` together on `dev`: every metric of each fold on its held-out rows, or the problem;
     // `None` when the deadline stopped it.
     let run_job =
         |entry: &Entry, folds: &[usize], dev: &Device| -> Result<Option<Vec<FoldOutcome>>> {

@@ -47,7 +47,7 @@ pub enum Event {
         id: u64,
         /// Fold index.
         fold: usize,
-        /// Held-out accuracy (None when the fold failed or diverged).
+        /// Held-out score in the run's metric (None when the fold failed, diverged or was abandoned).
         score: Option<f64>,
     },
     /// A training finished an epoch.
