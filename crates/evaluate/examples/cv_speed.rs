@@ -115,7 +115,7 @@ fn ours(
                 batch_size: CANDIDATES as u64,
                 arch: arch.into(),
                 key: def.key(&parsed, &sf.input),
-                origin: "bench".into(),
+                origin: space::Origin::Other("bench".into()),
                 params,
                 flops,
             },

@@ -414,7 +414,7 @@ mod tests {
                         batch_size: archs.len() as u64,
                         arch: a.to_string(),
                         key: def.key(&arch, &sf.input),
-                        origin: "test".into(),
+                        origin: space::Origin::Other("test".into()),
                         params,
                         flops,
                     },

@@ -161,7 +161,7 @@ mod tests {
             batch_size: 1,
             arch: arch.into(),
             key: arch.into(),
-            origin: "t".into(),
+            origin: space::Origin::Other("t".into()),
             params: 1,
             flops: 1,
         };

@@ -14,7 +14,9 @@
 pub mod strategies;
 
 use anyhow::Result;
-use space::{io, Arch, CandidateFile, Entry, InputInfo, Rng, RunDir, SpaceDef, ARTIFACT_VERSION};
+use space::{
+    io, Arch, CandidateFile, Entry, InputInfo, Origin, Rng, RunDir, SpaceDef, ARTIFACT_VERSION,
+};
 use std::collections::HashSet;
 
 /// What a strategy sees: the space, the input, and the history before the batch being made.
@@ -87,7 +89,7 @@ impl<'a> Taken<'a> {
 /// A search strategy: proposes one child at a time; returns `None` when it can find nothing new.
 pub trait Strategy {
     /// Proposes one new architecture (not taken) and says where it came from.
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, String)>;
+    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)>;
 }
 
 /// Tries to sample a new architecture uniformly.
@@ -101,8 +103,8 @@ pub(crate) fn random_new(ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Opt
 pub struct RandomSearch;
 
 impl Strategy for RandomSearch {
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, String)> {
-        random_new(ctx, rng, taken).map(|a| (a, "random".into()))
+    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
+        random_new(ctx, rng, taken).map(|a| (a, Origin::Random))
     }
 }
 
@@ -119,7 +121,7 @@ pub fn fitness(e: &Entry) -> f64 {
 }
 
 impl Strategy for Evolution {
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, String)> {
+    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
         let p = ctx.settings.population;
         if ctx.history.len() < p {
             return RandomSearch.propose(ctx, rng, taken);
@@ -139,7 +141,7 @@ impl Strategy for Evolution {
                 .expect("sample >= 1");
             let child = ctx.space.mutate(&parent.arch, ctx.input, rng);
             if taken.claim(ctx, &child) {
-                return Some((child, format!("mutation of {}", parent.candidate.id)));
+                return Some((child, Origin::Mutation(parent.candidate.id)));
             }
         }
         RandomSearch.propose(ctx, rng, taken)
@@ -376,10 +378,10 @@ mod tests {
         drive(&run);
         let (sf, def) = run.load_space().unwrap();
         let h = run.history(&def, &sf.input).unwrap();
-        assert!(h[..6].iter().all(|e| e.candidate.origin == "random"));
+        assert!(h[..6].iter().all(|e| e.candidate.origin == Origin::Random));
         assert!(h[8..]
             .iter()
-            .any(|e| e.candidate.origin.starts_with("mutation of")));
+            .any(|e| matches!(e.candidate.origin, Origin::Mutation(_))));
         let _ = std::fs::remove_dir_all(&run.root);
     }
 }

@@ -3,7 +3,7 @@
 //! replayed from the history, with its random decisions drawn from streams keyed by candidate id.
 
 use crate::{fitness, random_new, Context, Strategy, Taken};
-use space::{Arch, Entry, Rng};
+use space::{Arch, Entry, Origin, Rng};
 
 /// Order: higher fitness first, then the earlier candidate.
 fn better(a: &Entry, b: &Entry) -> std::cmp::Ordering {
@@ -31,10 +31,10 @@ fn new_mutation(ctx: &Context, parent: &Arch, rng: &mut Rng, taken: &mut Taken) 
 pub struct Genetic;
 
 impl Strategy for Genetic {
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, String)> {
+    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
         let p = ctx.settings.population;
         if ctx.history.len() < p {
-            return random_new(ctx, rng, taken).map(|a| (a, "random".into()));
+            return random_new(ctx, rng, taken).map(|a| (a, Origin::Random));
         }
         let mut pop: Vec<&Entry> = ctx.history.iter().collect();
         pop.sort_by(|a, b| better(a, b));
@@ -48,21 +48,18 @@ impl Strategy for Genetic {
                 let child = ctx.space.crossover(&a.arch, &b.arch, rng);
                 let child = ctx.space.mutate(&child, ctx.input, rng);
                 if taken.claim(ctx, &child) {
-                    return Some((
-                        child,
-                        format!("crossover of {} and {}", a.candidate.id, b.candidate.id),
-                    ));
+                    return Some((child, Origin::Crossover(a.candidate.id, b.candidate.id)));
                 }
             } else if !exhausted.contains(&a.candidate.id) {
                 match new_mutation(ctx, &a.arch, rng, taken) {
-                    Some(child) => return Some((child, format!("mutation of {}", a.candidate.id))),
+                    Some(child) => return Some((child, Origin::Mutation(a.candidate.id))),
                     None => {
                         exhausted.insert(a.candidate.id);
                     }
                 }
             }
         }
-        random_new(ctx, rng, taken).map(|a| (a, "random".into()))
+        random_new(ctx, rng, taken).map(|a| (a, Origin::Random))
     }
 }
 
@@ -72,9 +69,9 @@ impl Strategy for Genetic {
 pub struct Annealing;
 
 impl Strategy for Annealing {
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, String)> {
+    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
         let Some(first) = ctx.history.first() else {
-            return random_new(ctx, rng, taken).map(|a| (a, "random".into()));
+            return random_new(ctx, rng, taken).map(|a| (a, Origin::Random));
         };
         let mut cur = first;
         let mut t = ctx.settings.temperature;
@@ -82,13 +79,16 @@ impl Strategy for Annealing {
             t *= ctx.settings.cooling;
             let delta = fitness(e) - fitness(cur);
             let u = Rng::derive(ctx.seed, "anneal-accept", &[e.candidate.id]).uniform();
-            if e.candidate.origin == "random" || delta >= 0.0 || u < (delta / t.max(1e-12)).exp() {
+            if e.candidate.origin == Origin::Random
+                || delta >= 0.0
+                || u < (delta / t.max(1e-12)).exp()
+            {
                 cur = e;
             }
         }
         match new_mutation(ctx, &cur.arch, rng, taken) {
-            Some(a) => Some((a, format!("move from {}", cur.candidate.id))),
-            None => random_new(ctx, rng, taken).map(|a| (a, "random".into())),
+            Some(a) => Some((a, Origin::Move(cur.candidate.id))),
+            None => random_new(ctx, rng, taken).map(|a| (a, Origin::Random)),
         }
     }
 }
@@ -99,21 +99,21 @@ impl Strategy for Annealing {
 pub struct LocalSearch;
 
 impl Strategy for LocalSearch {
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, String)> {
+    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
         let start = ctx
             .history
             .iter()
-            .rposition(|e| e.candidate.origin == "random");
+            .rposition(|e| e.candidate.origin == Origin::Random);
         let Some(start) = start else {
-            return random_new(ctx, rng, taken).map(|a| (a, "random".into()));
+            return random_new(ctx, rng, taken).map(|a| (a, Origin::Random));
         };
         let cur = ctx.history[start..]
             .iter()
             .min_by(|a, b| better(a, b))
             .expect("non-empty");
         match new_mutation(ctx, &cur.arch, rng, taken) {
-            Some(a) => Some((a, format!("neighbour of {}", cur.candidate.id))),
-            None => random_new(ctx, rng, taken).map(|a| (a, "random".into())),
+            Some(a) => Some((a, Origin::Neighbour(cur.candidate.id))),
+            None => random_new(ctx, rng, taken).map(|a| (a, Origin::Random)),
         }
     }
 }
@@ -127,7 +127,6 @@ impl Strategy for LocalSearch {
 pub struct Surrogate;
 
 const RIDGE: f64 = 1e-1;
-const RESTART: &str = "surrogate restart";
 const RESTART_SAMPLES: usize = 100;
 
 impl Surrogate {
@@ -203,10 +202,10 @@ fn fit_ridge(d: usize, xs: &[Vec<usize>], ys: &[f64]) -> Linear {
 }
 
 impl Strategy for Surrogate {
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, String)> {
+    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
         let scored: Vec<&Entry> = ctx.history.iter().filter(|e| fitness(e) >= 0.0).collect();
         if ctx.history.len() < Self::initial(ctx.settings) || scored.len() < 2 {
-            return random_new(ctx, rng, taken).map(|a| (a, "random".into()));
+            return random_new(ctx, rng, taken).map(|a| (a, Origin::Random));
         }
         let xs: Vec<Vec<usize>> = scored
             .iter()
@@ -219,7 +218,7 @@ impl Strategy for Surrogate {
         let start = ctx
             .history
             .iter()
-            .rposition(|e| e.candidate.origin == RESTART)
+            .rposition(|e| e.candidate.origin == Origin::SurrogateRestart)
             .unwrap_or(0);
         let cur = ctx.history[start..]
             .iter()
@@ -235,7 +234,7 @@ impl Strategy for Surrogate {
         moves.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
         for (_, _, a) in moves {
             if taken.claim(ctx, &a) {
-                return Some((a, format!("surrogate pick near {}", cur.candidate.id)));
+                return Some((a, Origin::SurrogatePick(cur.candidate.id)));
             }
         }
         // A local optimum: restart at the untried sample with the highest prediction.
@@ -251,10 +250,10 @@ impl Strategy for Surrogate {
         }
         if let Some((_, a)) = best {
             if taken.claim(ctx, &a) {
-                return Some((a, RESTART.into()));
+                return Some((a, Origin::SurrogateRestart));
             }
         }
-        random_new(ctx, rng, taken).map(|a| (a, "random".into()))
+        random_new(ctx, rng, taken).map(|a| (a, Origin::Random))
     }
 }
 

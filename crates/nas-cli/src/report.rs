@@ -346,7 +346,7 @@ fn rows(history: &[Entry]) -> Vec<Row> {
             Row {
                 id: e.candidate.id,
                 arch: e.candidate.arch.clone(),
-                origin: e.candidate.origin.clone(),
+                origin: e.candidate.origin.to_string(),
                 status: r.map_or("pending".into(), |r| r.status.to_string()),
                 cv_mean: ok.map(|r| r.cv_mean),
                 cv_std: ok.map(|r| r.cv_std),

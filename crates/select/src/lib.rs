@@ -158,7 +158,7 @@ mod tests {
                 batch_size: 1,
                 arch: format!("a{id}"),
                 key: format!("a{id}"),
-                origin: "t".into(),
+                origin: space::Origin::Other("t".into()),
                 params,
                 flops: 0,
             },

@@ -415,6 +415,74 @@ impl SpaceFile {
     }
 }
 
+/// How a candidate was made (`origin` of a candidate file). Strategies that replay their state from the
+/// history (annealing's walk, local search's climb, the surrogate's restarts) match on it, so it is typed;
+/// text another program wrote is kept as [`Origin::Other`] and never taken for replay state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Origin {
+    /// Sampled uniformly from the space: `random`.
+    Random,
+    /// One edit of candidate N: `mutation of N`.
+    Mutation(u64),
+    /// A child of two candidates: `crossover of A and B`.
+    Crossover(u64, u64),
+    /// A neighbour of candidate N (local search): `neighbour of N`.
+    Neighbour(u64),
+    /// An annealing move from candidate N: `move from N`.
+    Move(u64),
+    /// The surrogate's pick among random samples: `surrogate restart`.
+    SurrogateRestart,
+    /// The surrogate's pick among the neighbours of candidate N: `surrogate pick near N`.
+    SurrogatePick(u64),
+    /// Anything else (written by another program).
+    Other(String),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Random => f.write_str("random"),
+            Origin::Mutation(n) => write!(f, "mutation of {n}"),
+            Origin::Crossover(a, b) => write!(f, "crossover of {a} and {b}"),
+            Origin::Neighbour(n) => write!(f, "neighbour of {n}"),
+            Origin::Move(n) => write!(f, "move from {n}"),
+            Origin::SurrogateRestart => f.write_str("surrogate restart"),
+            Origin::SurrogatePick(n) => write!(f, "surrogate pick near {n}"),
+            Origin::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::str::FromStr for Origin {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Origin> {
+        let id = |t: &str| t.trim().parse::<u64>().ok();
+        Ok(match s {
+            "random" => Origin::Random,
+            "surrogate restart" => Origin::SurrogateRestart,
+            _ => {
+                let parsed = if let Some(n) = s.strip_prefix("mutation of ").and_then(id) {
+                    Some(Origin::Mutation(n))
+                } else if let Some(n) = s.strip_prefix("neighbour of ").and_then(id) {
+                    Some(Origin::Neighbour(n))
+                } else if let Some(n) = s.strip_prefix("move from ").and_then(id) {
+                    Some(Origin::Move(n))
+                } else if let Some(n) = s.strip_prefix("surrogate pick near ").and_then(id) {
+                    Some(Origin::SurrogatePick(n))
+                } else {
+                    s.strip_prefix("crossover of ")
+                        .and_then(|r| r.split_once(" and "))
+                        .and_then(|(a, b)| Some(Origin::Crossover(id(a)?, id(b)?)))
+                };
+                parsed.unwrap_or_else(|| Origin::Other(s.to_string()))
+            }
+        })
+    }
+}
+
+serde_via_str!(Origin);
+
 /// `candidates/cNNNNN.toml`: one architecture to evaluate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -434,7 +502,7 @@ pub struct CandidateFile {
     /// Canonical encoding, used to recognise duplicates.
     pub key: String,
     /// How it was made (`random`, `mutation of 3`, …).
-    pub origin: String,
+    pub origin: Origin,
     /// Trainable parameters.
     pub params: u64,
     /// Multiply-accumulates per sample.
@@ -602,4 +670,35 @@ pub struct ModelFile {
     pub label: String,
     /// The search space the architecture belongs to (rebuilds the network).
     pub space: crate::experiment::SpaceSpec,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_round_trip_and_foreign_text_is_kept() {
+        for text in [
+            "random",
+            "mutation of 3",
+            "crossover of 4 and 12",
+            "neighbour of 7",
+            "move from 9",
+            "surrogate restart",
+            "surrogate pick near 5",
+            "my python strategy",
+            "mutation of x",
+        ] {
+            let o: Origin = text.parse().unwrap();
+            assert_eq!(o.to_string(), text);
+        }
+        assert_eq!(
+            "mutation of x".parse::<Origin>().unwrap(),
+            Origin::Other("mutation of x".into())
+        );
+        assert_eq!(
+            "crossover of 4 and 12".parse::<Origin>().unwrap(),
+            Origin::Crossover(4, 12)
+        );
+    }
 }
