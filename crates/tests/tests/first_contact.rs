@@ -267,3 +267,65 @@ fn a_truncated_result_is_named_with_its_recovery_command_and_the_command_works()
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// The (id, score, params) of every point titled in the accuracy-vs-parameters plot, split into the front's
+/// points (`front: cNNNNN 0.xxxx, N params, …`) and all points (`cNNNNN 0.xxxx, N params, …`).
+fn pareto_plot_points(html: &str) -> (Vec<(String, f64, u64)>, Vec<(String, f64, u64)>) {
+    let plot = html.split("plot-pareto").nth(1).unwrap();
+    let plot = &plot[..plot.find("</svg>").unwrap()];
+    let (mut front, mut all) = (Vec::new(), Vec::new());
+    for title in plot.split("<title>").skip(1) {
+        let title = &title[..title.find("</title>").unwrap()];
+        let (is_front, rest) = match title.strip_prefix("front: ") {
+            Some(r) => (true, r),
+            None => (false, title),
+        };
+        let mut words = rest.split([' ', ',']).filter(|w| !w.is_empty());
+        let (Some(id), Some(score), Some(params)) = (words.next(), words.next(), words.next()) else {
+            continue; // the selected candidate's ring
+        };
+        let (Ok(score), Ok(params)) = (score.parse::<f64>(), params.parse::<u64>()) else {
+            continue;
+        };
+        let p = (id.to_string(), score, params);
+        if is_front {
+            front.push(p);
+        } else {
+            all.push(p);
+        }
+    }
+    (front, all)
+}
+
+#[test]
+fn no_point_on_the_reports_front_is_beaten_in_that_plots_two_dimensions() {
+    let d = tmp("report-front");
+    let run = d.join("run");
+    // The default space (kernels, pooling, residual projections: parameters and MACs disagree), kept short.
+    std::fs::write(
+        d.join("exp.toml"),
+        "seed = 5\n[search]\nbudget = 16\nbatch = 4\npopulation = 4\nsample = 2\n[evaluate]\nfolds = 2\nepochs = 1\n",
+    )
+    .unwrap();
+    ok(
+        nas()
+            .args(["run", "--quiet", "--no-retrain", "--config"])
+            .arg(d.join("exp.toml"))
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "search",
+    );
+    ok(nas().arg("report").arg(&run).output().unwrap(), "report");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let (front, all) = pareto_plot_points(&html);
+    assert!(!front.is_empty() && all.len() == 16, "{} front, {} points", front.len(), all.len());
+    for (id, score, params) in &front {
+        let beaten = all.iter().find(|(_, s, p)| {
+            s >= score && p <= params && (s > score || p < params)
+        });
+        assert!(beaten.is_none(), "{id} ({score}, {params}) is beaten by {beaten:?}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
