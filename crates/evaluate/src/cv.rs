@@ -183,7 +183,7 @@ pub(crate) fn cross_validate_with(
             if !group {
                 let f = folds[0];
                 let ((xt, yt), (xv, yv)) = &splits[0];
-                let on_epoch = |epoch| on_event(Event::Epoch { id, fold: f, epoch });
+                let on_step = |tick| on_event(Event::Step { id, fold: f, tick });
                 let stream = [id, f as u64];
                 return Ok(Some(vec![match train::train(
                     def,
@@ -195,7 +195,7 @@ pub(crate) fn cross_validate_with(
                     xt,
                     yt,
                     dev,
-                    &on_epoch,
+                    &on_step,
                     deadline,
                 )? {
                     Trained::Stopped => return Ok(None),
@@ -216,9 +216,9 @@ pub(crate) fn cross_validate_with(
                     stream: vec![id, f as u64],
                 })
                 .collect();
-            let on_epoch = |epoch| {
+            let on_step = |tick| {
                 for &fold in folds {
-                    on_event(Event::Epoch { id, fold, epoch });
+                    on_event(Event::Step { id, fold, tick });
                 }
             };
             match train::train_grouped(
@@ -229,7 +229,7 @@ pub(crate) fn cross_validate_with(
                 seed,
                 &rows,
                 dev,
-                &on_epoch,
+                &on_step,
                 deadline,
             )? {
                 Ok(mut m) => {

@@ -50,14 +50,14 @@ pub enum Event {
         /// Held-out score in the run's metric (None when the fold failed, diverged or was abandoned).
         score: Option<f64>,
     },
-    /// A training finished an epoch.
-    Epoch {
+    /// A training took an optimiser step.
+    Step {
         /// Candidate id.
         id: u64,
         /// Fold index.
         fold: usize,
-        /// Epochs done.
-        epoch: usize,
+        /// Where the training is.
+        tick: nn::train::Tick,
     },
     /// A candidate finished and its result file is written.
     Done(ResultFile),

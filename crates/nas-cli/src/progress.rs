@@ -29,8 +29,8 @@ struct State {
     now: String,
     /// When the last line was printed.
     last_line: Instant,
-    /// Epochs counted per (candidate, fold), to advance the bar by what a fold that ended early skipped.
-    epochs_seen: HashMap<(u64, usize), usize>,
+    /// Bar units counted per (candidate, fold), to advance the bar by what a fold that ended early skipped.
+    units_seen: HashMap<(u64, usize), u64>,
 }
 
 pub struct Progress {
@@ -55,7 +55,8 @@ impl Progress {
         let budget = sf.experiment.search.budget();
         let folds = sf.experiment.evaluate.folds;
         let epochs = sf.experiment.evaluate.epochs();
-        let unit = (folds * epochs) as u64;
+        // The bar counts hundredths of an epoch of a fold, so it moves with the steps.
+        let unit = (folds * epochs) as u64 * UNITS_PER_EPOCH;
         let terminal = std::io::stderr().is_terminal();
         let bar = (!quiet && terminal).then(|| {
             let b = ProgressBar::with_draw_target(
@@ -78,7 +79,7 @@ impl Progress {
             done,
             now: String::new(),
             last_line: Instant::now(),
-            epochs_seen: HashMap::new(),
+            units_seen: HashMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeat = (!quiet && !terminal).then(|| {
@@ -135,24 +136,31 @@ impl Progress {
         let mut st = self.state.lock().unwrap();
         match e {
             evaluate::Event::Begin { .. } => {}
-            evaluate::Event::Epoch { id, fold, epoch } => {
+            evaluate::Event::Step { id, fold, tick } => {
                 st.now = format!(
-                    "c{id:05} fold {}/{} epoch {epoch}/{}",
+                    "c{id:05} fold {}/{} epoch {}/{}",
                     fold + 1,
                     self.folds,
+                    tick.epoch,
                     self.epochs
                 );
-                *st.epochs_seen.entry((id, fold)).or_default() += 1;
+                let at = (tick.epoch as u64 - 1) * UNITS_PER_EPOCH
+                    + tick.step as u64 * UNITS_PER_EPOCH / tick.steps.max(1) as u64;
+                let seen = st.units_seen.entry((id, fold)).or_default();
+                let delta = at.saturating_sub(*seen);
+                *seen += delta;
                 if let Some(b) = &self.bar {
-                    b.inc(1);
+                    b.inc(delta);
+                    if tick.step == tick.steps || delta > 0 {
+                        self.message(&st);
+                    }
                 }
-                self.message(&st);
             }
             evaluate::Event::Fold { id, fold, .. } => {
-                // A fold that ended early (diverged, failed) still advances the bar by its whole share.
-                let seen = st.epochs_seen.remove(&(id, fold)).unwrap_or(0);
+                // A fold that ended early (diverged, failed, abandoned) still advances the bar by its share.
+                let seen = st.units_seen.remove(&(id, fold)).unwrap_or(0);
                 if let Some(b) = &self.bar {
-                    b.inc(self.epochs.saturating_sub(seen) as u64);
+                    b.inc((self.epochs as u64 * UNITS_PER_EPOCH).saturating_sub(seen));
                 }
             }
             evaluate::Event::Done(r) => {
@@ -193,6 +201,9 @@ impl Drop for Progress {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// Bar units per epoch of one fold.
+const UNITS_PER_EPOCH: u64 = 100;
 
 /// `1m05s`, `42s`.
 fn fmt_secs(d: Duration) -> String {

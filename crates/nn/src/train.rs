@@ -47,6 +47,18 @@ impl From<&space::experiment::EvalSpec> for Hyper {
     }
 }
 
+/// Where a training is: after step `step` of `steps` in epoch `epoch` (both from 1); `step == steps` ends
+/// the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tick {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Step within the epoch, from 1.
+    pub step: usize,
+    /// Steps per epoch.
+    pub steps: usize,
+}
+
 /// How a training ended.
 #[allow(clippy::large_enum_variant)] // one per training, moved once: boxing buys nothing
 pub enum Trained {
@@ -68,7 +80,7 @@ pub enum GroupStop {
 }
 
 /// Trains `arch` on the standardised rows `x`/`y` with AdamW; `stream` names the random streams
-/// (initialisation, batch order, dropout), e.g. `[candidate, fold]`; `on_epoch` hears each finished epoch.
+/// (initialisation, batch order, dropout), e.g. `[candidate, fold]`; `on_step` hears every optimiser step.
 /// The CPU path (and retraining); on a GPU, folds train grouped ([`train_grouped`]).
 #[allow(clippy::too_many_arguments)]
 pub fn train(
@@ -81,7 +93,7 @@ pub fn train(
     x: &[f32],
     y: &[u32],
     dev: &Device,
-    on_epoch: &dyn Fn(usize),
+    on_step: &dyn Fn(Tick),
     deadline: Option<std::time::Instant>,
 ) -> anyhow::Result<Trained> {
     let dev = dev.clone();
@@ -91,13 +103,14 @@ pub fn train(
     let mut opt = optimizer(&model, spec)?;
     let mut drop_rng = Rng::derive(seed, "dropout", stream);
     let n = y.len();
+    let steps = steps_per_epoch(n, spec);
     let mut order: Vec<usize> = (0..n).collect();
     let mut xb = Vec::with_capacity(spec.batch_size * f);
     let mut yb = Vec::with_capacity(spec.batch_size);
     for epoch in 0..spec.epochs {
         let mut shuf = Rng::derive(seed, "batches", &[stream, &[epoch as u64]].concat());
         shuf.shuffle(&mut order);
-        for chunk in order.chunks(spec.batch_size) {
+        for (s, chunk) in order.chunks(spec.batch_size).enumerate() {
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return Ok(Trained::Stopped);
             }
@@ -119,8 +132,12 @@ pub fn train(
                 )));
             }
             opt.backward_step(&loss)?;
+            on_step(Tick {
+                epoch: epoch + 1,
+                step: s + 1,
+                steps,
+            });
         }
-        on_epoch(epoch + 1);
     }
     Ok(Trained::Ok(model))
 }
@@ -167,7 +184,7 @@ pub fn train_grouped(
     seed: u64,
     folds: &[FoldRows],
     dev: &Device,
-    on_epoch: &dyn Fn(usize),
+    on_step: &dyn Fn(Tick),
     deadline: Option<std::time::Instant>,
 ) -> anyhow::Result<Result<Model, GroupStop>> {
     let g = folds.len();
@@ -241,6 +258,11 @@ pub fn train_grouped(
             prof.lap(2, dev)?;
             opt.step(&grads)?;
             prof.lap(3, dev)?;
+            on_step(Tick {
+                epoch: epoch + 1,
+                step: s + 1,
+                steps,
+            });
         }
         if let Some(t) = epoch_loss {
             let ls = t.to_vec1::<f32>()?;
@@ -251,7 +273,6 @@ pub fn train_grouped(
                 )));
             }
         }
-        on_epoch(epoch + 1);
     }
     prof.report(steps * spec.epochs);
     Ok(Ok(model))

@@ -268,9 +268,12 @@ fn a_truncated_result_is_named_with_its_recovery_command_and_the_command_works()
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A plotted candidate: id, score, parameters.
+type Point = (String, f64, u64);
+
 /// The (id, score, params) of every point titled in the accuracy-vs-parameters plot, split into the front's
 /// points (`front: cNNNNN 0.xxxx, N params, …`) and all points (`cNNNNN 0.xxxx, N params, …`).
-fn pareto_plot_points(html: &str) -> (Vec<(String, f64, u64)>, Vec<(String, f64, u64)>) {
+fn pareto_plot_points(html: &str) -> (Vec<Point>, Vec<Point>) {
     let plot = html.split("plot-pareto").nth(1).unwrap();
     let plot = &plot[..plot.find("</svg>").unwrap()];
     let (mut front, mut all) = (Vec::new(), Vec::new());
@@ -281,7 +284,8 @@ fn pareto_plot_points(html: &str) -> (Vec<(String, f64, u64)>, Vec<(String, f64,
             None => (false, title),
         };
         let mut words = rest.split([' ', ',']).filter(|w| !w.is_empty());
-        let (Some(id), Some(score), Some(params)) = (words.next(), words.next(), words.next()) else {
+        let (Some(id), Some(score), Some(params)) = (words.next(), words.next(), words.next())
+        else {
             continue; // the selected candidate's ring
         };
         let (Ok(score), Ok(params)) = (score.parse::<f64>(), params.parse::<u64>()) else {
@@ -320,12 +324,20 @@ fn no_point_on_the_reports_front_is_beaten_in_that_plots_two_dimensions() {
     ok(nas().arg("report").arg(&run).output().unwrap(), "report");
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     let (front, all) = pareto_plot_points(&html);
-    assert!(!front.is_empty() && all.len() == 16, "{} front, {} points", front.len(), all.len());
+    assert!(
+        !front.is_empty() && all.len() == 16,
+        "{} front, {} points",
+        front.len(),
+        all.len()
+    );
     for (id, score, params) in &front {
-        let beaten = all.iter().find(|(_, s, p)| {
-            s >= score && p <= params && (s > score || p < params)
-        });
-        assert!(beaten.is_none(), "{id} ({score}, {params}) is beaten by {beaten:?}");
+        let beaten = all
+            .iter()
+            .find(|(_, s, p)| s >= score && p <= params && (s > score || p < params));
+        assert!(
+            beaten.is_none(),
+            "{id} ({score}, {params}) is beaten by {beaten:?}"
+        );
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
