@@ -197,10 +197,17 @@ pub fn parse_csv_with(
     let li = header.iter().position(|h| h == label);
     if li.is_none() && label_required {
         let cols: Vec<&str> = header.iter().take(8).map(String::as_str).collect();
+        let last = header.last().map_or("", String::as_str);
         bail!(
-            "{name}:1: label column `{label}` not found (columns: {}{})",
+            "{name}:1: label column `{label}` not found (columns: {}{}); name it with --label, e.g. --label {last}",
             cols.join(", "),
-            if header.len() > 8 { ", …" } else { "" }
+            if header.len() > 9 {
+                format!(", …, {last}")
+            } else if header.len() == 9 {
+                format!(", {last}")
+            } else {
+                String::new()
+            }
         );
     }
     if li.is_some() && header.len() < 2 {
@@ -381,7 +388,10 @@ mod tests {
         );
         let many: String = (0..40).map(|i| format!("{i},{}.5\n", i)).collect();
         assert!(e(&format!("a,y\n{many}"), "y").contains("looks continuous"));
-        assert!(e("a,b,y\n1,2,0\n", "label").starts_with("d.csv:1: label column `label` not found"));
+        assert_eq!(
+            e("a,b,y\n1,2,0\n", "label"),
+            "d.csv:1: label column `label` not found (columns: a, b, y); name it with --label, e.g. --label y"
+        );
         assert_eq!(
             e("", "y"),
             "d.csv: empty file: expected a header row and data rows"
