@@ -3,13 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nas-bad-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use tests::tmp;
 
 const GOOD_CSV: &str = "a,b,y\n1,2,0\n2,1,1\n1,1,0\n2,2,1\n3,1,0\n1,3,1\n";
 

@@ -4,16 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tests::repo;
 
 fn nas_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_nas-e2e"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
 }
 
 fn slurm_up() -> Result<(), String> {
