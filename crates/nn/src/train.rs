@@ -328,10 +328,11 @@ pub fn predict_grouped(
     let mut out: Vec<Vec<u32>> = ns.iter().map(|&n| Vec::with_capacity(n)).collect();
     let mut rngs: Vec<Rng> = (0..g).map(|_| Rng::derive(0, "unused", &[])).collect();
     let dev = model.device();
-    for start in (0..nmax).step_by(512) {
+    let chunk = predict_rows(features);
+    for start in (0..nmax).step_by(chunk) {
         let rows: Vec<usize> = ns
             .iter()
-            .map(|&n| n.saturating_sub(start).min(512))
+            .map(|&n| n.saturating_sub(start).min(chunk))
             .collect();
         let grp = ops::Groups::new(rows, DType::F32, &dev)?;
         let mut xb = vec![0f32; g * grp.b * features];
@@ -351,11 +352,17 @@ pub fn predict_grouped(
     Ok(out)
 }
 
+/// Rows predicted at once: 512 for small inputs, fewer for large ones (a 28×28 image's 5×5 convolution over
+/// 32 channels gathers 800 values per pixel, so 512 rows took 1.3 GB for one layer's windows); at least 64.
+fn predict_rows(features: usize) -> usize {
+    (65_536 / features.max(1)).clamp(64, 512)
+}
+
 /// Predicted class of every row of `x` (inference mode).
 pub fn predict(model: &mut Model, x: &[f32], features: usize) -> anyhow::Result<Vec<u32>> {
     let mut out = Vec::with_capacity(x.len() / features);
     let mut rng = Rng::derive(0, "unused", &[]);
-    for chunk in x.chunks(512 * features) {
+    for chunk in x.chunks(predict_rows(features) * features) {
         let t = Tensor::from_slice(chunk, (chunk.len() / features, features), &model.device())?;
         let logits = model.forward(&t, false, &mut rng)?;
         out.extend(logits.argmax(1)?.to_vec1::<u32>()?);
