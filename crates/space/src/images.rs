@@ -34,8 +34,8 @@ pub fn is_idx(bytes: &[u8]) -> bool {
 }
 
 /// An IDX file's dimensions and data (unsigned bytes only).
-fn idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
-    let bytes = read_maybe_gz(path)?;
+/// `bytes`: the file's content, decompressed (`path` names it in errors).
+fn idx(path: &Path, bytes: Vec<u8>) -> Result<(Vec<usize>, Vec<u8>)> {
     if !is_idx(&bytes) {
         bail!("{}: not an IDX file of unsigned bytes (expected the magic 00 00 08 and 1 to 4 dimensions)", path.display());
     }
@@ -91,9 +91,10 @@ fn classes_of(labels: &[String]) -> (Vec<String>, Vec<u32>) {
 }
 
 /// Images and labels from two IDX files: images `[n, h, w]` (grey) or `[n, h, w, c]`, labels `[n]`.
-pub fn load_idx(images: &Path, labels: &Path) -> Result<Dataset> {
-    let (dims, px) = idx(images)?;
-    let (ldims, lab) = idx(labels)?;
+/// `image_bytes` is the images file's content, already read (and decompressed).
+pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
+    let (dims, px) = idx(images, image_bytes)?;
+    let (ldims, lab) = idx(labels, read_maybe_gz(labels)?)?;
     let (n, c, h, w) = match dims[..] {
         [n, h, w] => (n, 1, h, w),
         [n, h, w, c] => (n, c, h, w),
@@ -242,8 +243,8 @@ pub fn is_npy(bytes: &[u8]) -> bool {
 }
 
 /// A `.npy` array (little-endian `u1`, `i1`, `i4`, `i8`, `f4`, `f8`; C order) as numbers, with its shape.
-fn npy(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {
-    let bytes = read_maybe_gz(path)?;
+/// `bytes`: the file's content, decompressed (`path` names it in errors).
+fn npy(path: &Path, bytes: Vec<u8>) -> Result<(Vec<usize>, Vec<f64>)> {
     let bad = |why: &str| anyhow!("{}: not a NumPy array this reads: {why}", path.display());
     if !is_npy(&bytes) || bytes.len() < 10 {
         return Err(bad("no \\x93NUMPY magic"));
@@ -310,9 +311,10 @@ fn npy(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {
 
 /// Features and labels from two `.npy` files: features `[n, f]` (a table), `[n, h, w]` (grey images) or
 /// `[n, c, h, w]` (channel-first images); labels `[n]` of integers or numbers.
-pub fn load_npy(features: &Path, labels: &Path) -> Result<Dataset> {
-    let (dims, values) = npy(features)?;
-    let (ldims, lab) = npy(labels)?;
+/// `feature_bytes` is the features file's content, already read (and decompressed).
+pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
+    let (dims, values) = npy(features, feature_bytes)?;
+    let (ldims, lab) = npy(labels, read_maybe_gz(labels)?)?;
     let (n, shape) = match dims[..] {
         [n, _] => (n, None),
         [n, h, w] => (n, Some([1, h, w])),

@@ -15,30 +15,21 @@ impl Dataset {
             return crate::images::load_folder(path, resize);
         }
         let bytes = crate::data::source_bytes(&spec.source)?;
-        let kind = if crate::images::is_idx(&bytes) {
-            Some("an IDX file of images")
-        } else if crate::images::is_npy(&bytes) {
-            Some("a NumPy array")
-        } else {
-            None
-        };
-        match (kind, &spec.labels) {
-            (Some(_), Some(labels)) if crate::images::is_npy(&bytes) => {
-                return crate::images::load_npy(path, std::path::Path::new(labels));
-            }
-            (Some(_), Some(labels)) => {
-                return crate::images::load_idx(path, std::path::Path::new(labels));
-            }
-            (Some(kind), None) => bail!(
-                "{}: {kind}; name its labels file too ([data] labels, --labels FILE)",
-                spec.source
+        let labels = spec.labels.as_deref().map(std::path::Path::new);
+        let (idx, npy) = (crate::images::is_idx(&bytes), crate::images::is_npy(&bytes));
+        match (idx, npy, labels) {
+            (true, _, Some(l)) => crate::images::load_idx(path, bytes, l),
+            (_, true, Some(l)) => crate::images::load_npy(path, bytes, l),
+            (true, _, None) | (_, true, None) => bail!(
+                "{}: {}; name its labels file too ([data] labels, --labels FILE)",
+                spec.source,
+                if idx { "an IDX file of images" } else { "a NumPy array" }
             ),
-            (None, Some(_)) => bail!(
+            (false, false, Some(_)) => bail!(
                 "{}: [data] labels names a labels file, which only IDX and NPY data take (a CSV has a label column)",
                 spec.source
             ),
-            (None, None) => {}
+            (false, false, None) => Dataset::from_csv_bytes(&spec.source, &bytes, &spec.label),
         }
-        Dataset::from_csv_bytes(&spec.source, &bytes, &spec.label)
     }
 }
