@@ -395,6 +395,32 @@ mod tests {
         assert_ne!(f, stratified_folds(&y, 5, 2));
     }
 
+    /// Large inputs are predicted a few rows at a time: the classes are those of predicting row by row.
+    #[test]
+    fn chunked_prediction_of_large_inputs_equals_row_by_row() {
+        let def = SpaceDef::from_spec(&space::Experiment::default().space).unwrap();
+        let arch = def.parse("conv8x3-relu-bn-maxpool/conv8x5-silu").unwrap();
+        let input = InputInfo {
+            features: 32 * 32,
+            shape: Some([1, 32, 32]),
+            classes: 10,
+        };
+        assert_eq!(predict_rows(input.features), 64);
+        let mut rng = Rng::derive(1, "init", &[]);
+        let mut model =
+            Model::new(&def, &arch, &input, &mut rng, DType::F32, &Device::Cpu).unwrap();
+        let mut data = Rng::derive(2, "x", &[]);
+        let x: Vec<f32> = (0..150 * input.features)
+            .map(|_| data.uniform() as f32 * 2.0 - 1.0)
+            .collect();
+        let chunked = predict(&mut model, &x, input.features).unwrap();
+        let one_by_one: Vec<u32> = x
+            .chunks(input.features)
+            .flat_map(|row| predict(&mut model, row, input.features).unwrap())
+            .collect();
+        assert_eq!(chunked, one_by_one);
+    }
+
     #[test]
     fn grouped_folds_train_like_separate_folds() {
         for (family, arch, rows) in [
