@@ -151,7 +151,7 @@ impl Progress {
                 *seen += delta;
                 if let Some(b) = &self.bar {
                     b.inc(delta);
-                    if tick.step == tick.steps || delta > 0 {
+                    if delta > 0 {
                         self.message(&st);
                     }
                 }

@@ -136,13 +136,7 @@ impl RunDir {
         let mut out = Vec::new();
         for (id, path) in list_ids(&self.candidates())? {
             let c: CandidateFile = read_artifact(&path, "nas.candidate", ARTIFACT_VERSION)?;
-            if c.id != id {
-                bail!(
-                    "{}: id {} does not match the file name",
-                    path.display(),
-                    c.id
-                );
-            }
+            check_id(&path, c.id, id)?;
             let arch = space
                 .parse(&c.arch)
                 .map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
@@ -197,13 +191,7 @@ impl RunDir {
     /// One result file, checked against its name and its candidate.
     fn read_result(&self, path: &Path, id: u64, entries: &[Entry]) -> Result<ResultFile> {
         let r: ResultFile = read_artifact(path, "nas.result", ARTIFACT_VERSION)?;
-        if r.id != id {
-            bail!(
-                "{}: id {} does not match the file name",
-                path.display(),
-                r.id
-            );
-        }
+        check_id(path, r.id, id)?;
         let e = entries
             .iter()
             .find(|e| e.candidate.id == id)
@@ -223,6 +211,17 @@ impl RunDir {
         r.check().map_err(|m| anyhow!("{}: {m}", path.display()))?;
         Ok(r)
     }
+}
+
+/// A file's `id` must be the one its name gives.
+fn check_id(path: &Path, stored: u64, named: u64) -> Result<()> {
+    if stored != named {
+        bail!(
+            "{}: id {stored} does not match the file name",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// A result file that cannot be read, and why (the message names the file).

@@ -112,19 +112,7 @@ pub fn source_bytes(source: &str) -> Result<Vec<u8>> {
         s if s.starts_with("builtin:") => {
             bail!("[data] source: unknown built-in data set \"{s}\" (available: builtin:digits)")
         }
-        path => {
-            let bytes =
-                std::fs::read(path).map_err(|e| anyhow!("{path}: cannot read data: {e}"))?;
-            if bytes.starts_with(&[0x1f, 0x8b]) {
-                let mut text = Vec::new();
-                flate2::read::GzDecoder::new(&bytes[..])
-                    .read_to_end(&mut text)
-                    .map_err(|e| anyhow!("{path}: cannot decompress (gzip): {e}"))?;
-                Ok(text)
-            } else {
-                Ok(bytes)
-            }
-        }
+        path => crate::io::read_data_file(std::path::Path::new(path)),
     }
 }
 

@@ -7,22 +7,7 @@
 
 use crate::data::{Column, ColumnKind, Dataset};
 use anyhow::{anyhow, bail, Result};
-use std::io::Read;
 use std::path::Path;
-
-/// The bytes of a file, decompressed when it is gzip.
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_end(&mut out)
-            .map_err(|e| anyhow!("{}: cannot decompress (gzip): {e}", path.display()))?;
-        Ok(out)
-    } else {
-        Ok(bytes)
-    }
-}
 
 /// Whether `bytes` start like an IDX file of unsigned bytes (`00 00 08 <dims>`).
 pub fn is_idx(bytes: &[u8]) -> bool {
@@ -94,7 +79,7 @@ fn classes_of(labels: &[String]) -> (Vec<String>, Vec<u32>) {
 /// `image_bytes` is the images file's content, already read (and decompressed).
 pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
     let (dims, px) = idx(images, image_bytes)?;
-    let (ldims, lab) = idx(labels, read_maybe_gz(labels)?)?;
+    let (ldims, lab) = idx(labels, crate::io::read_data_file(labels)?)?;
     let (n, c, h, w) = match dims[..] {
         [n, h, w] => (n, 1, h, w),
         [n, h, w, c] => (n, c, h, w),
@@ -314,7 +299,7 @@ fn npy(path: &Path, bytes: Vec<u8>) -> Result<(Vec<usize>, Vec<f64>)> {
 /// `feature_bytes` is the features file's content, already read (and decompressed).
 pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
     let (dims, values) = npy(features, feature_bytes)?;
-    let (ldims, lab) = npy(labels, read_maybe_gz(labels)?)?;
+    let (ldims, lab) = npy(labels, crate::io::read_data_file(labels)?)?;
     let (n, shape) = match dims[..] {
         [n, _] => (n, None),
         [n, h, w] => (n, Some([1, h, w])),
