@@ -11,13 +11,19 @@
 //! artifact. Like every stage it trains through [`nn`] and never writes outside `model/`.
 #![deny(missing_docs)]
 
+mod lower;
+mod onnx;
+mod onnx_proto;
+mod pytorch;
+
 use anyhow::{anyhow, bail, Result};
 use candle_core::{DType, Device};
 use nn::train::{self, Trained};
 use nn::{init_threads, Model};
 use space::prep::{match_columns, ColumnEncoding, Prep, Standardizer};
-use space::{io, ModelFile, Rng, RunDir, SpaceDef, MODEL_VERSION};
-use std::path::Path;
+use space::{io, ExportFormat, ModelFile, Rng, RunDir, SpaceDef, MODEL_VERSION};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// The network's tensors in the safetensors format, as bytes (`path` names the file in errors).
 fn safetensors_bytes(model: &mut Model, path: &Path) -> Result<Vec<u8>> {
@@ -118,10 +124,74 @@ pub fn load_model(dir: &Path) -> Result<Loaded> {
     Ok(Loaded { file, model })
 }
 
+/// Writes the model exported in `model_dir` (`model.toml` and its weights) to `out` in `format`: a folder
+/// for `native` (a copy) and `pytorch` (`model.py`, `weights.safetensors`); for `onnx`, `out` itself when it
+/// ends in `.onnx`, else `out/model.onnx`. Returns the files written.
+pub fn write_format(model_dir: &Path, format: ExportFormat, out: &Path) -> Result<Vec<PathBuf>> {
+    let mut loaded = load_model(model_dir)?;
+    let folder = |d: &Path| {
+        std::fs::create_dir_all(d).map_err(|e| anyhow!("{}: cannot create: {e}", d.display()))
+    };
+    let file = &loaded.file;
+    Ok(match format {
+        ExportFormat::Native => {
+            folder(out)?;
+            let from = model_dir.join(&file.weights);
+            let weights = std::fs::read(&from)
+                .map_err(|e| anyhow!("{}: cannot read: {e}", from.display()))?;
+            let (w, m) = (out.join(&file.weights), out.join("model.toml"));
+            io::atomic_write(&w, &weights)?;
+            io::write_toml(&m, file)?;
+            vec![m, w]
+        }
+        ExportFormat::Onnx => {
+            let path = if out.extension().is_some_and(|e| e == "onnx") {
+                if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    folder(parent)?;
+                }
+                out.to_path_buf()
+            } else {
+                folder(out)?;
+                out.join("model.onnx")
+            };
+            let l = lower::lower(file, &our_tensors(&mut loaded.model)?)?;
+            io::atomic_write(&path, &onnx::model_bytes(file, l))?;
+            vec![path]
+        }
+        ExportFormat::Pytorch => {
+            folder(out)?;
+            let l = lower::lower(file, &our_tensors(&mut loaded.model)?)?;
+            let (py, w) = (out.join("model.py"), out.join("weights.safetensors"));
+            let tensors = pytorch::state_dict(&l)?;
+            let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+                .map_err(|e| anyhow!("{}: cannot encode the weights: {e}", w.display()))?;
+            io::atomic_write(&py, pytorch::model_py(file)?.as_bytes())?;
+            io::atomic_write(&w, &bytes)?;
+            vec![py, w]
+        }
+    })
+}
+
+/// The network's tensors by name, as dimensions and values.
+fn our_tensors(model: &mut Model) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+    model
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| {
+            let v = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            Ok((n, (t.dims().to_vec(), v)))
+        })
+        .collect()
+}
+
 /// Predictions for the rows of a data source.
 pub struct Predictions {
     /// Predicted class name per row.
     pub classes: Vec<String>,
+    /// The network's class logits per row (the class is the first largest), in `class_names` order.
+    pub logits: Vec<Vec<f32>>,
+    /// The model's classes.
+    pub class_names: Vec<String>,
     /// Accuracy, when the data has the label column.
     pub accuracy: Option<f64>,
     /// Columns of the data the model does not read (ignored).
@@ -218,10 +288,13 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
     let n = rows.x.len() / rows.columns.len().max(1);
     let all: Vec<usize> = (0..n).collect();
     let (xs, unknown_categories) = prep.apply_with(&rows.x, &rows.columns, &source_cols, &all);
-    let pred = train::predict(&mut m.model, &xs, prep.width())?;
-    let classes: Vec<String> = pred
+    let logits = train::logits(&mut m.model, &xs, prep.width())?;
+    let classes: Vec<String> = logits
         .iter()
-        .map(|&p| m.file.class_names[p as usize].clone())
+        .map(|row| {
+            let best = (0..row.len()).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+            m.file.class_names[best].clone()
+        })
         .collect();
     let accuracy = rows.labels.map(|labels| {
         let hit = labels.iter().zip(&classes).filter(|(a, b)| a == b).count();
@@ -229,6 +302,8 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
     });
     Ok(Predictions {
         classes,
+        logits,
+        class_names: m.file.class_names,
         accuracy,
         ignored,
         unknown_categories,

@@ -61,9 +61,13 @@ pub(crate) struct ReportArgs {
 pub(crate) struct ExportArgs {
     /// Run directory.
     pub(crate) dir: PathBuf,
-    /// Folder to write model.toml and the weights into.
+    /// Where to write: a folder (native: model.toml and the weights; pytorch: model.py and
+    /// weights.safetensors; onnx: model.onnx), or for onnx a file ending in .onnx.
     #[arg(long)]
     pub(crate) out: PathBuf,
+    /// native (what nas predict reads), onnx (opset 17) or pytorch.
+    #[arg(long, default_value = "native")]
+    pub(crate) format: space::ExportFormat,
 }
 
 #[derive(Args)]
@@ -74,6 +78,9 @@ pub(crate) struct PredictArgs {
     /// Data: a CSV with the training columns (the label column is optional), or builtin:digits.
     #[arg(long)]
     pub(crate) data: String,
+    /// Also write each class's logit (the network's raw output) as columns `logit:CLASS`.
+    #[arg(long)]
+    pub(crate) logits: bool,
 }
 
 #[derive(Args, Clone, Default)]

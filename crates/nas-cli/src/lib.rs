@@ -133,7 +133,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Export(a) => export(&RunDir::new(&a.dir), &a.out),
+        Cmd::Export(a) => export(&RunDir::new(&a.dir), a.format, &a.out),
         Cmd::Devices => {
             println!(
                 "cpu: {} cores (one training per core)",
@@ -180,9 +180,21 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             use std::io::Write;
-            writeln!(out, "row,prediction")?;
-            for (i, c) in p.classes.iter().enumerate() {
-                writeln!(out, "{},{c}", i + 1)?;
+            write!(out, "row,prediction")?;
+            if a.logits {
+                for c in &p.class_names {
+                    write!(out, ",logit:{c}")?;
+                }
+            }
+            writeln!(out)?;
+            for (i, (c, l)) in p.classes.iter().zip(&p.logits).enumerate() {
+                write!(out, "{},{c}", i + 1)?;
+                if a.logits {
+                    for v in l {
+                        write!(out, ",{v}")?;
+                    }
+                }
+                writeln!(out)?;
             }
             drop(out);
             match p.accuracy {
@@ -504,7 +516,7 @@ fn drive(
 
 /// `nas export`: copies the retrained winner of selection.toml (made by `nas select` when missing) to `out`,
 /// retraining it first when model/ is missing or holds another candidate.
-fn export(run: &RunDir, out: &std::path::Path) -> Result<()> {
+fn export(run: &RunDir, format: space::ExportFormat, out: &std::path::Path) -> Result<()> {
     let sel: space::SelectionFile = if run.selection().exists() {
         space::io::read_artifact(&run.selection(), "nas.selection", space::ARTIFACT_VERSION)?
     } else {
@@ -514,20 +526,13 @@ fn export(run: &RunDir, out: &std::path::Path) -> Result<()> {
     if current.as_ref().is_none_or(|m| m.file.id != sel.best.id) {
         retrain(run, sel.best.id)?;
     }
-    let loaded = export::load_model(&run.model())?;
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", out.display()))?;
-    let from = run.model().join(&loaded.file.weights);
-    let weights = std::fs::read(&from)
-        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", from.display()))?;
-    space::io::atomic_write(&out.join(&loaded.file.weights), &weights)?;
-    space::io::write_toml(&out.join("model.toml"), &loaded.file)?;
+    let written = export::write_format(&run.model(), format, out)?;
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     println!(
-        "exported c{:05} {} to {} (model.toml, {})",
-        loaded.file.id,
-        loaded.file.arch,
-        out.display(),
-        loaded.file.weights
+        "exported c{:05} {} as {format}: {}",
+        sel.best.id,
+        sel.best.arch,
+        names.join(", ")
     );
     Ok(())
 }

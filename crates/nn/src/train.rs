@@ -361,13 +361,36 @@ fn predict_rows(features: usize) -> usize {
 /// Predicted class of every row of `x` (inference mode).
 pub fn predict(model: &mut Model, x: &[f32], features: usize) -> anyhow::Result<Vec<u32>> {
     let mut out = Vec::with_capacity(x.len() / features);
+    each_chunk(model, x, features, |logits| {
+        out.extend(logits.argmax(1)?.to_vec1::<u32>()?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The network's raw outputs (one row of class logits per row of `x`), as [`predict`] computes them.
+pub fn logits(model: &mut Model, x: &[f32], features: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(x.len() / features);
+    each_chunk(model, x, features, |logits| {
+        out.extend(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` with the logits of each chunk of [`predict_rows`] rows of `x`, in order.
+fn each_chunk(
+    model: &mut Model,
+    x: &[f32],
+    features: usize,
+    mut f: impl FnMut(Tensor) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut rng = Rng::derive(0, "unused", &[]);
     for chunk in x.chunks(predict_rows(features) * features) {
         let t = Tensor::from_slice(chunk, (chunk.len() / features, features), &model.device())?;
-        let logits = model.forward(&t, false, &mut rng)?;
-        out.extend(logits.argmax(1)?.to_vec1::<u32>()?);
+        f(model.forward(&t, false, &mut rng)?)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Fraction of predictions equal to the labels.

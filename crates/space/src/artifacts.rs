@@ -638,6 +638,18 @@ pub struct SelectionFile {
 /// Version of `model.toml` (2: the column encodings).
 pub const MODEL_VERSION: u32 = 2;
 
+string_enum!(
+    /// The form `nas export --format` writes the winner in.
+    ExportFormat, "format", {
+        /// `model.toml` and our safetensors: what `nas predict` reads.
+        Native = "native",
+        /// A standard ONNX model (`model.onnx`).
+        Onnx = "onnx",
+        /// `model.py` (a PyTorch module) and `weights.safetensors` in PyTorch's names and layouts.
+        Pytorch = "pytorch",
+    }
+);
+
 /// `model/model.toml`: what is needed to use the exported weights.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

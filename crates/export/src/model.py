@@ -1,0 +1,170 @@
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": lambda: nn.GELU(approximate="tanh"),  # nas trains with the tanh approximation
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+}
+
+
+class Block(nn.Module):
+    """One chain block, e.g. `conv16x3-relu-bn-maxpool-drop0.1-res` or `fc64-gelu-bn`: a k×k convolution
+    (same padding) or a linear layer, batch norm, activation, residual add (with a 1×1 convolution or linear
+    projection when the width changes), 2×2 pooling (when the input is at least 2×2), dropout."""
+
+    def __init__(self, spec, cin, height, width):
+        super().__init__()
+        first, act, *flags = spec.split("-")
+        self.is_conv = first.startswith("conv")
+        if self.is_conv:
+            out, k = (int(v) for v in first[len("conv"):].split("x"))
+            self.conv = nn.Conv2d(cin, out, k, padding=k // 2)
+        else:
+            out = int(first[len("fc"):])
+            self.fc = nn.Linear(cin, out)
+        self.out = out
+        self.bn = None
+        if "bn" in flags:
+            self.bn = nn.BatchNorm2d(out) if self.is_conv else nn.BatchNorm1d(out)
+        self.act = ACTIVATIONS[act]()
+        self.res = "res" in flags
+        self.proj = None
+        if self.res and cin != out:
+            self.proj = nn.Conv2d(cin, out, 1, bias=False) if self.is_conv else nn.Linear(cin, out, bias=False)
+        pools = [f[: -len("pool")] for f in flags if f.endswith("pool")]
+        self.pool = None
+        if pools and height >= 2 and width >= 2:
+            self.pool = nn.MaxPool2d(2) if pools[0] == "max" else nn.AvgPool2d(2)
+        drops = [float(f[len("drop"):]) for f in flags if f.startswith("drop")]
+        self.drop = nn.Dropout(drops[0]) if drops else None
+
+    def forward(self, x):
+        y = self.conv(x) if self.is_conv else self.fc(x)
+        if self.bn is not None:
+            y = self.bn(y)
+        y = self.act(y)
+        if self.res:
+            y = y + (x if self.proj is None else self.proj(x))
+        if self.pool is not None:
+            y = self.pool(y)
+        if self.drop is not None:
+            y = self.drop(y)
+        return y
+
+
+class ReLUConvBN(nn.Module):
+    """(ReLU,) a k×k convolution without bias (padding k/2), batch norm."""
+
+    def __init__(self, cin, cout, k, stride=1, relu=True):
+        super().__init__()
+        self.relu = relu
+        self.conv = nn.Conv2d(cin, cout, k, stride, k // 2, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return self.bn(self.conv(F.relu(x) if self.relu else x))
+
+
+class Reduction(nn.Module):
+    """Halves the size and doubles the channels: two convolutions plus a 1×1 stride-2 shortcut."""
+
+    def __init__(self, cin):
+        super().__init__()
+        self.a = ReLUConvBN(cin, 2 * cin, 3, 2)
+        self.b = ReLUConvBN(2 * cin, 2 * cin, 3)
+        self.short = nn.Conv2d(cin, 2 * cin, 1, 2, bias=False)
+
+    def forward(self, x):
+        return self.b(self.a(x)) + self.short(x)
+
+
+EDGE_OPS = {
+    "none": lambda ch: nn.Identity(),  # contributes nothing: skipped in Cell.forward
+    "skip_connect": lambda ch: nn.Identity(),
+    "nor_conv_1x1": lambda ch: ReLUConvBN(ch, ch, 1),
+    "nor_conv_3x3": lambda ch: ReLUConvBN(ch, ch, 3),
+    "avg_pool_3x3": lambda ch: nn.AvgPool2d(3, 1, 1, count_include_pad=False),
+}
+
+
+class Cell(nn.Module):
+    """A NAS-Bench-201 cell, e.g. `|nor_conv_3x3~0|+|skip_connect~0|none~1|+|…|`: node i is the sum of its
+    edges' ops on the nodes before it (edge i, j is number i·(i-1)/2 + j); the last node is the output."""
+
+    def __init__(self, notation, ch):
+        super().__init__()
+        nodes = notation.split("+")
+        self.nodes = len(nodes) + 1
+        self.ops = [None] * (self.nodes * (self.nodes - 1) // 2)
+        for to, node in enumerate(nodes, start=1):
+            for token in node.strip("|").split("|"):
+                op, frm = token.split("~")
+                self.ops[to * (to - 1) // 2 + int(frm)] = op
+        self.edges = nn.ModuleList(EDGE_OPS[op](ch) for op in self.ops)
+
+    def forward(self, x):
+        vals = [x]
+        for to in range(1, self.nodes):
+            acc = None
+            for frm in range(to):
+                e = to * (to - 1) // 2 + frm
+                if vals[frm] is None or self.ops[e] == "none":
+                    continue
+                out = self.edges[e](vals[frm])
+                acc = out if acc is None else acc + out
+            vals.append(acc)
+        return vals[-1] if vals[-1] is not None else torch.zeros_like(x)
+
+
+class Net(nn.Module):
+    """The exported network: input normalisation (the buffers `mean` and `std`), then the architecture."""
+
+    def __init__(self, arch=ARCH, family=FAMILY, input_shape=INPUT_SHAPE, classes=len(CLASSES), cell=CELL):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(input_shape))
+        self.register_buffer("std", torch.ones(input_shape))
+        self.family = family
+        if family == "cell":
+            ch = cell["channels"]
+            self.stem = ReLUConvBN(input_shape[0], ch, 3, relu=False)
+            stages = []
+            for s in range(cell["stages"]):
+                if s > 0:
+                    stages.append(Reduction(ch))
+                    ch *= 2
+                stages.extend(Cell(arch, ch) for _ in range(cell["cells_per_stage"]))
+            self.stages = nn.ModuleList(stages)
+            self.head_bn = nn.BatchNorm2d(ch)
+            self.head = nn.Linear(ch, classes)
+        else:
+            specs = arch.split("/")
+            self.conv = specs[0].startswith("conv")
+            self.image = len(input_shape) == 3
+            c, h, w = input_shape if self.conv else (math.prod(input_shape), 1, 1)
+            blocks = []
+            for spec in specs:
+                blocks.append(Block(spec, c, h, w))
+                if blocks[-1].pool is not None:
+                    h, w = h // 2, w // 2
+                c = blocks[-1].out
+            self.blocks = nn.ModuleList(blocks)
+            self.head = nn.Linear(c * h * w, classes)
+
+    def forward(self, x):
+        x = (x - self.mean) / self.std
+        if self.family == "cell":
+            x = self.stem(x)
+            for stage in self.stages:
+                x = stage(x)
+            return self.head(F.relu(self.head_bn(x)).mean((2, 3)))
+        if self.image and not self.conv:
+            # A dense network reads an image's values in (height, width, channel) order.
+            x = x.permute(0, 2, 3, 1).flatten(1)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x.flatten(1))

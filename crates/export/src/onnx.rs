@@ -1,0 +1,81 @@
+//! The ONNX form of an exported network (opset 17, IR version 8): one `input` (`[N, C, H, W]` images or
+//! `[N, features]` tables, the encoded features before normalisation), one `logits` output `[N, classes]`.
+
+use crate::lower::{tensor, Lowered};
+use crate::onnx_proto::{
+    data_type, DimValue, Dimension, GraphProto, ModelProto, OperatorSetIdProto,
+    StringStringEntryProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+};
+use prost::Message;
+use space::ModelFile;
+
+/// The opset the graph is written for.
+pub const OPSET: i64 = 17;
+
+fn value_info(name: &str, dims: &[usize], doc: String) -> ValueInfoProto {
+    let mut dim = vec![Dimension {
+        value: Some(DimValue::Param("N".into())),
+    }];
+    dim.extend(dims.iter().map(|&d| Dimension {
+        value: Some(DimValue::Value(d as i64)),
+    }));
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto { dim }),
+            }),
+        }),
+        doc_string: doc,
+    }
+}
+
+/// The serialised ONNX model.
+pub(crate) fn model_bytes(file: &ModelFile, l: Lowered) -> Vec<u8> {
+    let mut initializer: Vec<_> = l
+        .params
+        .into_iter()
+        .map(|p| tensor(&p.name, &p.dims, p.data))
+        .collect();
+    initializer.extend(l.constants);
+    let input_doc = match file.input.shape {
+        Some(_) => "images [N, C, H, W], raw pixel values as in the training data".to_string(),
+        None => format!(
+            "encoded features [N, {}] before normalisation (see model.toml `columns`)",
+            file.input.features
+        ),
+    };
+    let graph = GraphProto {
+        node: l.nodes,
+        name: format!("c{:05}", file.id),
+        initializer,
+        doc_string: file.arch.clone(),
+        input: vec![value_info("input", &l.input_dims, input_doc)],
+        output: vec![value_info(
+            "logits",
+            &[file.input.classes],
+            "class logits; the classes are the metadata `classes`, one per line".into(),
+        )],
+    };
+    let meta = |k: &str, v: String| StringStringEntryProto {
+        key: k.into(),
+        value: v,
+    };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+        producer_name: "nas".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: format!("nas candidate c{:05}: {}", file.id, file.arch),
+        graph: Some(graph),
+        metadata_props: vec![
+            meta("arch", file.arch.clone()),
+            meta("classes", file.class_names.join("\n")),
+        ],
+    }
+    .encode_to_vec()
+}

@@ -1,0 +1,129 @@
+//! The PyTorch form of an exported network: `model.py`, a self-contained `nn.Module` built from the
+//! architecture string (its header holds what nas exported), and the state dict in PyTorch's names and
+//! layouts, which `load_state_dict(strict=True)` accepts.
+
+use crate::lower::Lowered;
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use space::prep::ColumnEncoding;
+use space::{ModelFile, SpaceDef};
+
+/// The module code after the header.
+const BODY: &str = include_str!("model.py");
+
+/// `s` as a Python string literal.
+fn py_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn py_list(items: impl IntoIterator<Item = String>) -> String {
+    let v: Vec<String> = items.into_iter().map(|s| py_str(&s)).collect();
+    format!("[{}]", v.join(", "))
+}
+
+/// The names of a table's encoded features, in input order.
+fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in columns {
+        match c {
+            ColumnEncoding::Numeric {
+                name, indicator, ..
+            } => {
+                out.push(name.clone());
+                if *indicator {
+                    out.push(format!("{name} is missing"));
+                }
+            }
+            ColumnEncoding::Categorical { name, levels, .. } => {
+                out.extend(levels.iter().map(|l| format!("{name}={l}")));
+            }
+        }
+    }
+    out
+}
+
+/// `model.py` for `file`.
+pub(crate) fn model_py(file: &ModelFile) -> Result<String> {
+    let def = SpaceDef::from_spec(&file.space)?;
+    let (family, cell) = match &def {
+        SpaceDef::Chain(_) => ("chain", "None".to_string()),
+        SpaceDef::Cell(c) => (
+            "cell",
+            format!(
+                "{{\"channels\": {}, \"cells_per_stage\": {}, \"stages\": {}}}",
+                c.channels, c.cells_per_stage, c.stages
+            ),
+        ),
+    };
+    let (shape, input_doc, features) = match file.input.shape {
+        Some([c, h, w]) => (
+            format!("({c}, {h}, {w})"),
+            format!("images [N, {c}, {h}, {w}], raw values as in the training data"),
+            "None".to_string(),
+        ),
+        None => (
+            format!("({},)", file.input.features),
+            format!(
+                "[N, {}]: the encoded features named in FEATURES, before normalisation",
+                file.input.features
+            ),
+            py_list(feature_names(&file.columns)),
+        ),
+    };
+    Ok(format!(
+        r#""""Candidate c{id:05} found by nas, as a PyTorch module (written by `nas export --format pytorch`).
+
+    import safetensors.torch
+    from model import Net
+    net = Net(); net.load_state_dict(safetensors.torch.load_file("weights.safetensors")); net.eval()
+
+`net(x)` gives the class logits [N, {classes}] (class names: CLASSES) for x: {input_doc}.
+"""
+
+# What nas exported: the architecture, the input, the classes.
+ARCH = {arch}
+FAMILY = {family}
+INPUT_SHAPE = {shape}
+CLASSES = {class_names}
+# Tables: the name of each input feature (a numeric column, its "is missing" indicator, or a category).
+FEATURES = {features}
+# Cell family: the network around the cell.
+CELL = {cell}
+
+{BODY}"#,
+        id = file.id,
+        classes = file.input.classes,
+        arch = py_str(&file.arch),
+        family = py_str(family),
+        class_names = py_list(file.class_names.iter().cloned()),
+    ))
+}
+
+/// The state dict as named tensors: every parameter and buffer, and each batch norm's
+/// `num_batches_tracked` (0: nas keeps no count).
+pub(crate) fn state_dict(l: &Lowered) -> Result<Vec<(String, Tensor)>> {
+    let mut out = Vec::new();
+    for p in &l.params {
+        out.push((
+            p.name.clone(),
+            Tensor::from_slice(&p.data, p.dims.as_slice(), &Device::Cpu)?,
+        ));
+    }
+    for bn in &l.batch_norms {
+        out.push((
+            format!("{bn}.num_batches_tracked"),
+            Tensor::new(0i64, &Device::Cpu)?,
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,160 @@
+"""Checks `nas export --format onnx|pytorch` against `nas predict --logits` (run by scripts/check-export.sh).
+
+For a set of architectures that together use every op the spaces can produce, it runs a one-candidate search
+whose space allows only that architecture's choices, exports the retrained winner in both formats, and checks
+that on 100 rows the ONNX model (onnxruntime, after onnx.checker) and the PyTorch module (strict
+load_state_dict) give nas's logits within 1e-4 and the same classes.
+Usage: python check_export.py NAS WORKDIR
+"""
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+import safetensors.torch
+import torch
+
+NAS, WORK = sys.argv[1], sys.argv[2]
+TOL = 1e-4
+ROWS = 100
+
+# (name, data, shape, [space] lines). Each space allows one choice per attribute, so the search's only
+# architecture shape is fixed (cells: the ops drawn from the allowed ones are checked for coverage below).
+CASES = [
+    ("dense-gelu-bn-res-drop", "table", None,
+     'block = "dense"\ndepth = [3, 3]\nwidth = [16]\nactivation = ["gelu"]\nbatch_norm = [true]\n'
+     'residual = [true]\ndropout = [0.1]'),
+    ("dense-tanh-silu", "table", None,
+     'block = "dense"\ndepth = [2, 2]\nwidth = [8]\nactivation = ["tanh"]\nbatch_norm = [false]\n'
+     'residual = [false]\ndropout = [0.0]'),
+    ("dense-silu-on-image", "image", "3,7,7",
+     'block = "dense"\ndepth = [2, 2]\nwidth = [12]\nactivation = ["silu"]\nbatch_norm = [true]\n'
+     'residual = [true]\ndropout = [0.0]'),
+    ("conv3-relu-bn-maxpool-res", "image", "3,7,7",
+     'block = "conv"\ndepth = [2, 2]\nwidth = [8]\nkernel = [3]\nactivation = ["relu"]\npool = ["max"]\n'
+     'batch_norm = [true]\nresidual = [true]\ndropout = [0.1]'),
+    ("conv5-silu-avgpool", "image", "3,7,7",
+     'block = "conv"\ndepth = [3, 3]\nwidth = [6]\nkernel = [5]\nactivation = ["silu"]\npool = ["avg"]\n'
+     'batch_norm = [false]\nresidual = [false]\ndropout = [0.0]'),
+    ("conv1-tanh-gelu-res", "image", "3,7,7",
+     'block = "conv"\ndepth = [2, 2]\nwidth = [4]\nkernel = [1]\nactivation = ["gelu"]\npool = ["none"]\n'
+     'batch_norm = [true]\nresidual = [true]\ndropout = [0.0]'),
+    ("cell-conv-pool", "image", "3,7,7",
+     'family = "cell"\nops = ["nor_conv_3x3", "avg_pool_3x3", "nor_conv_1x1"]\nchannels = 4\n'
+     'cells_per_stage = 1\nstages = 2'),
+    ("cell-skip-none", "image", "3,7,7",
+     'family = "cell"\nops = ["none", "skip_connect", "nor_conv_1x1"]\nchannels = 4\n'
+     'cells_per_stage = 1\nstages = 2'),
+    # Seeds are tried until the cell's output node is unreachable (the network outputs zeros before the head).
+    ("cell-unreachable-output", "image", "3,7,7",
+     'family = "cell"\nops = ["none", "skip_connect"]\nchannels = 4\ncells_per_stage = 1\nstages = 2'),
+]
+
+
+def unreachable(arch):
+    """Whether no path of ops other than `none` leads from a cell's input to its output."""
+    vals = [True]
+    for node in arch.split("+"):
+        edges = [t.split("~") for t in node.strip("|").split("|")]
+        vals.append(any(op != "none" and vals[int(j)] for op, j in edges))
+    return not vals[-1]
+
+
+def make_data():
+    """A table (12 numeric features, 3 classes) and 3×7×7 images (4 classes), with learnable labels."""
+    rng = np.random.default_rng(7)
+    paths = {}
+    for kind, n, f, k in [("table", 150, 12, 3), ("image", 160, 3 * 7 * 7, 4)]:
+        x = rng.normal(size=(n, f)).astype(np.float32) * 3 + 1
+        y = (x[:, :k].argmax(1) + (x[:, -1] > 1)) % k
+        path = os.path.join(WORK, f"{kind}.csv")
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow([f"f{j}" for j in range(f)] + ["label"])
+            for row, lab in zip(x, y):
+                w.writerow([f"{v:.4f}" for v in row] + [f"class{lab}"])
+        paths[kind] = (path, x[:ROWS])
+    return paths
+
+
+def nas(*args):
+    r = subprocess.run([NAS, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"nas {' '.join(args)} failed:\n{r.stderr}")
+    return r.stdout
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    data = make_data()
+    seen_ops, failures = set(), []
+    for name, kind, shape, space in CASES:
+        path, x = data[kind]
+        d = os.path.join(WORK, name)
+        cfg = os.path.join(WORK, f"{name}.toml")
+        with open(cfg, "w") as fh:
+            fh.write(f"[space]\n{space}\n\n[evaluate]\nfolds = 2\n")
+        extra = ["--shape", shape] if shape else []
+        for seed in range(1, 100):
+            nas("run", "-c", cfg, "--data", path, "--budget", "1", "--epochs", "2", "--seed", str(seed), "-q",
+                "-o", f"{d}/run", *extra)
+            with open(f"{d}/run/selection.toml") as fh:
+                chosen = next(line for line in fh if line.startswith("arch"))
+            if "unreachable" not in name or unreachable(chosen.split('"')[1]):
+                break
+            shutil.rmtree(f"{d}/run")
+        nas("export", f"{d}/run", "--format", "onnx", "--out", f"{d}/onnx")
+        nas("export", f"{d}/run", "--format", "pytorch", "--out", f"{d}/torch")
+        nas("export", f"{d}/run", "--out", f"{d}/native")
+        head = ",".join([f"f{j}" for j in range(x.shape[1])])
+        rows = os.path.join(d, "rows.csv")
+        np.savetxt(rows, x, delimiter=",", header=head, comments="", fmt="%.4f")
+        out = list(csv.reader(nas("predict", "--model", f"{d}/native", "--data", rows, "--logits").splitlines()))
+        ours = np.array([[float(v) for v in r[2:]] for r in out[1:]], dtype=np.float32)
+        classes = [c[len("logit:"):] for c in out[0][2:]]
+        our_class = [r[1] for r in out[1:]]
+        xs = np.loadtxt(rows, delimiter=",", skiprows=1, dtype=np.float32)
+        if shape:
+            xs = xs.reshape(-1, *map(int, shape.split(",")))
+
+        model = onnx.load(f"{d}/onnx/model.onnx")
+        onnx.checker.check_model(model, full_check=True)
+        arch = {p.key: p.value for p in model.metadata_props}["arch"]
+        seen_ops.update(n.op_type for n in model.graph.node)
+        if "|" in arch:
+            seen_ops.update(t.split("~")[0] for t in arch.replace("+", "|").split("|") if t)
+        sess = onnxruntime.InferenceSession(f"{d}/onnx/model.onnx", providers=["CPUExecutionProvider"])
+        got_onnx = sess.run(["logits"], {"input": xs})[0]
+
+        sys.path.insert(0, f"{d}/torch")
+        import model as torch_model  # noqa: E402  (each case's own model.py)
+        net = torch_model.Net()
+        net.load_state_dict(safetensors.torch.load_file(f"{d}/torch/weights.safetensors"), strict=True)
+        net.eval()
+        with torch.no_grad():
+            got_torch = net(torch.from_numpy(xs)).numpy()
+        sys.path.pop(0)
+        del sys.modules["model"]
+
+        for fmt, got in [("onnx", got_onnx), ("pytorch", got_torch)]:
+            diff = float(np.abs(got - ours).max())
+            same = [classes[i] for i in got.argmax(1)] == our_class
+            ok = diff <= TOL and same
+            print(f"{name:28} {fmt:8} max |logit diff| {diff:.2e}  same classes: {same}  {arch}")
+            if not ok:
+                failures.append(f"{name} {fmt}")
+    needed = {"Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Tanh", "Sigmoid", "MaxPool",
+              "AveragePool", "Add", "GlobalAveragePool", "ConstantOfShape", "Transpose",
+              "none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
+    if needed - seen_ops:
+        failures.append(f"ops never exercised: {sorted(needed - seen_ops)}")
+    if failures:
+        sys.exit("FAILED: " + "; ".join(failures))
+    print(f"export check: {len(CASES)} architectures, ONNX and PyTorch equal to nas within {TOL}")
+
+
+main()
