@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${1:-$HOME/.cache/nas-pyexport}
-packages=(torch==2.15.0 onnx==1.23.2 onnxruntime==1.32.0 safetensors numpy)
+packages=(torch==2.15.0 onnx==1.23.2 onnxruntime==1.32.0 safetensors==0.8.0 numpy==2.4.6)
 if ! "$venv/bin/python" -c 'import torch, onnx, onnxruntime, safetensors, numpy' 2>/dev/null; then
-    python3 -m venv "$venv"
+    python3 -m venv "$venv" 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv \
+        && rm -rf "$venv" && python3 -m venv "$venv"; }
     "$venv/bin/pip" install --quiet "${packages[@]}"
 fi
 cargo build --quiet -p nas-cli

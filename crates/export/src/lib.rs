@@ -22,7 +22,6 @@ use nn::train::{self, Trained};
 use nn::{init_threads, Model};
 use space::prep::{match_columns, ColumnEncoding, Prep, Standardizer};
 use space::{io, ExportFormat, ModelFile, Rng, RunDir, SpaceDef, MODEL_VERSION};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The network's tensors in the safetensors format, as bytes (`path` names the file in errors).
@@ -173,7 +172,7 @@ pub fn write_format(model_dir: &Path, format: ExportFormat, out: &Path) -> Resul
 }
 
 /// The network's tensors by name, as dimensions and values.
-fn our_tensors(model: &mut Model) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+fn our_tensors(model: &mut Model) -> Result<lower::Tensors> {
     model
         .tensors()
         .into_iter()

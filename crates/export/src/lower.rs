@@ -34,7 +34,7 @@ pub(crate) struct Lowered {
 }
 
 /// Our tensors by name: dimensions and values.
-type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+pub(crate) type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
 struct Walk<'a> {
     ours: &'a Tensors,
@@ -75,7 +75,6 @@ pub(crate) fn tensor(name: &str, dims: &[usize], data: Vec<f32>) -> TensorProto 
         data_type: data_type::FLOAT,
         float_data: data,
         name: name.into(),
-        ..Default::default()
     }
 }
 
@@ -207,11 +206,7 @@ impl Walk<'_> {
         }
         self.out.batch_norms.push(torch.to_string());
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        Ok(self.node(
-            "BatchNormalization",
-            &refs,
-            vec![float("epsilon", BN_EPS)],
-        ))
+        Ok(self.node("BatchNormalization", &refs, vec![float("epsilon", BN_EPS)]))
     }
 
     fn act(&mut self, x: &str, a: Act) -> String {
@@ -294,8 +289,16 @@ pub(crate) fn lower(file: &ModelFile, ours: &Tensors) -> Result<Lowered> {
     if file.feature_mean.len() != input.features || file.feature_std.len() != input.features {
         bail!("the input normalisation has not one value per feature");
     }
-    let mean = g.param("mean".into(), input_dims.clone(), from_network(&file.feature_mean));
-    let std = g.param("std".into(), input_dims.clone(), from_network(&file.feature_std));
+    let mean = g.param(
+        "mean".into(),
+        input_dims.clone(),
+        from_network(&file.feature_mean),
+    );
+    let std = g.param(
+        "std".into(),
+        input_dims.clone(),
+        from_network(&file.feature_std),
+    );
     let centred = g.node("Sub", &["input", &mean], vec![]);
     let mut x = g.node("Div", &[&centred, &std], vec![]);
     let classes = input.classes;
@@ -401,7 +404,8 @@ pub(crate) fn lower(file: &ModelFile, ours: &Tensors) -> Result<Lowered> {
             let mut at = 0;
             for stage in 0..cs.stages {
                 if stage > 0 {
-                    let (ours, torch, co) = (format!("reduce{stage}"), format!("stages.{at}"), 2 * ch);
+                    let (ours, torch, co) =
+                        (format!("reduce{stage}"), format!("stages.{at}"), 2 * ch);
                     let r = g.node("Relu", &[&x], vec![]);
                     let a = g.conv(
                         &r,
@@ -514,4 +518,146 @@ pub(crate) fn lower(file: &ModelFile, ours: &Tensors) -> Result<Lowered> {
     last.output[0] = "logits".into();
     last.name = "logits".into();
     Ok(g.out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use space::{InputInfo, Rng};
+    use std::collections::HashSet;
+
+    /// A model file and freshly initialised tensors for `arch` in the space of the `[space]` TOML `spec`.
+    /// Chain specs allow every choice the tests use.
+    fn model(
+        spec: &str,
+        arch: &str,
+        shape: Option<[usize; 3]>,
+        features: usize,
+    ) -> (ModelFile, Tensors) {
+        let chain = "\ndepth = [1, 3]\nwidth = [2, 4, 6, 8, 16]\nactivation = [\"relu\", \"gelu\", \"tanh\", \"silu\"]\n\
+                     batch_norm = [false, true]\ndropout = [0.0, 0.1]\nresidual = [false, true]\n";
+        let conv = "kernel = [1, 3, 5]\npool = [\"none\", \"max\", \"avg\"]\n";
+        let spec = match spec {
+            "block = \"dense\"" => format!("{spec}{chain}"),
+            "block = \"conv\"" => format!("{spec}{chain}{conv}"),
+            _ => spec.to_string(),
+        };
+        let space: space::experiment::SpaceSpec = toml::from_str(&spec).unwrap();
+        let def = SpaceDef::from_spec(&space).unwrap();
+        let input = InputInfo {
+            features,
+            shape,
+            classes: 3,
+        };
+        let a = def.parse(arch).unwrap();
+        let mut rng = Rng::derive(1, "test", &[]);
+        let mut m = nn::Model::new(&def, &a, &input, &mut rng, DType::F32, &Device::Cpu).unwrap();
+        let file = ModelFile {
+            version: space::MODEL_VERSION,
+            kind: "nas.model".into(),
+            id: 7,
+            arch: arch.into(),
+            input,
+            class_names: vec!["a".into(), "b".into(), "c".into()],
+            columns: Vec::new(),
+            feature_mean: vec![0.5; features],
+            feature_std: vec![2.0; features],
+            train_accuracy: 1.0,
+            weights: "weights.safetensors".into(),
+            label: "y".into(),
+            space,
+        };
+        (file, crate::our_tensors(&mut m).unwrap())
+    }
+
+    /// Every node reads only the input, initializers, constants and outputs of earlier nodes; the last node
+    /// writes `logits`; every parameter name is unique.
+    fn assert_well_formed(l: &Lowered) {
+        let mut defined: HashSet<String> = l.params.iter().map(|p| p.name.clone()).collect();
+        assert_eq!(defined.len(), l.params.len(), "duplicate parameter names");
+        defined.extend(l.constants.iter().map(|c| c.name.clone()));
+        defined.insert("input".into());
+        for n in &l.nodes {
+            for i in &n.input {
+                assert!(defined.contains(i), "{} reads undefined {i}", n.name);
+            }
+            defined.extend(n.output.iter().cloned());
+        }
+        assert_eq!(l.nodes.last().unwrap().output, vec!["logits".to_string()]);
+    }
+
+    #[test]
+    fn every_family_lowers_to_a_graph_whose_nodes_read_only_earlier_values() {
+        for (spec, arch, shape, f) in [
+            (
+                "block = \"dense\"",
+                "fc16-gelu-bn-drop0.1-res/fc8-silu-res",
+                None,
+                5,
+            ),
+            (
+                "block = \"conv\"",
+                "conv4x3-relu-bn-maxpool-res/conv6x5-tanh-avgpool",
+                Some([2, 5, 5]),
+                50,
+            ),
+            ("block = \"dense\"", "fc4-relu", Some([2, 3, 3]), 18),
+            (
+                "family = \"cell\"\nchannels = 4\nstages = 2",
+                "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|none~2|",
+                Some([3, 6, 6]),
+                108,
+            ),
+            (
+                "family = \"cell\"\nchannels = 4\nstages = 2",
+                "|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|",
+                Some([3, 6, 6]),
+                108,
+            ),
+        ] {
+            let (file, t) = model(spec, arch, shape, f);
+            let l = lower(&file, &t).unwrap();
+            assert_well_formed(&l);
+            // Every tensor of ours is in the export, under another name and maybe another layout.
+            let ours: usize = t.values().map(|(_, v)| v.len()).sum();
+            let theirs: usize = l.params.iter().map(|p| p.data.len()).sum::<usize>() - 2 * f;
+            assert_eq!(ours, theirs, "{arch}");
+        }
+    }
+
+    #[test]
+    fn conv_weights_become_cout_cin_ky_kx_and_the_head_reads_channels_first() {
+        let (file, mut t) = model("block = \"conv\"", "conv2x3-relu", Some([2, 2, 2]), 8);
+        // Ours: row (ky·3 + kx)·Cin + ci, column co. Give each entry its own value.
+        let w: Vec<f32> = (0..9 * 2 * 2).map(|i| i as f32).collect();
+        t.insert("block0.conv.weight".into(), (vec![18, 2], w.clone()));
+        // Head rows in (h, w, c) order: row (p·2 + c) for position p, channel c.
+        let head: Vec<f32> = (0..8 * 3).map(|i| i as f32).collect();
+        t.insert("head.weight".into(), (vec![8, 3], head.clone()));
+        let l = lower(&file, &t).unwrap();
+        let p = |n: &str| l.params.iter().find(|p| p.name == n).unwrap();
+        let tw = p("blocks.0.conv.weight");
+        assert_eq!(tw.dims, vec![2, 2, 3, 3]);
+        // co = 1, ci = 0, ky = 2, kx = 1: ours row (2·3 + 1)·2 + 0 = 14, column 1.
+        assert_eq!(tw.data[(2 * 3 + 2) * 3 + 1], w[14 * 2 + 1]);
+        let th = p("head.weight");
+        assert_eq!(th.dims, vec![3, 8]);
+        // class 2, channel 1, position 3 (PyTorch column 1·4 + 3): ours row 3·2 + 1 = 7.
+        assert_eq!(th.data[2 * 8 + 7], head[7 * 3 + 2]);
+        // Input normalisation buffers are channels first too, and named as in model.py.
+        assert_eq!(p("mean").dims, vec![2, 2, 2]);
+    }
+
+    #[test]
+    fn a_missing_or_misshapen_tensor_is_named() {
+        let (file, mut t) = model("block = \"dense\"", "fc4-relu-bn", None, 3);
+        t.remove("block0.bn.running_var");
+        let e = lower(&file, &t).err().unwrap().to_string();
+        assert!(e.contains("`block0.bn.running_var`"), "{e}");
+        let (file, mut t) = model("block = \"dense\"", "fc4-relu", None, 3);
+        t.insert("block0.weight".into(), (vec![4, 3], vec![0.0; 12]));
+        let e = lower(&file, &t).err().unwrap().to_string();
+        assert!(e.contains("`block0.weight` has shape [4, 3]"), "{e}");
+    }
 }

@@ -10,6 +10,7 @@ ACTIVATIONS = {
     "tanh": nn.Tanh,
     "silu": nn.SiLU,
 }
+POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}  # 2×2, stride 2
 
 
 class Block(nn.Module):
@@ -39,7 +40,7 @@ class Block(nn.Module):
         pools = [f[: -len("pool")] for f in flags if f.endswith("pool")]
         self.pool = None
         if pools and height >= 2 and width >= 2:
-            self.pool = nn.MaxPool2d(2) if pools[0] == "max" else nn.AvgPool2d(2)
+            self.pool = POOLS[pools[0]](2)
         drops = [float(f[len("drop"):]) for f in flags if f.startswith("drop")]
         self.drop = nn.Dropout(drops[0]) if drops else None
 

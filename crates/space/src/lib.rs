@@ -84,8 +84,8 @@ pub mod rng;
 
 pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef};
 pub use artifacts::{
-    mean_std, CandidateFile, Entry, ExportFormat, LeaseFile, ModelFile, Origin, Ranked, ResultFile, RunDir,
-    SelectionFile, SpaceFile, Status, ARTIFACT_VERSION, MODEL_VERSION,
+    mean_std, CandidateFile, Entry, ExportFormat, LeaseFile, ModelFile, Origin, Ranked, ResultFile,
+    RunDir, SelectionFile, SpaceFile, Status, ARTIFACT_VERSION, MODEL_VERSION,
 };
 pub use data::Dataset;
 pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Strategy, TimeLimit};

@@ -286,3 +286,47 @@ fn ci_runs_clippy_and_the_readme_test_command() {
     let test_cmd = "cargo test --workspace";
     assert!(readme.contains(test_cmd) && ci.contains(test_cmd));
 }
+
+/// The names in `Enum::Variant => "name"` match arms of a source file.
+fn named_variants(code: &str, enum_name: &str) -> Vec<String> {
+    code.lines()
+        .filter_map(|l| l.trim().strip_prefix(&format!("{enum_name}::")))
+        .filter_map(|l| {
+            l.split_once("=> \"")?
+                .1
+                .split_once('"')
+                .map(|(n, _)| n.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_op_the_spaces_name_is_in_model_py_and_the_export_check() {
+    let chain = read(&repo().join("crates/space/src/arch/chain.rs"));
+    let cell = read(&repo().join("crates/space/src/arch/cell.rs"));
+    let names: Vec<String> = ["Act", "Pool"]
+        .iter()
+        .flat_map(|e| named_variants(&chain, e))
+        .chain(named_variants(&cell, "CellOp"))
+        .collect();
+    assert!(names.len() >= 12, "{names:?}");
+    let model_py = read(&repo().join("crates/export/src/model.py"));
+    let check = read(&repo().join("scripts/check_export.py"));
+    let ci = read(&repo().join(".ci/run"));
+    assert!(
+        ci.contains("scripts/check-export.sh"),
+        ".ci/run must check the exports"
+    );
+    for n in names.iter().filter(|n| *n != "none") {
+        assert!(
+            model_py.contains(&format!("\"{n}\"")),
+            "crates/export/src/model.py does not build `{n}`"
+        );
+    }
+    for n in &names {
+        assert!(
+            check.contains(&format!("\"{n}\"")),
+            "scripts/check_export.py never exports an architecture with `{n}`"
+        );
+    }
+}
