@@ -55,7 +55,9 @@ pub fn cross_validate_until(
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
-    let group = devices.first().is_some_and(|d| !d.is_cpu());
+    // Early stopping ends each fold's training at its own epoch, which a grouped network cannot do.
+    let group =
+        devices.first().is_some_and(|d| !d.is_cpu()) && sf.experiment.evaluate.patience.is_none();
     cross_validate_with(
         sf, def, data, entries, devices, group, deadline, on_event, done,
     )

@@ -8,7 +8,11 @@ use space::{Arch, InputInfo, Rng, SpaceDef};
 
 /// Stratified fold of every row: each class shuffled (stream `(seed, "folds")`) and dealt round-robin.
 pub fn stratified_folds(y: &[u32], k: usize, seed: u64) -> Vec<usize> {
-    let mut rng = Rng::derive(seed, "folds", &[k as u64]);
+    deal(y, k, Rng::derive(seed, "folds", &[k as u64]))
+}
+
+/// Each class's rows shuffled by `rng` and dealt round-robin into `k` parts.
+fn deal(y: &[u32], k: usize, mut rng: Rng) -> Vec<usize> {
     let classes = y.iter().copied().max().map_or(0, |m| m as usize + 1);
     let mut fold = vec![0; y.len()];
     let mut next = 0;
@@ -34,6 +38,8 @@ pub struct Hyper {
     pub lr: f64,
     /// AdamW weight decay.
     pub weight_decay: f64,
+    /// Early stopping on an inner validation split ([`train`]); `None`: all epochs on all rows.
+    pub patience: Option<usize>,
 }
 
 impl From<&space::experiment::EvalSpec> for Hyper {
@@ -43,8 +49,20 @@ impl From<&space::experiment::EvalSpec> for Hyper {
             batch_size: e.batch_size,
             lr: e.lr,
             weight_decay: e.weight_decay,
+            patience: e.patience,
         }
     }
+}
+
+/// Early stopping's inner split of a training's rows: a stratified tenth (stream `(seed, "inner", stream)`)
+/// is held out for validation. Returns (training rows, validation rows); with fewer than 20 rows there is
+/// no split (everything trains, nothing validates).
+fn inner_split(y: &[u32], seed: u64, stream: &[u64]) -> (Vec<usize>, Vec<usize>) {
+    if y.len() < 20 {
+        return ((0..y.len()).collect(), Vec::new());
+    }
+    let part = deal(y, 10, Rng::derive(seed, "inner", stream));
+    (0..y.len()).partition(|&r| part[r] != 0)
 }
 
 /// Where a training is: after step `step` of `steps` in epoch `epoch` (both from 1); `step == steps` ends
@@ -81,6 +99,8 @@ pub enum GroupStop {
 
 /// Trains `arch` on the standardised rows `x`/`y` with AdamW; `stream` names the random streams
 /// (initialisation, batch order, dropout), e.g. `[candidate, fold]`; `on_step` hears every optimiser step.
+/// With `spec.patience`, a stratified tenth of the rows ([`inner_split`]) only validates: the training stops
+/// after that many epochs without a better accuracy on it and returns its best epoch's weights.
 /// The CPU path (and retraining); on a GPU, folds train grouped ([`train_grouped`]).
 #[allow(clippy::too_many_arguments)]
 pub fn train(
@@ -102,9 +122,18 @@ pub fn train(
     let mut model = Model::new(space, arch, input, &mut init, DType::F32, &dev)?;
     let mut opt = optimizer(&model, spec)?;
     let mut drop_rng = Rng::derive(seed, "dropout", stream);
-    let n = y.len();
-    let steps = steps_per_epoch(n, spec);
-    let mut order: Vec<usize> = (0..n).collect();
+    let (mut order, val) = match spec.patience {
+        Some(_) => inner_split(y, seed, stream),
+        None => ((0..y.len()).collect(), Vec::new()),
+    };
+    let val_x: Vec<f32> = val
+        .iter()
+        .flat_map(|&r| x[r * f..(r + 1) * f].iter().copied())
+        .collect();
+    let val_y: Vec<u32> = val.iter().map(|&r| y[r]).collect();
+    // (accuracy, epoch, weights) of the best epoch on the validation rows.
+    let mut best: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
+    let steps = steps_per_epoch(order.len(), spec);
     let mut xb = Vec::with_capacity(spec.batch_size * f);
     let mut yb = Vec::with_capacity(spec.batch_size);
     for epoch in 0..spec.epochs {
@@ -139,6 +168,22 @@ pub fn train(
                 steps,
             });
         }
+        if let (Some(patience), false) = (spec.patience, val.is_empty()) {
+            let acc = accuracy(&predict(&mut model, &val_x, f)?, &val_y);
+            if best.as_ref().is_none_or(|b| acc > b.0) {
+                let weights = model
+                    .tensors()
+                    .into_iter()
+                    .map(|(n, t)| Ok((n, t.copy()?)))
+                    .collect::<candle_core::Result<_>>()?;
+                best = Some((acc, epoch, weights));
+            } else if best.as_ref().is_some_and(|b| epoch - b.1 >= patience) {
+                break;
+            }
+        }
+    }
+    if let Some((_, _, weights)) = best {
+        model.load_tensors(&weights.into_iter().collect())?;
     }
     Ok(Trained::Ok(model))
 }
@@ -451,6 +496,83 @@ mod tests {
             .flat_map(|row| predict(&mut model, row, input.features).unwrap())
             .collect();
         assert_eq!(chunked, one_by_one);
+    }
+
+    #[test]
+    fn the_inner_split_holds_out_a_stratified_tenth() {
+        let y: Vec<u32> = (0..300).map(|i| (i % 3) as u32).collect();
+        let (tr, val) = inner_split(&y, 1, &[4, 0]);
+        assert_eq!(tr.len() + val.len(), 300);
+        assert!(tr.iter().all(|r| !val.contains(r)));
+        for c in 0..3 {
+            assert_eq!(val.iter().filter(|&&r| y[r] == c).count(), 10);
+        }
+        assert_eq!(inner_split(&y, 1, &[4, 0]), (tr, val.clone()));
+        assert_ne!(
+            inner_split(&y, 1, &[4, 1]).1,
+            val,
+            "each training has its own split"
+        );
+        assert!(inner_split(&y[..19], 1, &[0]).1.is_empty());
+    }
+
+    /// With patience, a training whose validation accuracy stops improving ends before its last epoch, with
+    /// weights that do well on its validation rows.
+    #[test]
+    fn early_stopping_ends_a_saturated_training_with_its_best_weights() {
+        let mut e = space::Experiment::default();
+        e.space.block = Some("dense".into());
+        e.space.pool = None;
+        e.space.width = Some(vec![32]);
+        let def = SpaceDef::from_spec(&e.space).unwrap();
+        let data = space::Dataset::load(&e.data).unwrap();
+        let input = InputInfo {
+            features: data.features,
+            shape: None,
+            classes: data.classes.len(),
+        };
+        let arch = def.parse("fc32-relu").unwrap();
+        let rows: Vec<usize> = (0..600).collect();
+        let x = space::prep::Standardizer::fit(&data.x, data.features, &rows).apply(&data.x, &rows);
+        let y = &data.y[..600];
+        let spec = Hyper {
+            epochs: 60,
+            batch_size: 32,
+            lr: 0.003,
+            weight_decay: 0.0,
+            patience: Some(3),
+        };
+        let last = std::sync::Mutex::new(0);
+        let Trained::Ok(mut m) = train(
+            &def,
+            &arch,
+            &input,
+            &spec,
+            5,
+            &[1],
+            &x,
+            y,
+            &Device::Cpu,
+            &|t| *last.lock().unwrap() = t.epoch,
+            None,
+        )
+        .unwrap() else {
+            panic!("training failed")
+        };
+        let last = *last.lock().unwrap();
+        assert!(last < 60, "ran all 60 epochs");
+        let (_, val) = inner_split(y, 5, &[1]);
+        let f = data.features;
+        let vx: Vec<f32> = val
+            .iter()
+            .flat_map(|&r| x[r * f..(r + 1) * f].to_vec())
+            .collect();
+        let vy: Vec<u32> = val.iter().map(|&r| y[r]).collect();
+        let acc = accuracy(&predict(&mut m, &vx, f).unwrap(), &vy);
+        assert!(
+            acc > 0.9,
+            "validation accuracy of the returned weights: {acc}"
+        );
     }
 
     #[test]

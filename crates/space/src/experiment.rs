@@ -429,6 +429,11 @@ pub struct EvalSpec {
     /// AdamW weight decay.
     #[serde(default = "default_wd")]
     pub weight_decay: f64,
+    /// Early stopping: each training holds out a tenth of its training rows (stratified, never the held-out
+    /// fold), stops after this many epochs without a better accuracy on them, and keeps its best epoch's
+    /// weights. Absent: every training runs all its epochs on all its rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<usize>,
     /// Concurrent trainings (0: one per core).
     #[serde(default)]
     pub threads: usize,
@@ -499,6 +504,7 @@ impl Default for EvalSpec {
             batch_size: default_batch_size(),
             lr: default_lr(),
             weight_decay: default_wd(),
+            patience: None,
             threads: 0,
             device: default_device(),
             evaluator: default_evaluator(),
@@ -609,6 +615,9 @@ impl Experiment {
         }
         if e.epochs == Some(0) {
             bail!("[evaluate] epochs: must be at least 1");
+        }
+        if e.patience == Some(0) {
+            bail!("[evaluate] patience: must be at least 1 epoch (leave it out for no early stopping)");
         }
         if e.batch_size == 0 {
             bail!("[evaluate] batch_size: must be at least 1");

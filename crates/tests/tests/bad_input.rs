@@ -54,6 +54,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "[evaluate] epochs",
     ),
     (
+        "zero-patience",
+        "[evaluate]\npatience = 0\n",
+        "",
+        "[evaluate] patience: must be at least 1 epoch",
+    ),
+    (
         "one-fold",
         "[evaluate]\nfolds = 1\n",
         "",
