@@ -427,8 +427,10 @@ fn run(a: RunArgs) -> Result<()> {
     };
     if !a.quiet {
         eprintln!(
-            "nas: {} space of {} architectures; {} search, budget {}, {}-fold CV scored by {}, {} epochs, {} rows from {}",
-            sf.experiment.space.family, sf.size, sf.experiment.search.strategy, sf.experiment.search.budget(), sf.experiment.evaluate.folds, sf.experiment.evaluate.metric, sf.experiment.evaluate.epochs(), sf.rows, sf.experiment.data.source
+            "nas: {} space of {} architectures; {} search, budget {}{}, {}-fold CV scored by {}, {} epochs, {} rows from {}",
+            sf.experiment.space.family, sf.size, sf.experiment.search.strategy, sf.experiment.search.budget(),
+            sf.experiment.search.time.map_or(String::new(), |t| format!(" or {t} (whichever ends first)")),
+            sf.experiment.evaluate.folds, sf.experiment.evaluate.metric, sf.experiment.evaluate.epochs(), sf.rows, sf.experiment.data.source
         );
     }
     let opts = evaluate::Options {

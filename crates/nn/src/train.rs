@@ -54,6 +54,9 @@ impl From<&space::experiment::EvalSpec> for Hyper {
     }
 }
 
+/// A network's tensors by name ([`Model::tensors`]), copied.
+type Weights = Vec<(String, Tensor)>;
+
 /// Early stopping's inner split of a training's rows: a stratified tenth (stream `(seed, "inner", stream)`)
 /// is held out for validation. Returns (training rows, validation rows); with fewer than 20 rows there is
 /// no split (everything trains, nothing validates).
@@ -132,7 +135,7 @@ pub fn train(
         .collect();
     let val_y: Vec<u32> = val.iter().map(|&r| y[r]).collect();
     // (accuracy, epoch, weights) of the best epoch on the validation rows.
-    let mut best: Option<(f64, usize, Vec<(String, Tensor)>)> = None;
+    let mut best: Option<(f64, usize, Weights)> = None;
     let steps = steps_per_epoch(order.len(), spec);
     let mut xb = Vec::with_capacity(spec.batch_size * f);
     let mut yb = Vec::with_capacity(spec.batch_size);

@@ -699,6 +699,35 @@ pub struct ModelFile {
 mod tests {
     use super::*;
 
+    /// Images of 16×16 and more default to conv blocks that all pool; 8×8 and explicit choices are kept.
+    #[test]
+    fn large_images_default_to_a_space_that_downsamples_every_block() {
+        let dir = std::env::temp_dir().join(format!("nas-pool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let resolve = |side: usize, pool: Option<Vec<String>>| {
+            let f = side * side;
+            let mut csv: String = (0..f).map(|j| format!("p{j},")).collect::<String>() + "label\n";
+            for r in 0..10 {
+                csv += &(0..f).map(|j| format!("{},", (r * j) % 7)).collect::<String>();
+                csv += &format!("{}\n", r % 2);
+            }
+            let path = dir.join(format!("{side}.csv"));
+            std::fs::write(&path, csv).unwrap();
+            let mut e = crate::Experiment::default();
+            e.data.source = path.to_string_lossy().into_owned();
+            e.data.shape = Some(vec![1, side, side]);
+            e.evaluate.folds = 2;
+            e.space.pool = pool;
+            SpaceFile::resolve(e).unwrap().0.experiment.space.pool
+        };
+        let all = Some(vec!["max".to_string(), "avg".to_string()]);
+        assert_eq!(resolve(16, None), all);
+        assert_eq!(resolve(8, None), None);
+        let given = Some(vec!["none".to_string()]);
+        assert_eq!(resolve(16, given.clone()), given);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn origins_round_trip_and_foreign_text_is_kept() {
         for text in [

@@ -364,18 +364,23 @@ pub struct Defaults {
     pub budget: usize,
     /// `[evaluate] epochs`.
     pub epochs: usize,
+    /// `[search] time`, when the experiment gives neither a budget nor a time: a default search ends in
+    /// bounded time whatever the size of the data (a given budget is searched in full).
+    pub time: TimeLimit,
 }
 
-/// Defaults for image data (and the built-in digits).
+/// Defaults for image data (and the built-in digits, whose default search takes about 1.5 minutes).
 pub const IMAGE_DEFAULTS: Defaults = Defaults {
     budget: 16,
     epochs: 8,
+    time: TimeLimit(std::time::Duration::from_secs(30 * 60)),
 };
 
 /// Defaults for tabular data.
 pub const TABLE_DEFAULTS: Defaults = Defaults {
     budget: 48,
     epochs: 30,
+    time: TimeLimit(std::time::Duration::from_secs(5 * 60)),
 };
 
 impl SearchSpec {
@@ -572,6 +577,9 @@ impl Experiment {
 
     /// Fills the settings whose default depends on the kind of data.
     pub fn fill_defaults(&mut self, d: Defaults) {
+        if self.search.budget.is_none() && self.search.time.is_none() {
+            self.search.time = Some(d.time);
+        }
         self.search.budget.get_or_insert(d.budget);
         self.evaluate.epochs.get_or_insert(d.epochs);
     }
@@ -662,6 +670,23 @@ mod tests {
         let e: Experiment = crate::io::parse_toml(Path::new("x"), "").unwrap();
         assert_eq!(e, Experiment::default());
         e.validate().unwrap();
+    }
+
+    #[test]
+    fn a_default_search_is_bounded_in_time_and_a_given_budget_is_searched_in_full() {
+        let mut e = Experiment::default();
+        e.fill_defaults(TABLE_DEFAULTS);
+        assert_eq!(e.search.time, Some(TABLE_DEFAULTS.time));
+        assert_eq!(e.search.budget, Some(48));
+        let mut e = Experiment::default();
+        e.search.budget = Some(5);
+        e.fill_defaults(IMAGE_DEFAULTS);
+        assert_eq!((e.search.budget, e.search.time), (Some(5), None));
+        let mut e = Experiment::default();
+        e.search.time = Some("1h".parse().unwrap());
+        e.fill_defaults(IMAGE_DEFAULTS);
+        assert_eq!(e.search.time, Some("1h".parse().unwrap()));
+        assert_eq!(e.search.budget, Some(IMAGE_DEFAULTS.budget));
     }
 
     #[test]
