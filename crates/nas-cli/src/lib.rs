@@ -445,7 +445,14 @@ fn run(a: RunArgs) -> Result<()> {
     let p = progress::Progress::new(&run, &sf, a.quiet)?;
     let end = drive(&run, &opts, &p, |_| {})?;
     p.finish();
-    let (mut sel, _) = select::select(&run, None, true)?;
+    let (mut sel, _) = select::select(&run, None, true).map_err(|e| match end {
+        Stop::Time => anyhow::anyhow!(
+            "{e}: the time limit passed before any candidate finished its folds; resume with more time \
+             (nas run --out {} --time 2h) or train less per candidate (--epochs)",
+            run.root.display()
+        ),
+        _ => e,
+    })?;
     if let Some(why) = end.recorded() {
         sel.ended = Some(why.into());
         space::io::write_toml(&run.selection(), &sel)?;

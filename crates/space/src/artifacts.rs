@@ -359,10 +359,13 @@ impl SpaceFile {
                 exp.space.pool = Some(vec!["max".into(), "avg".into()]);
             }
         }
-        exp.fill_defaults(match shape {
-            Some(_) => crate::experiment::IMAGE_DEFAULTS,
-            None => crate::experiment::TABLE_DEFAULTS,
-        });
+        exp.fill_defaults(
+            match shape {
+                Some(_) => crate::experiment::IMAGE_DEFAULTS,
+                None => crate::experiment::TABLE_DEFAULTS,
+            },
+            data.rows(),
+        );
         let def = SpaceDef::from_spec(&exp.space)?;
         let features = match shape {
             Some(_) => {
@@ -708,7 +711,9 @@ mod tests {
             let f = side * side;
             let mut csv: String = (0..f).map(|j| format!("p{j},")).collect::<String>() + "label\n";
             for r in 0..10 {
-                csv += &(0..f).map(|j| format!("{},", (r * j) % 7)).collect::<String>();
+                csv += &(0..f)
+                    .map(|j| format!("{},", (r * j) % 7))
+                    .collect::<String>();
                 csv += &format!("{}\n", r % 2);
             }
             let path = dir.join(format!("{side}.csv"));

@@ -362,8 +362,11 @@ fn default_strategy() -> Strategy {
 pub struct Defaults {
     /// `[search] budget`.
     pub budget: usize,
-    /// `[evaluate] epochs`.
+    /// `[evaluate] epochs` on small data.
     pub epochs: usize,
+    /// Training rows × epochs per training: on large data the default epochs shrink to stay within it (at
+    /// least one), so a training is about as many optimiser steps whatever the data's size.
+    pub samples: usize,
     /// `[search] time`, when the experiment gives neither a budget nor a time: a default search ends in
     /// bounded time whatever the size of the data (a given budget is searched in full).
     pub time: TimeLimit,
@@ -373,6 +376,7 @@ pub struct Defaults {
 pub const IMAGE_DEFAULTS: Defaults = Defaults {
     budget: 16,
     epochs: 8,
+    samples: 64_000,
     time: TimeLimit(std::time::Duration::from_secs(30 * 60)),
 };
 
@@ -380,6 +384,7 @@ pub const IMAGE_DEFAULTS: Defaults = Defaults {
 pub const TABLE_DEFAULTS: Defaults = Defaults {
     budget: 48,
     epochs: 30,
+    samples: 480_000,
     time: TimeLimit(std::time::Duration::from_secs(5 * 60)),
 };
 
@@ -575,13 +580,16 @@ impl Experiment {
         e
     }
 
-    /// Fills the settings whose default depends on the kind of data.
-    pub fn fill_defaults(&mut self, d: Defaults) {
+    /// Fills the settings whose default depends on the kind and size of the data (`rows` in all).
+    pub fn fill_defaults(&mut self, d: Defaults, rows: usize) {
         if self.search.budget.is_none() && self.search.time.is_none() {
             self.search.time = Some(d.time);
         }
         self.search.budget.get_or_insert(d.budget);
-        self.evaluate.epochs.get_or_insert(d.epochs);
+        let folds = self.evaluate.folds.max(2);
+        let training_rows = (rows * (folds - 1) / folds).max(1);
+        let epochs = d.samples.div_ceil(training_rows).clamp(1, d.epochs);
+        self.evaluate.epochs.get_or_insert(epochs);
     }
 
     /// Checks values that TOML types cannot: ranges, empty choices, keys of the wrong family.
@@ -675,18 +683,38 @@ mod tests {
     #[test]
     fn a_default_search_is_bounded_in_time_and_a_given_budget_is_searched_in_full() {
         let mut e = Experiment::default();
-        e.fill_defaults(TABLE_DEFAULTS);
+        e.fill_defaults(TABLE_DEFAULTS, 200);
         assert_eq!(e.search.time, Some(TABLE_DEFAULTS.time));
         assert_eq!(e.search.budget, Some(48));
         let mut e = Experiment::default();
         e.search.budget = Some(5);
-        e.fill_defaults(IMAGE_DEFAULTS);
+        e.fill_defaults(IMAGE_DEFAULTS, 200);
         assert_eq!((e.search.budget, e.search.time), (Some(5), None));
         let mut e = Experiment::default();
         e.search.time = Some("1h".parse().unwrap());
-        e.fill_defaults(IMAGE_DEFAULTS);
+        e.fill_defaults(IMAGE_DEFAULTS, 200);
         assert_eq!(e.search.time, Some("1h".parse().unwrap()));
         assert_eq!(e.search.budget, Some(IMAGE_DEFAULTS.budget));
+    }
+
+    #[test]
+    fn default_epochs_shrink_on_large_data_to_about_the_same_training_steps() {
+        let epochs = |d: Defaults, rows: usize| {
+            let mut e = Experiment::default();
+            e.fill_defaults(d, rows);
+            e.evaluate.epochs()
+        };
+        // The built-in digits, fashion10k, all 70,000 Fashion-MNIST images (5 folds).
+        assert_eq!(epochs(IMAGE_DEFAULTS, 1797), 8);
+        assert_eq!(epochs(IMAGE_DEFAULTS, 10_000), 8);
+        assert_eq!(epochs(IMAGE_DEFAULTS, 70_000), 2);
+        assert_eq!(epochs(IMAGE_DEFAULTS, 10_000_000), 1);
+        assert_eq!(epochs(TABLE_DEFAULTS, 20_000), 30);
+        assert_eq!(epochs(TABLE_DEFAULTS, 200_000), 3);
+        let mut e = Experiment::default();
+        e.evaluate.epochs = Some(12);
+        e.fill_defaults(IMAGE_DEFAULTS, 70_000);
+        assert_eq!(e.evaluate.epochs(), 12, "given epochs are kept");
     }
 
     #[test]

@@ -341,3 +341,34 @@ fn no_point_on_the_reports_front_is_beaten_in_that_plots_two_dimensions() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_time_limit_that_passes_before_any_result_says_how_to_go_on() {
+    let d = tmp("time-nothing");
+    let run = d.join("run");
+    let out = nas()
+        .args(["run", "--quiet", "--time", "0.001", "--config"])
+        .arg(repo().join("examples/nas.toml"))
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the time limit passed before any candidate finished")
+            && err.contains("--time 2h"),
+        "{err}"
+    );
+    // Nothing is lost: the candidates stay pending, and a resume with more time finishes them.
+    ok(
+        nas()
+            .args(["run", "--quiet", "--no-retrain", "--time", "1h", "--out"])
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "resume",
+    );
+    assert!(run.join("selection.toml").exists());
+    std::fs::remove_dir_all(&d).unwrap();
+}
