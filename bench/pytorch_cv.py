@@ -1,18 +1,25 @@
 """PyTorch reference for `cargo run --release -p evaluate --example cv_speed`.
 
-Trains the same model as the Rust side, fold after fold, with all cores (torch's default intra-op threads),
-and prints one JSON line: samples/s and the mean held-out accuracy.
+Builds the same network as the Rust side from its architecture string (with the module that
+`nas export --format pytorch` writes, crates/export/src/model.py), trains it on the k folds with AdamW, and prints
+one JSON line: samples/s and the mean held-out accuracy.
 
-Input: a CSV written by the Rust side: columns fold, label, then the features (channel-first image pixels for
-the CNN). Arguments: model (mlp|cnn), epochs, batch size, learning rate, weight decay, repeats of the k folds.
+Input: a CSV written by the Rust side: columns fold, label, then the features (channel-first image pixels).
+Arguments: CSV ARCH FAMILY SHAPE CELL EPOCHS BATCH LR WD REPEATS [PART/PARTS]
+  SHAPE: C,H,W or F; CELL: channels,cells_per_stage,stages or -.
+  PART/PARTS (e.g. 0/2): train only the folds f with f % PARTS == PART, on one thread (the per-core set-up);
+  without it, every fold one after another with torch's default threads.
 """
 import csv
 import json
+import os
 import sys
 import time
 
 import torch
 import torch.nn as nn
+
+MODEL_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "export", "src", "model.py")
 
 
 def load(path):
@@ -24,20 +31,23 @@ def load(path):
     return fold, y, x
 
 
-def model(kind, classes):
-    if kind == "mlp":
-        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, classes))
-    return nn.Sequential(
-        nn.Unflatten(1, (1, 8, 8)),
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(32 * 8 * 8, classes),
-    )
+def net_class():
+    ns = {"ARCH": "", "FAMILY": "chain", "INPUT_SHAPE": (1,), "CLASSES": [], "CELL": None}
+    with open(MODEL_PY) as f:
+        exec(compile(f.read(), MODEL_PY, "exec"), ns)
+    return ns["Net"]
 
 
 def main():
-    path, kind, epochs, batch, lr, wd, repeats = sys.argv[1:8]
+    path, arch, family, shape, cell, epochs, batch, lr, wd, repeats = sys.argv[1:11]
+    part = sys.argv[11] if len(sys.argv) > 11 else None
+    shape = tuple(int(v) for v in shape.split(","))
+    cell = None if cell == "-" else dict(zip(["channels", "cells_per_stage", "stages"], map(int, cell.split(","))))
     epochs, batch, lr, wd, repeats = int(epochs), int(batch), float(lr), float(wd), int(repeats)
+    if part is not None:
+        torch.set_num_threads(1)
+        me, parts = map(int, part.split("/"))
+    Net = net_class()
     fold, y, x = load(path)
     k = int(fold.max()) + 1
     classes = int(y.max()) + 1
@@ -46,15 +56,18 @@ def main():
     t0 = time.perf_counter()
     for rep in range(repeats):
         for f in range(k):
+            if part is not None and f % parts != me:
+                continue
             tr, va = fold != f, fold == f
             xt, yt, xv, yv = x[tr], y[tr], x[va], y[va]
             mu, sd = xt.mean(0), xt.std(0, unbiased=False)
-            sd[sd < 1e-8] = 1.0
-            xt, xv = (xt - mu) / sd, (xv - mu) / sd
-            m = model(kind, classes)
+            sd[sd < 1e-6] = 1.0
+            xt, xv = ((xt - mu) / sd).reshape(-1, *shape), ((xv - mu) / sd).reshape(-1, *shape)
+            m = Net(arch, family, shape, classes, cell)
             opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=wd)
             loss_fn = nn.CrossEntropyLoss()
             n = xt.shape[0]
+            m.train()
             for _ in range(epochs):
                 perm = torch.randperm(n)
                 for i in range(0, n, batch):
@@ -63,12 +76,13 @@ def main():
                     loss_fn(m(xt[idx]), yt[idx]).backward()
                     opt.step()
                 samples += n
+            m.eval()
             with torch.no_grad():
                 accs.append(float((m(xv).argmax(1) == yv).float().mean()))
     wall = time.perf_counter() - t0
     print(json.dumps({
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "wall_s": wall,
-        "samples_per_s": samples / wall, "mean_acc": sum(accs) / len(accs),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "wall_s": wall, "samples": samples,
+        "samples_per_s": samples / wall, "mean_acc": sum(accs) / max(len(accs), 1), "folds": len(accs),
     }))
 
 

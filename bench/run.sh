@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Cross-validated training speed, ours against PyTorch, in one run (see crates/evaluate/examples/cv_speed.rs).
-# Installs PyTorch from PyPI into bench/.venv on first use (about 3 GB with its CUDA wheels), then runs the
-# benchmark. Extra arguments go to the benchmark, e.g. `bench/run.sh --epochs 10`.
+# PyTorch comes from the virtual environment scripts/check-export.sh keeps outside the clone (installed on first
+# use, about 5.5 GB with torch's CUDA wheels). Extra arguments go to the benchmark, e.g.
+# `bench/run.sh --epochs 10` or `bench/run.sh --only 28×28`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x bench/.venv/bin/python ] || ! bench/.venv/bin/python -c 'import torch' 2>/dev/null; then
-    python3 -m venv bench/.venv
-    bench/.venv/bin/pip install --quiet torch
+venv=${NAS_PY_VENV:-$HOME/.cache/nas-pyexport}
+if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet torch==2.15.0 numpy==2.4.6
 fi
-cargo run --release --quiet -p evaluate --example cv_speed -- --python bench/.venv/bin/python "$@"
+cargo run --release --quiet -p evaluate --example cv_speed -- --python "$venv/bin/python" "$@"

@@ -1,38 +1,89 @@
-//! Cross-validated training speed on the built-in digits, ours against PyTorch, in one run.
+//! Cross-validated training speed, ours against PyTorch, in one run.
 //!
-//! `cargo run --release -p evaluate --example cv_speed -- [--python bench/.venv/bin/python] [--epochs N]`
+//! `cargo run --release -p evaluate --example cv_speed -- [--python bench/.venv/bin/python] [--epochs N] [--only S]`
 //! (`bench/run.sh` installs PyTorch into that venv and runs this.)
 //!
-//! For an MLP 64-128-128-10 and a small CNN conv3×3(16)-relu-conv3×3(32)-relu-linear, the workload is what a
-//! search evaluates: a batch of candidates (here the same architecture twice, as candidates 1 and 2) × k = 5
-//! folds, AdamW, batch 64. Printed per model, in samples/second (training rows × epochs / wall time):
-//! PyTorch (trainings one after another, all cores), ours one by one (one training at a time), ours parallel
-//! (one training per core), the ratios, and our achieved GFLOP/s against the matmul peak measured here.
+//! The workload is what a search evaluates: candidates × k = 5 folds, AdamW, batch 64. On the built-in 8×8
+//! digits (an MLP and a small CNN): 2 candidates, `--epochs` (default 5). At image scale, 1 candidate and 1 epoch:
+//! fashion10k (28×28×1, `bench/data/`) with the reference CNN of its README, a 5×5 variant, and one with batch
+//! norm and residual blocks; a generated 32×32×3 set with a CNN and a NAS-Bench-201 cell network. Both sides
+//! build the network from the same architecture string (PyTorch through the module `nas export --format pytorch`
+//! writes). PyTorch runs two ways: the folds one after another with all cores, and one single-thread process
+//! per core (each a share of the folds; its training time is the slowest process's). Printed per workload, in
+//! samples/second (training rows × epochs / wall time of the training): both PyTorch set-ups, ours one by one
+//! (one training at a time) and parallel (one training per core), ours parallel against the faster PyTorch
+//! set-up, and our achieved GFLOP/s against the matmul peak measured here. `--only S` runs the workloads whose
+//! name contains S.
 
 use anyhow::{bail, Context, Result};
 use space::{CandidateFile, Entry, Experiment, SpaceFile};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Where a workload's rows come from.
+#[derive(Clone, Copy, PartialEq)]
+enum Data {
+    /// The built-in 8×8 digits.
+    Digits,
+    /// `bench/data/fashion10k.csv.gz`, 28×28×1.
+    Fashion,
+    /// A generated 32×32×3 set ([`synthetic32`]).
+    Synthetic32,
+}
 
 struct Workload {
     name: &'static str,
     arch: &'static str,
+    /// `[space]` lines that admit the architecture.
     space: &'static str,
-    torch: &'static str,
+    data: Data,
 }
 
-const MODELS: [Workload; 2] = [
+const CHAIN_CONV: &str = "family = \"chain\"\nblock = \"conv\"\ndepth = [1, 4]\nwidth = [8, 16, 32, 64]\nkernel = [3, 5]\nactivation = [\"relu\", \"silu\"]\npool = [\"none\", \"max\", \"avg\"]\nbatch_norm = [false, true]\ndropout = [0.0]\nresidual = [false, true]\n";
+
+const MODELS: [Workload; 7] = [
     Workload {
-        name: "MLP 64-128-128-10",
+        name: "digits MLP 64-128-128-10",
         arch: "fc128-relu/fc128-relu",
         space: "family = \"chain\"\nblock = \"dense\"\ndepth = [2, 2]\nwidth = [128]\nactivation = [\"relu\"]\nbatch_norm = [false]\ndropout = [0.0]\nresidual = [false]\n",
-        torch: "mlp",
+        data: Data::Digits,
     },
     Workload {
-        name: "CNN c3x3(16)-c3x3(32)-fc",
+        name: "digits CNN c3(16)-c3(32)",
         arch: "conv16x3-relu/conv32x3-relu",
-        space: "family = \"chain\"\nblock = \"conv\"\ndepth = [2, 2]\nwidth = [16, 32]\nkernel = [3]\nactivation = [\"relu\"]\npool = [\"none\"]\nbatch_norm = [false]\ndropout = [0.0]\nresidual = [false]\n",
-        torch: "cnn",
+        space: CHAIN_CONV,
+        data: Data::Digits,
+    },
+    Workload {
+        name: "28×28 CNN c3(32)-pool-c3(32)-pool",
+        arch: "conv32x3-relu-maxpool/conv32x3-relu-maxpool",
+        space: CHAIN_CONV,
+        data: Data::Fashion,
+    },
+    Workload {
+        name: "28×28 CNN 5×5 c5(32)-pool-c5(32)-pool",
+        arch: "conv32x5-relu-maxpool/conv32x5-relu-maxpool",
+        space: CHAIN_CONV,
+        data: Data::Fashion,
+    },
+    Workload {
+        name: "28×28 CNN bn+res c3(32)-bn-res-pool ×2",
+        arch: "conv32x3-relu-bn-maxpool-res/conv32x3-relu-bn-maxpool-res",
+        space: CHAIN_CONV,
+        data: Data::Fashion,
+    },
+    Workload {
+        name: "32×32×3 CNN c3(32)-pool-c3(64)-pool",
+        arch: "conv32x3-relu-maxpool/conv64x3-relu-maxpool",
+        space: CHAIN_CONV,
+        data: Data::Synthetic32,
+    },
+    Workload {
+        name: "32×32×3 NB201 cell (8 ch, 3 stages)",
+        arch: "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+        space: "family = \"cell\"\nchannels = 8\ncells_per_stage = 1\nstages = 3\n",
+        data: Data::Synthetic32,
     },
 ];
 
@@ -41,7 +92,6 @@ const MODELS: [Workload; 2] = [
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const FOLDS: usize = 5;
-const CANDIDATES: usize = 2;
 
 /// Best-of-5 GFLOP/s of a 512³ f32 matmul with `threads` threads (1: no parallelism).
 fn matmul_gflops(threads: usize) -> f64 {
@@ -87,9 +137,66 @@ fn matmul_gflops(threads: usize) -> f64 {
     2.0 * (n * n * n) as f64 / best / 1e9
 }
 
-fn experiment(w: &Workload, epochs: usize) -> Result<Experiment> {
+/// The repository root.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A 32×32×3 set of `rows` images in 10 classes: each class a smooth random pattern, each image its class's
+/// pattern plus noise, 0–255 (stream `(seed 1, "bench32")`). Written once as a CSV under `dir`.
+fn synthetic32(dir: &Path, rows: usize) -> Result<PathBuf> {
+    let path = dir.join("synthetic32.csv");
+    if path.exists() {
+        return Ok(path);
+    }
+    let mut rng = space::Rng::derive(1, "bench32", &[]);
+    let f = 3 * 32 * 32;
+    let patterns: Vec<Vec<f64>> = (0..10)
+        .map(|_| {
+            let (a, b, c) = (
+                rng.uniform() * 6.0,
+                rng.uniform() * 6.0,
+                rng.uniform() * 6.0,
+            );
+            (0..f)
+                .map(|j| {
+                    let (ch, y, x) = ((j / 1024) as f64, ((j / 32) % 32) as f64, (j % 32) as f64);
+                    128.0 + 80.0 * ((a * x / 32.0 + b * y / 32.0 + c * ch).sin())
+                })
+                .collect()
+        })
+        .collect();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let header: Vec<String> = (0..f).map(|j| format!("p{j}")).collect();
+    writeln!(out, "{},label", header.join(","))?;
+    for r in 0..rows {
+        let c = r % 10;
+        for v in &patterns[c] {
+            write!(
+                out,
+                "{:.0},",
+                (v + 90.0 * (rng.uniform() - 0.5)).clamp(0.0, 255.0)
+            )?;
+        }
+        writeln!(out, "{c}")?;
+    }
+    Ok(path)
+}
+
+fn experiment(w: &Workload, epochs: usize, dir: &Path) -> Result<Experiment> {
+    let data = match w.data {
+        Data::Digits => String::new(),
+        Data::Fashion => format!(
+            "[data]\nsource = \"{}\"\nshape = [1, 28, 28]\n",
+            repo().join("bench/data/fashion10k.csv.gz").display()
+        ),
+        Data::Synthetic32 => format!(
+            "[data]\nsource = \"{}\"\nshape = [3, 32, 32]\n",
+            synthetic32(dir, 4000)?.display()
+        ),
+    };
     let text = format!(
-        "seed = 1\n[space]\n{}[evaluate]\nfolds = {FOLDS}\nepochs = {epochs}\nbatch_size = 64\nlr = 0.003\nweight_decay = 0.0001\n",
+        "seed = 1\n{data}[space]\n{}[evaluate]\nfolds = {FOLDS}\nepochs = {epochs}\nbatch_size = 64\nlr = 0.003\nweight_decay = 0.0001\n",
         w.space
     );
     Ok(toml::from_str(&text)?)
@@ -101,18 +208,19 @@ fn ours(
     def: &space::SpaceDef,
     data: &space::Dataset,
     arch: &str,
+    candidates: usize,
     threads: usize,
 ) -> Result<(f64, Vec<Vec<f64>>)> {
     let parsed = def.parse(arch)?;
     let (params, flops) = def.cost(&parsed, &sf.input);
-    let entries: Vec<Entry> = (1..=CANDIDATES as u64)
+    let entries: Vec<Entry> = (1..=candidates as u64)
         .map(|id| Entry {
             candidate: CandidateFile {
                 version: space::ARTIFACT_VERSION,
                 kind: "nas.candidate".into(),
                 id,
                 batch: 0,
-                batch_size: CANDIDATES as u64,
+                batch_size: candidates as u64,
                 arch: arch.into(),
                 key: def.key(&parsed, &sf.input),
                 origin: space::Origin::Other("bench".into()),
@@ -153,51 +261,112 @@ fn write_csv(path: &std::path::Path, data: &space::Dataset, folds: &[usize]) -> 
     Ok(())
 }
 
-fn pytorch(
+/// One PyTorch process on `csv`: (training seconds, samples trained, note). `part`: `(i, n)` for the
+/// single-thread process that trains the folds f with f % n == i.
+fn pytorch_process(
     python: &str,
-    csv: &std::path::Path,
+    csv: &Path,
     w: &Workload,
+    sf: &SpaceFile,
     epochs: usize,
-) -> Result<(f64, String)> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/pytorch_cv.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(csv)
-        .args([
-            w.torch,
-            &epochs.to_string(),
-            "64",
-            "0.003",
-            "0.0001",
-            &CANDIDATES.to_string(),
-        ])
-        .output()
-        .with_context(|| format!("{python}: cannot run"))?;
+    candidates: usize,
+    part: Option<(usize, usize)>,
+) -> Result<std::process::Child> {
+    let script = repo().join("bench/pytorch_cv.py");
+    let input = &sf.input;
+    let shape = match input.shape {
+        Some([c, h, w]) => format!("{c},{h},{w}"),
+        None => input.features.to_string(),
+    };
+    let cell = match space::SpaceDef::from_spec(&sf.experiment.space)? {
+        space::SpaceDef::Cell(c) => format!("{},{},{}", c.channels, c.cells_per_stage, c.stages),
+        space::SpaceDef::Chain(_) => "-".into(),
+    };
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(&script).arg(csv).args([
+        w.arch,
+        &sf.experiment.space.family,
+        &shape,
+        &cell,
+        &epochs.to_string(),
+        "64",
+        "0.003",
+        "0.0001",
+        &candidates.to_string(),
+    ]);
+    if let Some((i, n)) = part {
+        cmd.arg(format!("{i}/{n}"));
+    }
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("{python}: cannot run"))
+}
+
+/// What a PyTorch process printed: (training seconds, samples, threads, mean accuracy, torch version).
+fn pytorch_result(child: std::process::Child) -> Result<(f64, f64, u64, f64, String)> {
+    let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!("{script}: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "bench/pytorch_cv.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let v: serde_json::Value =
         serde_json::from_str(&line).with_context(|| format!("PyTorch printed {line}"))?;
-    let sps = v["samples_per_s"].as_f64().context("samples_per_s")?;
+    Ok((
+        v["wall_s"].as_f64().context("wall_s")?,
+        v["samples"].as_f64().context("samples")?,
+        v["threads"].as_u64().unwrap_or(0),
+        v["mean_acc"].as_f64().unwrap_or(f64::NAN),
+        v["torch"].as_str().unwrap_or("?").to_string(),
+    ))
+}
+
+/// Samples/s of both PyTorch set-ups (all threads, folds in sequence; one single-thread process per core),
+/// and a note.
+fn pytorch(
+    python: &str,
+    csv: &Path,
+    w: &Workload,
+    sf: &SpaceFile,
+    epochs: usize,
+    candidates: usize,
+    cores: usize,
+) -> Result<(f64, f64, String)> {
+    let seq = pytorch_result(pytorch_process(
+        python, csv, w, sf, epochs, candidates, None,
+    )?)?;
+    let children: Vec<_> = (0..cores)
+        .map(|i| pytorch_process(python, csv, w, sf, epochs, candidates, Some((i, cores))))
+        .collect::<Result<_>>()?;
+    let parts: Vec<_> = children
+        .into_iter()
+        .map(pytorch_result)
+        .collect::<Result<_>>()?;
+    let slowest = parts.iter().map(|p| p.0).fold(0.0, f64::max);
+    let samples: f64 = parts.iter().map(|p| p.1).sum();
     let note = format!(
-        "torch {} with {} threads, mean fold accuracy {:.4}",
-        v["torch"].as_str().unwrap_or("?"),
-        v["threads"],
-        v["mean_acc"].as_f64().unwrap_or(f64::NAN)
+        "torch {} ({} threads in sequence), mean fold accuracy {:.4}",
+        seq.4, seq.2, seq.3
     );
-    Ok((sps, note))
+    Ok((seq.1 / seq.0, samples / slowest, note))
 }
 
 fn main() -> Result<()> {
     let mut python: Option<String> = None;
     let mut epochs = 5usize;
+    let mut only = String::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--python" => python = args.next(),
             "--epochs" => epochs = args.next().context("--epochs N")?.parse()?,
-            other => bail!("unknown argument {other} (expected --python PATH, --epochs N)"),
+            "--only" => only = args.next().context("--only TEXT")?,
+            other => {
+                bail!("unknown argument {other} (expected --python PATH, --epochs N, --only TEXT)")
+            }
         }
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -206,22 +375,28 @@ fn main() -> Result<()> {
     let peak = matmul_gflops(cores);
     evaluate::init_threads();
     println!("machine: {cores} cores; f32 matmul 512³ peak {peak1:.1} GFLOP/s on 1 core, {peak:.1} GFLOP/s on {cores}");
-    println!("workload: {CANDIDATES} candidates × {FOLDS} folds, {epochs} epochs, batch 64, AdamW (lr 0.003, wd 1e-4)\n");
+    println!("workloads: candidates × {FOLDS} folds, batch 64, AdamW (lr 0.003, wd 1e-4); digits: 2 candidates × {epochs} epochs; image scale: 1 candidate × 1 epoch\n");
     println!(
-        "| model | PyTorch (samples/s) | ours one-by-one | ours parallel | parallel / PyTorch | one-by-one / PyTorch | ours GFLOP/s (% of peak) |"
+        "| workload | PyTorch in sequence | PyTorch per-core processes | ours one-by-one | ours parallel | ours parallel / faster PyTorch | ours GFLOP/s (% of peak) |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
-    let tmp = std::env::temp_dir().join(format!("nas-cv-speed-{}.csv", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("nas-cv-speed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let csv = dir.join("folds.csv");
     let mut notes = Vec::new();
-    for w in &MODELS {
-        let (sf, def, data) = SpaceFile::resolve(experiment(w, epochs)?)?;
+    for w in MODELS.iter().filter(|w| w.name.contains(only.as_str())) {
+        let (candidates, epochs) = match w.data {
+            Data::Digits => (2, epochs),
+            _ => (1, 1),
+        };
+        let (sf, def, data) = SpaceFile::resolve(experiment(w, epochs, &dir)?)?;
         let folds = nn::train::stratified_folds(&data.y, FOLDS, sf.experiment.seed);
         let rows_trained: usize = (0..FOLDS)
             .map(|f| folds.iter().filter(|&&g| g != f).count())
             .sum();
-        let samples = (CANDIDATES * rows_trained * epochs) as f64;
-        let (t1, s1) = ours(&sf, &def, &data, w.arch, 1)?;
-        let (tp, sp) = ours(&sf, &def, &data, w.arch, cores)?;
+        let samples = (candidates * rows_trained * epochs) as f64;
+        let (t1, s1) = ours(&sf, &def, &data, w.arch, candidates, 1)?;
+        let (tp, sp) = ours(&sf, &def, &data, w.arch, candidates, cores)?;
         if s1 != sp {
             bail!(
                 "{}: scores differ between one-by-one and parallel: {s1:?} vs {sp:?}",
@@ -233,9 +408,9 @@ fn main() -> Result<()> {
         let gflops = 6.0 * macs as f64 * samples / tp / 1e9;
         let (torch, note) = match &python {
             Some(py) => {
-                write_csv(&tmp, &data, &folds)?;
-                let (sps, note) = pytorch(py, &tmp, w, epochs)?;
-                (Some(sps), note)
+                write_csv(&csv, &data, &folds)?;
+                let (seq, per_core, note) = pytorch(py, &csv, w, &sf, epochs, candidates, cores)?;
+                (Some((seq, per_core)), note)
             }
             None => (None, "PyTorch not run (no --python)".into()),
         };
@@ -245,20 +420,22 @@ fn main() -> Result<()> {
             w.name
         ));
         let fmt = |x: Option<f64>| x.map_or("—".into(), |v| format!("{v:.0}"));
-        let ratio = |ours: f64| torch.map_or("—".into(), |t| format!("{:.2}×", ours / t));
+        let ratio = torch.map_or("—".into(), |(a, b)| {
+            format!("{:.2}×", samples / tp / a.max(b))
+        });
         println!(
-            "| {} | {} | {:.0} | {:.0} | {} | {} | {:.2} ({:.0}%) |",
+            "| {} | {} | {} | {:.0} | {:.0} | {} | {:.2} ({:.0}%) |",
             w.name,
-            fmt(torch),
+            fmt(torch.map(|t| t.0)),
+            fmt(torch.map(|t| t.1)),
             samples / t1,
             samples / tp,
-            ratio(samples / tp),
-            ratio(samples / t1),
+            ratio,
             gflops,
             100.0 * gflops / peak
         );
     }
-    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_dir_all(&dir);
     println!();
     for n in notes {
         println!("{n}");
