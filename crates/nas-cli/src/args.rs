@@ -95,7 +95,7 @@ pub(crate) struct ExpArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,
     /// Stop generating candidates after this long in this session (e.g. 90s, 10m, 1h30m), finish those
-    /// generated, and select.
+    /// generated, and select. Default when neither this nor --budget is given: 30m for images, 5m for tables.
     #[arg(long)]
     pub(crate) time: Option<space::TimeLimit>,
     /// Training epochs per fold.
