@@ -94,8 +94,8 @@ pub(crate) struct ExpArgs {
     /// Seed of every random stream.
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,
-    /// Stop generating candidates after this long in this session (e.g. 90s, 10m, 1h30m), finish those
-    /// generated, and select. Default when neither this nor --budget is given: 30m for images, 5m for tables.
+    /// Stop after this long in this session (e.g. 90s, 10m, 1h30m) and select from what is done; trainings
+    /// still running are abandoned (they stay pending for a resumed run). Default when neither this nor --budget is given: 30m for images, 5m for tables.
     #[arg(long)]
     pub(crate) time: Option<space::TimeLimit>,
     /// Training epochs per fold.
