@@ -1,12 +1,13 @@
 //! Cross-validated training speed, ours against PyTorch, in one run.
 //!
-//! `cargo run --release -p evaluate --example cv_speed -- [--python bench/.venv/bin/python] [--epochs N] [--only S]`
-//! (`bench/run.sh` installs PyTorch into that venv and runs this.)
+//! `cargo run --release -p evaluate --example cv_speed -- [--python PATH] [--epochs N] [--only S] [--fashion CSV]`
+//! (`bench/run.sh` finds PyTorch in the export check's venv, installing it there on first use, and runs this.)
 //!
 //! The workload is what a search evaluates: candidates × k = 5 folds, AdamW, batch 64. On the built-in 8×8
 //! digits (an MLP and a small CNN): 2 candidates, `--epochs` (default 5). At image scale, 1 candidate and 1 epoch:
-//! fashion10k (28×28×1, `bench/data/`) with the reference CNN of its README, a 5×5 variant, and one with batch
-//! norm and residual blocks; a generated 32×32×3 set with a CNN and a NAS-Bench-201 cell network. Both sides
+//! 10,000 28×28×1 images (`--fashion` fashion10k.csv.gz, else a generated set of that size) with the
+//! reference CNN of fashion10k's README, a 5×5 variant, and one with batch norm and residual blocks; 4,000
+//! generated 32×32×3 images with a CNN and a NAS-Bench-201 cell network. Both sides
 //! build the network from the same architecture string (PyTorch through the module `nas export --format pytorch`
 //! writes). PyTorch runs two ways: the folds one after another with all cores, and one single-thread process
 //! per core (each a share of the folds; its training time is the slowest process's). Printed per workload, in
@@ -26,10 +27,10 @@ use std::time::Instant;
 enum Data {
     /// The built-in 8×8 digits.
     Digits,
-    /// `bench/data/fashion10k.csv.gz`, 28×28×1.
-    Fashion,
-    /// A generated 32×32×3 set ([`synthetic32`]).
-    Synthetic32,
+    /// 10,000 28×28×1 images: `--fashion CSV` (fashion10k) or a generated set ([`synthetic`]).
+    Image28,
+    /// 4,000 generated 32×32×3 images ([`synthetic`]).
+    Image32,
 }
 
 struct Workload {
@@ -59,31 +60,31 @@ const MODELS: [Workload; 7] = [
         name: "28×28 CNN c3(32)-pool-c3(32)-pool",
         arch: "conv32x3-relu-maxpool/conv32x3-relu-maxpool",
         space: CHAIN_CONV,
-        data: Data::Fashion,
+        data: Data::Image28,
     },
     Workload {
         name: "28×28 CNN 5×5 c5(32)-pool-c5(32)-pool",
         arch: "conv32x5-relu-maxpool/conv32x5-relu-maxpool",
         space: CHAIN_CONV,
-        data: Data::Fashion,
+        data: Data::Image28,
     },
     Workload {
         name: "28×28 CNN bn+res c3(32)-bn-res-pool ×2",
         arch: "conv32x3-relu-bn-maxpool-res/conv32x3-relu-bn-maxpool-res",
         space: CHAIN_CONV,
-        data: Data::Fashion,
+        data: Data::Image28,
     },
     Workload {
         name: "32×32×3 CNN c3(32)-pool-c3(64)-pool",
         arch: "conv32x3-relu-maxpool/conv64x3-relu-maxpool",
         space: CHAIN_CONV,
-        data: Data::Synthetic32,
+        data: Data::Image32,
     },
     Workload {
         name: "32×32×3 NB201 cell (8 ch, 3 stages)",
         arch: "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
         space: "family = \"cell\"\nchannels = 8\ncells_per_stage = 1\nstages = 3\n",
-        data: Data::Synthetic32,
+        data: Data::Image32,
     },
 ];
 
@@ -142,15 +143,16 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A 32×32×3 set of `rows` images in 10 classes: each class a smooth random pattern, each image its class's
-/// pattern plus noise, 0–255 (stream `(seed 1, "bench32")`). Written once as a CSV under `dir`.
-fn synthetic32(dir: &Path, rows: usize) -> Result<PathBuf> {
-    let path = dir.join("synthetic32.csv");
+/// `rows` generated images of `[c, h, w]` in 10 classes: each class a smooth random pattern, each image its
+/// class's pattern plus noise, 0–255 (stream `(seed 1, "bench", [c, h, w])`). Written once as a CSV under
+/// `dir`. (Training speed depends on the sizes, not on the pixels.)
+fn synthetic(dir: &Path, [c, h, w]: [usize; 3], rows: usize) -> Result<PathBuf> {
+    let path = dir.join(format!("synthetic{c}x{h}x{w}.csv"));
     if path.exists() {
         return Ok(path);
     }
-    let mut rng = space::Rng::derive(1, "bench32", &[]);
-    let f = 3 * 32 * 32;
+    let mut rng = space::Rng::derive(1, "bench", &[c as u64, h as u64, w as u64]);
+    let f = c * h * w;
     let patterns: Vec<Vec<f64>> = (0..10)
         .map(|_| {
             let (a, b, c) = (
@@ -160,8 +162,8 @@ fn synthetic32(dir: &Path, rows: usize) -> Result<PathBuf> {
             );
             (0..f)
                 .map(|j| {
-                    let (ch, y, x) = ((j / 1024) as f64, ((j / 32) % 32) as f64, (j % 32) as f64);
-                    128.0 + 80.0 * ((a * x / 32.0 + b * y / 32.0 + c * ch).sin())
+                    let (ch, y, x) = ((j / (h * w)) as f64, ((j / w) % h) as f64, (j % w) as f64);
+                    128.0 + 80.0 * ((a * x / w as f64 + b * y / h as f64 + c * ch).sin())
                 })
                 .collect()
         })
@@ -170,30 +172,42 @@ fn synthetic32(dir: &Path, rows: usize) -> Result<PathBuf> {
     let header: Vec<String> = (0..f).map(|j| format!("p{j}")).collect();
     writeln!(out, "{},label", header.join(","))?;
     for r in 0..rows {
-        let c = r % 10;
-        for v in &patterns[c] {
+        let class = r % 10;
+        for v in &patterns[class] {
             write!(
                 out,
                 "{:.0},",
                 (v + 90.0 * (rng.uniform() - 0.5)).clamp(0.0, 255.0)
             )?;
         }
-        writeln!(out, "{c}")?;
+        writeln!(out, "{class}")?;
     }
     Ok(path)
 }
 
-fn experiment(w: &Workload, epochs: usize, dir: &Path) -> Result<Experiment> {
+/// The workload's experiment; `fashion`: the fashion10k CSV, when given.
+fn experiment(
+    w: &Workload,
+    epochs: usize,
+    dir: &Path,
+    fashion: Option<&Path>,
+) -> Result<Experiment> {
+    let section = |source: PathBuf, shape: [usize; 3]| {
+        format!(
+            "[data]\nsource = \"{}\"\nshape = {shape:?}\n",
+            source.display()
+        )
+    };
     let data = match w.data {
         Data::Digits => String::new(),
-        Data::Fashion => format!(
-            "[data]\nsource = \"{}\"\nshape = [1, 28, 28]\n",
-            repo().join("bench/data/fashion10k.csv.gz").display()
+        Data::Image28 => section(
+            match fashion {
+                Some(f) => f.to_path_buf(),
+                None => synthetic(dir, [1, 28, 28], 10_000)?,
+            },
+            [1, 28, 28],
         ),
-        Data::Synthetic32 => format!(
-            "[data]\nsource = \"{}\"\nshape = [3, 32, 32]\n",
-            synthetic32(dir, 4000)?.display()
-        ),
+        Data::Image32 => section(synthetic(dir, [3, 32, 32], 4000)?, [3, 32, 32]),
     };
     let text = format!(
         "seed = 1\n{data}[space]\n{}[evaluate]\nfolds = {FOLDS}\nepochs = {epochs}\nbatch_size = 64\nlr = 0.003\nweight_decay = 0.0001\n",
@@ -358,15 +372,17 @@ fn main() -> Result<()> {
     let mut python: Option<String> = None;
     let mut epochs = 5usize;
     let mut only = String::new();
+    let mut fashion: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--python" => python = args.next(),
             "--epochs" => epochs = args.next().context("--epochs N")?.parse()?,
             "--only" => only = args.next().context("--only TEXT")?,
-            other => {
-                bail!("unknown argument {other} (expected --python PATH, --epochs N, --only TEXT)")
-            }
+            "--fashion" => fashion = Some(args.next().context("--fashion CSV")?.into()),
+            other => bail!(
+                "unknown argument {other} (expected --python PATH, --epochs N, --only TEXT, --fashion CSV)"
+            ),
         }
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -389,7 +405,7 @@ fn main() -> Result<()> {
             Data::Digits => (2, epochs),
             _ => (1, 1),
         };
-        let (sf, def, data) = SpaceFile::resolve(experiment(w, epochs, &dir)?)?;
+        let (sf, def, data) = SpaceFile::resolve(experiment(w, epochs, &dir, fashion.as_deref())?)?;
         let folds = nn::train::stratified_folds(&data.y, FOLDS, sf.experiment.seed);
         let rows_trained: usize = (0..FOLDS)
             .map(|f| folds.iter().filter(|&&g| g != f).count())
