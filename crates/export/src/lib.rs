@@ -25,8 +25,7 @@ use space::{io, ExportFormat, ModelFile, Rng, RunDir, SpaceDef, MODEL_VERSION};
 use std::path::{Path, PathBuf};
 
 /// The network's tensors in the safetensors format, as bytes (`path` names the file in errors).
-fn safetensors_bytes(model: &mut Model, path: &Path) -> Result<Vec<u8>> {
-    let tensors = model.tensors();
+fn safetensors_bytes(tensors: &[(String, candle_core::Tensor)], path: &Path) -> Result<Vec<u8>> {
     safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
         .map_err(|e| anyhow!("{}: cannot encode the weights: {e}", path.display()))
 }
@@ -73,7 +72,7 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
     let dir = run.model();
     std::fs::create_dir_all(&dir).map_err(|e| anyhow!("{}: cannot create: {e}", dir.display()))?;
     let weights = dir.join("weights.safetensors");
-    io::atomic_write(&weights, &safetensors_bytes(&mut model, &weights)?)?;
+    io::atomic_write(&weights, &safetensors_bytes(&model.tensors(), &weights)?)?;
     let mf = ModelFile {
         version: MODEL_VERSION,
         kind: "nas.model".into(),
@@ -161,9 +160,7 @@ pub fn write_format(model_dir: &Path, format: ExportFormat, out: &Path) -> Resul
             folder(out)?;
             let l = lower::lower(file, &our_tensors(&mut loaded.model)?)?;
             let (py, w) = (out.join("model.py"), out.join("weights.safetensors"));
-            let tensors = pytorch::state_dict(&l)?;
-            let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
-                .map_err(|e| anyhow!("{}: cannot encode the weights: {e}", w.display()))?;
+            let bytes = safetensors_bytes(&pytorch::state_dict(&l)?, &w)?;
             io::atomic_write(&py, pytorch::model_py(file)?.as_bytes())?;
             io::atomic_write(&w, &bytes)?;
             vec![py, w]
