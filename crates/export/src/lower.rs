@@ -238,10 +238,11 @@ impl Walk<'_> {
         }
     }
 
-    fn pool(&mut self, x: &str, op: &str, k: usize, pad: usize) -> String {
+    /// A k×k pooling `op` (`MaxPool` or `AveragePool`; padded cells not counted in averages).
+    fn pool(&mut self, x: &str, op: &str, k: usize, stride: usize, pad: usize) -> String {
         let mut attrs = vec![
             ints("kernel_shape", &[k, k]),
-            ints("strides", &[if k == 2 { 2 } else { 1 }; 2]),
+            ints("strides", &[stride, stride]),
             ints("pads", &[pad; 4]),
         ];
         if op == "AveragePool" {
@@ -368,7 +369,7 @@ pub(crate) fn lower(file: &ModelFile, ours: &Tensors) -> Result<Lowered> {
                     } else {
                         "AveragePool"
                     };
-                    y = g.pool(&y, op, 2, 0);
+                    y = g.pool(&y, op, 2, 2, 0);
                     h /= 2;
                     w /= 2;
                 }
@@ -448,7 +449,7 @@ pub(crate) fn lower(file: &ModelFile, ours: &Tensors) -> Result<Lowered> {
                     let mut vals: Vec<Option<String>> = vec![Some(x.clone())];
                     for i in 1..cell.nodes {
                         let mut acc: Option<String> = None;
-                        for (j, inp) in vals.clone().iter().enumerate().take(i) {
+                        for (j, inp) in vals.iter().enumerate() {
                             let Some(inp) = inp else { continue };
                             let e = space::arch::edge_index(i, j);
                             let (ours, torch) = (
@@ -473,7 +474,7 @@ pub(crate) fn lower(file: &ModelFile, ours: &Tensors) -> Result<Lowered> {
                                     )?;
                                     g.bn(&cv, &format!("{ours}.bn"), &format!("{torch}.bn"), ch)?
                                 }
-                                CellOp::AvgPool3x3 => g.pool(inp, "AveragePool", 3, 1),
+                                CellOp::AvgPool3x3 => g.pool(inp, "AveragePool", 3, 1, 1),
                             };
                             acc = Some(match acc {
                                 Some(a) => g.node("Add", &[&a, &out], vec![]),
