@@ -275,46 +275,60 @@ fn write_csv(path: &std::path::Path, data: &space::Dataset, folds: &[usize]) -> 
     Ok(())
 }
 
-/// One PyTorch process on `csv`: (training seconds, samples trained, note). `part`: `(i, n)` for the
-/// single-thread process that trains the folds f with f % n == i.
-fn pytorch_process(
-    python: &str,
-    csv: &Path,
-    w: &Workload,
-    sf: &SpaceFile,
-    epochs: usize,
-    candidates: usize,
-    part: Option<(usize, usize)>,
-) -> Result<std::process::Child> {
-    let script = repo().join("bench/pytorch_cv.py");
-    let input = &sf.input;
-    let shape = match input.shape {
-        Some([c, h, w]) => format!("{c},{h},{w}"),
-        None => input.features.to_string(),
-    };
-    let cell = match space::SpaceDef::from_spec(&sf.experiment.space)? {
-        space::SpaceDef::Cell(c) => format!("{},{},{}", c.channels, c.cells_per_stage, c.stages),
-        space::SpaceDef::Chain(_) => "-".into(),
-    };
-    let mut cmd = std::process::Command::new(python);
-    cmd.arg(&script).arg(csv).args([
-        w.arch,
-        &sf.experiment.space.family,
-        &shape,
-        &cell,
-        &epochs.to_string(),
-        "64",
-        "0.003",
-        "0.0001",
-        &candidates.to_string(),
-    ]);
-    if let Some((i, n)) = part {
-        cmd.arg(format!("{i}/{n}"));
+/// A workload's PyTorch runs: the interpreter, and `bench/pytorch_cv.py`'s arguments (the same for every run).
+struct Torch {
+    python: String,
+    args: Vec<String>,
+}
+
+impl Torch {
+    fn new(
+        python: &str,
+        csv: &Path,
+        w: &Workload,
+        sf: &SpaceFile,
+        def: &space::SpaceDef,
+        epochs: usize,
+        candidates: usize,
+    ) -> Torch {
+        let shape = match sf.input.shape {
+            Some([c, h, w]) => format!("{c},{h},{w}"),
+            None => sf.input.features.to_string(),
+        };
+        let cell = match def {
+            space::SpaceDef::Cell(c) => {
+                format!("{},{},{}", c.channels, c.cells_per_stage, c.stages)
+            }
+            space::SpaceDef::Chain(_) => "-".into(),
+        };
+        let mut args = vec![
+            repo().join("bench/pytorch_cv.py").display().to_string(),
+            csv.display().to_string(),
+            w.arch.into(),
+            sf.experiment.space.family.clone(),
+            shape,
+            cell,
+        ];
+        args.extend([epochs, 64].map(|v| v.to_string()));
+        args.extend(["0.003", "0.0001"].map(String::from));
+        args.push(candidates.to_string());
+        Torch {
+            python: python.into(),
+            args,
+        }
     }
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("{python}: cannot run"))
+
+    /// Starts one process: all threads and every fold, or with `part` `(i, n)` one thread and the folds f
+    /// with f % n == i.
+    fn spawn(&self, part: Option<(usize, usize)>) -> Result<std::process::Child> {
+        std::process::Command::new(&self.python)
+            .args(&self.args)
+            .args(part.map(|(i, n)| format!("{i}/{n}")))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("{}: cannot run", self.python))
+    }
 }
 
 /// What a PyTorch process printed: (training seconds, samples, threads, mean accuracy, torch version).
@@ -340,20 +354,10 @@ fn pytorch_result(child: std::process::Child) -> Result<(f64, f64, u64, f64, Str
 
 /// Samples/s of both PyTorch set-ups (all threads, folds in sequence; one single-thread process per core),
 /// and a note.
-fn pytorch(
-    python: &str,
-    csv: &Path,
-    w: &Workload,
-    sf: &SpaceFile,
-    epochs: usize,
-    candidates: usize,
-    cores: usize,
-) -> Result<(f64, f64, String)> {
-    let seq = pytorch_result(pytorch_process(
-        python, csv, w, sf, epochs, candidates, None,
-    )?)?;
+fn pytorch(torch: &Torch, cores: usize) -> Result<(f64, f64, String)> {
+    let seq = pytorch_result(torch.spawn(None)?)?;
     let children: Vec<_> = (0..cores)
-        .map(|i| pytorch_process(python, csv, w, sf, epochs, candidates, Some((i, cores))))
+        .map(|i| torch.spawn(Some((i, cores))))
         .collect::<Result<_>>()?;
     let parts: Vec<_> = children
         .into_iter()
@@ -425,7 +429,8 @@ fn main() -> Result<()> {
         let (torch, note) = match &python {
             Some(py) => {
                 write_csv(&csv, &data, &folds)?;
-                let (seq, per_core, note) = pytorch(py, &csv, w, &sf, epochs, candidates, cores)?;
+                let torch = Torch::new(py, &csv, w, &sf, &def, epochs, candidates);
+                let (seq, per_core, note) = pytorch(&torch, cores)?;
                 (Some((seq, per_core)), note)
             }
             None => (None, "PyTorch not run (no --python)".into()),
