@@ -2,6 +2,7 @@
 //! writes the files it names, and an unknown format lists the valid ones. (Equality of the exported models'
 //! outputs with nas's own is checked by scripts/check-export.sh, which needs onnxruntime and PyTorch.)
 
+use std::path::Path;
 use std::process::Command;
 use tests::{ok, repo, tmp};
 
@@ -38,28 +39,22 @@ fn onnx_and_pytorch_exports_retrain_first_and_an_unknown_format_lists_the_valid_
     );
     assert!(!run.join("model").exists());
 
-    let out = nas()
-        .arg("export")
-        .arg(&run)
-        .args(["--format", "tflite", "--out"])
-        .arg(d.join("x"))
-        .output()
-        .unwrap();
+    let export = |format: &str, out: &Path| {
+        nas()
+            .arg("export")
+            .arg(&run)
+            .args(["--format", format, "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let out = export("tflite", &d.join("x"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("native, onnx, pytorch"), "{err}");
     assert!(!d.join("x").exists() && !run.join("model").exists());
 
-    let said = ok(
-        nas()
-            .arg("export")
-            .arg(&run)
-            .args(["--format", "onnx", "--out"])
-            .arg(d.join("onnx/winner.onnx"))
-            .output()
-            .unwrap(),
-        "export onnx",
-    );
+    let said = ok(export("onnx", &d.join("onnx/winner.onnx")), "export onnx");
     assert!(run.join("model/model.toml").exists(), "no retrained model");
     assert!(
         said.contains("as onnx") && said.contains("winner.onnx"),
@@ -69,16 +64,7 @@ fn onnx_and_pytorch_exports_retrain_first_and_an_unknown_format_lists_the_valid_
     // ModelProto field 1 (ir_version, varint) = 8.
     assert_eq!(&onnx[..2], &[0x08, 8]);
 
-    ok(
-        nas()
-            .arg("export")
-            .arg(&run)
-            .args(["--format", "pytorch", "--out"])
-            .arg(d.join("torch"))
-            .output()
-            .unwrap(),
-        "export pytorch",
-    );
+    ok(export("pytorch", &d.join("torch")), "export pytorch");
     let sel = std::fs::read_to_string(run.join("selection.toml")).unwrap();
     let sel: toml::Table = sel.parse().unwrap();
     let arch = sel["best"]["arch"].as_str().unwrap();
