@@ -462,7 +462,10 @@ mod tests {
     }
 
     /// What a GPU does (a candidate's folds trained as one grouped network), on the CPU: the same scores as
-    /// the folds trained one by one, up to a prediction flipped by float rounding.
+    /// the folds trained one by one, up to a few predictions flipped by float rounding. The grouped network
+    /// runs on candle ops, the folds alone on the CPU kernels, whose rounding differs; a bias right before a
+    /// batch norm gets only that rounding as its gradient, and AdamW turns it into steps of up to lr. (With
+    /// the same ops on both sides, `nn`'s `grouped_folds_train_like_separate_folds` compares the weights.)
     #[test]
     fn grouped_folds_score_like_separate_folds() {
         let (sf, def, data) = small(|_| {});
@@ -488,7 +491,7 @@ mod tests {
             assert_eq!(a.fold_scores.len(), g.fold_scores.len());
             for (x, y) in a.fold_scores.iter().zip(&g.fold_scores) {
                 assert!(
-                    (x - y).abs() * val < 1.5,
+                    (x - y).abs() * val < 4.5,
                     "{}: {x} alone vs {y} grouped",
                     a.arch
                 );

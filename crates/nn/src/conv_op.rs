@@ -9,7 +9,7 @@
 //! without parallelism. f32 and f64 (the gradient checks run in f64).
 
 use candle_core::{
-    backend::BackendStorage, bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor,
+    backend::BackendStorage, bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
 use std::sync::Arc;
 
@@ -85,8 +85,10 @@ impl Window {
     }
 }
 
-/// Element types the op runs on.
-trait Elem: Copy + Default + std::ops::AddAssign + 'static {
+/// Element types the ops run on.
+pub(crate) trait Elem:
+    num_traits::Float + Default + std::ops::AddAssign + std::ops::MulAssign + Send + Sync + 'static
+{
     const ONE: Self;
     /// Runs `f` on a thread-local scratch buffer of `n` elements (contents unspecified).
     fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
@@ -115,34 +117,60 @@ fn transposed<T>(s: &[T], cols: usize) -> Mat<T> {
     }
 }
 
-/// `dst[m×n] = a[m×k] · b[k×n]` (dst row-major, overwritten).
-fn matmul<T: Elem>(dst: &mut [T], m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>) {
+/// `dst[m×n] = a[m×k] · b[k×n]`, or with `acc` `dst += a · b` (dst row-major).
+///
+/// # Safety
+/// `dst` must be valid for m×n writes (and reads with `acc`), and `a`, `b` must hold m×k and k×n elements
+/// under their strides.
+unsafe fn gemm_into<T: Elem>(
+    dst: *mut T,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    acc: bool,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        n as isize,
+        acc,
+        a.p,
+        a.cs,
+        a.rs,
+        b.p,
+        b.cs,
+        b.rs,
+        T::ONE,
+        T::ONE,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    )
+}
+
+/// `dst[m×n] = a[m×k] · b[k×n]` (dst row-major, overwritten), or `+=` with `acc`.
+fn matmul<T: Elem>(dst: &mut [T], m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>, acc: bool) {
     assert!(dst.len() >= m * n);
-    // SAFETY: the caller's slices hold m×k, k×n and m×n elements under the given strides (asserted for the
-    // destination; the sources are sized by construction in this module).
+    // SAFETY: the destination is asserted above; the sources are sized by construction in this module.
+    unsafe { gemm_into(dst.as_mut_ptr(), m, n, k, a, b, acc) }
+}
+
+/// A new `a[m×k] · b[k×n]`, written straight into fresh memory (no zero fill first).
+fn matmul_new<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>) -> Vec<T> {
+    let mut v = Vec::with_capacity(m * n);
+    // SAFETY: the capacity holds m×n elements, gemm writes every one of them without reading (acc is false),
+    // and the length is set only afterwards.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.p,
-            a.cs,
-            a.rs,
-            b.p,
-            b.cs,
-            b.rs,
-            T::default(),
-            T::ONE,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
+        gemm_into(v.as_mut_ptr(), m, n, k, a, b, false);
+        v.set_len(m * n);
     }
+    v
 }
 
 thread_local! {
@@ -187,48 +215,63 @@ impl Elem for f64 {
 /// channels in the columns `[B·n_out, taps·C]`, and `src` the offset of the input pixel's channels in `x`
 /// `[B, hw, C]`, or `None` for padding. im2col and col2im are the two directions of this one mapping.
 fn for_each_tap(b: usize, c: usize, win: &Window, mut f: impl FnMut(usize, Option<usize>)) {
-    let (n, row) = (win.n_out(), win.taps * c);
+    let mut at = 0;
     for bi in 0..b {
-        for (j, &src) in win.idx.iter().enumerate() {
-            let at = (bi * n + j / win.taps) * row + (j % win.taps) * c;
-            let src = (src as usize != win.hw).then(|| (bi * win.hw + src as usize) * c);
-            f(at, src);
+        let base = bi * win.hw;
+        for &src in win.idx.iter() {
+            f(
+                at,
+                (src as usize != win.hw).then(|| (base + src as usize) * c),
+            );
+            at += c;
         }
     }
 }
 
 /// Gathers `[B, hw, C]` into `cols` `[B·n_out, taps·C]` (every element written).
 fn im2col<T: Elem>(x: &[T], b: usize, c: usize, win: &Window, cols: &mut [T]) {
+    if c == 1 {
+        // The first layer of a grey-scale image: one value per tap, no slice copies.
+        for (bi, out) in cols.chunks_exact_mut(win.idx.len()).take(b).enumerate() {
+            let img = &x[bi * win.hw..(bi + 1) * win.hw];
+            for (o, &src) in out.iter_mut().zip(win.idx.iter()) {
+                *o = img.get(src as usize).copied().unwrap_or_default();
+            }
+        }
+        return;
+    }
     for_each_tap(b, c, win, |at, src| match src {
         Some(s) => cols[at..at + c].copy_from_slice(&x[s..s + c]),
         None => cols[at..at + c].fill(T::default()),
     });
 }
 
-fn slice<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
+pub(crate) fn slice<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&v[a..b]),
         None => bail!("conv: operand is not contiguous"),
     }
 }
 
-/// The forward convolution: `x.apply_op2(w, Conv(win))`.
+/// The forward convolution: `x.apply_op2(w, Conv(win))`, or with a bias `x.apply_op3(w, b, Conv(win))`.
 struct Conv(Window);
 /// Input gradient: `grad_y.apply_op2_no_bwd(w, ConvGradInput(win, c))`.
 struct ConvGradInput(Window, usize);
 /// Weight gradient: `x.apply_op2_no_bwd(grad_y, ConvGradWeight(win))`.
 struct ConvGradWeight(Window);
 
+/// `y = im2col(x) · w (+ bias)`; with a bias, `y` starts as the bias rows and the product is added to it.
 fn fwd<T: Elem>(
     x: &[T],
     lx: &Layout,
     w: &[T],
     lw: &Layout,
+    bias: Option<&[T]>,
     win: &Window,
 ) -> Result<(Vec<T>, Shape)> {
     let (b, hw, c) = lx.shape().dims3()?;
     let (kc, co) = lw.shape().dims2()?;
-    if hw != win.hw || kc != win.taps * c {
+    if hw != win.hw || kc != win.taps * c || bias.is_some_and(|b| b.len() != co) {
         bail!(
             "conv: input {:?} / weight {:?} do not fit the window",
             lx.shape(),
@@ -237,10 +280,18 @@ fn fwd<T: Elem>(
     }
     let (x, w) = (slice(x, lx)?, slice(w, lw)?);
     let m = b * win.n_out();
-    let mut y = vec![T::default(); m * co];
-    T::with_scratch(m * kc, |cols| {
+    let y = T::with_scratch(m * kc, |cols| {
         im2col(x, b, c, win, cols);
-        matmul(&mut y, m, co, kc, row_major(cols, kc), row_major(w, co));
+        let (a, wm) = (row_major(cols, kc), row_major(w, co));
+        match bias {
+            None => matmul_new(m, co, kc, a, wm),
+            Some(bias) => {
+                let mut y = Vec::with_capacity(m * co);
+                (0..m).for_each(|_| y.extend_from_slice(bias));
+                matmul(&mut y, m, co, kc, a, wm, true);
+                y
+            }
+        }
     });
     Ok((y, Shape::from((b, win.n_out(), co))))
 }
@@ -260,7 +311,15 @@ fn grad_input<T: Elem>(
     let mut dx = vec![T::default(); b * win.hw * c];
     T::with_scratch(m * kc, |dcols| {
         // dcols[m×kc] = gy[m×co] · wᵀ[co×kc], then scatter-added into dx (col2im).
-        matmul(dcols, m, kc, co, row_major(gy, co), transposed(w, co));
+        matmul(
+            dcols,
+            m,
+            kc,
+            co,
+            row_major(gy, co),
+            transposed(w, co),
+            false,
+        );
         for_each_tap(b, c, win, |at, src| {
             if let Some(s) = src {
                 for (d, g) in dx[s..s + c].iter_mut().zip(&dcols[at..at + c]) {
@@ -283,22 +342,15 @@ fn grad_weight<T: Elem>(
     let (_, n, co) = lg.shape().dims3()?;
     let kc = win.taps * c;
     let (x, gy) = (slice(x, lx)?, slice(gy, lg)?);
-    let mut dw = vec![T::default(); kc * co];
-    T::with_scratch(b * n * kc, |cols| {
+    let dw = T::with_scratch(b * n * kc, |cols| {
         im2col(x, b, c, win, cols);
         // dw[kc×co] = colsᵀ[kc×m] · gy[m×co]
-        matmul(
-            &mut dw,
-            kc,
-            co,
-            b * n,
-            transposed(cols, kc),
-            row_major(gy, co),
-        );
+        matmul_new(kc, co, b * n, transposed(cols, kc), row_major(gy, co))
     });
     Ok((dw, Shape::from((kc, co))))
 }
 
+/// Runs `$body` on the two operands' slices as f32 or f64 and wraps the `(Vec, Shape)` it returns.
 macro_rules! dispatch {
     ($s1:expr, $s2:expr, |$a:ident, $b:ident| $body:expr) => {
         match ($s1, $s2) {
@@ -315,6 +367,19 @@ macro_rules! dispatch {
     };
 }
 
+impl Conv {
+    /// The input gradient (only when the input is itself computed or trained: never for the data) and the
+    /// weight gradient.
+    fn grads(&self, x: &Tensor, w: &Tensor, gy: &Tensor) -> Result<(Option<Tensor>, Tensor)> {
+        let c = x.dim(2)?;
+        let dx = match x.track_op() {
+            true => Some(gy.apply_op2_no_bwd(w, &ConvGradInput(self.0.clone(), c))?),
+            false => None,
+        };
+        Ok((dx, x.apply_op2_no_bwd(gy, &ConvGradWeight(self.0.clone()))?))
+    }
+}
+
 impl CustomOp2 for Conv {
     fn name(&self) -> &'static str {
         "im2col-conv"
@@ -326,7 +391,7 @@ impl CustomOp2 for Conv {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        dispatch!(s1, s2, |x, w| fwd(x, l1, w, l2, &self.0)?)
+        dispatch!(s1, s2, |x, w| fwd(x, l1, w, l2, None, &self.0)?)
     }
     fn bwd(
         &self,
@@ -335,11 +400,47 @@ impl CustomOp2 for Conv {
         _y: &Tensor,
         gy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = self.grads(x, w, &gy.contiguous()?)?;
+        Ok((dx, Some(dw)))
+    }
+}
+
+impl CustomOp3 for Conv {
+    fn name(&self) -> &'static str {
+        "im2col-conv-bias"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
+                let (v, s) = fwd(x, l1, w, l2, Some(slice(b, l3)?), &self.0)?;
+                Ok((CpuStorage::F32(v), s))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
+                let (v, s) = fwd(x, l1, w, l2, Some(slice(b, l3)?), &self.0)?;
+                Ok((CpuStorage::F64(v), s))
+            }
+            (a, _, _) => bail!("conv: unsupported dtype {:?}", a.dtype()),
+        }
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let gy = gy.contiguous()?;
-        let c = x.dim(2)?;
-        let dx = gy.apply_op2_no_bwd(w, &ConvGradInput(self.0.clone(), c))?;
-        let dw = x.apply_op2_no_bwd(&gy, &ConvGradWeight(self.0.clone()))?;
-        Ok((Some(dx), Some(dw)))
+        let (dx, dw) = self.grads(x, w, &gy)?;
+        Ok((dx, Some(dw), Some(gy.apply_op1_no_bwd(&ColumnSum)?)))
     }
 }
 
@@ -446,8 +547,12 @@ pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&bias.contiguous()?, AddBias)
 }
 
-/// The convolution `[B, hw, C]` × `[taps·C, Cout]` → `[B, n_out, Cout]` as one CPU op with its own backward.
-pub fn conv(x: &Tensor, w: &Tensor, win: &Window) -> Result<Tensor> {
-    x.contiguous()?
-        .apply_op2(&w.contiguous()?, Conv(win.clone()))
+/// The convolution `[B, hw, C]` × `[taps·C, Cout]` (+ bias `[Cout]`) → `[B, n_out, Cout]` as one CPU op
+/// with its own backward.
+pub fn conv(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, win: &Window) -> Result<Tensor> {
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match bias {
+        None => x.apply_op2(&w, Conv(win.clone())),
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, Conv(win.clone())),
+    }
 }

@@ -22,6 +22,8 @@ pub mod conv_op;
 pub mod device;
 pub mod model;
 pub mod ops;
+/// One-pass CPU activation, pooling and batch norm.
+pub mod pointwise;
 pub mod train;
 
 pub use model::Model;

@@ -1,7 +1,7 @@
 //! Networks built from an architecture: parameters as candle `Var`s, forward passes from [`crate::ops`].
 
-use crate::ops;
-use candle_core::{DType, Device, Result, Tensor, Var};
+use crate::{ops, pointwise};
+use candle_core::{DType, Device, Result, Tensor, Var, D};
 use space::{Act, Arch, Block, CellOp, InputInfo, Pool, Rng, SpaceDef};
 
 const BN_EPS: f64 = 1e-5;
@@ -161,6 +161,22 @@ impl BatchNorm {
         y.reshape(dims)
     }
 
+    /// Training mode on the CPU, followed by the activation and optionally pooling, as one op.
+    fn forward_fused(
+        &mut self,
+        x: &Tensor,
+        act: Act,
+        pool: Option<pointwise::Pool2>,
+    ) -> Result<Tensor> {
+        let args = (self.gamma.as_tensor(), self.beta.as_tensor(), BN_EPS);
+        let (y, stats) = pointwise::tail(x, Some(args), Some(act), pool)?;
+        let (m, v) = stats.expect("batch norm returns its statistics");
+        let n = (x.elem_count() / x.dim(D::Minus1)?) as f64;
+        let unbiased = (v.squeeze(0)? * (n / (n - 1.0).max(1.0)))?;
+        self.update(&m.squeeze(0)?, &unbiased)?;
+        Ok(y)
+    }
+
     fn update(&mut self, mean: &Tensor, unbiased_var: &Tensor) -> Result<()> {
         self.mean = ((&self.mean * (1.0 - BN_MOMENTUM))? + (mean.detach() * BN_MOMENTUM)?)?;
         self.var = ((&self.var * (1.0 - BN_MOMENTUM))? + (unbiased_var * BN_MOMENTUM)?)?;
@@ -255,15 +271,6 @@ pub struct Model {
     image: Option<(usize, usize, usize)>,
     /// `None` for a plain network, else the number of stacked groups ([`Model::new_grouped`]).
     groups: Option<usize>,
-}
-
-fn act(x: &Tensor, a: Act) -> Result<Tensor> {
-    match a {
-        Act::Relu => x.relu(),
-        Act::Gelu => x.gelu(),
-        Act::Tanh => x.tanh(),
-        Act::Silu => x.silu(),
-    }
 }
 
 /// Inverted dropout. Grouped, each group's real rows draw from its own stream exactly what a plain network
@@ -546,10 +553,30 @@ impl Model {
                         Transform::Conv(cv) => cv.forward(&x, grp)?,
                         Transform::Dense(w, bias) => ops::dense(&x, w, bias, grp)?,
                     };
-                    if let Some(bn) = &mut l.bn {
-                        y = bn.forward(&y, train, grp)?;
-                    }
-                    y = act(&y, l.spec.act)?;
+                    let pool = *conv && l.spec.pool != Pool::None && l.h >= 2 && l.w >= 2;
+                    let max = l.spec.pool == Pool::Max;
+                    // On the CPU, batch norm, activation and (without a residual) pooling are one op.
+                    let fuse = grp.is_none() && ops::kernels(&y);
+                    let fused_pool =
+                        (fuse && pool && !l.spec.res).then(|| pointwise::Pool2::new(l.h, l.w, max));
+                    let pooled = fused_pool.is_some();
+                    y = match (&mut l.bn, fuse) {
+                        (Some(bn), true) if train => {
+                            bn.forward_fused(&y, l.spec.act, fused_pool)?
+                        }
+                        (bn, true) => {
+                            if let Some(bn) = bn {
+                                y = bn.forward(&y, false, None)?;
+                            }
+                            pointwise::tail(&y, None, Some(l.spec.act), fused_pool)?.0
+                        }
+                        (bn, false) => {
+                            if let Some(bn) = bn {
+                                y = bn.forward(&y, train, grp)?;
+                            }
+                            ops::activation(&y, l.spec.act)?
+                        }
+                    };
                     if l.spec.res {
                         let skip = match &l.proj {
                             Some(Projection::Conv(p)) => p.forward(&x, grp)?,
@@ -558,8 +585,8 @@ impl Model {
                         };
                         y = (y + skip)?;
                     }
-                    if *conv && l.spec.pool != Pool::None && l.h >= 2 && l.w >= 2 {
-                        y = ops::pool2(&y, l.h, l.w, l.spec.pool == Pool::Max)?;
+                    if pool && !pooled {
+                        y = ops::pool2(&y, l.h, l.w, max)?;
                     }
                     if train && l.spec.dropout > 0.0 {
                         y = dropout(&y, l.spec.dropout, rngs, grp)?;
@@ -580,8 +607,16 @@ impl Model {
                 for st in stages.iter_mut() {
                     x = match st {
                         Stage::Reduce(r) => {
-                            let a = r.a_bn.forward(&r.a.forward(&x.relu()?, grp)?, train, grp)?;
-                            let bb = r.b_bn.forward(&r.b.forward(&a.relu()?, grp)?, train, grp)?;
+                            let a = r.a_bn.forward(
+                                &r.a.forward(&ops::activation(&x, Act::Relu)?, grp)?,
+                                train,
+                                grp,
+                            )?;
+                            let bb = r.b_bn.forward(
+                                &r.b.forward(&ops::activation(&a, Act::Relu)?, grp)?,
+                                train,
+                                grp,
+                            )?;
                             (bb + r.short.forward(&x, grp)?)?
                         }
                         Stage::Cell {
@@ -596,9 +631,11 @@ impl Model {
                                     let out = match &mut cell_ops[space::arch::edge_index(i, j)] {
                                         EdgeOp::Zero => continue,
                                         EdgeOp::Skip => inp.clone(),
-                                        EdgeOp::Conv(cv, bn) => {
-                                            bn.forward(&cv.forward(&inp.relu()?, grp)?, train, grp)?
-                                        }
+                                        EdgeOp::Conv(cv, bn) => bn.forward(
+                                            &cv.forward(&ops::activation(inp, Act::Relu)?, grp)?,
+                                            train,
+                                            grp,
+                                        )?,
                                         EdgeOp::AvgPool(idx, inv) => ops::avg_pool3(inp, idx, inv)?,
                                     };
                                     acc = Some(match acc {
@@ -615,7 +652,7 @@ impl Model {
                         }
                     };
                 }
-                head_bn.forward(&x, train, grp)?.relu()?.mean(1)?
+                ops::activation(&head_bn.forward(&x, train, grp)?, Act::Relu)?.mean(1)?
             }
         };
         ops::dense(&feats, &self.head.0, &self.head.1, grp)

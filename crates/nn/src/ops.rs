@@ -7,6 +7,26 @@
 //! wrong (scaled by 1/k², leaks on odd sizes).
 
 use candle_core::{DType, Device, Result, Tensor, D};
+use space::arch::Act;
+
+thread_local! {
+    static KERNELS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Whether `x` goes through the hand-written CPU kernels ([`crate::conv_op`], [`crate::pointwise`]): on the
+/// CPU, unless [`with_candle_ops`] turned them off.
+pub fn kernels(x: &Tensor) -> bool {
+    x.device().is_cpu() && KERNELS.get()
+}
+
+/// Runs `f` with every op on this thread built from candle ops, as on a GPU: tests compare whole trainings
+/// of the two paths whose rounding must agree (the kernels themselves are compared op by op below).
+pub fn with_candle_ops<R>(f: impl FnOnce() -> R) -> R {
+    let before = KERNELS.replace(false);
+    let r = f();
+    KERNELS.set(before);
+    r
+}
 
 /// Gathers the windows: `[B, h·w, C]` → `[B·ho·wo, k²·C]` (tap-major, channel-minor).
 pub fn im2col(x: &Tensor, idx: &Tensor, taps: usize) -> Result<Tensor> {
@@ -32,7 +52,7 @@ pub fn conv(
 ) -> Result<Tensor> {
     let (b, hw, c) = x.dims3()?;
     let y = match win {
-        Some(win) if x.device().is_cpu() && grp.is_none() => crate::conv_op::conv(x, w, win)?,
+        Some(win) if kernels(x) && grp.is_none() => return crate::conv_op::conv(x, w, bias, win),
         Some(win) => {
             let cols = im2col(x, &win.tensor, win.taps)?;
             matmul(&cols, w, grp)?.reshape((b, win.n_out(), ()))?
@@ -68,7 +88,7 @@ pub fn add_bias(x: &Tensor, bias: &Tensor, grp: Option<&Groups>) -> Result<Tenso
                 .broadcast_add(bias)?
                 .reshape(x.dims())
         }
-        None if x.device().is_cpu() => crate::conv_op::add_bias(x, bias),
+        None if kernels(x) => crate::conv_op::add_bias(x, bias),
         None => x.broadcast_add(bias),
     }
 }
@@ -155,8 +175,17 @@ impl Groups {
     }
 }
 
-/// 2×2 pooling with stride 2 on `[B, h·w, C]` (odd rows/columns dropped, like floor mode).
+/// 2×2 pooling with stride 2 on `[B, h·w, C]` (odd rows/columns dropped, like floor mode): the one-pass op
+/// of [`crate::pointwise`] on the CPU, candle ops elsewhere.
 pub fn pool2(x: &Tensor, h: usize, w: usize, max: bool) -> Result<Tensor> {
+    match kernels(x) {
+        true => crate::pointwise::pool2(x, h, w, max),
+        false => pool2_candle(x, h, w, max),
+    }
+}
+
+/// [`pool2`] from candle ops.
+fn pool2_candle(x: &Tensor, h: usize, w: usize, max: bool) -> Result<Tensor> {
     let (b, _, c) = x.dims3()?;
     let (h2, w2) = (h / 2, w / 2);
     let mut x4 = x.reshape((b, h, w, c))?;
@@ -173,6 +202,24 @@ pub fn pool2(x: &Tensor, h: usize, w: usize, max: bool) -> Result<Tensor> {
         x6.mean(4)?.mean(2)?
     };
     y.reshape((b, h2 * w2, c))
+}
+
+/// The activation `a`: the one-pass op of [`crate::pointwise`] on the CPU, candle's elsewhere.
+pub fn activation(x: &Tensor, a: Act) -> Result<Tensor> {
+    if kernels(x) {
+        return crate::pointwise::activation(x, a);
+    }
+    activation_candle(x, a)
+}
+
+/// [`activation`] from candle ops.
+fn activation_candle(x: &Tensor, a: Act) -> Result<Tensor> {
+    match a {
+        Act::Relu => x.relu(),
+        Act::Gelu => x.gelu(),
+        Act::Tanh => x.tanh(),
+        Act::Silu => x.silu(),
+    }
 }
 
 /// 3×3 average pooling, stride 1, padding 1, padded cells not counted (NAS-Bench-201's `avg_pool_3x3`).
@@ -195,8 +242,21 @@ pub fn avg_pool3_counts(h: usize, w: usize, dtype: DType, dev: &Device) -> Resul
 }
 
 /// Batch normalisation in training mode on `[N, C]` (statistics over N); returns the output, the batch mean
-/// and the biased batch variance.
+/// and the biased batch variance. One op on the CPU ([`crate::pointwise`]), candle ops elsewhere.
 pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if kernels(x) {
+        return crate::pointwise::batch_norm_train(x, gamma, beta, eps);
+    }
+    batch_norm_train_candle(x, gamma, beta, eps)
+}
+
+/// [`batch_norm_train`] from candle ops.
+fn batch_norm_train_candle(
     x: &Tensor,
     gamma: &Tensor,
     beta: &Tensor,
@@ -525,6 +585,59 @@ mod tests {
         let corner = (xv[0] + xv[2] + xv[w * 2] + xv[w * 2 + 2]) / 4.0;
         let yv: Vec<f64> = y.flatten_all().unwrap().to_vec1().unwrap();
         assert!((yv[0] - corner).abs() < 1e-12);
+    }
+
+    /// The fused CPU tail (batch norm, activation, pooling in one op) against finite differences and
+    /// against the same steps as separate candle ops, for every combination, on odd and even sizes.
+    #[test]
+    fn fused_tail_matches_finite_differences_and_the_candle_ops() {
+        use crate::pointwise::{tail, Pool2};
+        let mut rng = Rng::derive(6, "tail", &[]);
+        for (h, w) in [(4, 4), (5, 3)] {
+            let x = rand(&[2, h * w, 3], &mut rng);
+            let (g, b) = (rand(&[3], &mut rng), rand(&[3], &mut rng));
+            for bn in [false, true] {
+                for act in [
+                    None,
+                    Some(Act::Relu),
+                    Some(Act::Silu),
+                    Some(Act::Gelu),
+                    Some(Act::Tanh),
+                ] {
+                    for pool in [None, Some(true), Some(false)] {
+                        let name = format!("tail {h}x{w} bn {bn} {act:?} pool {pool:?}");
+                        let fused = |t: &[Tensor]| {
+                            let bn = bn.then(|| (&t[1], &t[2], 1e-5));
+                            let pool = pool.map(|m| Pool2::new(h, w, m));
+                            Ok(tail(&t[0], bn, act, pool)?.0)
+                        };
+                        let plain = |t: &[Tensor]| {
+                            let mut y = t[0].clone();
+                            if bn {
+                                let y2 = y.reshape((2 * h * w, 3))?;
+                                y = batch_norm_train_candle(&y2, &t[1], &t[2], 1e-5)?
+                                    .0
+                                    .reshape(y.dims())?;
+                            }
+                            if let Some(a) = act {
+                                y = activation_candle(&y, a)?;
+                            }
+                            match pool {
+                                Some(m) => pool2_candle(&y, h, w, m),
+                                None => Ok(y),
+                            }
+                        };
+                        let ins = vec![x.clone(), g.clone(), b.clone()];
+                        let d = max_diff(&fused(&ins).unwrap(), &plain(&ins).unwrap());
+                        assert!(d < 1e-12, "{name}: differs from the candle ops by {d}");
+                        match bn {
+                            true => check(&name, ins, fused),
+                            false => check(&name, vec![x.clone()], fused),
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,494 @@
+//! One-pass CPU ops for what follows a convolution: the activation, 2×2 pooling and batch normalisation,
+//! each with a backward that is one op too. Built from candle ops, an activation's backward is three passes
+//! (compare, convert, multiply), a 2×2 max pool's forward a copy and two reductions and its backward several
+//! broadcast comparisons, and batch norm a dozen passes each way; on a 28×28 CNN those passes took more time
+//! than the convolutions' matrix products.
+//!
+//! Layout as in [`crate::ops`]: channel-last `[B, h·w, C]`. f32 and f64 (the gradient checks run in f64).
+//! Each op is checked against finite differences and against the candle-op path in `ops`' tests.
+
+use crate::conv_op::{slice, Elem};
+use candle_core::{
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
+};
+use space::arch::Act;
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+/// Runs `$f::<T>` on the storages as f32 or f64 and wraps the `Vec` it returns with `$shape`.
+macro_rules! on_floats {
+    ($shape:expr, $name:expr, [$($s:ident => $v:ident),+], $body:expr) => {
+        match ($(&$s,)+) {
+            ($(CpuStorage::F32($v),)+) => Ok((CpuStorage::F32($body), $shape)),
+            ($(CpuStorage::F64($v),)+) => Ok((CpuStorage::F64($body), $shape)),
+            _ => bail!("{}: only f32 and f64", $name),
+        }
+    };
+}
+
+fn lit<T: Elem>(v: f64) -> T {
+    T::from(v).unwrap()
+}
+
+/// √(2/π), as candle's GELU has it.
+const SQRT_TWO_OVER_PI: f64 = 0.797_884_560_802_865_4;
+const GELU_C: f64 = 0.044715;
+
+fn act_forward<T: Elem>(a: Act, x: &[T]) -> Vec<T> {
+    let (zero, one, half) = (T::zero(), T::one(), lit::<T>(0.5));
+    let (k, gc) = (lit::<T>(SQRT_TWO_OVER_PI), lit::<T>(GELU_C));
+    let it = x.iter().copied();
+    match a {
+        Act::Relu => it.map(|v| if v > zero { v } else { zero }).collect(),
+        Act::Tanh => it.map(|v| v.tanh()).collect(),
+        Act::Silu => it.map(|v| v / (one + (-v).exp())).collect(),
+        Act::Gelu => it
+            .map(|v| half * v * (one + (k * v * (one + gc * v * v)).tanh()))
+            .collect(),
+    }
+}
+
+/// `gy · f'(x)`.
+fn act_backward<T: Elem>(a: Act, x: &[T], gy: &[T]) -> Vec<T> {
+    let (zero, one, half) = (T::zero(), T::one(), lit::<T>(0.5));
+    let (k, gc) = (lit::<T>(SQRT_TWO_OVER_PI), lit::<T>(GELU_C));
+    let it = x.iter().copied().zip(gy.iter().copied());
+    match a {
+        Act::Relu => it.map(|(v, g)| if v > zero { g } else { zero }).collect(),
+        Act::Tanh => it
+            .map(|(v, g)| {
+                let t = v.tanh();
+                g * (one - t * t)
+            })
+            .collect(),
+        Act::Silu => it
+            .map(|(v, g)| {
+                let s = one / (one + (-v).exp());
+                g * s * (one + v * (one - s))
+            })
+            .collect(),
+        Act::Gelu => it
+            .map(|(v, g)| {
+                let t = (k * v * (one + gc * v * v)).tanh();
+                let du = k * (one + lit::<T>(3.0) * gc * v * v);
+                g * (half * (one + t) + half * v * (one - t * t) * du)
+            })
+            .collect(),
+    }
+}
+
+/// 2×2 pooling, stride 2, of `[B, h·w, C]` (odd last row/column dropped). A max pool's forward leaves the
+/// position (0–3) of each output's first maximum in `arg`, which its backward reads: recomputing it there
+/// branched on every tie (the zeros after a ReLU) and cost more than the convolution's backward.
+#[derive(Clone)]
+pub struct Pool2 {
+    h: usize,
+    w: usize,
+    max: bool,
+    arg: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Pool2 {
+    /// Calls `f(out, top, bottom)` for every output pixel: the offset of its channels, and the offsets of
+    /// its window's top and bottom pairs of input pixels (each pair `2·C` adjacent values).
+    fn windows(&self, b: usize, c: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let (h2, w2, w) = (self.h / 2, self.w / 2, self.w);
+        let mut out = 0;
+        for bi in 0..b {
+            for oy in 0..h2 {
+                for ox in 0..w2 {
+                    let p = (bi * self.h + 2 * oy) * w + 2 * ox;
+                    f(out, p * c, (p + w) * c);
+                    out += c;
+                }
+            }
+        }
+    }
+
+    /// 2×2 max (`max`) or average pooling of an h×w map.
+    pub fn new(h: usize, w: usize, max: bool) -> Pool2 {
+        let arg = Arc::new(Mutex::new(Vec::new()));
+        Pool2 { h, w, max, arg }
+    }
+
+    fn forward<T: Elem>(&self, x: &[T], b: usize, c: usize) -> Vec<T> {
+        let n = b * (self.h / 2) * (self.w / 2) * c;
+        let mut y = vec![T::zero(); n];
+        let q = lit::<T>(0.25);
+        let mut arg = self.arg.lock().unwrap();
+        if self.max {
+            arg.resize(n, 0);
+        }
+        self.windows(b, c, |o, t, u| {
+            let (xt, xb) = (&x[t..t + 2 * c], &x[u..u + 2 * c]);
+            let out = &mut y[o..o + c];
+            if !self.max {
+                for i in 0..c {
+                    out[i] = (xt[i] + xt[c + i] + xb[i] + xb[c + i]) * q;
+                }
+                return;
+            }
+            let at = &mut arg[o..o + c];
+            for i in 0..c {
+                // Strict comparisons keep the earlier position on a tie.
+                let (m1, k1) = if xt[c + i] > xt[i] {
+                    (xt[c + i], 1)
+                } else {
+                    (xt[i], 0)
+                };
+                let (m2, k2) = if xb[c + i] > xb[i] {
+                    (xb[c + i], 3)
+                } else {
+                    (xb[i], 2)
+                };
+                (out[i], at[i]) = if m2 > m1 { (m2, k2) } else { (m1, k1) };
+            }
+        });
+        y
+    }
+
+    /// Max: the gradient goes to the first maximum of each window (as in PyTorch); average: a quarter to each.
+    fn backward<T: Elem>(&self, n: usize, gy: &[T], b: usize, c: usize) -> Vec<T> {
+        let mut dx = vec![T::zero(); n];
+        let (zero, q) = (T::zero(), lit::<T>(0.25));
+        let arg = self.arg.lock().unwrap();
+        self.windows(b, c, |o, t, u| {
+            let (top, rest) = dx.split_at_mut(u);
+            let (top, bottom) = (&mut top[t..t + 2 * c], &mut rest[..2 * c]);
+            let g = &gy[o..o + c];
+            if !self.max {
+                for i in 0..c {
+                    let v = g[i] * q;
+                    (top[i], top[c + i], bottom[i], bottom[c + i]) = (v, v, v, v);
+                }
+                return;
+            }
+            let at = &arg[o..o + c];
+            for i in 0..c {
+                let (k, g) = (at[i], g[i]);
+                top[i] = if k == 0 { g } else { zero };
+                top[c + i] = if k == 1 { g } else { zero };
+                bottom[i] = if k == 2 { g } else { zero };
+                bottom[c + i] = if k == 3 { g } else { zero };
+            }
+        });
+        dx
+    }
+}
+
+/// Per-channel mean, biased variance and 1/√(var + eps) of `[N, C]` rows (two passes, as the candle-op
+/// version computes them).
+fn moments<T: Elem>(x: &[T], c: usize, eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let n = lit::<T>((x.len() / c) as f64);
+    let mut mean = vec![T::zero(); c];
+    for row in x.chunks_exact(c) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m = *m / n);
+    let mut var = vec![T::zero(); c];
+    for row in x.chunks_exact(c) {
+        for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
+            *s += (v - m) * (v - m);
+        }
+    }
+    var.iter_mut().for_each(|s| *s = *s / n);
+    let inv = var
+        .iter()
+        .map(|&v| T::one() / (v + lit::<T>(eps)).sqrt())
+        .collect();
+    (mean, var, inv)
+}
+
+/// dx, then dγ and dβ (`N·C + 2C` values): with x̂ the normalised input,
+/// dx = γ/σ · (gy − mean(gy) − x̂ · mean(gy · x̂)), dγ = Σ gy · x̂, dβ = Σ gy.
+fn batch_norm_backward<T: Elem>(x: &[T], g: &[T], gy: &[T], eps: f64) -> Vec<T> {
+    let c = g.len();
+    let (mean, _, inv) = moments(x, c, eps);
+    let (mut dg, mut db) = (vec![T::zero(); c], vec![T::zero(); c]);
+    for (row, grow) in x.chunks_exact(c).zip(gy.chunks_exact(c)) {
+        for i in 0..c {
+            db[i] += grow[i];
+            dg[i] += grow[i] * (row[i] - mean[i]) * inv[i];
+        }
+    }
+    let n = lit::<T>((x.len() / c) as f64);
+    let mut dx = Vec::with_capacity(x.len() + 2 * c);
+    for (row, grow) in x.chunks_exact(c).zip(gy.chunks_exact(c)) {
+        dx.extend((0..c).map(|i| {
+            let xh = (row[i] - mean[i]) * inv[i];
+            g[i] * inv[i] * (grow[i] - db[i] / n - xh * dg[i] / n)
+        }));
+    }
+    dx.extend(dg);
+    dx.extend(db);
+    dx
+}
+
+/// Batch normalisation in training mode over the rows of `[N, C]` (or `[B, L, C]`): `(x − mean) / √(var + eps)
+/// · γ + β` with the batch's mean and biased variance.
+fn batch_norm_forward<T: Elem>(x: &[T], g: &[T], b: &[T], eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let c = g.len();
+    let (mean, var, inv) = moments(x, c, eps);
+    let scale: Vec<T> = inv.iter().zip(g).map(|(&i, &g)| i * g).collect();
+    let mut y = Vec::with_capacity(x.len());
+    for row in x.chunks_exact(c) {
+        y.extend((0..c).map(|i| (row[i] - mean[i]) * scale[i] + b[i]));
+    }
+    (y, mean, var)
+}
+
+/// What follows a convolution or dense layer, as one op: batch norm in training mode (γ and β are the op's
+/// second and third operands; the batch statistics are left in `stats`, mean then variance), the activation,
+/// then 2×2 pooling, each optional. One node in the autograd graph instead of one per step: candle's
+/// backward allocates, zeroes and adds a gradient buffer for every node.
+#[derive(Clone)]
+struct Tail {
+    bn: Option<f64>,
+    act: Option<Act>,
+    pool: Option<Pool2>,
+    stats: Arc<Mutex<Vec<f64>>>,
+}
+
+impl Tail {
+    /// `x` is `[B, h·w, C]` with pooling, else any shape with C last.
+    fn dims(&self, l: &Layout) -> Result<(usize, usize)> {
+        let dims = l.shape().dims();
+        let c = *dims.last().unwrap_or(&1);
+        if let Some(p) = &self.pool {
+            if dims.len() != 3 || dims[1] != p.h * p.w {
+                bail!("pool2: {:?} is not {}×{}", l.shape(), p.h, p.w);
+            }
+        }
+        Ok((dims.first().copied().unwrap_or(1), c))
+    }
+
+    fn out_shape(&self, l: &Layout) -> Result<Shape> {
+        let (b, c) = self.dims(l)?;
+        Ok(match &self.pool {
+            Some(p) => Shape::from((b, (p.h / 2) * (p.w / 2), c)),
+            None => l.shape().clone(),
+        })
+    }
+
+    fn forward<T: Elem>(&self, x: &[T], bn: Option<(&[T], &[T])>, b: usize, c: usize) -> Vec<T> {
+        let normed = match (self.bn, bn) {
+            (Some(eps), Some((g, beta))) => {
+                let (y, mean, var) = batch_norm_forward(x, g, beta, eps);
+                let mut stats = self.stats.lock().unwrap();
+                stats.clear();
+                stats.extend(mean.iter().chain(&var).map(|v| v.to_f64().unwrap()));
+                Cow::Owned(y)
+            }
+            _ => Cow::Borrowed(x),
+        };
+        let act = match self.act {
+            Some(a) => Cow::Owned(act_forward(a, &normed)),
+            None => normed,
+        };
+        match &self.pool {
+            Some(p) => p.forward(&act, b, c),
+            None => act.into_owned(),
+        }
+    }
+
+    /// dx, followed by dγ and dβ with batch norm.
+    fn backward<T: Elem>(
+        &self,
+        x: &[T],
+        bn: Option<(&[T], &[T])>,
+        gy: &[T],
+        b: usize,
+        c: usize,
+    ) -> Vec<T> {
+        let g_act = match &self.pool {
+            Some(p) => Cow::Owned(p.backward(x.len(), gy, b, c)),
+            None => Cow::Borrowed(gy),
+        };
+        let bn = self.bn.zip(bn);
+        let g_norm = match self.act {
+            Some(a) => {
+                let pre = match bn {
+                    Some((eps, (g, beta))) => Cow::Owned(batch_norm_forward(x, g, beta, eps).0),
+                    None => Cow::Borrowed(x),
+                };
+                Cow::Owned(act_backward(a, &pre, &g_act))
+            }
+            None => g_act,
+        };
+        match bn {
+            Some((eps, (g, _))) => batch_norm_backward(x, g, &g_norm, eps),
+            None => g_norm.into_owned(),
+        }
+    }
+}
+
+/// The backward of [`Tail`]: operands `x`, `gy` (and `γ`, `β` between them with batch norm).
+struct TailGrad(Tail);
+
+impl CustomOp1 for Tail {
+    fn name(&self) -> &'static str {
+        "tail"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, c) = self.dims(l)?;
+        on_floats!(self.out_shape(l)?, "tail", [s => x], self.forward(slice(x, l)?, None, b, c))
+    }
+    fn bwd(&self, x: &Tensor, _y: &Tensor, gy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(
+            &gy.contiguous()?,
+            &TailGrad(self.clone()),
+        )?))
+    }
+}
+
+impl CustomOp2 for TailGrad {
+    fn name(&self) -> &'static str {
+        "tail-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, c) = self.0.dims(l1)?;
+        on_floats!(l1.shape().clone(), "tail-grad", [s1 => x, s2 => g],
+            self.0.backward(slice(x, l1)?, None, slice(g, l2)?, b, c))
+    }
+}
+
+impl CustomOp3 for Tail {
+    fn name(&self) -> &'static str {
+        "tail-bn"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, c) = self.dims(l1)?;
+        if l2.shape().elem_count() != c || l3.shape().elem_count() != c {
+            bail!(
+                "batch-norm: {:?} with γ {:?}, β {:?}",
+                l1.shape(),
+                l2.shape(),
+                l3.shape()
+            );
+        }
+        on_floats!(self.out_shape(l1)?, "tail-bn", [s1 => x, s2 => g, s3 => beta],
+            self.forward(slice(x, l1)?, Some((slice(g, l2)?, slice(beta, l3)?)), b, c))
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        g: &Tensor,
+        beta: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, c) = (x.elem_count(), g.elem_count());
+        let gb = Tensor::cat(&[g.flatten_all()?, beta.flatten_all()?], 0)?;
+        let all = x.apply_op3_no_bwd(&gb, &gy.contiguous()?, &TailGrad(self.clone()))?;
+        Ok((
+            Some(all.narrow(0, 0, n)?.reshape(x.shape())?),
+            Some(all.narrow(0, n, c)?.reshape(g.shape())?),
+            Some(all.narrow(0, n + c, c)?.reshape(beta.shape())?),
+        ))
+    }
+}
+
+impl CustomOp3 for TailGrad {
+    fn name(&self) -> &'static str {
+        "tail-bn-grad"
+    }
+    /// Operands `x`, γ and β concatenated, `gy`; the result is dx, dγ, dβ flattened into one vector.
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, c) = self.0.dims(l1)?;
+        let n = l1.shape().elem_count();
+        on_floats!(Shape::from(n + 2 * c), "tail-bn-grad", [s1 => x, s2 => gb, s3 => g], {
+            let gb = slice(gb, l2)?;
+            self.0.backward(slice(x, l1)?, Some(gb.split_at(c)), slice(g, l3)?, b, c)
+        })
+    }
+}
+
+impl Tail {
+    fn new(bn: Option<f64>, act: Option<Act>, pool: Option<Pool2>) -> Tail {
+        let stats = Arc::new(Mutex::new(Vec::new()));
+        Tail {
+            bn,
+            act,
+            pool,
+            stats,
+        }
+    }
+
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        x.contiguous()?.apply_op1(self)
+    }
+}
+
+/// The activation `a` of `x` as one CPU op with a one-pass backward.
+pub fn activation(x: &Tensor, a: Act) -> Result<Tensor> {
+    Tail::new(None, Some(a), None).apply(x)
+}
+
+/// 2×2 max or average pooling, stride 2, of `[B, h·w, C]` as one CPU op with a one-pass backward.
+pub fn pool2(x: &Tensor, h: usize, w: usize, max: bool) -> Result<Tensor> {
+    Tail::new(None, None, Some(Pool2::new(h, w, max))).apply(x)
+}
+
+/// Batch norm in training mode: γ, β, ε.
+pub type BatchNormArgs<'a> = (&'a Tensor, &'a Tensor, f64);
+
+/// [`Tail`]: optional batch norm in training mode (γ, β, ε), activation and 2×2 pooling of `x` as one CPU op;
+/// returns the output and, with batch norm, the batch mean and biased variance (`[1, C]` each).
+pub fn tail(
+    x: &Tensor,
+    bn: Option<BatchNormArgs>,
+    act: Option<Act>,
+    pool: Option<Pool2>,
+) -> Result<(Tensor, Option<(Tensor, Tensor)>)> {
+    let Some((gamma, beta, eps)) = bn else {
+        return Ok((Tail::new(None, act, pool).apply(x)?, None));
+    };
+    let op = Tail::new(Some(eps), act, pool);
+    let stats = op.stats.clone();
+    let y = x
+        .contiguous()?
+        .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+    let stats = stats.lock().unwrap();
+    let c = stats.len() / 2;
+    let stat = |i: usize| {
+        Tensor::from_slice(&stats[i * c..(i + 1) * c], (1, c), x.device())?.to_dtype(x.dtype())
+    };
+    Ok((y, Some((stat(0)?, stat(1)?))))
+}
+
+/// Batch normalisation in training mode of `[N, C]` as one CPU op: the output, the batch mean `[1, C]` and
+/// the biased batch variance `[1, C]` (as [`crate::ops::batch_norm_train`] returns them).
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (y, stats) = tail(x, Some((gamma, beta, eps)), None, None)?;
+    let (mean, var) = stats.expect("batch norm returns its statistics");
+    Ok((y, mean, var))
+}
