@@ -56,6 +56,39 @@ pub struct Window {
     pub hw: usize,
     /// Taps per window (k²).
     pub taps: usize,
+    /// The index as runs of consecutive input pixels (or of padding), in order: im2col copies a run's
+    /// `len·C` values at once, three runs per 3×3 window inside the image instead of nine copies.
+    runs: Arc<Vec<Run>>,
+}
+
+/// `len` taps of the window index from position `at` whose input pixels are `src, src + 1, …` (`src` is
+/// `hw` for a run of padding).
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    at: u32,
+    src: u32,
+    len: u32,
+}
+
+/// Splits each window's taps into [`Run`]s.
+fn runs(idx: &[u32], taps: usize, hw: u32) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (j, &src) in idx.iter().enumerate() {
+        if let Some(r) = runs.last_mut() {
+            let next = if src == hw { hw } else { r.src + r.len };
+            let pad = (r.src == hw) == (src == hw);
+            if j % taps != 0 && pad && src == next {
+                r.len += 1;
+                continue;
+            }
+        }
+        runs.push(Run {
+            at: j as u32,
+            src,
+            len: 1,
+        });
+    }
+    runs
 }
 
 impl Window {
@@ -70,7 +103,9 @@ impl Window {
     ) -> Result<(Window, usize, usize)> {
         let (idx, ho, wo) = window_index(h, w, k, stride, pad);
         let tensor = Tensor::from_slice(&idx, idx.len(), dev)?;
+        let runs = Arc::new(runs(&idx, k * k, (h * w) as u32));
         let win = Window {
+            runs,
             idx: Arc::new(idx),
             tensor,
             hw: h * w,
@@ -92,6 +127,8 @@ pub(crate) trait Elem:
     const ONE: Self;
     /// Runs `f` on a thread-local scratch buffer of `n` elements (contents unspecified).
     fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+    /// This type's vector of a pair kept for either type (`Scratch`).
+    fn part(s: &mut Scratch) -> &mut Vec<Self>;
 }
 
 /// Row-major matrix view for `gemm`: pointer, rows, columns, row stride and column stride.
@@ -180,7 +217,7 @@ thread_local! {
 }
 
 /// The per-thread scratch buffers, one per element type.
-type Scratch = (Vec<f32>, Vec<f64>);
+pub(crate) type Scratch = (Vec<f32>, Vec<f64>);
 
 /// Runs `f` on the first `n` elements of the scratch vector `pick` selects, grown as needed.
 fn with_scratch<T: Copy + Default, R>(
@@ -203,27 +240,30 @@ impl Elem for f32 {
     fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
         with_scratch(|s| &mut s.0, n, f)
     }
+    fn part(s: &mut Scratch) -> &mut Vec<f32> {
+        &mut s.0
+    }
 }
 impl Elem for f64 {
     const ONE: f64 = 1.0;
     fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
         with_scratch(|s| &mut s.1, n, f)
     }
+    fn part(s: &mut Scratch) -> &mut Vec<f64> {
+        &mut s.1
+    }
 }
 
-/// Walks every (sample, output pixel, tap) of `b` samples: `f(at, src)` with `at` the offset of its `c`
-/// channels in the columns `[B·n_out, taps·C]`, and `src` the offset of the input pixel's channels in `x`
+/// Walks every run of taps of `b` samples: `f(at, src, n)` with `at` the offset of its `n` values (taps ×
+/// channels) in the columns `[B·n_out, taps·C]`, and `src` the offset of the input pixels' channels in `x`
 /// `[B, hw, C]`, or `None` for padding. im2col and col2im are the two directions of this one mapping.
-fn for_each_tap(b: usize, c: usize, win: &Window, mut f: impl FnMut(usize, Option<usize>)) {
-    let mut at = 0;
+fn for_each_run(b: usize, c: usize, win: &Window, mut f: impl FnMut(usize, Option<usize>, usize)) {
+    let per_sample = win.idx.len() * c;
     for bi in 0..b {
         let base = bi * win.hw;
-        for &src in win.idx.iter() {
-            f(
-                at,
-                (src as usize != win.hw).then(|| (base + src as usize) * c),
-            );
-            at += c;
+        for r in win.runs.iter() {
+            let src = (r.src as usize != win.hw).then(|| (base + r.src as usize) * c);
+            f(bi * per_sample + r.at as usize * c, src, r.len as usize * c);
         }
     }
 }
@@ -240,9 +280,9 @@ fn im2col<T: Elem>(x: &[T], b: usize, c: usize, win: &Window, cols: &mut [T]) {
         }
         return;
     }
-    for_each_tap(b, c, win, |at, src| match src {
-        Some(s) => cols[at..at + c].copy_from_slice(&x[s..s + c]),
-        None => cols[at..at + c].fill(T::default()),
+    for_each_run(b, c, win, |at, src, n| match src {
+        Some(s) => cols[at..at + n].copy_from_slice(&x[s..s + n]),
+        None => cols[at..at + n].fill(T::default()),
     });
 }
 
@@ -320,9 +360,9 @@ fn grad_input<T: Elem>(
             transposed(w, co),
             false,
         );
-        for_each_tap(b, c, win, |at, src| {
+        for_each_run(b, c, win, |at, src, n| {
             if let Some(s) = src {
-                for (d, g) in dx[s..s + c].iter_mut().zip(&dcols[at..at + c]) {
+                for (d, g) in dx[s..s + n].iter_mut().zip(&dcols[at..at + n]) {
                     *d += *g;
                 }
             }
@@ -472,6 +512,98 @@ impl CustomOp2 for ConvGradWeight {
     ) -> Result<(CpuStorage, Shape)> {
         dispatch!(s1, s2, |x, g| grad_weight(x, l1, g, l2, &self.0)?)
     }
+}
+
+/// 3×3 average pooling, stride 1, padding 1, padded cells not counted (NAS-Bench-201's `avg_pool_3x3`) on
+/// `[B, hw, C]`: `x.apply_op1(AvgPool3(win))` with the window of `Window::new(h, w, 3, 1, 1)`. Built from
+/// candle ops it was a gather of nine copies, a sum and a scatter-add backward.
+#[derive(Clone)]
+struct AvgPool3(Window);
+/// Its backward: `gy.apply_op1_no_bwd(AvgPool3Grad(win))`.
+struct AvgPool3Grad(AvgPool3);
+
+impl AvgPool3 {
+    /// Forward, `y[o] = Σ x[p] / |win(o)|` over the pixels p in o's window; backward, since a 3×3 stride-1
+    /// window is symmetric (p is in o's window exactly when o is in p's), `dx[p] = Σ gy[o] / |win(o)|`
+    /// over the pixels o in p's window.
+    fn run<T: Elem>(&self, x: &[T], l: &Layout, backward: bool) -> Result<(Vec<T>, Shape)> {
+        let win = &self.0;
+        let (b, hw, c) = l.shape().dims3()?;
+        if hw != win.hw || win.n_out() != hw {
+            bail!("avg-pool3: {:?} does not fit the window", l.shape());
+        }
+        let x = slice(x, l)?;
+        let inv: Vec<T> = win
+            .idx
+            .chunks_exact(win.taps)
+            .map(|w| T::one() / T::from(w.iter().filter(|&&i| i as usize != hw).count()).unwrap())
+            .collect();
+        let mut y = vec![T::zero(); x.len()];
+        for (xb, yb) in x
+            .chunks_exact(hw * c)
+            .zip(y.chunks_exact_mut(hw * c))
+            .take(b)
+        {
+            for (o, (taps, out)) in win
+                .idx
+                .chunks_exact(win.taps)
+                .zip(yb.chunks_exact_mut(c))
+                .enumerate()
+            {
+                for &src in taps.iter().filter(|&&i| i as usize != hw) {
+                    let s = src as usize;
+                    let (xs, k) = (
+                        &xb[s * c..(s + 1) * c],
+                        if backward { inv[s] } else { T::one() },
+                    );
+                    for (v, &xv) in out.iter_mut().zip(xs) {
+                        *v += k * xv;
+                    }
+                }
+                if !backward {
+                    out.iter_mut().for_each(|v| *v = *v * inv[o]);
+                }
+            }
+        }
+        Ok((y, l.shape().clone()))
+    }
+}
+
+impl candle_core::CustomOp1 for AvgPool3 {
+    fn name(&self) -> &'static str {
+        "avg-pool3"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        match s {
+            CpuStorage::F32(v) => self.run(v, l, false).map(|(v, s)| (CpuStorage::F32(v), s)),
+            CpuStorage::F64(v) => self.run(v, l, false).map(|(v, s)| (CpuStorage::F64(v), s)),
+            other => bail!("avg-pool3: unsupported dtype {:?}", other.dtype()),
+        }
+    }
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, gy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(
+            gy.contiguous()?
+                .apply_op1_no_bwd(&AvgPool3Grad(self.clone()))?,
+        ))
+    }
+}
+
+impl candle_core::CustomOp1 for AvgPool3Grad {
+    fn name(&self) -> &'static str {
+        "avg-pool3-grad"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        match s {
+            CpuStorage::F32(v) => self.0.run(v, l, true).map(|(v, s)| (CpuStorage::F32(v), s)),
+            CpuStorage::F64(v) => self.0.run(v, l, true).map(|(v, s)| (CpuStorage::F64(v), s)),
+            other => bail!("avg-pool3: unsupported dtype {:?}", other.dtype()),
+        }
+    }
+}
+
+/// 3×3 average pooling (stride 1, padding 1, padded cells not counted) as one CPU op with its own backward.
+pub fn avg_pool3(x: &Tensor, win: &Window) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(AvgPool3(win.clone()))
 }
 
 /// `x + b` with `b` broadcast over the last dimension, and a backward that sums the gradient over rows

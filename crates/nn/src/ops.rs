@@ -224,7 +224,11 @@ fn activation_candle(x: &Tensor, a: Act) -> Result<Tensor> {
 
 /// 3×3 average pooling, stride 1, padding 1, padded cells not counted (NAS-Bench-201's `avg_pool_3x3`).
 /// `win` from `Window::new(h, w, 3, 1, 1)`, `inv_count`: `[1, h·w, 1]` of 1/(cells in the window).
+/// The CPU kernel of [`crate::conv_op`] on the CPU, candle ops elsewhere.
 pub fn avg_pool3(x: &Tensor, win: &Window, inv_count: &Tensor) -> Result<Tensor> {
+    if kernels(x) {
+        return crate::conv_op::avg_pool3(x, win);
+    }
     let (b, hw, c) = x.dims3()?;
     let cols = im2col(x, &win.tensor, 9)?.reshape((b, hw, 9, c))?;
     cols.sum(2)?.broadcast_mul(inv_count)
@@ -585,6 +589,14 @@ mod tests {
         let corner = (xv[0] + xv[2] + xv[w * 2] + xv[w * 2 + 2]) / 4.0;
         let yv: Vec<f64> = y.flatten_all().unwrap().to_vec1().unwrap();
         assert!((yv[0] - corner).abs() < 1e-12);
+        // The kernel against the candle ops, forward and (through the candle path's own check) backward.
+        let candle = with_candle_ops(|| {
+            check("avgpool3 candle", vec![x.clone()], |t| {
+                avg_pool3(&t[0], &win, &inv)
+            });
+            avg_pool3(&x, &win, &inv).unwrap()
+        });
+        assert!(max_diff(&y, &candle) < 1e-12);
     }
 
     /// The fused CPU tail (batch norm, activation, pooling in one op) against finite differences and

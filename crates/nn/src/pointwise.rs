@@ -7,7 +7,7 @@
 //! Layout as in [`crate::ops`]: channel-last `[B, h·w, C]`. f32 and f64 (the gradient checks run in f64).
 //! Each op is checked against finite differences and against the candle-op path in `ops`' tests.
 
-use crate::conv_op::{slice, Elem};
+use crate::conv_op::{slice, Elem, Scratch};
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
@@ -34,58 +34,120 @@ fn lit<T: Elem>(v: f64) -> T {
 const SQRT_TWO_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const GELU_C: f64 = 0.044715;
 
-fn act_forward<T: Elem>(a: Act, x: &[T]) -> Vec<T> {
-    let (zero, one, half) = (T::zero(), T::one(), lit::<T>(0.5));
-    let (k, gc) = (lit::<T>(SQRT_TWO_OVER_PI), lit::<T>(GELU_C));
-    let it = x.iter().copied();
-    match a {
-        Act::Relu => it.map(|v| if v > zero { v } else { zero }).collect(),
-        Act::Tanh => it.map(|v| v.tanh()).collect(),
-        Act::Silu => it.map(|v| v / (one + (-v).exp())).collect(),
-        Act::Gelu => it
-            .map(|v| half * v * (one + (k * v * (one + gc * v * v)).tanh()))
-            .collect(),
+/// An activation as a function and its derivative, one type per activation so that the loops below are
+/// compiled for each (a `match` per element kept them from vectorising).
+trait ActFn<T: Elem> {
+    fn f(v: T) -> T;
+    /// `g · f'(v)`.
+    fn df(v: T, g: T) -> T;
+}
+
+/// No activation (batch norm or pooling alone).
+struct Identity;
+struct Relu;
+struct Tanh;
+struct Silu;
+struct Gelu;
+
+impl<T: Elem> ActFn<T> for Identity {
+    fn f(v: T) -> T {
+        v
+    }
+    fn df(_: T, g: T) -> T {
+        g
     }
 }
 
-/// `gy · f'(x)`.
-fn act_backward<T: Elem>(a: Act, x: &[T], gy: &[T]) -> Vec<T> {
-    let (zero, one, half) = (T::zero(), T::one(), lit::<T>(0.5));
-    let (k, gc) = (lit::<T>(SQRT_TWO_OVER_PI), lit::<T>(GELU_C));
-    let it = x.iter().copied().zip(gy.iter().copied());
-    match a {
-        Act::Relu => it.map(|(v, g)| if v > zero { g } else { zero }).collect(),
-        Act::Tanh => it
-            .map(|(v, g)| {
-                let t = v.tanh();
-                g * (one - t * t)
-            })
-            .collect(),
-        Act::Silu => it
-            .map(|(v, g)| {
-                let s = one / (one + (-v).exp());
-                g * s * (one + v * (one - s))
-            })
-            .collect(),
-        Act::Gelu => it
-            .map(|(v, g)| {
-                let t = (k * v * (one + gc * v * v)).tanh();
-                let du = k * (one + lit::<T>(3.0) * gc * v * v);
-                g * (half * (one + t) + half * v * (one - t * t) * du)
-            })
-            .collect(),
+impl<T: Elem> ActFn<T> for Relu {
+    fn f(v: T) -> T {
+        if v > T::zero() {
+            v
+        } else {
+            T::zero()
+        }
     }
+    fn df(v: T, g: T) -> T {
+        if v > T::zero() {
+            g
+        } else {
+            T::zero()
+        }
+    }
+}
+
+impl<T: Elem> ActFn<T> for Tanh {
+    fn f(v: T) -> T {
+        v.tanh()
+    }
+    fn df(v: T, g: T) -> T {
+        let t = v.tanh();
+        g * (T::one() - t * t)
+    }
+}
+
+impl<T: Elem> ActFn<T> for Silu {
+    fn f(v: T) -> T {
+        v / (T::one() + (-v).exp())
+    }
+    fn df(v: T, g: T) -> T {
+        let s = T::one() / (T::one() + (-v).exp());
+        g * s * (T::one() + v * (T::one() - s))
+    }
+}
+
+impl<T: Elem> ActFn<T> for Gelu {
+    /// The tanh approximation, as candle computes it.
+    fn f(v: T) -> T {
+        let (k, c) = (lit::<T>(SQRT_TWO_OVER_PI), lit::<T>(GELU_C));
+        lit::<T>(0.5) * v * (T::one() + (k * v * (T::one() + c * v * v)).tanh())
+    }
+    fn df(v: T, g: T) -> T {
+        let (k, c, half) = (lit::<T>(SQRT_TWO_OVER_PI), lit::<T>(GELU_C), lit::<T>(0.5));
+        let t = (k * v * (T::one() + c * v * v)).tanh();
+        let du = k * (T::one() + lit::<T>(3.0) * c * v * v);
+        g * (half * (T::one() + t) + half * v * (T::one() - t * t) * du)
+    }
+}
+
+/// Evaluates `$body` with `$A` the [`ActFn`] type of the `Option<Act>` `$act`.
+macro_rules! with_act {
+    ($act:expr, $A:ident => $body:expr) => {
+        match $act {
+            None => {
+                type $A = Identity;
+                $body
+            }
+            Some(Act::Relu) => {
+                type $A = Relu;
+                $body
+            }
+            Some(Act::Tanh) => {
+                type $A = Tanh;
+                $body
+            }
+            Some(Act::Silu) => {
+                type $A = Silu;
+                $body
+            }
+            Some(Act::Gelu) => {
+                type $A = Gelu;
+                $body
+            }
+        }
+    };
 }
 
 /// 2×2 pooling, stride 2, of `[B, h·w, C]` (odd last row/column dropped). A max pool's forward leaves the
-/// position (0–3) of each output's first maximum in `arg`, which its backward reads: recomputing it there
-/// branched on every tie (the zeros after a ReLU) and cost more than the convolution's backward.
+/// position (0–3) of each output's first maximum in `arg` and the activation's input there in `sel`, which
+/// its backward reads: recomputing them there branched on every tie (the zeros after a ReLU) and read the
+/// whole input again, and cost more than the convolution's backward.
 #[derive(Clone)]
 pub struct Pool2 {
     h: usize,
     w: usize,
     max: bool,
-    arg: Arc<Mutex<Vec<u8>>>,
+    arg: Arc<Mutex<Vec<u32>>>,
+    sel: Arc<Mutex<Scratch>>,
 }
 
 impl Pool2 {
@@ -108,68 +170,86 @@ impl Pool2 {
     /// 2×2 max (`max`) or average pooling of an h×w map.
     pub fn new(h: usize, w: usize, max: bool) -> Pool2 {
         let arg = Arc::new(Mutex::new(Vec::new()));
-        Pool2 { h, w, max, arg }
+        let sel = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        Pool2 {
+            h,
+            w,
+            max,
+            arg,
+            sel,
+        }
     }
 
-    fn forward<T: Elem>(&self, x: &[T], b: usize, c: usize) -> Vec<T> {
+    /// Pools `act(x)`, the activation applied on the fly.
+    fn forward<T: Elem, A: ActFn<T>>(&self, x: &[T], b: usize, c: usize) -> Vec<T> {
         let n = b * (self.h / 2) * (self.w / 2) * c;
         let mut y = vec![T::zero(); n];
         let q = lit::<T>(0.25);
         let mut arg = self.arg.lock().unwrap();
+        let mut sel = self.sel.lock().unwrap();
+        let sel = T::part(&mut sel);
         if self.max {
             arg.resize(n, 0);
+            sel.resize(n, T::zero());
         }
         self.windows(b, c, |o, t, u| {
-            let (xt, xb) = (&x[t..t + 2 * c], &x[u..u + 2 * c]);
+            let (x0, x1) = x[t..t + 2 * c].split_at(c);
+            let (x2, x3) = x[u..u + 2 * c].split_at(c);
             let out = &mut y[o..o + c];
             if !self.max {
                 for i in 0..c {
-                    out[i] = (xt[i] + xt[c + i] + xb[i] + xb[c + i]) * q;
+                    out[i] = (A::f(x0[i]) + A::f(x1[i]) + A::f(x2[i]) + A::f(x3[i])) * q;
                 }
                 return;
             }
-            let at = &mut arg[o..o + c];
+            let (at, pre) = (&mut arg[o..o + c], &mut sel[o..o + c]);
             for i in 0..c {
+                let (a, b, cc, d) = (A::f(x0[i]), A::f(x1[i]), A::f(x2[i]), A::f(x3[i]));
                 // Strict comparisons keep the earlier position on a tie.
-                let (m1, k1) = if xt[c + i] > xt[i] {
-                    (xt[c + i], 1)
+                let (m1, k1, p1) = if b > a { (b, 1, x1[i]) } else { (a, 0, x0[i]) };
+                let (m2, k2, p2) = if d > cc {
+                    (d, 3, x3[i])
                 } else {
-                    (xt[i], 0)
+                    (cc, 2, x2[i])
                 };
-                let (m2, k2) = if xb[c + i] > xb[i] {
-                    (xb[c + i], 3)
-                } else {
-                    (xb[i], 2)
-                };
-                (out[i], at[i]) = if m2 > m1 { (m2, k2) } else { (m1, k1) };
+                (out[i], at[i], pre[i]) = if m2 > m1 { (m2, k2, p2) } else { (m1, k1, p1) };
             }
         });
         y
     }
 
-    /// Max: the gradient goes to the first maximum of each window (as in PyTorch); average: a quarter to each.
-    fn backward<T: Elem>(&self, n: usize, gy: &[T], b: usize, c: usize) -> Vec<T> {
-        let mut dx = vec![T::zero(); n];
-        let (zero, q) = (T::zero(), lit::<T>(0.25));
+    /// The gradient with respect to the pre-activation `pre` (`[B, h·w, C]`) of pooling `act(pre)`. Max:
+    /// the gradient goes to the first maximum of each window (as in PyTorch); average: a quarter to each.
+    fn backward<T: Elem, A: ActFn<T>>(&self, pre: &[T], gy: &[T], b: usize, c: usize) -> Vec<T> {
+        let mut dx = vec![T::zero(); pre.len()];
+        let q = lit::<T>(0.25);
         let arg = self.arg.lock().unwrap();
+        let mut sel = self.sel.lock().unwrap();
+        let sel = T::part(&mut sel);
         self.windows(b, c, |o, t, u| {
-            let (top, rest) = dx.split_at_mut(u);
-            let (top, bottom) = (&mut top[t..t + 2 * c], &mut rest[..2 * c]);
             let g = &gy[o..o + c];
-            if !self.max {
+            if self.max {
+                // One store per output, at its maximum's place (found by table, not by branches: ties,
+                // the zeros after a ReLU, make branches unpredictable); the rest of dx stays zero.
+                let (at, pre) = (&arg[o..o + c], &sel[o..o + c]);
+                let place = [t, t + c, u, u + c];
                 for i in 0..c {
-                    let v = g[i] * q;
-                    (top[i], top[c + i], bottom[i], bottom[c + i]) = (v, v, v, v);
+                    dx[place[at[i] as usize & 3] + i] = A::df(pre[i], g[i]);
                 }
                 return;
             }
-            let at = &arg[o..o + c];
+            let (top, rest) = dx.split_at_mut(u);
+            // Every slice exactly C long, so that the loop runs without bounds checks.
+            let (d0, d1) = top[t..t + 2 * c].split_at_mut(c);
+            let (d2, d3) = rest[..2 * c].split_at_mut(c);
+            let (p0, p1) = pre[t..t + 2 * c].split_at(c);
+            let (p2, p3) = pre[u..u + 2 * c].split_at(c);
             for i in 0..c {
-                let (k, g) = (at[i], g[i]);
-                top[i] = if k == 0 { g } else { zero };
-                top[c + i] = if k == 1 { g } else { zero };
-                bottom[i] = if k == 2 { g } else { zero };
-                bottom[c + i] = if k == 3 { g } else { zero };
+                let v = g[i] * q;
+                d0[i] = A::df(p0[i], v);
+                d1[i] = A::df(p1[i], v);
+                d2[i] = A::df(p2[i], v);
+                d3[i] = A::df(p3[i], v);
             }
         });
         dx
@@ -283,14 +363,11 @@ impl Tail {
             }
             _ => Cow::Borrowed(x),
         };
-        let act = match self.act {
-            Some(a) => Cow::Owned(act_forward(a, &normed)),
-            None => normed,
-        };
-        match &self.pool {
-            Some(p) => p.forward(&act, b, c),
-            None => act.into_owned(),
-        }
+        with_act!(self.act, A => match &self.pool {
+            Some(p) => p.forward::<T, A>(&normed, b, c),
+            None if self.act.is_none() => normed.into_owned(),
+            None => normed.iter().map(|&v| A::f(v)).collect(),
+        })
     }
 
     /// dx, followed by dγ and dβ with batch norm.
@@ -302,24 +379,22 @@ impl Tail {
         b: usize,
         c: usize,
     ) -> Vec<T> {
-        let g_act = match &self.pool {
-            Some(p) => Cow::Owned(p.backward(x.len(), gy, b, c)),
-            None => Cow::Borrowed(gy),
-        };
         let bn = self.bn.zip(bn);
-        let g_norm = match self.act {
-            Some(a) => {
-                let pre = match bn {
-                    Some((eps, (g, beta))) => Cow::Owned(batch_norm_forward(x, g, beta, eps).0),
-                    None => Cow::Borrowed(x),
-                };
-                Cow::Owned(act_backward(a, &pre, &g_act))
+        // The activation's input: the batch norm's output, recomputed.
+        let pre = match bn {
+            Some((eps, (g, beta))) if self.act.is_some() => {
+                Cow::Owned(batch_norm_forward(x, g, beta, eps).0)
             }
-            None => g_act,
+            _ => Cow::Borrowed(x),
         };
+        let g_norm = with_act!(self.act, A => match &self.pool {
+            Some(p) => p.backward::<T, A>(&pre, gy, b, c),
+            None if self.act.is_none() => gy.to_vec(),
+            None => pre.iter().zip(gy).map(|(&v, &g)| A::df(v, g)).collect(),
+        });
         match bn {
             Some((eps, (g, _))) => batch_norm_backward(x, g, &g_norm, eps),
-            None => g_norm.into_owned(),
+            None => g_norm,
         }
     }
 }
