@@ -561,7 +561,7 @@ impl AvgPool3 {
                     }
                 }
                 if !backward {
-                    out.iter_mut().for_each(|v| *v = *v * inv[o]);
+                    out.iter_mut().for_each(|v| *v *= inv[o]);
                 }
             }
         }
