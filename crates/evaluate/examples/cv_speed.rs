@@ -90,7 +90,7 @@ const MODELS: [Workload; 7] = [
 
 // The same allocator as the `nas` binary.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: nn::mem::Counting<mimalloc::MiMalloc> = nn::mem::Counting(mimalloc::MiMalloc);
 
 const FOLDS: usize = 5;
 

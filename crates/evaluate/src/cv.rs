@@ -22,6 +22,8 @@ struct Pending {
     /// A job of this candidate was abandoned at the deadline: it gets no result (it stays pending).
     abandoned: bool,
     secs: f64,
+    /// The most bytes one of its trainings held at once (0 when not measured, see [`nn::mem`]).
+    peak: u64,
     left: usize,
 }
 
@@ -150,6 +152,7 @@ pub(crate) fn cross_validate_with(
                 problem: None,
                 abandoned: false,
                 secs: 0.0,
+                peak: 0,
                 left: k,
             })
         })
@@ -270,10 +273,12 @@ pub(crate) fn cross_validate_with(
         let entry = &entries[e];
         let id = entry.candidate.id;
         let t0 = Instant::now();
-        let outcome = if deadline.is_some_and(|d| t0 >= d) {
-            Ok(Ok(None))
+        let (outcome, peak) = if deadline.is_some_and(|d| t0 >= d) {
+            (Ok(Ok(None)), 0)
         } else {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(entry, folds, dev)))
+            nn::mem::peak_of(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(entry, folds, dev)))
+            })
         };
         let f0 = folds[0];
         let outcomes: Option<Vec<FoldOutcome>> = match outcome {
@@ -311,6 +316,7 @@ pub(crate) fn cross_validate_with(
         let finished = {
             let mut p = state[e].lock().unwrap();
             p.secs += t0.elapsed().as_secs_f64();
+            p.peak = p.peak.max(peak);
             match outcomes {
                 None => p.abandoned = true,
                 Some(outcomes) => {
@@ -348,6 +354,9 @@ pub(crate) fn cross_validate_with(
         .collect())
 }
 
+/// The key in a result's `metrics` of the most memory (MiB) one training of the candidate held at once.
+pub const PEAK_MIB: &str = "peak_mib";
+
 /// The result of a candidate whose folds are all done: scored by `metric`, every metric's mean in `metrics`.
 fn make_result(entry: &Entry, p: &Pending, evaluator: &str, metric: Metric) -> ResultFile {
     let column =
@@ -358,6 +367,10 @@ fn make_result(entry: &Entry, p: &Pending, evaluator: &str, metric: Metric) -> R
             for (i, m) in Metric::ALL.iter().enumerate() {
                 let (mean, _) = mean_std(&column(i));
                 metrics.insert(m.name().to_string(), (mean * 1e6).round() / 1e6);
+            }
+            if p.peak > 0 {
+                let mib = p.peak as f64 / (1u64 << 20) as f64;
+                metrics.insert(PEAK_MIB.to_string(), (mib * 10.0).round() / 10.0);
             }
             let chosen = Metric::ALL
                 .iter()

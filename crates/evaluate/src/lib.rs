@@ -20,7 +20,7 @@ pub mod lease;
 pub mod stage;
 pub mod table;
 
-pub use cv::{cross_validate, cross_validate_until};
+pub use cv::{cross_validate, cross_validate_until, PEAK_MIB};
 pub use nn::{init_threads, thread_count};
 pub use stage::{evaluate_pending, queue, retry_failed, Options, Outcome, Queue};
 

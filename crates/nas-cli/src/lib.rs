@@ -19,7 +19,7 @@ use clap::Parser;
 use space::{DeviceSetting, Evaluator, Experiment, RunDir, SpaceFile};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: nn::mem::Counting<mimalloc::MiMalloc> = nn::mem::Counting(mimalloc::MiMalloc);
 
 /// Entry point: parses the command line, runs, prints errors as one line, sets the exit code.
 pub fn main() {

@@ -335,6 +335,8 @@ struct Row {
     params: u64,
     flops: u64,
     wall_s: Option<f64>,
+    /// The most memory one of its trainings held at once (MiB), where measured.
+    peak_mib: Option<f64>,
 }
 
 fn rows(history: &[Entry]) -> Vec<Row> {
@@ -360,6 +362,7 @@ fn rows(history: &[Entry]) -> Vec<Row> {
                 params: e.candidate.params,
                 flops: e.candidate.flops,
                 wall_s: r.map(|r| r.wall_s),
+                peak_mib: r.and_then(|r| r.metrics.get(evaluate::PEAK_MIB).copied()),
             }
         })
         .collect()
@@ -379,6 +382,7 @@ pub fn write_csv(history: &[Entry], path: &Path) -> Result<()> {
         "params",
         "flops",
         "wall_s",
+        "peak_mib",
     ])?;
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for r in rows(history) {
@@ -393,6 +397,7 @@ pub fn write_csv(history: &[Entry], path: &Path) -> Result<()> {
             r.params.to_string(),
             r.flops.to_string(),
             opt(r.wall_s),
+            opt(r.peak_mib),
         ])?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -478,7 +483,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         );
     }
     h.push_str("</tbody></table>");
-    h.push_str(r#"<h2>All candidates</h2><p>Click a column to sort.</p><table class="sortable"><thead><tr><th>id</th><th class="a">arch</th><th class="a">origin</th><th class="a">status</th><th>CV mean</th><th>CV std</th><th class="a">fold scores</th><th>params</th><th>MACs</th><th>seconds</th></tr></thead><tbody>"#);
+    h.push_str(r#"<h2>All candidates</h2><p>Click a column to sort.</p><table class="sortable"><thead><tr><th>id</th><th class="a">arch</th><th class="a">origin</th><th class="a">status</th><th>CV mean</th><th>CV std</th><th class="a">fold scores</th><th>params</th><th>MACs</th><th>seconds</th><th>peak MiB</th></tr></thead><tbody>"#);
     let num = |v: Option<f64>, prec: usize| {
         v.map_or(r#"<td data-v="-1">–</td>"#.to_string(), |v| {
             format!(r#"<td data-v="{v}">{v:.prec$}</td>"#)
@@ -487,7 +492,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
     for r in rows(history) {
         let _ = write!(
             h,
-            r#"<tr{}><td data-v="{}">c{:05}</td><td class="a">{}</td><td class="a">{}</td><td class="a">{}</td>{}{}<td class="a">{}</td><td data-v="{}">{}</td><td data-v="{}">{}</td>{}</tr>"#,
+            r#"<tr{}><td data-v="{}">c{:05}</td><td class="a">{}</td><td class="a">{}</td><td class="a">{}</td>{}{}<td class="a">{}</td><td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}</tr>"#,
             if r.id == sel.best.id {
                 r#" class="best""#
             } else {
@@ -505,7 +510,8 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
             r.params,
             r.flops,
             r.flops,
-            num(r.wall_s, 1)
+            num(r.wall_s, 1),
+            num(r.peak_mib, 1)
         );
     }
     h.push_str("</tbody></table>");

@@ -198,18 +198,6 @@ fn matmul<T: Elem>(dst: &mut [T], m: usize, n: usize, k: usize, a: Mat<T>, b: Ma
     unsafe { gemm_into(dst.as_mut_ptr(), m, n, k, a, b, acc) }
 }
 
-/// A new `a[m×k] · b[k×n]`, written straight into fresh memory (no zero fill first).
-fn matmul_new<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>) -> Vec<T> {
-    let mut v = Vec::with_capacity(m * n);
-    // SAFETY: the capacity holds m×n elements, gemm writes every one of them without reading (acc is false),
-    // and the length is set only afterwards.
-    unsafe {
-        gemm_into(v.as_mut_ptr(), m, n, k, a, b, false);
-        v.set_len(m * n);
-    }
-    v
-}
-
 thread_local! {
     /// Scratch buffers for columns, reused across calls: each training runs on one thread, and a fresh
     /// multi-megabyte buffer per call paid page faults and zeroing (a fifth of a CNN step).
@@ -319,21 +307,40 @@ fn fwd<T: Elem>(
         );
     }
     let (x, w) = (slice(x, lx)?, slice(w, lw)?);
-    let m = b * win.n_out();
-    let y = T::with_scratch(m * kc, |cols| {
-        im2col(x, b, c, win, cols);
-        let (a, wm) = (row_major(cols, kc), row_major(w, co));
-        match bias {
-            None => matmul_new(m, co, kc, a, wm),
-            Some(bias) => {
-                let mut y = Vec::with_capacity(m * co);
-                (0..m).for_each(|_| y.extend_from_slice(bias));
-                matmul(&mut y, m, co, kc, a, wm, true);
-                y
+    let (n, m) = (win.n_out(), b * win.n_out());
+    let mut y = match bias {
+        Some(bias) => bias.repeat(m),
+        None => Vec::with_capacity(m * co),
+    };
+    let dst = y.as_mut_ptr();
+    for (s0, sn) in tiles(b, n * kc) {
+        T::with_scratch(sn * n * kc, |cols| {
+            im2col(&x[s0 * hw * c..], sn, c, win, cols);
+            // SAFETY: y holds m×co elements (capacity), the tile's rows are s0·n … (s0 + sn)·n; with a bias
+            // they are initialised and the product is added, else gemm writes them without reading.
+            unsafe {
+                let (a, wm) = (row_major(cols, kc), row_major(w, co));
+                gemm_into(dst.add(s0 * n * co), sn * n, co, kc, a, wm, bias.is_some())
             }
-        }
-    });
-    Ok((y, Shape::from((b, win.n_out(), co))))
+        });
+    }
+    // SAFETY: every tile has been written, so all m×co elements are initialised.
+    unsafe { y.set_len(m * co) };
+    Ok((y, Shape::from((b, n, co))))
+}
+
+/// Samples per im2col tile: the columns of a whole batch of a wide 5×5 layer at 28×28 are hundreds of
+/// megabytes, so im2col and its gemm run on tiles of samples whose columns fit [`TILE_ELEMS`].
+#[cfg(not(test))]
+const TILE_ELEMS: usize = 4 << 20;
+/// Tiny in `nn`'s own tests, so that every convolution they check runs on several tiles.
+#[cfg(test)]
+const TILE_ELEMS: usize = 64;
+
+/// `(first sample, samples)` of each tile of `b` samples whose columns are `per_sample` elements each.
+fn tiles(b: usize, per_sample: usize) -> impl Iterator<Item = (usize, usize)> {
+    let step = (TILE_ELEMS / per_sample.max(1)).max(1);
+    (0..b).step_by(step).map(move |s0| (s0, step.min(b - s0)))
 }
 
 fn grad_input<T: Elem>(
@@ -346,28 +353,23 @@ fn grad_input<T: Elem>(
 ) -> Result<(Vec<T>, Shape)> {
     let (b, n, co) = lg.shape().dims3()?;
     let kc = win.taps * c;
-    let m = b * n;
     let (gy, w) = (slice(gy, lg)?, slice(w, lw)?);
     let mut dx = vec![T::default(); b * win.hw * c];
-    T::with_scratch(m * kc, |dcols| {
-        // dcols[m×kc] = gy[m×co] · wᵀ[co×kc], then scatter-added into dx (col2im).
-        matmul(
-            dcols,
-            m,
-            kc,
-            co,
-            row_major(gy, co),
-            transposed(w, co),
-            false,
-        );
-        for_each_run(b, c, win, |at, src, n| {
-            if let Some(s) = src {
-                for (d, g) in dx[s..s + n].iter_mut().zip(&dcols[at..at + n]) {
-                    *d += *g;
+    for (s0, sn) in tiles(b, n * kc) {
+        T::with_scratch(sn * n * kc, |dcols| {
+            // dcols = gy · wᵀ for the tile's rows, then scatter-added into its samples of dx (col2im).
+            let g = row_major(&gy[s0 * n * co..], co);
+            matmul(dcols, sn * n, kc, co, g, transposed(w, co), false);
+            let dx = &mut dx[s0 * win.hw * c..];
+            for_each_run(sn, c, win, |at, src, len| {
+                if let Some(s) = src {
+                    for (d, g) in dx[s..s + len].iter_mut().zip(&dcols[at..at + len]) {
+                        *d += *g;
+                    }
                 }
-            }
+            });
         });
-    });
+    }
     Ok((dx, Shape::from((b, win.hw, c))))
 }
 
@@ -378,15 +380,19 @@ fn grad_weight<T: Elem>(
     lg: &Layout,
     win: &Window,
 ) -> Result<(Vec<T>, Shape)> {
-    let (b, _, c) = lx.shape().dims3()?;
+    let (b, hw, c) = lx.shape().dims3()?;
     let (_, n, co) = lg.shape().dims3()?;
     let kc = win.taps * c;
     let (x, gy) = (slice(x, lx)?, slice(gy, lg)?);
-    let dw = T::with_scratch(b * n * kc, |cols| {
-        im2col(x, b, c, win, cols);
-        // dw[kc×co] = colsᵀ[kc×m] · gy[m×co]
-        matmul_new(kc, co, b * n, transposed(cols, kc), row_major(gy, co))
-    });
+    let mut dw = vec![T::default(); kc * co];
+    for (s0, sn) in tiles(b, n * kc) {
+        T::with_scratch(sn * n * kc, |cols| {
+            im2col(&x[s0 * hw * c..], sn, c, win, cols);
+            // dw[kc×co] += colsᵀ[kc×rows] · gy[rows×co] over the tile's rows
+            let g = row_major(&gy[s0 * n * co..], co);
+            matmul(&mut dw, kc, co, sn * n, transposed(cols, kc), g, s0 > 0);
+        });
+    }
     Ok((dw, Shape::from((kc, co))))
 }
 

@@ -20,6 +20,7 @@
 pub mod conv_op;
 /// CPU or CUDA devices.
 pub mod device;
+pub mod mem;
 pub mod model;
 pub mod ops;
 /// One-pass CPU activation, pooling and batch norm.

@@ -293,16 +293,22 @@ fn batch_norm_backward<T: Elem>(x: &[T], g: &[T], gy: &[T], eps: f64) -> Vec<T> 
             dg[i] += grow[i] * (row[i] - mean[i]) * inv[i];
         }
     }
+    // dx = a·gy + b·x + k per channel, with a = γ/σ, b = −a·dγ/(nσ), k = −a·dβ/n − b·mean.
     let n = lit::<T>((x.len() / c) as f64);
-    let mut dx = Vec::with_capacity(x.len() + 2 * c);
-    for (row, grow) in x.chunks_exact(c).zip(gy.chunks_exact(c)) {
-        dx.extend((0..c).map(|i| {
-            let xh = (row[i] - mean[i]) * inv[i];
-            g[i] * inv[i] * (grow[i] - db[i] / n - xh * dg[i] / n)
-        }));
+    let a: Vec<T> = (0..c).map(|i| g[i] * inv[i]).collect();
+    let bx: Vec<T> = (0..c).map(|i| -a[i] * inv[i] * dg[i] / n).collect();
+    let k: Vec<T> = (0..c)
+        .map(|i| -a[i] * db[i] / n - bx[i] * mean[i])
+        .collect();
+    let mut dx = vec![T::zero(); x.len() + 2 * c];
+    let (body, tail) = dx.split_at_mut(x.len());
+    for ((out, row), grow) in body.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(gy.chunks_exact(c)) {
+        for i in 0..c {
+            out[i] = a[i] * grow[i] + bx[i] * row[i] + k[i];
+        }
     }
-    dx.extend(dg);
-    dx.extend(db);
+    tail[..c].copy_from_slice(&dg);
+    tail[c..].copy_from_slice(&db);
     dx
 }
 
@@ -312,9 +318,12 @@ fn batch_norm_forward<T: Elem>(x: &[T], g: &[T], b: &[T], eps: f64) -> (Vec<T>, 
     let c = g.len();
     let (mean, var, inv) = moments(x, c, eps);
     let scale: Vec<T> = inv.iter().zip(g).map(|(&i, &g)| i * g).collect();
-    let mut y = Vec::with_capacity(x.len());
-    for row in x.chunks_exact(c) {
-        y.extend((0..c).map(|i| (row[i] - mean[i]) * scale[i] + b[i]));
+    let shift: Vec<T> = (0..c).map(|i| b[i] - mean[i] * scale[i]).collect();
+    let mut y = vec![T::zero(); x.len()];
+    for (out, row) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+        for i in 0..c {
+            out[i] = row[i] * scale[i] + shift[i];
+        }
     }
     (y, mean, var)
 }
