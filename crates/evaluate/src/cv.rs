@@ -277,7 +277,9 @@ pub(crate) fn cross_validate_with(
             (Ok(Ok(None)), 0)
         } else {
             nn::mem::peak_of(|| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(entry, folds, dev)))
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_job(entry, folds, dev)
+                }))
             })
         };
         let f0 = folds[0];

@@ -302,7 +302,11 @@ fn batch_norm_backward<T: Elem>(x: &[T], g: &[T], gy: &[T], eps: f64) -> Vec<T> 
         .collect();
     let mut dx = vec![T::zero(); x.len() + 2 * c];
     let (body, tail) = dx.split_at_mut(x.len());
-    for ((out, row), grow) in body.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(gy.chunks_exact(c)) {
+    for ((out, row), grow) in body
+        .chunks_exact_mut(c)
+        .zip(x.chunks_exact(c))
+        .zip(gy.chunks_exact(c))
+    {
         for i in 0..c {
             out[i] = a[i] * grow[i] + bx[i] * row[i] + k[i];
         }
