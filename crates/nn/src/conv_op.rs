@@ -207,6 +207,12 @@ thread_local! {
 /// The per-thread scratch buffers, one per element type.
 pub(crate) type Scratch = (Vec<f32>, Vec<f64>);
 
+/// Frees this thread's scratch buffers, so that the next training's memory (see [`crate::mem::peak_of`])
+/// includes the scratch it grows, whichever training ran on the thread before.
+pub fn free_scratch() {
+    SCRATCH.with(|s| *s.borrow_mut() = (Vec::new(), Vec::new()));
+}
+
 /// Runs `f` on the first `n` elements of the scratch vector `pick` selects, grown as needed.
 fn with_scratch<T: Copy + Default, R>(
     pick: fn(&mut Scratch) -> &mut Vec<T>,

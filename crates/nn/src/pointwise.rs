@@ -283,9 +283,8 @@ fn moments<T: Elem>(x: &[T], c: usize, eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
 
 /// dx, then dγ and dβ (`N·C + 2C` values): with x̂ the normalised input,
 /// dx = γ/σ · (gy − mean(gy) − x̂ · mean(gy · x̂)), dγ = Σ gy · x̂, dβ = Σ gy.
-fn batch_norm_backward<T: Elem>(x: &[T], g: &[T], gy: &[T], eps: f64) -> Vec<T> {
+fn batch_norm_backward<T: Elem>(x: &[T], g: &[T], gy: &[T], mean: &[T], inv: &[T]) -> Vec<T> {
     let c = g.len();
-    let (mean, _, inv) = moments(x, c, eps);
     let (mut dg, mut db) = (vec![T::zero(); c], vec![T::zero(); c]);
     for (row, grow) in x.chunks_exact(c).zip(gy.chunks_exact(c)) {
         for i in 0..c {
@@ -319,8 +318,13 @@ fn batch_norm_backward<T: Elem>(x: &[T], g: &[T], gy: &[T], eps: f64) -> Vec<T> 
 /// Batch normalisation in training mode over the rows of `[N, C]` (or `[B, L, C]`): `(x − mean) / √(var + eps)
 /// · γ + β` with the batch's mean and biased variance.
 fn batch_norm_forward<T: Elem>(x: &[T], g: &[T], b: &[T], eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let (mean, var, inv) = moments(x, g.len(), eps);
+    (normalize(x, g, b, &mean, &inv), mean, var)
+}
+
+/// `(x − mean) · inv · γ + β` per channel.
+fn normalize<T: Elem>(x: &[T], g: &[T], b: &[T], mean: &[T], inv: &[T]) -> Vec<T> {
     let c = g.len();
-    let (mean, var, inv) = moments(x, c, eps);
     let scale: Vec<T> = inv.iter().zip(g).map(|(&i, &g)| i * g).collect();
     let shift: Vec<T> = (0..c).map(|i| b[i] - mean[i] * scale[i]).collect();
     let mut y = vec![T::zero(); x.len()];
@@ -329,7 +333,7 @@ fn batch_norm_forward<T: Elem>(x: &[T], g: &[T], b: &[T], eps: f64) -> (Vec<T>, 
             out[i] = row[i] * scale[i] + shift[i];
         }
     }
-    (y, mean, var)
+    y
 }
 
 /// What follows a convolution or dense layer, as one op: batch norm in training mode (γ and β are the op's
@@ -392,11 +396,29 @@ impl Tail {
         b: usize,
         c: usize,
     ) -> Vec<T> {
-        let bn = self.bn.zip(bn);
+        let bn = self.bn.zip(bn).map(|(eps, (g, beta))| {
+            // The forward's statistics (exact: f32 → f64 → f32), else recomputed.
+            let stats = self.stats.lock().unwrap();
+            let (mean, inv) = match stats.len() == 2 * c {
+                true => {
+                    let t = |v: &f64| T::from(*v).unwrap();
+                    let mean: Vec<T> = stats[..c].iter().map(t).collect();
+                    let inv = stats[c..]
+                        .iter()
+                        .map(|v| T::one() / (t(v) + lit::<T>(eps)).sqrt());
+                    (mean, inv.collect())
+                }
+                false => {
+                    let (mean, _, inv) = moments(x, c, eps);
+                    (mean, inv)
+                }
+            };
+            (g, beta, mean, inv)
+        });
         // The activation's input: the batch norm's output, recomputed.
-        let pre = match bn {
-            Some((eps, (g, beta))) if self.act.is_some() => {
-                Cow::Owned(batch_norm_forward(x, g, beta, eps).0)
+        let pre = match &bn {
+            Some((g, beta, mean, inv)) if self.act.is_some() => {
+                Cow::Owned(normalize(x, g, beta, mean, inv))
             }
             _ => Cow::Borrowed(x),
         };
@@ -406,7 +428,7 @@ impl Tail {
             None => pre.iter().zip(gy).map(|(&v, &g)| A::df(v, g)).collect(),
         });
         match bn {
-            Some((eps, (g, _))) => batch_norm_backward(x, g, &g_norm, eps),
+            Some((g, _, mean, inv)) => batch_norm_backward(x, g, &g_norm, &mean, &inv),
             None => g_norm,
         }
     }

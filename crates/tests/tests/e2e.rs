@@ -160,6 +160,14 @@ fn run_on_builtin_digits_writes_selection_and_model() {
         .parse()
         .unwrap();
     assert_eq!(model["arch"].as_str(), best["arch"].as_str());
+    // Each result records the most memory one of its trainings held (a conv net on 8×8 digits: well
+    // above zero, well below 100 MiB).
+    for entry in std::fs::read_dir(run.join("results")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let result: toml::Table = text.parse().unwrap();
+        let peak = result["metrics"]["peak_mib"].as_float().unwrap();
+        assert!(peak > 0.0 && peak < 100.0, "peak {peak} MiB in {text}");
+    }
     let status = ok(
         nas().arg("status").arg(&run).output().unwrap(),
         "nas status",
@@ -743,10 +751,10 @@ fn retry_failed_sets_failed_results_aside_and_evaluates_them_again() {
         std::fs::read_to_string(run.join("retried/c00002.1.toml")).unwrap(),
         failed
     );
-    // The same deterministic result again, apart from the wall time.
+    // The same deterministic result again, apart from the two measurements: wall time and memory.
     let strip = |t: &str| {
         t.lines()
-            .filter(|l| !l.starts_with("wall_s"))
+            .filter(|l| !l.starts_with("wall_s") && !l.starts_with("peak_mib"))
             .collect::<Vec<_>>()
             .join("\n")
     };
