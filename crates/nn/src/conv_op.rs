@@ -122,7 +122,14 @@ impl Window {
 
 /// Element types the ops run on.
 pub(crate) trait Elem:
-    num_traits::Float + Default + std::ops::AddAssign + std::ops::MulAssign + Send + Sync + 'static
+    num_traits::Float
+    + candle_core::WithDType
+    + Default
+    + std::ops::AddAssign
+    + std::ops::MulAssign
+    + Send
+    + Sync
+    + 'static
 {
     const ONE: Self;
     /// Runs `f` on a thread-local scratch buffer of `n` elements (contents unspecified).
@@ -430,6 +437,31 @@ impl Conv {
         };
         Ok((dx, x.apply_op2_no_bwd(gy, &ConvGradWeight(self.0.clone()))?))
     }
+}
+
+/// The forward of the convolution with a bias on CPU storages (for an op that fuses more after it).
+pub(crate) fn forward_with_bias<T: Elem>(
+    x: &[T],
+    lx: &Layout,
+    w: &[T],
+    lw: &Layout,
+    b: &[T],
+    lb: &Layout,
+    win: &Window,
+) -> Result<(Vec<T>, Shape)> {
+    fwd(x, lx, w, lw, Some(slice(b, lb)?), win)
+}
+
+/// Gradients of the convolution with a bias from the gradient `gz` of its output: input (when it tracks),
+/// weight, bias.
+pub(crate) fn grads_with_bias(
+    win: &Window,
+    x: &Tensor,
+    w: &Tensor,
+    gz: &Tensor,
+) -> Result<(Option<Tensor>, Tensor, Tensor)> {
+    let (dx, dw) = Conv(win.clone()).grads(x, w, gz)?;
+    Ok((dx, dw, gz.apply_op1_no_bwd(&ColumnSum)?))
 }
 
 impl CustomOp2 for Conv {

@@ -2,8 +2,9 @@
 //!
 //! It builds a network from an architecture of the search space ([`model::Model`]), trains it with AdamW on
 //! rows it is given ([`train::train`], or several folds as one grouped network, [`train::train_grouped`]),
-//! and predicts. The differentiable ops are in [`ops`]; the CPU convolution and bias add are hand-written
-//! candle custom ops in [`conv_op`]; [`device`] finds and opens CPUs and CUDA GPUs.
+//! and predicts. The differentiable ops are in [`ops`]; on the CPU they are hand-written candle custom ops:
+//! the convolution, bias add and 3×3 average pool in [`conv_op`], batch norm + activation + 2×2 pooling as one
+//! op in [`pointwise`]. [`device`] finds and opens CPUs and CUDA GPUs; [`mem`] measures a training's memory.
 //!
 //! Key design decisions:
 //! - It knows nothing of runs: no run directory, candidates, results or leases. The evaluate stage (k-fold

@@ -194,6 +194,22 @@ pub struct Conv {
 }
 
 impl Conv {
+    /// The convolution with its bias, the activation and pooling as one CPU op, when the convolution has a
+    /// window and a bias (else `None`).
+    fn forward_act_pool(
+        &self,
+        x: &Tensor,
+        act: Act,
+        pool: &pointwise::Pool2,
+    ) -> Result<Option<Tensor>> {
+        match (&self.win, &self.b) {
+            (Some(win), Some(b)) => {
+                pointwise::conv_act_pool(x, self.w.as_tensor(), b, win, act, pool.clone()).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn forward(&self, x: &Tensor, grp: Option<&ops::Groups>) -> Result<Tensor> {
         ops::conv(
             x,
@@ -549,18 +565,28 @@ impl Model {
                     x.clone()
                 };
                 for l in layers.iter_mut() {
-                    let mut y = match &l.transform {
-                        Transform::Conv(cv) => cv.forward(&x, grp)?,
-                        Transform::Dense(w, bias) => ops::dense(&x, w, bias, grp)?,
-                    };
                     let pool = *conv && l.spec.pool != Pool::None && l.h >= 2 && l.w >= 2;
                     let max = l.spec.pool == Pool::Max;
-                    // On the CPU, batch norm, activation and (without a residual) pooling are one op.
-                    let fuse = grp.is_none() && ops::kernels(&y);
+                    // On the CPU, batch norm, activation and (without a residual) pooling are one op;
+                    // without batch norm, the convolution too.
+                    let fuse = grp.is_none() && ops::kernels(&x);
                     let fused_pool =
                         (fuse && pool && !l.spec.res).then(|| pointwise::Pool2::new(l.h, l.w, max));
                     let pooled = fused_pool.is_some();
+                    let whole = match (&l.transform, &l.bn, &fused_pool) {
+                        (Transform::Conv(cv), None, Some(p)) => {
+                            cv.forward_act_pool(&x, l.spec.act, p)?
+                        }
+                        _ => None,
+                    };
+                    let whole_block = whole.is_some();
+                    let mut y = match (whole, &l.transform) {
+                        (Some(y), _) => y,
+                        (None, Transform::Conv(cv)) => cv.forward(&x, grp)?,
+                        (None, Transform::Dense(w, bias)) => ops::dense(&x, w, bias, grp)?,
+                    };
                     y = match (&mut l.bn, fuse) {
+                        _ if whole_block => y,
                         (Some(bn), true) if train => {
                             bn.forward_fused(&y, l.spec.act, fused_pool)?
                         }

@@ -652,6 +652,37 @@ mod tests {
         }
     }
 
+    /// The whole block as one op (convolution with bias, activation, pooling) against finite differences
+    /// and against the separate candle ops, on even and odd sizes.
+    #[test]
+    fn fused_conv_act_pool_matches_finite_differences_and_the_candle_ops() {
+        use crate::pointwise::{conv_act_pool, Pool2};
+        let mut rng = Rng::derive(7, "conv-tail", &[]);
+        for (h, w, k) in [(4, 4, 3), (5, 3, 3), (4, 5, 5)] {
+            let (win, _, _) = Window::new(h, w, k, 1, k / 2, &Device::Cpu).unwrap();
+            let x = rand(&[2, h * w, 2], &mut rng);
+            let wt = rand(&[k * k * 2, 3], &mut rng);
+            let b = rand(&[3], &mut rng);
+            for act in [Act::Relu, Act::Silu] {
+                for max in [true, false] {
+                    let name = format!("conv-tail {h}x{w} k{k} {act:?} max {max}");
+                    let fused = |t: &[Tensor]| {
+                        conv_act_pool(&t[0], &t[1], &t[2], &win, act, Pool2::new(h, w, max))
+                    };
+                    let ins = vec![x.clone(), wt.clone(), b.clone()];
+                    let plain = with_candle_ops(|| {
+                        let y = conv(&ins[0], &ins[1], Some(&ins[2]), Some(&win), None)?;
+                        pool2(&activation(&y, act)?, h, w, max)
+                    })
+                    .unwrap();
+                    let d = max_diff(&fused(&ins).unwrap(), &plain);
+                    assert!(d < 1e-12, "{name}: differs from the candle ops by {d}");
+                    check(&name, ins, fused);
+                }
+            }
+        }
+    }
+
     #[test]
     fn max_pool_routes_gradient_to_the_max_only() {
         let x = Var::from_tensor(

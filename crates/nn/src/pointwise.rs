@@ -266,14 +266,14 @@ fn moments<T: Elem>(x: &[T], c: usize, eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
             *m += v;
         }
     }
-    mean.iter_mut().for_each(|m| *m = *m / n);
+    mean.iter_mut().for_each(|m| *m /= n);
     let mut var = vec![T::zero(); c];
     for row in x.chunks_exact(c) {
         for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
             *s += (v - m) * (v - m);
         }
     }
-    var.iter_mut().for_each(|s| *s = *s / n);
+    var.iter_mut().for_each(|s| *s /= n);
     let inv = var
         .iter()
         .map(|&v| T::one() / (v + lit::<T>(eps)).sqrt())
@@ -601,4 +601,89 @@ pub fn batch_norm_train(
     let (y, stats) = tail(x, Some((gamma, beta, eps)), None, None)?;
     let (mean, var) = stats.expect("batch norm returns its statistics");
     Ok((y, mean, var))
+}
+
+/// A convolution with its bias, the activation and 2×2 pooling as one op: `x.apply_op3(w, b, ConvTail)`.
+/// The convolution's output is not a node of the autograd graph, so candle does not allocate, zero and add
+/// a gradient buffer for it; the op keeps it for its backward.
+struct ConvTail {
+    win: crate::conv_op::Window,
+    tail: Tail,
+    z: Arc<Mutex<Option<Tensor>>>,
+}
+
+impl CustomOp3 for ConvTail {
+    fn name(&self) -> &'static str {
+        "conv-tail"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn run<T: Elem>(
+            op: &ConvTail,
+            x: &[T],
+            l1: &Layout,
+            w: &[T],
+            l2: &Layout,
+            b: &[T],
+            l3: &Layout,
+        ) -> Result<(Vec<T>, Shape)> {
+            let (z, zs) = crate::conv_op::forward_with_bias(x, l1, w, l2, b, l3, &op.win)?;
+            let zl = Layout::contiguous(&zs);
+            let (n, c) = op.tail.dims(&zl)?;
+            let y = op.tail.forward(&z, None, n, c);
+            let shape = op.tail.out_shape(&zl)?;
+            *op.z.lock().unwrap() = Some(Tensor::from_vec(z, zs, &candle_core::Device::Cpu)?);
+            Ok((y, shape))
+        }
+        match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
+                run(self, x, l1, w, l2, b, l3).map(|(v, s)| (CpuStorage::F32(v), s))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
+                run(self, x, l1, w, l2, b, l3).map(|(v, s)| (CpuStorage::F64(v), s))
+            }
+            _ => bail!("conv-tail: only f32 and f64"),
+        }
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _y: &Tensor,
+        gy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let Some(z) = self.z.lock().unwrap().take() else {
+            bail!("conv-tail: backward without a forward")
+        };
+        let gz = z.apply_op2_no_bwd(&gy.contiguous()?, &TailGrad(self.tail.clone()))?;
+        let (dx, dw, db) = crate::conv_op::grads_with_bias(&self.win, x, w, &gz)?;
+        Ok((dx, Some(dw), Some(db)))
+    }
+}
+
+/// The convolution `[B, hw, C]` × `[taps·C, Cout]` + bias, then the activation and 2×2 pooling (of its
+/// `h`×`w` output), as one CPU op.
+pub fn conv_act_pool(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    win: &crate::conv_op::Window,
+    act: Act,
+    pool: Pool2,
+) -> Result<Tensor> {
+    let op = ConvTail {
+        win: win.clone(),
+        tail: Tail::new(None, Some(act), Some(pool)),
+        z: Arc::new(Mutex::new(None)),
+    };
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
 }
