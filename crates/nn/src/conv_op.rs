@@ -439,17 +439,15 @@ impl Conv {
     }
 }
 
-/// The forward of the convolution with a bias on CPU storages (for an op that fuses more after it).
-pub(crate) fn forward_with_bias<T: Elem>(
+/// The forward of the convolution without a bias on CPU storages (for an op that fuses more after it).
+pub(crate) fn forward<T: Elem>(
     x: &[T],
     lx: &Layout,
     w: &[T],
     lw: &Layout,
-    b: &[T],
-    lb: &Layout,
     win: &Window,
 ) -> Result<(Vec<T>, Shape)> {
-    fwd(x, lx, w, lw, Some(slice(b, lb)?), win)
+    fwd(x, lx, w, lw, None, win)
 }
 
 /// Gradients of the convolution with a bias from the gradient `gz` of its output: input (when it tracks),

@@ -148,6 +148,9 @@ pub struct Pool2 {
     max: bool,
     arg: Arc<Mutex<Vec<u32>>>,
     sel: Arc<Mutex<Scratch>>,
+    /// Per-channel values added to the input first (a convolution's bias, see [`conv_act_pool`]); empty
+    /// for none.
+    bias: Arc<Mutex<Scratch>>,
 }
 
 impl Pool2 {
@@ -171,17 +174,30 @@ impl Pool2 {
     pub fn new(h: usize, w: usize, max: bool) -> Pool2 {
         let arg = Arc::new(Mutex::new(Vec::new()));
         let sel = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let bias = Arc::new(Mutex::new((Vec::new(), Vec::new())));
         Pool2 {
             h,
             w,
             max,
             arg,
             sel,
+            bias,
         }
     }
 
-    /// Pools `act(x)`, the activation applied on the fly.
+    /// The bias to add per channel (zeros for none).
+    fn bias<T: Elem>(&self, c: usize) -> Vec<T> {
+        let mut bias = self.bias.lock().unwrap();
+        let bias = T::part(&mut bias);
+        match bias.len() == c {
+            true => bias.clone(),
+            false => vec![T::zero(); c],
+        }
+    }
+
+    /// Pools `act(x + bias)`, the bias and the activation applied on the fly.
     fn forward<T: Elem, A: ActFn<T>>(&self, x: &[T], b: usize, c: usize) -> Vec<T> {
+        let bs = &self.bias::<T>(c)[..];
         let n = b * (self.h / 2) * (self.w / 2) * c;
         let mut y = vec![T::zero(); n];
         let q = lit::<T>(0.25);
@@ -195,23 +211,23 @@ impl Pool2 {
         self.windows(b, c, |o, t, u| {
             let (x0, x1) = x[t..t + 2 * c].split_at(c);
             let (x2, x3) = x[u..u + 2 * c].split_at(c);
-            let out = &mut y[o..o + c];
+            // Every slice exactly C long, so that the loops run without bounds checks.
+            let (out, bs) = (&mut y[o..o + c], &bs[..c]);
             if !self.max {
                 for i in 0..c {
-                    out[i] = (A::f(x0[i]) + A::f(x1[i]) + A::f(x2[i]) + A::f(x3[i])) * q;
+                    let (a, b, cc, d) =
+                        (x0[i] + bs[i], x1[i] + bs[i], x2[i] + bs[i], x3[i] + bs[i]);
+                    out[i] = (A::f(a) + A::f(b) + A::f(cc) + A::f(d)) * q;
                 }
                 return;
             }
             let (at, pre) = (&mut arg[o..o + c], &mut sel[o..o + c]);
             for i in 0..c {
-                let (a, b, cc, d) = (A::f(x0[i]), A::f(x1[i]), A::f(x2[i]), A::f(x3[i]));
+                let (p0, p1, p2, p3) = (x0[i] + bs[i], x1[i] + bs[i], x2[i] + bs[i], x3[i] + bs[i]);
+                let (a, b, cc, d) = (A::f(p0), A::f(p1), A::f(p2), A::f(p3));
                 // Strict comparisons keep the earlier position on a tie.
-                let (m1, k1, p1) = if b > a { (b, 1, x1[i]) } else { (a, 0, x0[i]) };
-                let (m2, k2, p2) = if d > cc {
-                    (d, 3, x3[i])
-                } else {
-                    (cc, 2, x2[i])
-                };
+                let (m1, k1, p1) = if b > a { (b, 1, p1) } else { (a, 0, p0) };
+                let (m2, k2, p2) = if d > cc { (d, 3, p3) } else { (cc, 2, p2) };
                 (out[i], at[i], pre[i]) = if m2 > m1 { (m2, k2, p2) } else { (m1, k1, p1) };
             }
         });
@@ -221,6 +237,7 @@ impl Pool2 {
     /// The gradient with respect to the pre-activation `pre` (`[B, h·w, C]`) of pooling `act(pre)`. Max:
     /// the gradient goes to the first maximum of each window (as in PyTorch); average: a quarter to each.
     fn backward<T: Elem, A: ActFn<T>>(&self, pre: &[T], gy: &[T], b: usize, c: usize) -> Vec<T> {
+        let bs = &self.bias::<T>(c)[..];
         let mut dx = vec![T::zero(); pre.len()];
         let q = lit::<T>(0.25);
         let arg = self.arg.lock().unwrap();
@@ -244,12 +261,13 @@ impl Pool2 {
             let (d2, d3) = rest[..2 * c].split_at_mut(c);
             let (p0, p1) = pre[t..t + 2 * c].split_at(c);
             let (p2, p3) = pre[u..u + 2 * c].split_at(c);
+            let (g, bs) = (&g[..c], &bs[..c]);
             for i in 0..c {
                 let v = g[i] * q;
-                d0[i] = A::df(p0[i], v);
-                d1[i] = A::df(p1[i], v);
-                d2[i] = A::df(p2[i], v);
-                d3[i] = A::df(p3[i], v);
+                d0[i] = A::df(p0[i] + bs[i], v);
+                d1[i] = A::df(p1[i] + bs[i], v);
+                d2[i] = A::df(p2[i] + bs[i], v);
+                d3[i] = A::df(p3[i] + bs[i], v);
             }
         });
         dx
@@ -605,7 +623,7 @@ pub fn batch_norm_train(
 
 /// A convolution with its bias, the activation and 2×2 pooling as one op: `x.apply_op3(w, b, ConvTail)`.
 /// The convolution's output is not a node of the autograd graph, so candle does not allocate, zero and add
-/// a gradient buffer for it; the op keeps it for its backward.
+/// a gradient buffer for it; the op keeps it (without the bias, which the pooling adds) for its backward.
 struct ConvTail {
     win: crate::conv_op::Window,
     tail: Tail,
@@ -634,7 +652,11 @@ impl CustomOp3 for ConvTail {
             b: &[T],
             l3: &Layout,
         ) -> Result<(Vec<T>, Shape)> {
-            let (z, zs) = crate::conv_op::forward_with_bias(x, l1, w, l2, b, l3, &op.win)?;
+            // The bias is added in the pooling loop, not as a pass of its own before the gemm.
+            let (z, zs) = crate::conv_op::forward(x, l1, w, l2, &op.win)?;
+            if let Some(pool) = &op.tail.pool {
+                *T::part(&mut pool.bias.lock().unwrap()) = slice(b, l3)?.to_vec();
+            }
             let zl = Layout::contiguous(&zs);
             let (n, c) = op.tail.dims(&zl)?;
             let y = op.tail.forward(&z, None, n, c);
