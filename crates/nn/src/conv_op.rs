@@ -450,16 +450,20 @@ pub(crate) fn forward<T: Elem>(
     fwd(x, lx, w, lw, None, win)
 }
 
-/// Gradients of the convolution with a bias from the gradient `gz` of its output: input (when it tracks),
-/// weight, bias.
-pub(crate) fn grads_with_bias(
+/// Gradients of the convolution (without bias) from the gradient `gz` of its output: input (when it
+/// tracks) and weight.
+pub(crate) fn grads(
     win: &Window,
     x: &Tensor,
     w: &Tensor,
     gz: &Tensor,
-) -> Result<(Option<Tensor>, Tensor, Tensor)> {
-    let (dx, dw) = Conv(win.clone()).grads(x, w, gz)?;
-    Ok((dx, dw, gz.apply_op1_no_bwd(&ColumnSum)?))
+) -> Result<(Option<Tensor>, Tensor)> {
+    Conv(win.clone()).grads(x, w, gz)
+}
+
+/// Column sums of a `[…, n]` gradient (a bias's gradient).
+pub(crate) fn column_sum(g: &Tensor) -> Result<Tensor> {
+    g.contiguous()?.apply_op1_no_bwd(&ColumnSum)
 }
 
 impl CustomOp2 for Conv {

@@ -171,10 +171,33 @@ impl BatchNorm {
         let args = (self.gamma.as_tensor(), self.beta.as_tensor(), BN_EPS);
         let (y, stats) = pointwise::tail(x, Some(args), Some(act), pool)?;
         let (m, v) = stats.expect("batch norm returns its statistics");
-        let n = (x.elem_count() / x.dim(D::Minus1)?) as f64;
-        let unbiased = (v.squeeze(0)? * (n / (n - 1.0).max(1.0)))?;
-        self.update(&m.squeeze(0)?, &unbiased)?;
+        self.record(&y, &m, &v)?;
         Ok(y)
+    }
+
+    /// `self(cv(x))`: in training on the CPU, a convolution with a window and without bias and the batch
+    /// norm are one op (`conv_block::conv_bn`); otherwise two.
+    fn after_conv(
+        &mut self,
+        cv: &Conv,
+        x: &Tensor,
+        train: bool,
+        grp: Option<&ops::Groups>,
+    ) -> Result<Tensor> {
+        if let (true, None, Some(win), None) = (train && ops::kernels(x), grp, &cv.win, &cv.b) {
+            let args = (self.gamma.as_tensor(), self.beta.as_tensor(), BN_EPS);
+            let (y, m, v) = crate::conv_block::conv_bn(x, cv.w.as_tensor(), win, args)?;
+            self.record(&y, &m, &v)?;
+            return Ok(y);
+        }
+        self.forward(&cv.forward(x, grp)?, train, grp)
+    }
+
+    /// Folds a batch's mean and biased variance (`[1, C]`, over the rows of `y`) into the running ones.
+    fn record(&mut self, y: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
+        let n = (y.elem_count() / y.dim(D::Minus1)?) as f64;
+        let unbiased = (var.squeeze(0)? * (n / (n - 1.0).max(1.0)))?;
+        self.update(&mean.squeeze(0)?, &unbiased)
     }
 
     fn update(&mut self, mean: &Tensor, unbiased_var: &Tensor) -> Result<()> {
@@ -204,7 +227,8 @@ impl Conv {
     ) -> Result<Option<Tensor>> {
         match (&self.win, &self.b) {
             (Some(win), Some(b)) => {
-                pointwise::conv_act_pool(x, self.w.as_tensor(), b, win, act, pool.clone()).map(Some)
+                crate::conv_block::conv_act_pool(x, self.w.as_tensor(), b, win, act, pool.clone())
+                    .map(Some)
             }
             _ => Ok(None),
         }
@@ -629,20 +653,14 @@ impl Model {
             } => {
                 let (c, h, w) = self.image.unwrap();
                 let x = x.reshape((b, h * w, c))?;
-                let mut x = stem_bn.forward(&stem.forward(&x, grp)?, train, grp)?;
+                let mut x = stem_bn.after_conv(stem, &x, train, grp)?;
                 for st in stages.iter_mut() {
                     x = match st {
                         Stage::Reduce(r) => {
-                            let a = r.a_bn.forward(
-                                &r.a.forward(&ops::activation(&x, Act::Relu)?, grp)?,
-                                train,
-                                grp,
-                            )?;
-                            let bb = r.b_bn.forward(
-                                &r.b.forward(&ops::activation(&a, Act::Relu)?, grp)?,
-                                train,
-                                grp,
-                            )?;
+                            let relu = ops::activation(&x, Act::Relu)?;
+                            let a = r.a_bn.after_conv(&r.a, &relu, train, grp)?;
+                            let relu = ops::activation(&a, Act::Relu)?;
+                            let bb = r.b_bn.after_conv(&r.b, &relu, train, grp)?;
                             (bb + r.short.forward(&x, grp)?)?
                         }
                         Stage::Cell {
@@ -650,6 +668,8 @@ impl Model {
                             ops: cell_ops,
                         } => {
                             let mut vals: Vec<Option<Tensor>> = vec![Some(x.clone())];
+                            // ReLU of a node, once for all the convolutions reading it.
+                            let mut relus: Vec<Option<Tensor>> = vec![None; *nodes];
                             for i in 1..*nodes {
                                 let mut acc: Option<Tensor> = None;
                                 for j in 0..i {
@@ -657,11 +677,14 @@ impl Model {
                                     let out = match &mut cell_ops[space::arch::edge_index(i, j)] {
                                         EdgeOp::Zero => continue,
                                         EdgeOp::Skip => inp.clone(),
-                                        EdgeOp::Conv(cv, bn) => bn.forward(
-                                            &cv.forward(&ops::activation(inp, Act::Relu)?, grp)?,
-                                            train,
-                                            grp,
-                                        )?,
+                                        EdgeOp::Conv(cv, bn) => {
+                                            let relu = match &relus[j] {
+                                                Some(r) => r.clone(),
+                                                None => ops::activation(inp, Act::Relu)?,
+                                            };
+                                            relus[j] = Some(relu.clone());
+                                            bn.after_conv(cv, &relu, train, grp)?
+                                        }
                                         EdgeOp::AvgPool(idx, inv) => ops::avg_pool3(inp, idx, inv)?,
                                     };
                                     acc = Some(match acc {

@@ -656,7 +656,8 @@ mod tests {
     /// and against the separate candle ops, on even and odd sizes.
     #[test]
     fn fused_conv_act_pool_matches_finite_differences_and_the_candle_ops() {
-        use crate::pointwise::{conv_act_pool, Pool2};
+        use crate::conv_block::conv_act_pool;
+        use crate::pointwise::Pool2;
         let mut rng = Rng::derive(7, "conv-tail", &[]);
         for (h, w, k) in [(4, 4, 3), (5, 3, 3), (4, 5, 5)] {
             let (win, _, _) = Window::new(h, w, k, 1, k / 2, &Device::Cpu).unwrap();
@@ -680,6 +681,37 @@ mod tests {
                     check(&name, ins, fused);
                 }
             }
+        }
+    }
+
+    /// A convolution followed by batch norm as one op against finite differences (input, weight, γ, β)
+    /// and against the separate candle ops (output and batch statistics).
+    #[test]
+    fn fused_conv_bn_matches_finite_differences_and_the_candle_ops() {
+        use crate::conv_block::conv_bn;
+        let mut rng = Rng::derive(8, "conv-bn", &[]);
+        for (h, w, k) in [(4, 4, 3), (5, 3, 3)] {
+            let (win, _, _) = Window::new(h, w, k, 1, k / 2, &Device::Cpu).unwrap();
+            let x = rand(&[2, h * w, 2], &mut rng);
+            let wt = rand(&[k * k * 2, 3], &mut rng);
+            let (g, b) = (rand(&[3], &mut rng), rand(&[3], &mut rng));
+            let ins = vec![x, wt, g, b];
+            let (y, m, v) = conv_bn(&ins[0], &ins[1], &win, (&ins[2], &ins[3], 1e-5)).unwrap();
+            let (py, pm, pv) = with_candle_ops(|| {
+                let z = conv(&ins[0], &ins[1], None, Some(&win), None)?.reshape((2 * h * w, 3))?;
+                batch_norm_train(&z, &ins[2], &ins[3], 1e-5)
+            })
+            .unwrap();
+            let d = max_diff(&y.reshape((2 * h * w, 3)).unwrap(), &py)
+                .max(max_diff(&m, &pm))
+                .max(max_diff(&v, &pv));
+            assert!(
+                d < 1e-12,
+                "conv-bn {h}x{w}: differs from the candle ops by {d}"
+            );
+            check(&format!("conv-bn {h}x{w}"), ins, |t| {
+                Ok(conv_bn(&t[0], &t[1], &win, (&t[2], &t[3], 1e-5))?.0)
+            });
         }
     }
 

@@ -150,7 +150,7 @@ pub struct Pool2 {
     sel: Arc<Mutex<Scratch>>,
     /// Per-channel values added to the input first (a convolution's bias, see [`conv_act_pool`]); empty
     /// for none.
-    bias: Arc<Mutex<Scratch>>,
+    pub(crate) bias: Arc<Mutex<Scratch>>,
 }
 
 impl Pool2 {
@@ -359,16 +359,16 @@ fn normalize<T: Elem>(x: &[T], g: &[T], b: &[T], mean: &[T], inv: &[T]) -> Vec<T
 /// then 2×2 pooling, each optional. One node in the autograd graph instead of one per step: candle's
 /// backward allocates, zeroes and adds a gradient buffer for every node.
 #[derive(Clone)]
-struct Tail {
-    bn: Option<f64>,
+pub(crate) struct Tail {
+    pub(crate) bn: Option<f64>,
     act: Option<Act>,
-    pool: Option<Pool2>,
-    stats: Arc<Mutex<Vec<f64>>>,
+    pub(crate) pool: Option<Pool2>,
+    pub(crate) stats: Arc<Mutex<Vec<f64>>>,
 }
 
 impl Tail {
     /// `x` is `[B, h·w, C]` with pooling, else any shape with C last.
-    fn dims(&self, l: &Layout) -> Result<(usize, usize)> {
+    pub(crate) fn dims(&self, l: &Layout) -> Result<(usize, usize)> {
         let dims = l.shape().dims();
         let c = *dims.last().unwrap_or(&1);
         if let Some(p) = &self.pool {
@@ -379,7 +379,7 @@ impl Tail {
         Ok((dims.first().copied().unwrap_or(1), c))
     }
 
-    fn out_shape(&self, l: &Layout) -> Result<Shape> {
+    pub(crate) fn out_shape(&self, l: &Layout) -> Result<Shape> {
         let (b, c) = self.dims(l)?;
         Ok(match &self.pool {
             Some(p) => Shape::from((b, (p.h / 2) * (p.w / 2), c)),
@@ -387,7 +387,13 @@ impl Tail {
         })
     }
 
-    fn forward<T: Elem>(&self, x: &[T], bn: Option<(&[T], &[T])>, b: usize, c: usize) -> Vec<T> {
+    pub(crate) fn forward<T: Elem>(
+        &self,
+        x: &[T],
+        bn: Option<(&[T], &[T])>,
+        b: usize,
+        c: usize,
+    ) -> Vec<T> {
         let normed = match (self.bn, bn) {
             (Some(eps), Some((g, beta))) => {
                 let (y, mean, var) = batch_norm_forward(x, g, beta, eps);
@@ -453,7 +459,7 @@ impl Tail {
 }
 
 /// The backward of [`Tail`]: operands `x`, `gy` (and `γ`, `β` between them with batch norm).
-struct TailGrad(Tail);
+pub(crate) struct TailGrad(pub(crate) Tail);
 
 impl CustomOp1 for Tail {
     fn name(&self) -> &'static str {
@@ -556,7 +562,7 @@ impl CustomOp3 for TailGrad {
 }
 
 impl Tail {
-    fn new(bn: Option<f64>, act: Option<Act>, pool: Option<Pool2>) -> Tail {
+    pub(crate) fn new(bn: Option<f64>, act: Option<Act>, pool: Option<Pool2>) -> Tail {
         let stats = Arc::new(Mutex::new(Vec::new()));
         Tail {
             bn,
@@ -619,93 +625,4 @@ pub fn batch_norm_train(
     let (y, stats) = tail(x, Some((gamma, beta, eps)), None, None)?;
     let (mean, var) = stats.expect("batch norm returns its statistics");
     Ok((y, mean, var))
-}
-
-/// A convolution with its bias, the activation and 2×2 pooling as one op: `x.apply_op3(w, b, ConvTail)`.
-/// The convolution's output is not a node of the autograd graph, so candle does not allocate, zero and add
-/// a gradient buffer for it; the op keeps it (without the bias, which the pooling adds) for its backward.
-struct ConvTail {
-    win: crate::conv_op::Window,
-    tail: Tail,
-    z: Arc<Mutex<Option<Tensor>>>,
-}
-
-impl CustomOp3 for ConvTail {
-    fn name(&self) -> &'static str {
-        "conv-tail"
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Elem>(
-            op: &ConvTail,
-            x: &[T],
-            l1: &Layout,
-            w: &[T],
-            l2: &Layout,
-            b: &[T],
-            l3: &Layout,
-        ) -> Result<(Vec<T>, Shape)> {
-            // The bias is added in the pooling loop, not as a pass of its own before the gemm.
-            let (z, zs) = crate::conv_op::forward(x, l1, w, l2, &op.win)?;
-            if let Some(pool) = &op.tail.pool {
-                *T::part(&mut pool.bias.lock().unwrap()) = slice(b, l3)?.to_vec();
-            }
-            let zl = Layout::contiguous(&zs);
-            let (n, c) = op.tail.dims(&zl)?;
-            let y = op.tail.forward(&z, None, n, c);
-            let shape = op.tail.out_shape(&zl)?;
-            *op.z.lock().unwrap() = Some(Tensor::from_vec(z, zs, &candle_core::Device::Cpu)?);
-            Ok((y, shape))
-        }
-        match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
-                run(self, x, l1, w, l2, b, l3).map(|(v, s)| (CpuStorage::F32(v), s))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
-                run(self, x, l1, w, l2, b, l3).map(|(v, s)| (CpuStorage::F64(v), s))
-            }
-            _ => bail!("conv-tail: only f32 and f64"),
-        }
-    }
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _b: &Tensor,
-        _y: &Tensor,
-        gy: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let Some(z) = self.z.lock().unwrap().take() else {
-            bail!("conv-tail: backward without a forward")
-        };
-        let gz = z.apply_op2_no_bwd(&gy.contiguous()?, &TailGrad(self.tail.clone()))?;
-        let (dx, dw, db) = crate::conv_op::grads_with_bias(&self.win, x, w, &gz)?;
-        Ok((dx, Some(dw), Some(db)))
-    }
-}
-
-/// The convolution `[B, hw, C]` × `[taps·C, Cout]` + bias, then the activation and 2×2 pooling (of its
-/// `h`×`w` output), as one CPU op.
-pub fn conv_act_pool(
-    x: &Tensor,
-    w: &Tensor,
-    b: &Tensor,
-    win: &crate::conv_op::Window,
-    act: Act,
-    pool: Pool2,
-) -> Result<Tensor> {
-    let op = ConvTail {
-        win: win.clone(),
-        tail: Tail::new(None, Some(act), Some(pool)),
-        z: Arc::new(Mutex::new(None)),
-    };
-    x.contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
 }
