@@ -17,6 +17,8 @@
 //!   to be wrong (its pooling, `LayerNorm`, `softmax_last_dim`) are not used.
 #![deny(missing_docs)]
 
+/// Batch normalisation with running statistics.
+pub mod bn;
 /// A convolution and what follows it as one CPU op.
 pub mod conv_block;
 /// The hand-written CPU convolution.

@@ -1,11 +1,9 @@
 //! Networks built from an architecture: parameters as candle `Var`s, forward passes from [`crate::ops`].
 
+use crate::bn::BatchNorm;
 use crate::{ops, pointwise};
-use candle_core::{DType, Device, Result, Tensor, Var, D};
+use candle_core::{DType, Device, Result, Tensor, Var};
 use space::{Act, Arch, Block, CellOp, InputInfo, Pool, Rng, SpaceDef};
-
-const BN_EPS: f64 = 1e-5;
-const BN_MOMENTUM: f64 = 0.1;
 
 /// Named parameters and buffers, in creation order (names are the safetensors keys).
 #[derive(Default)]
@@ -75,13 +73,9 @@ impl Init<'_> {
         ops::Window::new(h, w, k, s, p, &self.dev)
     }
     fn bn(&mut self, name: &str, c: usize) -> Result<BatchNorm> {
-        Ok(BatchNorm {
-            gamma: self.param(format!("{name}.gamma"), &[c], |_| 1.0)?,
-            beta: self.zeros(format!("{name}.beta"), c)?,
-            mean: Tensor::zeros(self.shape(&[c]), self.dtype, &self.dev)?,
-            var: Tensor::ones(self.shape(&[c]), self.dtype, &self.dev)?,
-            name: name.to_string(),
-        })
+        let gamma = self.param(format!("{name}.gamma"), &[c], |_| 1.0)?;
+        let beta = self.zeros(format!("{name}.beta"), c)?;
+        BatchNorm::new(name, gamma, beta, self.shape(&[c]), self.dtype, &self.dev)
     }
     /// A k×k convolution with stride `s` on an h×w×cin input: the geometry is the arguments.
     #[allow(clippy::too_many_arguments)]
@@ -116,97 +110,6 @@ impl Init<'_> {
     }
 }
 
-/// Batch norm with running statistics.
-pub struct BatchNorm {
-    gamma: Var,
-    beta: Var,
-    mean: Tensor,
-    var: Tensor,
-    name: String,
-}
-
-impl BatchNorm {
-    /// `x`: `[N, C]` or `[B, L, C]` (grouped: `N` or `B` is groups × rows).
-    fn forward(&mut self, x: &Tensor, train: bool, grp: Option<&ops::Groups>) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let c = *dims.last().unwrap();
-        let x2 = x.reshape(((), c))?;
-        let y = match (train, grp) {
-            (true, None) => {
-                let (y, m, v) = ops::batch_norm_train(&x2, &self.gamma, &self.beta, BN_EPS)?;
-                let n = x2.dim(0)? as f64;
-                let unbiased = (v.squeeze(0)?.detach() * (n / (n - 1.0).max(1.0)))?;
-                self.update(&m.squeeze(0)?, &unbiased)?;
-                y
-            }
-            (true, Some(g)) => {
-                let (y, m, v) =
-                    ops::batch_norm_train_grouped(&x2, &self.gamma, &self.beta, BN_EPS, g)?;
-                let unbiased = g.unbiased(&v.detach(), x2.dim(0)?)?;
-                self.update(&m, &unbiased)?;
-                y
-            }
-            (false, None) => {
-                ops::batch_norm_eval(&x2, &self.gamma, &self.beta, &self.mean, &self.var, BN_EPS)?
-            }
-            (false, Some(g)) => ops::batch_norm_eval(
-                &x2.reshape((g.g, (), c))?,
-                &self.gamma,
-                &self.beta,
-                &self.mean,
-                &self.var,
-                BN_EPS,
-            )?,
-        };
-        y.reshape(dims)
-    }
-
-    /// Training mode on the CPU, followed by the activation and optionally pooling, as one op.
-    fn forward_fused(
-        &mut self,
-        x: &Tensor,
-        act: Act,
-        pool: Option<pointwise::Pool2>,
-    ) -> Result<Tensor> {
-        let args = (self.gamma.as_tensor(), self.beta.as_tensor(), BN_EPS);
-        let (y, stats) = pointwise::tail(x, Some(args), Some(act), pool)?;
-        let (m, v) = stats.expect("batch norm returns its statistics");
-        self.record(&y, &m, &v)?;
-        Ok(y)
-    }
-
-    /// `self(cv(x))`: in training on the CPU, a convolution with a window and without bias and the batch
-    /// norm are one op (`conv_block::conv_bn`); otherwise two.
-    fn after_conv(
-        &mut self,
-        cv: &Conv,
-        x: &Tensor,
-        train: bool,
-        grp: Option<&ops::Groups>,
-    ) -> Result<Tensor> {
-        if let (true, None, Some(win), None) = (train && ops::kernels(x), grp, &cv.win, &cv.b) {
-            let args = (self.gamma.as_tensor(), self.beta.as_tensor(), BN_EPS);
-            let (y, m, v) = crate::conv_block::conv_bn(x, cv.w.as_tensor(), win, args)?;
-            self.record(&y, &m, &v)?;
-            return Ok(y);
-        }
-        self.forward(&cv.forward(x, grp)?, train, grp)
-    }
-
-    /// Folds a batch's mean and biased variance (`[1, C]`, over the rows of `y`) into the running ones.
-    fn record(&mut self, y: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
-        let n = (y.elem_count() / y.dim(D::Minus1)?) as f64;
-        let unbiased = (var.squeeze(0)? * (n / (n - 1.0).max(1.0)))?;
-        self.update(&mean.squeeze(0)?, &unbiased)
-    }
-
-    fn update(&mut self, mean: &Tensor, unbiased_var: &Tensor) -> Result<()> {
-        self.mean = ((&self.mean * (1.0 - BN_MOMENTUM))? + (mean.detach() * BN_MOMENTUM)?)?;
-        self.var = ((&self.var * (1.0 - BN_MOMENTUM))? + (unbiased_var * BN_MOMENTUM)?)?;
-        Ok(())
-    }
-}
-
 /// A convolution with its window (none for 1×1, stride 1).
 pub struct Conv {
     w: Var,
@@ -217,6 +120,24 @@ pub struct Conv {
 }
 
 impl Conv {
+    /// `bn(self(x))`: in training on the CPU, a convolution with a window and without bias and the batch
+    /// norm are one op (`conv_block::conv_bn`); otherwise two.
+    fn then_bn(
+        &self,
+        bn: &mut BatchNorm,
+        x: &Tensor,
+        train: bool,
+        grp: Option<&ops::Groups>,
+    ) -> Result<Tensor> {
+        if let (true, None, Some(win), None) = (train && ops::kernels(x), grp, &self.win, &self.b) {
+            let args = (bn.gamma.as_tensor(), bn.beta.as_tensor(), crate::bn::EPS);
+            let (y, m, v) = crate::conv_block::conv_bn(x, self.w.as_tensor(), win, args)?;
+            bn.record(&y, &m, &v)?;
+            return Ok(y);
+        }
+        bn.forward(&self.forward(x, grp)?, train, grp)
+    }
+
     /// The convolution with its bias, the activation and pooling as one CPU op, when the convolution has a
     /// window and a bias (else `None`).
     fn forward_act_pool(
@@ -653,14 +574,14 @@ impl Model {
             } => {
                 let (c, h, w) = self.image.unwrap();
                 let x = x.reshape((b, h * w, c))?;
-                let mut x = stem_bn.after_conv(stem, &x, train, grp)?;
+                let mut x = stem.then_bn(stem_bn, &x, train, grp)?;
                 for st in stages.iter_mut() {
                     x = match st {
                         Stage::Reduce(r) => {
                             let relu = ops::activation(&x, Act::Relu)?;
-                            let a = r.a_bn.after_conv(&r.a, &relu, train, grp)?;
+                            let a = r.a.then_bn(&mut r.a_bn, &relu, train, grp)?;
                             let relu = ops::activation(&a, Act::Relu)?;
-                            let bb = r.b_bn.after_conv(&r.b, &relu, train, grp)?;
+                            let bb = r.b.then_bn(&mut r.b_bn, &relu, train, grp)?;
                             (bb + r.short.forward(&x, grp)?)?
                         }
                         Stage::Cell {
@@ -683,7 +604,7 @@ impl Model {
                                                 None => ops::activation(inp, Act::Relu)?,
                                             };
                                             relus[j] = Some(relu.clone());
-                                            bn.after_conv(cv, &relu, train, grp)?
+                                            cv.then_bn(bn, &relu, train, grp)?
                                         }
                                         EdgeOp::AvgPool(idx, inv) => ops::avg_pool3(inp, idx, inv)?,
                                     };
