@@ -59,6 +59,8 @@ pub struct Window {
     /// The index as runs of consecutive input pixels (or of padding), in order: im2col copies a run's
     /// `len·C` values at once, three runs per 3×3 window inside the image instead of nine copies.
     runs: Arc<Vec<Run>>,
+    /// A 1×1 window of stride 1: the input is its own im2col, and the convolution one matrix product.
+    identity: bool,
 }
 
 /// `len` taps of the window index from position `at` whose input pixels are `src, src + 1, …` (`src` is
@@ -104,7 +106,9 @@ impl Window {
         let (idx, ho, wo) = window_index(h, w, k, stride, pad);
         let tensor = Tensor::from_slice(&idx, idx.len(), dev)?;
         let runs = Arc::new(runs(&idx, k * k, (h * w) as u32));
+        let identity = k == 1 && idx.iter().enumerate().all(|(i, &p)| p as usize == i);
         let win = Window {
+            identity,
             runs,
             idx: Arc::new(idx),
             tensor,
@@ -326,6 +330,15 @@ fn fwd<T: Elem>(
         None => Vec::with_capacity(m * co),
     };
     let dst = y.as_mut_ptr();
+    if win.identity {
+        // SAFETY: as below, with the input itself as the columns (m rows of kc = C values).
+        unsafe {
+            let (a, wm) = (row_major(x, kc), row_major(w, co));
+            gemm_into(dst, m, co, kc, a, wm, bias.is_some());
+            y.set_len(m * co);
+        }
+        return Ok((y, Shape::from((b, n, co))));
+    }
     for (s0, sn) in tiles(b, n * kc) {
         T::with_scratch(sn * n * kc, |cols| {
             im2col(&x[s0 * hw * c..], sn, c, win, cols);
@@ -368,6 +381,18 @@ fn grad_input<T: Elem>(
     let kc = win.taps * c;
     let (gy, w) = (slice(gy, lg)?, slice(w, lw)?);
     let mut dx = vec![T::default(); b * win.hw * c];
+    if win.identity {
+        matmul(
+            &mut dx,
+            b * n,
+            kc,
+            co,
+            row_major(gy, co),
+            transposed(w, co),
+            false,
+        );
+        return Ok((dx, Shape::from((b, win.hw, c))));
+    }
     for (s0, sn) in tiles(b, n * kc) {
         T::with_scratch(sn * n * kc, |dcols| {
             // dcols = gy · wᵀ for the tile's rows, then scatter-added into its samples of dx (col2im).
@@ -398,6 +423,18 @@ fn grad_weight<T: Elem>(
     let kc = win.taps * c;
     let (x, gy) = (slice(x, lx)?, slice(gy, lg)?);
     let mut dw = vec![T::default(); kc * co];
+    if win.identity {
+        matmul(
+            &mut dw,
+            kc,
+            co,
+            b * n,
+            transposed(x, kc),
+            row_major(gy, co),
+            false,
+        );
+        return Ok((dw, Shape::from((kc, co))));
+    }
     for (s0, sn) in tiles(b, n * kc) {
         T::with_scratch(sn * n * kc, |cols| {
             im2col(&x[s0 * hw * c..], sn, c, win, cols);

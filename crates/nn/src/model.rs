@@ -90,7 +90,10 @@ impl Init<'_> {
         cout: usize,
         bias: bool,
     ) -> Result<Conv> {
-        let (win, ho, wo) = if k == 1 && s == 1 {
+        // A 1×1 stride-1 convolution is a matrix product: on a GPU or grouped, candle's (no window); on the
+        // CPU the kernel's, whose identity window skips im2col and lets batch norm fuse with it.
+        let plain_cpu = self.groups.is_none() && self.dev.is_cpu();
+        let (win, ho, wo) = if k == 1 && s == 1 && !plain_cpu {
             (None, h, w)
         } else {
             let (i, ho, wo) = self.index(h, w, k, s, k / 2)?;

@@ -437,6 +437,7 @@ mod tests {
             (6, 6, 3, 2, 1),
             (5, 5, 5, 1, 2),
             (4, 4, 1, 2, 0),
+            (3, 2, 1, 1, 0),
         ] {
             let (win, _, _) = Window::new(h, w, k, s, p, &Device::Cpu).unwrap();
             let x = rand(&[2, h * w, 3], &mut rng);
