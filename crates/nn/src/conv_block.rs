@@ -4,7 +4,7 @@
 //! graph, so candle does not allocate, zero and add a gradient buffer for it; the op keeps it for its
 //! backward. Checked against the separate ops and finite differences in `ops`' tests.
 
-use crate::conv_op::{self, slice, Elem, Window};
+use crate::conv_op::{self, on_floats, slice, Elem, Window};
 use crate::pointwise::{Pool2, Tail, TailGrad};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use space::arch::Act;
@@ -63,15 +63,7 @@ impl CustomOp3 for ConvTail {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => self
-                .run((x, l1), (w, l2), (b, l3))
-                .map(|(v, s)| (CpuStorage::F32(v), s)),
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => self
-                .run((x, l1), (w, l2), (b, l3))
-                .map(|(v, s)| (CpuStorage::F64(v), s)),
-            _ => bail!("conv-tail: only f32 and f64"),
-        }
+        on_floats!("conv-tail", [s1 => x, s2 => w, s3 => b], self.run((x, l1), (w, l2), (b, l3))?)
     }
     fn bwd(
         &self,
@@ -137,10 +129,6 @@ pub fn conv_bn(
     let stats = op.tail.stats.clone();
     let gb = Tensor::cat(&[gamma.flatten_all()?, beta.flatten_all()?], 0)?;
     let y = x.contiguous()?.apply_op3(&w.contiguous()?, &gb, op)?;
-    let stats = stats.lock().unwrap();
-    let c = stats.len() / 2;
-    let stat = |i: usize| {
-        Tensor::from_slice(&stats[i * c..(i + 1) * c], (1, c), x.device())?.to_dtype(x.dtype())
-    };
-    Ok((y, stat(0)?, stat(1)?))
+    let (mean, var) = crate::pointwise::batch_stats(&stats, x)?;
+    Ok((y, mean, var))
 }

@@ -8,9 +8,7 @@
 //! the input pixel, or `h·w` for padding. Every (candidate, fold) training is single-threaded, so `gemm` runs
 //! without parallelism. f32 and f64 (the gradient checks run in f64).
 
-use candle_core::{
-    backend::BackendStorage, bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
-};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::Arc;
 
 /// Gather indices of every k×k window (row-major over output pixels, then taps); `h·w` is the zero pixel.
@@ -446,22 +444,25 @@ fn grad_weight<T: Elem>(
     Ok((dw, Shape::from((kc, co))))
 }
 
-/// Runs `$body` on the two operands' slices as f32 or f64 and wraps the `(Vec, Shape)` it returns.
-macro_rules! dispatch {
-    ($s1:expr, $s2:expr, |$a:ident, $b:ident| $body:expr) => {
-        match ($s1, $s2) {
-            (CpuStorage::F32($a), CpuStorage::F32($b)) => {
-                let (v, s) = $body;
-                Ok((CpuStorage::F32(v), s))
+/// Runs `$body`, which gives `(Vec<T>, Shape)`, with every storage bound to its vector of f32 or of f64
+/// (all of one type), and wraps the vector back into a storage: the dtype dispatch of every CPU op here and
+/// in [`crate::pointwise`] and [`crate::conv_block`]. `$name` names the op in the error for other dtypes.
+macro_rules! on_floats {
+    ($name:expr, [$($s:ident => $v:ident),+], $body:expr) => {
+        match ($($s,)+) {
+            ($(candle_core::CpuStorage::F32($v),)+) => {
+                let (v, shape) = $body;
+                Ok((candle_core::CpuStorage::F32(v), shape))
             }
-            (CpuStorage::F64($a), CpuStorage::F64($b)) => {
-                let (v, s) = $body;
-                Ok((CpuStorage::F64(v), s))
+            ($(candle_core::CpuStorage::F64($v),)+) => {
+                let (v, shape) = $body;
+                Ok((candle_core::CpuStorage::F64(v), shape))
             }
-            (a, _) => bail!("conv: unsupported dtype {:?}", a.dtype()),
+            _ => candle_core::bail!("{}: only f32 and f64", $name),
         }
     };
 }
+pub(crate) use on_floats;
 
 impl Conv {
     /// The input gradient (only when the input is itself computed or trained: never for the data) and the
@@ -514,7 +515,7 @@ impl CustomOp2 for Conv {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        dispatch!(s1, s2, |x, w| fwd(x, l1, w, l2, None, &self.0)?)
+        on_floats!("im2col-conv", [s1 => x, s2 => w], fwd(x, l1, w, l2, None, &self.0)?)
     }
     fn bwd(
         &self,
@@ -541,17 +542,8 @@ impl CustomOp3 for Conv {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
-                let (v, s) = fwd(x, l1, w, l2, Some(slice(b, l3)?), &self.0)?;
-                Ok((CpuStorage::F32(v), s))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
-                let (v, s) = fwd(x, l1, w, l2, Some(slice(b, l3)?), &self.0)?;
-                Ok((CpuStorage::F64(v), s))
-            }
-            (a, _, _) => bail!("conv: unsupported dtype {:?}", a.dtype()),
-        }
+        on_floats!("im2col-conv-bias", [s1 => x, s2 => w, s3 => b],
+            fwd(x, l1, w, l2, Some(slice(b, l3)?), &self.0)?)
     }
     fn bwd(
         &self,
@@ -578,7 +570,8 @@ impl CustomOp2 for ConvGradInput {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        dispatch!(s1, s2, |g, w| grad_input(g, l1, w, l2, &self.0, self.1)?)
+        on_floats!("im2col-conv-grad-input", [s1 => g, s2 => w],
+            grad_input(g, l1, w, l2, &self.0, self.1)?)
     }
 }
 
@@ -593,7 +586,8 @@ impl CustomOp2 for ConvGradWeight {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        dispatch!(s1, s2, |x, g| grad_weight(x, l1, g, l2, &self.0)?)
+        on_floats!("im2col-conv-grad-weight", [s1 => x, s2 => g],
+            grad_weight(x, l1, g, l2, &self.0)?)
     }
 }
 
@@ -657,11 +651,7 @@ impl candle_core::CustomOp1 for AvgPool3 {
         "avg-pool3"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        match s {
-            CpuStorage::F32(v) => self.run(v, l, false).map(|(v, s)| (CpuStorage::F32(v), s)),
-            CpuStorage::F64(v) => self.run(v, l, false).map(|(v, s)| (CpuStorage::F64(v), s)),
-            other => bail!("avg-pool3: unsupported dtype {:?}", other.dtype()),
-        }
+        on_floats!("avg-pool3", [s => v], self.run(v, l, false)?)
     }
     fn bwd(&self, _x: &Tensor, _y: &Tensor, gy: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(
@@ -676,11 +666,7 @@ impl candle_core::CustomOp1 for AvgPool3Grad {
         "avg-pool3-grad"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        match s {
-            CpuStorage::F32(v) => self.0.run(v, l, true).map(|(v, s)| (CpuStorage::F32(v), s)),
-            CpuStorage::F64(v) => self.0.run(v, l, true).map(|(v, s)| (CpuStorage::F64(v), s)),
-            other => bail!("avg-pool3: unsupported dtype {:?}", other.dtype()),
-        }
+        on_floats!("avg-pool3-grad", [s => v], self.0.run(v, l, true)?)
     }
 }
 
@@ -710,11 +696,7 @@ impl candle_core::CustomOp1 for ColumnSum {
             out
         }
         let n = *l.shape().dims().last().unwrap_or(&1);
-        match s {
-            CpuStorage::F32(v) => Ok((CpuStorage::F32(sum(slice(v, l)?, n)), Shape::from(n))),
-            CpuStorage::F64(v) => Ok((CpuStorage::F64(sum(slice(v, l)?, n)), Shape::from(n))),
-            other => bail!("column-sum: unsupported dtype {:?}", other.dtype()),
-        }
+        on_floats!("column-sum", [s => v], (sum(slice(v, l)?, n), Shape::from(n)))
     }
 }
 
@@ -743,7 +725,7 @@ impl CustomOp2 for AddBias {
             bail!("add-bias: {:?} + {:?}", l1.shape(), l2.shape());
         }
         let shape = l1.shape().clone();
-        dispatch!(s1, s2, |x, b| (add(slice(x, l1)?, slice(b, l2)?), shape))
+        on_floats!("add-bias", [s1 => x, s2 => b], (add(slice(x, l1)?, slice(b, l2)?), shape))
     }
     fn bwd(
         &self,

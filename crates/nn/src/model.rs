@@ -527,28 +527,32 @@ impl Model {
                         }
                         _ => None,
                     };
-                    let whole_block = whole.is_some();
-                    let mut y = match (whole, &l.transform) {
-                        (Some(y), _) => y,
-                        (None, Transform::Conv(cv)) => cv.forward(&x, grp)?,
-                        (None, Transform::Dense(w, bias)) => ops::dense(&x, w, bias, grp)?,
-                    };
-                    y = match (&mut l.bn, fuse) {
-                        _ if whole_block => y,
-                        (Some(bn), true) if train => {
-                            bn.forward_fused(&y, l.spec.act, fused_pool)?
-                        }
-                        (bn, true) => {
-                            if let Some(bn) = bn {
-                                y = bn.forward(&y, false, None)?;
+                    let mut y = match whole {
+                        Some(y) => y,
+                        None => {
+                            let z = match &l.transform {
+                                Transform::Conv(cv) => cv.forward(&x, grp)?,
+                                Transform::Dense(w, bias) => ops::dense(&x, w, bias, grp)?,
+                            };
+                            match (&mut l.bn, fuse) {
+                                (Some(bn), true) if train => {
+                                    bn.forward_fused(&z, l.spec.act, fused_pool)?
+                                }
+                                (bn, true) => {
+                                    let z = match bn {
+                                        Some(bn) => bn.forward(&z, false, None)?,
+                                        None => z,
+                                    };
+                                    pointwise::tail(&z, None, Some(l.spec.act), fused_pool)?.0
+                                }
+                                (bn, false) => {
+                                    let z = match bn {
+                                        Some(bn) => bn.forward(&z, train, grp)?,
+                                        None => z,
+                                    };
+                                    ops::activation(&z, l.spec.act)?
+                                }
                             }
-                            pointwise::tail(&y, None, Some(l.spec.act), fused_pool)?.0
-                        }
-                        (bn, false) => {
-                            if let Some(bn) = bn {
-                                y = bn.forward(&y, train, grp)?;
-                            }
-                            ops::activation(&y, l.spec.act)?
                         }
                     };
                     if l.spec.res {

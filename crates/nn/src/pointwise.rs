@@ -7,24 +7,13 @@
 //! Layout as in [`crate::ops`]: channel-last `[B, h·w, C]`. f32 and f64 (the gradient checks run in f64).
 //! Each op is checked against finite differences and against the candle-op path in `ops`' tests.
 
-use crate::conv_op::{slice, Elem, Scratch};
+use crate::conv_op::{on_floats, slice, Elem, Scratch};
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
 use space::arch::Act;
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
-
-/// Runs `$f::<T>` on the storages as f32 or f64 and wraps the `Vec` it returns with `$shape`.
-macro_rules! on_floats {
-    ($shape:expr, $name:expr, [$($s:ident => $v:ident),+], $body:expr) => {
-        match ($(&$s,)+) {
-            ($(CpuStorage::F32($v),)+) => Ok((CpuStorage::F32($body), $shape)),
-            ($(CpuStorage::F64($v),)+) => Ok((CpuStorage::F64($body), $shape)),
-            _ => bail!("{}: only f32 and f64", $name),
-        }
-    };
-}
 
 fn lit<T: Elem>(v: f64) -> T {
     T::from(v).unwrap()
@@ -421,22 +410,19 @@ impl Tail {
         c: usize,
     ) -> Vec<T> {
         let bn = self.bn.zip(bn).map(|(eps, (g, beta))| {
-            // The forward's statistics (exact: f32 → f64 → f32), else recomputed.
+            // The forward's statistics (exact: f32 → f64 → f32); a backward always follows its forward.
             let stats = self.stats.lock().unwrap();
-            let (mean, inv) = match stats.len() == 2 * c {
-                true => {
-                    let t = |v: &f64| T::from(*v).unwrap();
-                    let mean: Vec<T> = stats[..c].iter().map(t).collect();
-                    let inv = stats[c..]
-                        .iter()
-                        .map(|v| T::one() / (t(v) + lit::<T>(eps)).sqrt());
-                    (mean, inv.collect())
-                }
-                false => {
-                    let (mean, _, inv) = moments(x, c, eps);
-                    (mean, inv)
-                }
-            };
+            assert_eq!(
+                stats.len(),
+                2 * c,
+                "batch-norm backward without its forward"
+            );
+            let t = |v: &f64| T::from(*v).unwrap();
+            let mean: Vec<T> = stats[..c].iter().map(t).collect();
+            let inv = stats[c..]
+                .iter()
+                .map(|v| T::one() / (t(v) + lit::<T>(eps)).sqrt())
+                .collect::<Vec<T>>();
             (g, beta, mean, inv)
         });
         // The activation's input: the batch norm's output, recomputed.
@@ -467,7 +453,7 @@ impl CustomOp1 for Tail {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c) = self.dims(l)?;
-        on_floats!(self.out_shape(l)?, "tail", [s => x], self.forward(slice(x, l)?, None, b, c))
+        on_floats!("tail", [s => x], (self.forward(slice(x, l)?, None, b, c), self.out_shape(l)?))
     }
     fn bwd(&self, x: &Tensor, _y: &Tensor, gy: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(x.apply_op2_no_bwd(
@@ -489,8 +475,10 @@ impl CustomOp2 for TailGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (b, c) = self.0.dims(l1)?;
-        on_floats!(l1.shape().clone(), "tail-grad", [s1 => x, s2 => g],
-            self.0.backward(slice(x, l1)?, None, slice(g, l2)?, b, c))
+        on_floats!("tail-grad", [s1 => x, s2 => g], {
+            let dx = self.0.backward(slice(x, l1)?, None, slice(g, l2)?, b, c);
+            (dx, l1.shape().clone())
+        })
     }
 }
 
@@ -516,8 +504,10 @@ impl CustomOp3 for Tail {
                 l3.shape()
             );
         }
-        on_floats!(self.out_shape(l1)?, "tail-bn", [s1 => x, s2 => g, s3 => beta],
-            self.forward(slice(x, l1)?, Some((slice(g, l2)?, slice(beta, l3)?)), b, c))
+        on_floats!("tail-bn", [s1 => x, s2 => g, s3 => beta], {
+            let bn = (slice(g, l2)?, slice(beta, l3)?);
+            (self.forward(slice(x, l1)?, Some(bn), b, c), self.out_shape(l1)?)
+        })
     }
     fn bwd(
         &self,
@@ -554,9 +544,10 @@ impl CustomOp3 for TailGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let (b, c) = self.0.dims(l1)?;
         let n = l1.shape().elem_count();
-        on_floats!(Shape::from(n + 2 * c), "tail-bn-grad", [s1 => x, s2 => gb, s3 => g], {
+        on_floats!("tail-bn-grad", [s1 => x, s2 => gb, s3 => g], {
             let gb = slice(gb, l2)?;
-            self.0.backward(slice(x, l1)?, Some(gb.split_at(c)), slice(g, l3)?, b, c)
+            let all = self.0.backward(slice(x, l1)?, Some(gb.split_at(c)), slice(g, l3)?, b, c);
+            (all, Shape::from(n + 2 * c))
         })
     }
 }
@@ -606,12 +597,18 @@ pub fn tail(
     let y = x
         .contiguous()?
         .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+    Ok((y, Some(batch_stats(&stats, x)?)))
+}
+
+/// The batch mean and biased variance (`[1, C]` each, of `x`'s dtype and device) that a batch-norm
+/// [`Tail`]'s forward left in its `stats`.
+pub(crate) fn batch_stats(stats: &Mutex<Vec<f64>>, x: &Tensor) -> Result<(Tensor, Tensor)> {
     let stats = stats.lock().unwrap();
     let c = stats.len() / 2;
     let stat = |i: usize| {
         Tensor::from_slice(&stats[i * c..(i + 1) * c], (1, c), x.device())?.to_dtype(x.dtype())
     };
-    Ok((y, Some((stat(0)?, stat(1)?))))
+    Ok((stat(0)?, stat(1)?))
 }
 
 /// Batch normalisation in training mode of `[N, C]` as one CPU op: the output, the batch mean `[1, C]` and
