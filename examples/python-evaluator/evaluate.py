@@ -41,10 +41,10 @@ def main(run):
             continue
         with open(os.path.join(cand_dir, name), "rb") as f:
             c = tomllib.load(f)
-        assert c["kind"] == "nas.candidate" and c["version"] == 1, name
+        assert c["kind"] == "nas.candidate" and c["version"] in (1, 2), name
         s = score(c)
         write_atomic(out, "\n".join([
-            "version = 1",
+            "version = 2",
             'kind = "nas.result"',
             f"id = {c['id']}",
             f"arch = {json.dumps(c['arch'])}",

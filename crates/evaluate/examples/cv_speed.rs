@@ -240,6 +240,7 @@ fn ours(
                 origin: space::Origin::Other("bench".into()),
                 params,
                 flops,
+                epochs: None,
             },
             arch: parsed.clone(),
             result: None,

@@ -182,6 +182,13 @@ pub(crate) fn cross_validate_with(
     let run_job =
         |entry: &Entry, folds: &[usize], dev: &Device| -> Result<Option<Vec<FoldOutcome>>> {
             let id = entry.candidate.id;
+            // A candidate's rung sets its epochs; its streams are keyed by the candidate it was first
+            // trained as, so a promotion scores what a direct training at its epochs would.
+            let hyper = nn::Hyper {
+                epochs: entry.candidate.epochs_or(hyper.epochs),
+                ..hyper
+            };
+            let sid = entry.candidate.stream_id();
             let splits: Vec<_> = folds.iter().map(|&f| split(f)).collect();
             // Folds trained together share their input width (see the grouping above).
             let input = fold_input(folds[0]);
@@ -189,7 +196,7 @@ pub(crate) fn cross_validate_with(
                 let f = folds[0];
                 let ((xt, yt), (xv, yv)) = &splits[0];
                 let on_step = |tick| on_event(Event::Step { id, fold: f, tick });
-                let stream = [id, f as u64];
+                let stream = [sid, f as u64];
                 return Ok(Some(vec![match train::train(
                     def,
                     &entry.arch,
@@ -218,7 +225,7 @@ pub(crate) fn cross_validate_with(
                 .map(|(&f, ((xt, yt), _))| train::FoldRows {
                     x: xt,
                     y: yt,
-                    stream: vec![id, f as u64],
+                    stream: vec![sid, f as u64],
                 })
                 .collect();
             let on_step = |tick| {
@@ -337,7 +344,8 @@ pub(crate) fn cross_validate_with(
                 }
             }
             p.left -= folds.len();
-            (p.left == 0 && !p.abandoned).then(|| make_result(entry, &p, evaluator, spec.metric))
+            (p.left == 0 && !p.abandoned)
+                .then(|| make_result(entry, &p, evaluator, spec.metric, spec.epochs()))
         };
         if let Some(r) = finished {
             if let Err(err) = done(&r) {
@@ -362,7 +370,13 @@ pub(crate) fn cross_validate_with(
 pub const PEAK_MIB: &str = "peak_mib";
 
 /// The result of a candidate whose folds are all done: scored by `metric`, every metric's mean in `metrics`.
-fn make_result(entry: &Entry, p: &Pending, evaluator: &str, metric: Metric) -> ResultFile {
+fn make_result(
+    entry: &Entry,
+    p: &Pending,
+    evaluator: &str,
+    metric: Metric,
+    full_epochs: usize,
+) -> ResultFile {
     let column =
         |i: usize| -> Vec<f64> { p.scores.iter().map(|s| s.as_ref().unwrap()[i]).collect() };
     let mut metrics = std::collections::BTreeMap::new();
@@ -398,6 +412,7 @@ fn make_result(entry: &Entry, p: &Pending, evaluator: &str, metric: Metric) -> R
         flops: entry.candidate.flops,
         wall_s: (p.secs * 1000.0).round() / 1000.0,
         evaluator: evaluator.into(),
+        epochs: Some(entry.candidate.epochs_or(full_epochs)),
         error,
         metrics,
     }
@@ -436,6 +451,7 @@ mod tests {
                         origin: space::Origin::Other("test".into()),
                         params,
                         flops,
+                        epochs: None,
                     },
                     arch,
                     result: None,
@@ -476,6 +492,37 @@ mod tests {
             assert_eq!(a.fold_scores, c.fold_scores);
             assert!(a.cv_mean > 0.6, "{} learns digits: {}", a.arch, a.cv_mean);
         }
+    }
+
+    /// A promoted candidate (trained at a rung after a shorter training of the same architecture) scores
+    /// exactly what a direct training at that rung's epochs gives: it is trained again from scratch, with
+    /// the random streams of the candidate it was first trained as. A candidate at a lower rung trains for
+    /// its own epochs, and records them.
+    #[test]
+    fn a_promoted_candidate_scores_what_a_direct_training_at_its_epochs_does() {
+        let (sf, def, data) = small(|e| e.evaluate.epochs = Some(3));
+        let arch = "conv8x3-relu-bn-maxpool-drop0.1";
+        let mut es = entries(&sf, &def, &[arch, arch, arch]);
+        es[0].candidate.epochs = Some(1);
+        es[1].candidate.id = 7;
+        es[1].candidate.origin = space::Origin::Promotion(1);
+        es[1].candidate.epochs = Some(3);
+        let mut direct = entries(&sf, &def, &[arch]);
+        direct[0].candidate.epochs = None; // [evaluate] epochs = 3
+        let cpus = [Device::Cpu];
+        let run = |es: &[Entry]| {
+            cross_validate(&sf, &def, &data, es, &cpus, &|_| {}, &|_| Ok(())).unwrap()
+        };
+        let (rungs, direct) = (run(&es[..2]), run(&direct));
+        assert_eq!(rungs[1].fold_scores, direct[0].fold_scores);
+        assert_eq!((rungs[0].epochs, rungs[1].epochs), (Some(1), Some(3)));
+        assert_ne!(
+            rungs[0].fold_scores, rungs[1].fold_scores,
+            "a rung of 1 epoch trains less"
+        );
+        // Candidate 7 without the promotion would be another training: its streams are its own.
+        es[2].candidate.id = 7;
+        assert_ne!(run(&es[2..]).remove(0).fold_scores, direct[0].fold_scores);
     }
 
     /// What a GPU does (a candidate's folds trained as one grouped network), on the CPU: the same scores as

@@ -61,7 +61,7 @@ fn age_of(path: &Path) -> Option<f64> {
 }
 
 fn read_lease(path: &Path) -> Option<LeaseFile> {
-    io::read_artifact(path, "nas.lease", ARTIFACT_VERSION).ok()
+    io::read_artifact(path, "nas.lease", space::ARTIFACTS_READ).ok()
 }
 
 /// Tries to claim candidate `id` under a lease of `timeout_s` (also how long an unreadable lease file must be

@@ -129,6 +129,7 @@ impl Table {
             flops: c.flops,
             wall_s: 0.0,
             evaluator: TABLE_EVALUATOR.into(),
+            epochs: None,
             error,
             metrics,
         }
@@ -164,6 +165,7 @@ mod tests {
             origin: space::Origin::Other("t".into()),
             params: 1,
             flops: 1,
+            epochs: None,
         };
         let res = t.result(&c);
         assert_eq!(

@@ -103,9 +103,12 @@ pub struct Loaded {
 /// Loads `DIR/model.toml` and its weights.
 pub fn load_model(dir: &Path) -> Result<Loaded> {
     let path = dir.join("model.toml");
-    let file: ModelFile = io::read_artifact(&path, "nas.model", MODEL_VERSION).map_err(|e| {
-        anyhow!("{e} (to make it again with this nas: nas export RUN --out DIR, which retrains it)")
-    })?;
+    let file: ModelFile = io::read_artifact(&path, "nas.model", MODEL_VERSION..=MODEL_VERSION)
+        .map_err(|e| {
+            anyhow!(
+                "{e} (to make it again with this nas: nas export RUN --out DIR, which retrains it)"
+            )
+        })?;
     let def =
         SpaceDef::from_spec(&file.space).map_err(|e| anyhow!("{}: space: {e}", path.display()))?;
     let arch = def

@@ -10,6 +10,7 @@
 //! candidates of an uninterrupted run.
 #![deny(missing_docs)]
 
+mod schedule;
 /// The classic heuristics and our surrogate-guided search.
 pub mod strategies;
 
@@ -161,7 +162,7 @@ pub fn strategy(s: space::Strategy) -> Box<dyn Strategy> {
     }
 }
 
-/// Computes batch `batch` of `n` candidates, ids from `first_id`, from the history of earlier batches.
+/// Computes batch `batch` of `n` new proposals, ids from `first_id`, from the history of earlier batches.
 pub fn make_batch(
     sf: &space::SpaceFile,
     def: &SpaceDef,
@@ -169,6 +170,19 @@ pub fn make_batch(
     batch: u64,
     n: usize,
     first_id: u64,
+) -> Result<Vec<CandidateFile>> {
+    propose(sf, def, history, batch, n, first_id, None)
+}
+
+/// [`make_batch`], the proposals trained for `epochs` (a rung).
+fn propose(
+    sf: &space::SpaceFile,
+    def: &SpaceDef,
+    history: &[Entry],
+    batch: u64,
+    n: usize,
+    first_id: u64,
+    epochs: Option<usize>,
 ) -> Result<Vec<CandidateFile>> {
     let ctx = Context {
         space: def,
@@ -197,11 +211,59 @@ pub fn make_batch(
             origin,
             params,
             flops,
+            epochs,
         });
     }
-    let size = out.len() as u64;
-    out.iter_mut().for_each(|c| c.batch_size = size);
-    Ok(out)
+    Ok(with_size(out))
+}
+
+fn with_size(mut batch: Vec<CandidateFile>) -> Vec<CandidateFile> {
+    let size = batch.len() as u64;
+    batch.iter_mut().for_each(|c| c.batch_size = size);
+    batch
+}
+
+/// Batch `batch` (ids from `first_id`) after `history`, in which every candidate has a result: new
+/// proposals or promotions, as the schedule says ([`schedule::next`]); `None` when the budget is spent.
+fn plan(
+    sf: &space::SpaceFile,
+    def: &SpaceDef,
+    history: &[Entry],
+    batch: u64,
+    first_id: u64,
+) -> Result<Option<Vec<CandidateFile>>> {
+    let budget = sf.experiment.search.budget();
+    Ok(match schedule::next(&sf.experiment, history, budget) {
+        schedule::Next::Done => None,
+        schedule::Next::Propose { n, epochs } => {
+            // Strategies see each architecture once, at the rung it was proposed at.
+            let proposals: Vec<Entry>;
+            let seen = if sf.experiment.search.fidelity == space::Fidelity::Full {
+                history
+            } else {
+                proposals = history
+                    .iter()
+                    .filter(|e| schedule::is_proposal(e))
+                    .cloned()
+                    .collect();
+                &proposals
+            };
+            Some(propose(sf, def, seen, batch, n, first_id, epochs)?)
+        }
+        schedule::Next::Promote { from, epochs } => Some(with_size(
+            from.iter()
+                .enumerate()
+                .map(|(i, e)| CandidateFile {
+                    version: ARTIFACT_VERSION,
+                    id: first_id + i as u64,
+                    batch,
+                    origin: Origin::Promotion(e.candidate.stream_id()),
+                    epochs: Some(epochs),
+                    ..e.candidate.clone()
+                })
+                .collect(),
+        )),
+    })
 }
 
 /// What one generate step did.
@@ -229,7 +291,6 @@ pub enum End {
 pub fn step(run: &RunDir) -> Result<Step> {
     let (sf, def) = run.load_space()?;
     let history = run.history(&def, &sf.input)?;
-    let budget = sf.experiment.search.budget();
     if let Some(last) = history.last() {
         let b = last.candidate.batch;
         let in_batch = history.iter().filter(|e| e.candidate.batch == b).count() as u64;
@@ -240,14 +301,7 @@ pub fn step(run: &RunDir) -> Result<Step> {
                 .cloned()
                 .collect();
             let first = prior.last().map_or(1, |e| e.candidate.id + 1);
-            let want = make_batch(
-                &sf,
-                &def,
-                &prior,
-                b,
-                last.candidate.batch_size as usize,
-                first,
-            )?;
+            let want = plan(&sf, &def, &prior, b, first)?.unwrap_or_default();
             let mut written = Vec::new();
             for c in want {
                 if !history.iter().any(|e| e.candidate.id == c.id) {
@@ -262,13 +316,11 @@ pub fn step(run: &RunDir) -> Result<Step> {
     if pending > 0 {
         return Ok(Step::Pending(pending));
     }
-    if history.len() >= budget {
-        return Ok(Step::Done(End::Budget));
-    }
     let batch = history.last().map_or(0, |e| e.candidate.batch + 1);
     let first = history.last().map_or(1, |e| e.candidate.id + 1);
-    let n = sf.experiment.search.batch.min(budget - history.len());
-    let cands = make_batch(&sf, &def, &history, batch, n, first)?;
+    let Some(cands) = plan(&sf, &def, &history, batch, first)? else {
+        return Ok(Step::Done(End::Budget));
+    };
     if cands.is_empty() {
         return Ok(Step::Done(End::SpaceExhausted));
     }
@@ -290,13 +342,21 @@ mod tests {
     use space::{Experiment, ResultFile, SpaceFile};
 
     fn setup(strategy: &str, seed: u64) -> (RunDir, SpaceFile) {
-        let dir =
-            std::env::temp_dir().join(format!("nas-gen-{}-{strategy}-{seed}", std::process::id()));
+        setup_with(strategy, seed, space::Fidelity::Full)
+    }
+
+    fn setup_with(strategy: &str, seed: u64, fidelity: space::Fidelity) -> (RunDir, SpaceFile) {
+        let dir = std::env::temp_dir().join(format!(
+            "nas-gen-{}-{strategy}-{seed}-{fidelity}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         let mut e = Experiment {
             seed,
             ..Default::default()
         };
+        e.search.fidelity = fidelity;
+        e.evaluate.epochs = Some(8);
         e.search.strategy = strategy.parse().unwrap();
         e.search.budget = Some(24);
         e.search.population = 6;
@@ -312,7 +372,9 @@ mod tests {
         let (sf, def) = run.load_space().unwrap();
         for e in run.history(&def, &sf.input).unwrap() {
             if e.result.is_none() {
-                let s = (space::rng::fnv1a(e.candidate.arch.as_bytes()) % 1000) as f64 / 1000.0;
+                // Longer trainings score a little higher, as they do.
+                let s = (space::rng::fnv1a(e.candidate.arch.as_bytes()) % 900) as f64 / 1000.0
+                    + e.candidate.epochs.unwrap_or(8) as f64 / 100.0;
                 let r = ResultFile {
                     version: 1,
                     kind: "nas.result".into(),
@@ -326,6 +388,7 @@ mod tests {
                     flops: 0,
                     wall_s: 0.0,
                     evaluator: "fake".into(),
+                    epochs: None,
                     error: String::new(),
                     metrics: Default::default(),
                 };
@@ -370,6 +433,90 @@ mod tests {
             assert_eq!(drive(&run), full, "{strat}: resume changed the sequence");
             let _ = std::fs::remove_dir_all(&run.root);
         }
+    }
+
+    /// (batch size, epochs, origins are promotions) of each batch.
+    fn batches(run: &RunDir) -> Vec<(usize, usize, bool)> {
+        let (sf, def) = run.load_space().unwrap();
+        let h = run.history(&def, &sf.input).unwrap();
+        let mut out: Vec<(usize, usize, bool)> = Vec::new();
+        for (i, e) in h.iter().enumerate() {
+            if i == 0 || e.candidate.batch != h[i - 1].candidate.batch {
+                let promoted = matches!(e.candidate.origin, Origin::Promotion(_));
+                out.push((0, e.candidate.epochs_or(8), promoted));
+            }
+            out.last_mut().unwrap().0 += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn halving_promotes_the_best_third_of_each_rung_and_replays_after_a_crash() {
+        use space::Fidelity;
+        let (run, _) = setup_with("evolution", 3, Fidelity::Halving);
+        let full = drive(&run);
+        let b = batches(&run);
+        #[rustfmt::skip]
+        assert_eq!(b, [
+            (9, 1, false), (3, 3, true), (1, 8, true),
+            (9, 1, false), (3, 3, true), (1, 8, true),
+            (6, 1, false), (2, 3, true), (1, 8, true),
+        ]);
+        // Each promotion is among the best of its rung, and keyed to the candidate first trained.
+        let (sf, def) = run.load_space().unwrap();
+        let h = run.history(&def, &sf.input).unwrap();
+        let score = |id: u64| h[id as usize - 1].result.as_ref().unwrap().cv_mean;
+        for e in &h {
+            if let Origin::Promotion(root) = e.candidate.origin {
+                let prev = h.iter().filter(|p| {
+                    p.candidate.batch + 1 == e.candidate.batch && p.candidate.stream_id() == root
+                });
+                let prev = prev
+                    .map(|p| p.candidate.id)
+                    .next()
+                    .expect("promoted from the batch before");
+                let rivals = h
+                    .iter()
+                    .filter(|p| p.candidate.batch + 1 == e.candidate.batch);
+                let better = rivals
+                    .filter(|p| score(p.candidate.id) > score(prev))
+                    .count();
+                let promoted = h
+                    .iter()
+                    .filter(|p| p.candidate.batch == e.candidate.batch)
+                    .count();
+                assert!(
+                    better < promoted,
+                    "c{} was promoted over better ones",
+                    e.candidate.id
+                );
+                assert_eq!(h[root as usize - 1].candidate.key, e.candidate.key);
+            }
+        }
+        // A crash half-way through writing a promotion batch: the rerun completes it identically.
+        let last = h.len() as u64;
+        std::fs::remove_file(run.result(last)).unwrap();
+        std::fs::remove_file(run.result(last - 1)).unwrap();
+        std::fs::remove_file(run.result(last - 2)).unwrap();
+        std::fs::remove_file(run.candidate(last - 1)).unwrap();
+        std::fs::remove_file(run.candidate(last)).unwrap();
+        assert_eq!(step(&run).unwrap(), Step::Generated(vec![last - 1]));
+        assert_eq!(drive(&run), full);
+        let _ = std::fs::remove_dir_all(&run.root);
+    }
+
+    #[test]
+    fn hyperband_cycles_its_brackets_from_the_lowest_rung_to_the_top() {
+        let (run, _) = setup_with("random", 4, space::Fidelity::Hyperband);
+        drive(&run);
+        #[rustfmt::skip]
+        assert_eq!(batches(&run), [
+            (9, 1, false), (3, 3, true), (1, 8, true),
+            (5, 3, false), (1, 8, true),
+            (3, 8, false),
+            (7, 1, false), (2, 3, true), (1, 8, true),
+        ]);
+        let _ = std::fs::remove_dir_all(&run.root);
     }
 
     #[test]

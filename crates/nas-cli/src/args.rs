@@ -122,6 +122,9 @@ pub(crate) struct ExpArgs {
     /// What scores, ranks and selects: accuracy, balanced_accuracy or macro_f1.
     #[arg(long)]
     pub(crate) metric: Option<space::Metric>,
+    /// How long candidates train: full, halving or hyperband (`[search] fidelity`).
+    #[arg(long)]
+    pub(crate) fidelity: Option<space::Fidelity>,
 }
 
 impl ExpArgs {
@@ -190,6 +193,9 @@ impl ExpArgs {
         }
         if let Some(v) = self.metric {
             e.evaluate.metric = v;
+        }
+        if let Some(v) = self.fidelity {
+            e.search.fidelity = v;
         }
         e.validate().map_err(|err| {
             anyhow!(

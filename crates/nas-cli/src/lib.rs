@@ -527,7 +527,7 @@ fn drive(
 /// retraining it first when model/ is missing or holds another candidate.
 fn export(run: &RunDir, format: space::ExportFormat, out: &std::path::Path) -> Result<()> {
     let sel: space::SelectionFile = if run.selection().exists() {
-        space::io::read_artifact(&run.selection(), "nas.selection", space::ARTIFACT_VERSION)?
+        space::io::read_artifact(&run.selection(), "nas.selection", space::ARTIFACTS_READ)?
     } else {
         select::select(run, None, true)?.0
     };
@@ -677,7 +677,7 @@ fn status(run: &RunDir) -> Result<()> {
     for l in &held {
         println!("  {l}");
     }
-    match select::chosen(run, &h) {
+    match select::chosen(run, &sf.experiment, &h) {
         Ok(sel) => println!(
             "best:       c{:05} {}  cv {:.4} ± {:.4}, {} params{}",
             sel.best.id,

@@ -51,7 +51,9 @@ impl Progress {
         let (_, def) = run.load_space()?;
         let history = run.history(&def, &sf.input)?;
         let done = history.iter().filter(|e| e.result.is_some()).count();
-        let best = select::selection(&history).ok().map(|s| s.best.cv_mean);
+        let best = select::selection(&sf.experiment, &history)
+            .ok()
+            .map(|s| s.best.cv_mean);
         let budget = sf.experiment.search.budget();
         let folds = sf.experiment.evaluate.folds;
         let epochs = sf.experiment.evaluate.epochs();
@@ -165,13 +167,25 @@ impl Progress {
             }
             evaluate::Event::Done(r) => {
                 st.done += 1;
-                if r.ok() && st.best.is_none_or(|b| r.cv_mean > b) {
+                // A multi-fidelity search's lower rungs are not candidates for the best.
+                let rung = r.epochs.filter(|&e| e != self.epochs);
+                if r.ok() && rung.is_none() && st.best.is_none_or(|b| r.cv_mean > b) {
                     st.best = Some(r.cv_mean);
                 }
                 let line = if r.ok() {
                     format!(
-                        "c{:05}/{} {:.4} ± {:.4}  {:>8} params {:>6.1} s  {}",
-                        r.id, self.budget, r.cv_mean, r.cv_std, r.params, r.wall_s, r.arch
+                        "c{:05}/{} {:.4} ± {:.4}  {:>8} params {:>6.1} s  {}{}",
+                        r.id,
+                        self.budget,
+                        r.cv_mean,
+                        r.cv_std,
+                        r.params,
+                        r.wall_s,
+                        r.arch,
+                        rung.map_or(String::new(), |e| format!(
+                            "  ({e} of {} epochs)",
+                            self.epochs
+                        ))
                     )
                 } else {
                     format!(

@@ -329,6 +329,8 @@ struct Row {
     arch: String,
     origin: String,
     status: String,
+    /// Its training's epochs (its rung in a multi-fidelity search), where known.
+    epochs: Option<usize>,
     cv_mean: Option<f64>,
     cv_std: Option<f64>,
     folds: String,
@@ -350,6 +352,7 @@ fn rows(history: &[Entry]) -> Vec<Row> {
                 arch: e.candidate.arch.clone(),
                 origin: e.candidate.origin.to_string(),
                 status: r.map_or("pending".into(), |r| r.status.to_string()),
+                epochs: r.and_then(|r| r.epochs).or(e.candidate.epochs),
                 cv_mean: ok.map(|r| r.cv_mean),
                 cv_std: ok.map(|r| r.cv_std),
                 folds: ok.map_or(String::new(), |r| {
@@ -376,6 +379,7 @@ pub fn write_csv(history: &[Entry], path: &Path) -> Result<()> {
         "arch",
         "origin",
         "status",
+        "epochs",
         "cv_mean",
         "cv_std",
         "fold_scores",
@@ -391,6 +395,7 @@ pub fn write_csv(history: &[Entry], path: &Path) -> Result<()> {
             r.arch,
             r.origin,
             r.status,
+            r.epochs.map_or(String::new(), |e| e.to_string()),
             opt(r.cv_mean),
             opt(r.cv_std),
             r.folds,
@@ -419,7 +424,7 @@ document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventL
 
 /// Renders the report of a run as HTML.
 pub fn render(run: &RunDir, sf: &SpaceFile, history: &[Entry]) -> Result<String> {
-    let sel = select::chosen(run, history)?;
+    let sel = select::chosen(run, &sf.experiment, history)?;
     let mut h = String::new();
     let e = &sf.experiment;
     let _ = write!(
@@ -483,7 +488,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         );
     }
     h.push_str("</tbody></table>");
-    h.push_str(r#"<h2>All candidates</h2><p>Click a column to sort.</p><table class="sortable"><thead><tr><th>id</th><th class="a">arch</th><th class="a">origin</th><th class="a">status</th><th>CV mean</th><th>CV std</th><th class="a">fold scores</th><th>params</th><th>MACs</th><th>seconds</th><th>peak MiB</th></tr></thead><tbody>"#);
+    h.push_str(r#"<h2>All candidates</h2><p>Click a column to sort.</p><table class="sortable"><thead><tr><th>id</th><th class="a">arch</th><th class="a">origin</th><th class="a">status</th><th>epochs</th><th>CV mean</th><th>CV std</th><th class="a">fold scores</th><th>params</th><th>MACs</th><th>seconds</th><th>peak MiB</th></tr></thead><tbody>"#);
     let num = |v: Option<f64>, prec: usize| {
         v.map_or(r#"<td data-v="-1">–</td>"#.to_string(), |v| {
             format!(r#"<td data-v="{v}">{v:.prec$}</td>"#)
@@ -492,7 +497,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
     for r in rows(history) {
         let _ = write!(
             h,
-            r#"<tr{}><td data-v="{}">c{:05}</td><td class="a">{}</td><td class="a">{}</td><td class="a">{}</td>{}{}<td class="a">{}</td><td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}</tr>"#,
+            r#"<tr{}><td data-v="{}">c{:05}</td><td class="a">{}</td><td class="a">{}</td><td class="a">{}</td>{}{}{}<td class="a">{}</td><td data-v="{}">{}</td><td data-v="{}">{}</td>{}{}</tr>"#,
             if r.id == sel.best.id {
                 r#" class="best""#
             } else {
@@ -503,6 +508,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
             esc(&r.arch),
             esc(&r.origin),
             esc(&r.status),
+            num(r.epochs.map(|e| e as f64), 0),
             num(r.cv_mean, 4),
             num(r.cv_std, 4),
             r.folds,

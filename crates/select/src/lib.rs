@@ -7,12 +7,14 @@
 #![deny(missing_docs)]
 
 use anyhow::{bail, Result};
-use space::{io, Entry, Ranked, RunDir, SelectionFile, ARTIFACT_VERSION};
+use space::{io, Entry, Experiment, Ranked, RunDir, SelectionFile, ARTIFACT_VERSION};
 
-/// Every ok result, best first.
-pub fn rank(history: &[Entry]) -> Vec<Ranked> {
+/// Every ok result at the top rung (see [`Experiment::top_rung`]; every result of a `full` search), best
+/// first.
+pub fn rank(exp: &Experiment, history: &[Entry]) -> Vec<Ranked> {
     let mut v: Vec<Ranked> = history
         .iter()
+        .filter(|e| exp.top_rung(&e.candidate))
         .filter_map(|e| e.result.as_ref().filter(|r| r.ok()))
         .map(|r| Ranked {
             id: r.id,
@@ -76,29 +78,38 @@ pub fn pareto_front_2d(ranking: &[Ranked]) -> Vec<Ranked> {
 /// The winner as the run's `selection.toml` defines it, on the results there are now: within the
 /// `max_params` it was selected with, or the most accurate when the run has no selection yet. `status` and
 /// `report` use this, so they name the same candidate `export` exports.
-pub fn chosen(run: &RunDir, history: &[Entry]) -> Result<SelectionFile> {
+pub fn chosen(run: &RunDir, exp: &Experiment, history: &[Entry]) -> Result<SelectionFile> {
     let max_params = if run.selection().exists() {
         let stored: SelectionFile =
-            io::read_artifact(&run.selection(), "nas.selection", ARTIFACT_VERSION)?;
+            io::read_artifact(&run.selection(), "nas.selection", space::ARTIFACTS_READ)?;
         stored.max_params
     } else {
         None
     };
-    selection_within(history, max_params)
+    selection_within(exp, history, max_params)
 }
 
 /// Builds the selection from the history (errors when nothing was scored).
-pub fn selection(history: &[Entry]) -> Result<SelectionFile> {
-    selection_within(history, None)
+pub fn selection(exp: &Experiment, history: &[Entry]) -> Result<SelectionFile> {
+    selection_within(exp, history, None)
 }
 
 /// Builds the selection; with `max_params`, the best is the most accurate candidate of at most that many
 /// parameters (an error when there is none).
-pub fn selection_within(history: &[Entry], max_params: Option<u64>) -> Result<SelectionFile> {
-    let ranking = rank(history);
+pub fn selection_within(
+    exp: &Experiment,
+    history: &[Entry],
+    max_params: Option<u64>,
+) -> Result<SelectionFile> {
+    let ranking = rank(exp, history);
     let evaluated = history.iter().filter(|e| e.result.is_some()).count();
     if ranking.is_empty() {
-        bail!("no candidate has an ok result yet ({evaluated} evaluated): nothing to select");
+        let rung = if history.iter().any(|e| !exp.top_rung(&e.candidate)) {
+            format!(" at the top rung ({} epochs)", exp.evaluate.epochs())
+        } else {
+            String::new()
+        };
+        bail!("no candidate has an ok result{rung} yet ({evaluated} evaluated): nothing to select");
     }
     let best = ranking
         .iter()
@@ -138,7 +149,7 @@ pub fn select(
     } else {
         run.history_readable(&def, &sf.input)?
     };
-    let sel = selection_within(&history, max_params)?;
+    let sel = selection_within(&sf.experiment, &history, max_params)?;
     io::write_toml(&run.selection(), &sel)?;
     Ok((sel, damaged))
 }
@@ -161,6 +172,7 @@ mod tests {
                 origin: space::Origin::Other("t".into()),
                 params,
                 flops: 0,
+                epochs: None,
             },
             arch: Arch::Chain(vec![]),
             result: Some(ResultFile {
@@ -176,6 +188,7 @@ mod tests {
                 flops: 0,
                 wall_s: 0.0,
                 evaluator: "t".into(),
+                epochs: None,
                 error: String::new(),
                 metrics: Default::default(),
             }),
@@ -191,14 +204,14 @@ mod tests {
             entry(4, 0.99, 1, "diverged"),
             entry(5, 0.95, 200, "ok"),
         ];
-        let s = selection(&h).unwrap();
+        let s = selection(&Experiment::default(), &h).unwrap();
         assert_eq!(s.best.id, 3);
         assert_eq!(
             s.ranking.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![3, 5, 2, 1]
         );
         assert_eq!((s.evaluated, s.ok), (5, 4));
-        assert!(selection(&[entry(1, 0.5, 1, "failed")]).is_err());
+        assert!(selection(&Experiment::default(), &[entry(1, 0.5, 1, "failed")]).is_err());
     }
 
     #[test]
@@ -211,15 +224,29 @@ mod tests {
             entry(5, 0.89, 100, "ok"), // dominated by 1
             entry(6, 0.97, 900, "ok"),
         ];
-        let s = selection(&h).unwrap();
+        let s = selection(&Experiment::default(), &h).unwrap();
         assert_eq!(
             s.front.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![1, 3, 2, 6]
         );
         assert_eq!(s.best.id, 6);
-        assert_eq!(selection_within(&h, Some(250)).unwrap().best.id, 3);
-        assert_eq!(selection_within(&h, Some(100)).unwrap().best.id, 1);
-        let e = selection_within(&h, Some(50)).unwrap_err().to_string();
+        assert_eq!(
+            selection_within(&Experiment::default(), &h, Some(250))
+                .unwrap()
+                .best
+                .id,
+            3
+        );
+        assert_eq!(
+            selection_within(&Experiment::default(), &h, Some(100))
+                .unwrap()
+                .best
+                .id,
+            1
+        );
+        let e = selection_within(&Experiment::default(), &h, Some(50))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("smallest has 100"), "{e}");
     }
 
@@ -234,7 +261,7 @@ mod tests {
             entry(6, 0.97, 900, "ok"),
             entry(7, 0.94, 150, "ok"),
         ];
-        let ranking = rank(&h);
+        let ranking = rank(&Experiment::default(), &h);
         let front = pareto_front_2d(&ranking);
         let ids: Vec<u64> = front.iter().map(|r| r.id).collect();
         assert_eq!(ids, [1, 7, 2, 6]);

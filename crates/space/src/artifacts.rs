@@ -9,8 +9,13 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Version of every artifact format written by this build.
-pub const ARTIFACT_VERSION: u32 = 1;
+/// Version of every run artifact format written by this build. Version 2 added the rungs of multi-fidelity
+/// search (`epochs` of candidates and results, the `promotion of N` origin).
+pub const ARTIFACT_VERSION: u32 = 2;
+
+/// The run artifact versions this build reads: every change so far only added keys with defaults, so a
+/// version-1 run directory is resumed as it is.
+pub const ARTIFACTS_READ: std::ops::RangeInclusive<u32> = 1..=ARTIFACT_VERSION;
 
 /// Paths inside a run directory.
 #[derive(Clone, Debug)]
@@ -104,7 +109,7 @@ impl RunDir {
                 self.root.display()
             );
         }
-        let f: SpaceFile = read_artifact(&p, "nas.space", ARTIFACT_VERSION)?;
+        let f: SpaceFile = read_artifact(&p, "nas.space", ARTIFACTS_READ)?;
         let def = SpaceDef::from_spec(&f.experiment.space)
             .map_err(|e| anyhow!("{}: experiment: {e}", p.display()))?;
         Ok((f, def))
@@ -135,7 +140,7 @@ impl RunDir {
     fn candidate_entries(&self, space: &SpaceDef, input: &InputInfo) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for (id, path) in list_ids(&self.candidates())? {
-            let c: CandidateFile = read_artifact(&path, "nas.candidate", ARTIFACT_VERSION)?;
+            let c: CandidateFile = read_artifact(&path, "nas.candidate", ARTIFACTS_READ)?;
             check_id(&path, c.id, id)?;
             let arch = space
                 .parse(&c.arch)
@@ -190,7 +195,7 @@ impl RunDir {
 
     /// One result file, checked against its name and its candidate.
     fn read_result(&self, path: &Path, id: u64, entries: &[Entry]) -> Result<ResultFile> {
-        let r: ResultFile = read_artifact(path, "nas.result", ARTIFACT_VERSION)?;
+        let r: ResultFile = read_artifact(path, "nas.result", ARTIFACTS_READ)?;
         check_id(path, r.id, id)?;
         let e = entries
             .iter()
@@ -262,7 +267,7 @@ impl RunDir {
                 Ok(t) => t.elapsed().map_or(0.0, |d| d.as_secs_f64()),
                 Err(_) => continue,
             };
-            match read_artifact::<LeaseFile>(&path, "nas.lease", ARTIFACT_VERSION) {
+            match read_artifact::<LeaseFile>(&path, "nas.lease", ARTIFACTS_READ) {
                 Ok(l) => out.push((l, age)),
                 Err(_) if !path.exists() => continue,
                 Err(e) => return Err(e),
@@ -366,6 +371,8 @@ impl SpaceFile {
             },
             data.rows(),
         );
+        let s = &exp.search;
+        crate::fidelity::check(s.fidelity, s.eta, s.min_epochs, exp.evaluate.epochs)?;
         let def = SpaceDef::from_spec(&exp.space)?;
         let features = match shape {
             Some(_) => {
@@ -449,6 +456,8 @@ pub enum Origin {
     SurrogateRestart,
     /// The surrogate's pick among the neighbours of candidate N: `surrogate pick near N`.
     SurrogatePick(u64),
+    /// Candidate N (first trained at a lower rung) promoted to a higher rung: `promotion of N`.
+    Promotion(u64),
     /// Anything else (written by another program).
     Other(String),
 }
@@ -463,6 +472,7 @@ impl std::fmt::Display for Origin {
             Origin::Move(n) => write!(f, "move from {n}"),
             Origin::SurrogateRestart => f.write_str("surrogate restart"),
             Origin::SurrogatePick(n) => write!(f, "surrogate pick near {n}"),
+            Origin::Promotion(n) => write!(f, "promotion of {n}"),
             Origin::Other(s) => f.write_str(s),
         }
     }
@@ -484,6 +494,8 @@ impl std::str::FromStr for Origin {
                     Some(Origin::Move(n))
                 } else if let Some(n) = s.strip_prefix("surrogate pick near ").and_then(id) {
                     Some(Origin::SurrogatePick(n))
+                } else if let Some(n) = s.strip_prefix("promotion of ").and_then(id) {
+                    Some(Origin::Promotion(n))
                 } else {
                     s.strip_prefix("crossover of ")
                         .and_then(|r| r.split_once(" and "))
@@ -521,6 +533,25 @@ pub struct CandidateFile {
     pub params: u64,
     /// Multiply-accumulates per sample.
     pub flops: u64,
+    /// Multi-fidelity search: train for this many epochs (the candidate's rung); absent: `[evaluate] epochs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+}
+
+impl CandidateFile {
+    /// The epochs it trains for, given the full `[evaluate] epochs`.
+    pub fn epochs_or(&self, full: usize) -> usize {
+        self.epochs.unwrap_or(full)
+    }
+
+    /// The id its random streams are keyed by: a promotion's is the candidate it was first trained as, so a
+    /// promoted candidate scores exactly what a direct training at its epochs would.
+    pub fn stream_id(&self) -> u64 {
+        match self.origin {
+            Origin::Promotion(n) => n,
+            _ => self.id,
+        }
+    }
 }
 
 string_enum!(
@@ -563,6 +594,10 @@ pub struct ResultFile {
     pub wall_s: f64,
     /// Which evaluator produced it.
     pub evaluator: String,
+    /// Epochs of each fold's training, its rung (with early stopping, the most it could train); absent for
+    /// evaluators that do not train.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
     /// What went wrong, when status is not `ok`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,

@@ -341,6 +341,19 @@ pub struct SearchSpec {
     /// annealing: the temperature is multiplied by this after every candidate.
     #[serde(default = "default_cooling")]
     pub cooling: f64,
+    /// `full`, `halving` or `hyperband` (see [`crate::fidelity`]).
+    #[serde(default)]
+    pub fidelity: crate::Fidelity,
+    /// halving, hyperband: the epochs of the lowest rung (default: [`crate::fidelity::default_min_epochs`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_epochs: Option<usize>,
+    /// halving, hyperband: each rung keeps the best 1/eta of its candidates and trains them eta times longer.
+    #[serde(default = "default_eta")]
+    pub eta: usize,
+}
+
+fn default_eta() -> usize {
+    crate::fidelity::DEFAULT_ETA
 }
 
 fn default_crossover() -> f64 {
@@ -416,6 +429,9 @@ impl Default for SearchSpec {
             crossover: default_crossover(),
             temperature: default_temperature(),
             cooling: default_cooling(),
+            fidelity: crate::Fidelity::Full,
+            min_epochs: None,
+            eta: default_eta(),
         }
     }
 }
@@ -589,7 +605,29 @@ impl Experiment {
         let folds = self.evaluate.folds.max(2);
         let training_rows = (rows * (folds - 1) / folds).max(1);
         let epochs = d.samples.div_ceil(training_rows).clamp(1, d.epochs);
-        self.evaluate.epochs.get_or_insert(epochs);
+        let epochs = *self.evaluate.epochs.get_or_insert(epochs);
+        if self.search.fidelity != crate::Fidelity::Full {
+            let eta = self.search.eta;
+            self.search
+                .min_epochs
+                .get_or_insert(crate::fidelity::default_min_epochs(epochs, eta).min(epochs));
+        }
+    }
+
+    /// Whether candidate `c` trains at the top rung (`[evaluate] epochs`): only those results are ranked and
+    /// selected.
+    pub fn top_rung(&self, c: &crate::CandidateFile) -> bool {
+        c.epochs_or(self.evaluate.epochs()) == self.evaluate.epochs()
+    }
+
+    /// The epochs of each rung of the search's schedule, lowest first; the last is `[evaluate] epochs`.
+    pub fn rungs(&self) -> Vec<usize> {
+        let full = self.evaluate.epochs();
+        let s = &self.search;
+        let min = s
+            .min_epochs
+            .unwrap_or_else(|| crate::fidelity::default_min_epochs(full, s.eta));
+        crate::fidelity::rungs(s.fidelity, full, min, s.eta)
     }
 
     /// Checks values that TOML types cannot: ranges, empty choices, keys of the wrong family.
@@ -626,6 +664,13 @@ impl Experiment {
             );
         }
         let e = &self.evaluate;
+        crate::fidelity::check(s.fidelity, s.eta, s.min_epochs, e.epochs)?;
+        if s.fidelity != crate::Fidelity::Full && e.evaluator == Evaluator::Table {
+            bail!(
+                "[search] fidelity = \"{}\": a table has one fidelity; use it with evaluator = \"train\"",
+                s.fidelity
+            );
+        }
         if e.folds < 2 {
             bail!("[evaluate] folds: must be at least 2");
         }

@@ -135,7 +135,11 @@ pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
 
 /// Reads a versioned artifact: checks `kind` and `version` before the full parse, so a foreign or newer
 /// file is named as such rather than reported as a confusing field error.
-pub fn read_artifact<T: DeserializeOwned>(path: &Path, kind: &str, version: u32) -> Result<T> {
+pub fn read_artifact<T: DeserializeOwned>(
+    path: &Path,
+    kind: &str,
+    versions: std::ops::RangeInclusive<u32>,
+) -> Result<T> {
     let bytes = fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| anyhow!("{}: not UTF-8 text (damaged?)", path.display()))?;
@@ -152,10 +156,14 @@ pub fn read_artifact<T: DeserializeOwned>(path: &Path, kind: &str, version: u32)
         ),
     }
     match head.get("version").and_then(|v| v.as_integer()) {
-        Some(v) if v == i64::from(version) => {}
+        Some(v) if u32::try_from(v).is_ok_and(|v| versions.contains(&v)) => {}
         Some(v) => bail!(
-            "{}: version {v} is not supported (this nas reads version {version})",
-            path.display()
+            "{}: version {v} is not supported (this nas reads {})",
+            path.display(),
+            match (versions.start(), versions.end()) {
+                (a, b) if a == b => format!("version {a}"),
+                (a, b) => format!("versions {a} to {b}"),
+            }
         ),
         None => bail!("{}: no integer `version` key", path.display()),
     }

@@ -75,6 +75,7 @@ pub mod arch;
 pub mod artifacts;
 pub mod data;
 pub mod experiment;
+pub mod fidelity;
 pub mod images;
 pub mod io;
 mod load;
@@ -85,9 +86,10 @@ pub mod rng;
 pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef};
 pub use artifacts::{
     mean_std, CandidateFile, Entry, ExportFormat, LeaseFile, ModelFile, Origin, Ranked, ResultFile,
-    RunDir, SelectionFile, SpaceFile, Status, ARTIFACT_VERSION, MODEL_VERSION,
+    RunDir, SelectionFile, SpaceFile, Status, ARTIFACTS_READ, ARTIFACT_VERSION, MODEL_VERSION,
 };
 pub use data::Dataset;
 pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Strategy, TimeLimit};
+pub use fidelity::Fidelity;
 pub use metrics::Metric;
 pub use rng::Rng;

@@ -48,6 +48,36 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "[evaluate] device: \"tpu\"",
     ),
     (
+        "unknown-fidelity",
+        "[search]\nfidelity = \"thirds\"\n",
+        "",
+        "exp.toml:2:12: [search] fidelity: unknown \"thirds\" (expected one of full, halving, hyperband)",
+    ),
+    (
+        "eta-one",
+        "[search]\nfidelity = \"halving\"\neta = 1\n",
+        "",
+        "[search] eta: must be at least 2",
+    ),
+    (
+        "min-epochs-at-the-top",
+        "[search]\nfidelity = \"hyperband\"\nmin_epochs = 4\n[evaluate]\nepochs = 4\n",
+        "",
+        "[search] min_epochs: 4 must be less than [evaluate] epochs (4)",
+    ),
+    (
+        "min-epochs-above-default-epochs",
+        "[search]\nfidelity = \"halving\"\nmin_epochs = 40\n",
+        "",
+        "[search] min_epochs: 40 must be less than [evaluate] epochs",
+    ),
+    (
+        "fidelity-on-a-table",
+        "[search]\nfidelity = \"halving\"\n[evaluate]\nevaluator = \"table\"\ntable = \"t.csv\"\nsearch_metric = \"v\"\n",
+        "",
+        "a table has one fidelity",
+    ),
+    (
         "zero-epochs",
         "[evaluate]\nepochs = 0\n",
         "",
@@ -286,7 +316,7 @@ fn damaged_artifacts_are_named_and_left_in_place() {
         ("empty", String::new(), "empty file"),
         (
             "wrong version",
-            original.replace("version = 1", "version = 9"),
+            original.replace("version = 2", "version = 9"),
             "version 9 is not supported",
         ),
         (

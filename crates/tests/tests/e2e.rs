@@ -384,7 +384,20 @@ fn assert_intact(dir: &Path, n: usize) {
 
 #[test]
 fn sigkill_at_20_random_moments_and_resume_selects_the_same_candidate_with_the_same_fold_scores() {
-    let d = tmp("kill");
+    kill_and_resume("kill", &[], 20, 10);
+}
+
+/// Successive halving, killed mid-rung: brackets of 3 candidates at 1 epoch whose best is trained again at
+/// 3 (4 brackets: 10 proposals, 4 promotions).
+#[test]
+fn sigkill_mid_rung_of_a_halving_search_and_resume_selects_the_same() {
+    kill_and_resume("kill-halving", &["--fidelity", "halving"], 12, 14);
+}
+
+/// Runs the example experiment (budget 10, 3 epochs) uninterrupted, and again killed by SIGKILL at
+/// `kills` random moments and resumed each time: same selection, `files` intact candidates and results.
+fn kill_and_resume(name: &str, extra: &[&str], kills_wanted: usize, files: usize) {
+    let d = tmp(name);
     let (full, killed) = (d.join("full"), d.join("killed"));
     let args = |out: &Path| {
         let mut c = nas();
@@ -392,7 +405,8 @@ fn sigkill_at_20_random_moments_and_resume_selects_the_same_candidate_with_the_s
             .arg(example_config())
             .arg("--out")
             .arg(out)
-            .args(["--budget", "10", "--epochs", "3", "--seed", "7"]);
+            .args(["--budget", "10", "--epochs", "3", "--seed", "7"])
+            .args(extra);
         c
     };
     ok(args(&full).output().unwrap(), "uninterrupted run");
@@ -401,7 +415,7 @@ fn sigkill_at_20_random_moments_and_resume_selects_the_same_candidate_with_the_s
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut kills = Vec::new();
     for _ in 0..300 {
-        if kills.len() == 20 {
+        if kills.len() == kills_wanted {
             break;
         }
         rng ^= rng << 13;
@@ -420,11 +434,11 @@ fn sigkill_at_20_random_moments_and_resume_selects_the_same_candidate_with_the_s
         }
         child.wait().unwrap();
     }
-    assert_eq!(kills.len(), 20, "kills landed: {kills:?}");
+    assert_eq!(kills.len(), kills_wanted, "kills landed: {kills:?}");
     eprintln!("killed at (ms after start, results so far): {kills:?}");
     ok(within(args(&killed), 180), "resumed run");
     assert_eq!(outcome(&full), outcome(&killed));
-    assert_intact(&killed, 10);
+    assert_intact(&killed, files);
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -439,13 +453,15 @@ fn worker_lines(out: &str) -> (Vec<String>, Vec<String>) {
     (pick("evaluated "), pick("discarded "))
 }
 
+/// On a successive-halving search (brackets of 8 candidates at 1 epoch, the best 2 of each trained again
+/// at 2), so each (candidate, rung) is a unit of work: 24 proposals and 6 promotions.
 #[test]
-fn eight_workers_some_killed_evaluate_every_candidate_exactly_once() {
+fn eight_workers_some_killed_evaluate_every_candidate_and_rung_exactly_once() {
     let d = tmp("workers");
     let config = d.join("w.toml");
     let text = std::fs::read_to_string(example_config())
         .unwrap()
-        .replace("budget = 6", "budget = 24")
+        .replace("budget = 6", "budget = 24\nfidelity = \"halving\"")
         .replace("batch = 3", "batch = 8")
         .replace("epochs = 1", "epochs = 2");
     std::fs::write(&config, text).unwrap();
@@ -543,9 +559,31 @@ fn eight_workers_some_killed_evaluate_every_candidate_exactly_once() {
         "a candidate was evaluated twice: {evaluated:?}"
     );
     // The killed workers' candidates were taken over: every candidate has exactly one result, by a survivor.
-    assert_eq!(count_results(&shared), 24);
-    assert_eq!(evaluated.len(), 24);
-    assert_intact(&shared, 24);
+    assert_eq!(count_results(&shared), 30);
+    assert_eq!(evaluated.len(), 30);
+    assert_intact(&shared, 30);
+    // Each architecture is trained at most once per rung.
+    let mut trained: Vec<(String, i64)> = (1..=30)
+        .map(|id| {
+            let c: toml::Table =
+                std::fs::read_to_string(shared.join(format!("candidates/c{id:05}.toml")))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+            (
+                c["key"].as_str().unwrap().to_string(),
+                c["epochs"].as_integer().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(trained.iter().filter(|t| t.1 == 2).count(), 6);
+    trained.sort();
+    trained.dedup();
+    assert_eq!(
+        trained.len(),
+        30,
+        "an architecture trained twice at one rung"
+    );
     // And the search is the same as one process running it.
     ok(
         nas().arg("select").arg(&shared).output().unwrap(),

@@ -1,0 +1,126 @@
+//! Multi-fidelity schedules (`[search] fidelity`): what the next batch is. With `full` it is new proposals,
+//! `[search] batch` at a time. With `halving` and `hyperband` the search runs in brackets: a batch of new
+//! proposals trained at the bracket's first rung, then, rung by rung, the best 1/eta of the last batch
+//! trained again at the next rung's epochs, until the top rung (`[evaluate] epochs`). Like every batch, the
+//! plan is a pure function of the history, so resume and many workers replay it exactly.
+//!
+//! A promoted candidate is trained again from scratch, not continued: training's learning rate follows a
+//! cosine schedule over its whole length, so weights after 3 of 9 epochs are not those after 3 of 3, and
+//! only a fresh training at the rung's epochs gives what a direct run would. Its random streams are keyed
+//! by the candidate it was first trained as ([`space::CandidateFile::stream_id`]), so it scores exactly that
+//! direct run. The cost of retraining is small: each rung trains 1/eta as many candidates as the one below.
+
+use space::{Entry, Experiment, Fidelity, Origin};
+
+/// The next batch.
+#[derive(Debug)]
+pub(crate) enum Next<'a> {
+    /// `n` new proposals, trained for `epochs` (`None`: `[evaluate] epochs`).
+    Propose { n: usize, epochs: Option<usize> },
+    /// These candidates trained again for `epochs`.
+    Promote { from: Vec<&'a Entry>, epochs: usize },
+    /// The budget of proposals is spent and every bracket is finished.
+    Done,
+}
+
+/// Whether a candidate is a new architecture (not a promotion of an earlier one).
+pub(crate) fn is_proposal(e: &Entry) -> bool {
+    !matches!(e.candidate.origin, Origin::Promotion(_))
+}
+
+/// The number of proposals of bracket `s` (Hyperband's n = ⌈R/(s+1)·ηˢ⌉ for `r` rungs): with s = R − 1 it
+/// starts at the lowest rung, with 0 at the top.
+fn bracket_size(r: usize, s: usize, eta: usize) -> usize {
+    (r * eta.pow(s as u32)).div_ceil(s + 1)
+}
+
+/// The next batch after `history` (in which every candidate has a result), for at most `budget` proposals.
+pub(crate) fn next<'a>(exp: &Experiment, history: &'a [Entry], budget: usize) -> Next<'a> {
+    let proposals = history.iter().filter(|e| is_proposal(e)).count();
+    let left = budget.saturating_sub(proposals);
+    let rungs = exp.rungs();
+    let r = rungs.len();
+    if exp.search.fidelity == Fidelity::Full || r == 1 {
+        return match exp.search.batch.min(left) {
+            0 => Next::Done,
+            n => Next::Propose { n, epochs: None },
+        };
+    }
+    let full = exp.evaluate.epochs();
+    let eta = exp.search.eta;
+    if let Some(last) = history.last() {
+        let batch: Vec<&Entry> = history
+            .iter()
+            .filter(|e| e.candidate.batch == last.candidate.batch)
+            .collect();
+        let epochs = last.candidate.epochs_or(full);
+        if let Some(i) = rungs
+            .iter()
+            .position(|&e| e == epochs)
+            .filter(|&i| i + 1 < r)
+        {
+            let mut ok: Vec<&Entry> = batch
+                .into_iter()
+                .filter(|e| e.result.as_ref().is_some_and(|r| r.ok()))
+                .collect();
+            ok.sort_by(|a, b| {
+                let score = |e: &Entry| e.result.as_ref().map_or(0.0, |r| r.cv_mean);
+                score(b)
+                    .total_cmp(&score(a))
+                    .then(a.candidate.id.cmp(&b.candidate.id))
+            });
+            let keep = (ok.len() / eta).max(1).min(ok.len());
+            if keep > 0 {
+                ok.truncate(keep);
+                return Next::Promote {
+                    from: ok,
+                    epochs: rungs[i + 1],
+                };
+            }
+        }
+    }
+    if left == 0 {
+        return Next::Done;
+    }
+    // A new bracket: halving always starts at the lowest rung; hyperband cycles from the lowest to the top.
+    let brackets = batches_of_proposals(history);
+    let s = match exp.search.fidelity {
+        Fidelity::Hyperband => (r - 1) - brackets % r,
+        _ => r - 1,
+    };
+    // A halving bracket keeps `[search] batch` trainings busy at its first rung.
+    let n = match exp.search.fidelity {
+        Fidelity::Halving => bracket_size(r, s, eta).max(exp.search.batch),
+        _ => bracket_size(r, s, eta),
+    };
+    Next::Propose {
+        n: n.min(left),
+        epochs: Some(rungs[r - 1 - s]),
+    }
+}
+
+/// How many batches of new proposals `history` has.
+fn batches_of_proposals(history: &[Entry]) -> usize {
+    let mut batches: Vec<u64> = history
+        .iter()
+        .filter(|e| is_proposal(e))
+        .map(|e| e.candidate.batch)
+        .collect();
+    batches.dedup();
+    batches.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hyperband_brackets_have_the_classic_sizes() {
+        // R = 3 rungs, η = 3: 9 at the lowest rung, 5 at the middle, 3 at the top.
+        assert_eq!(
+            (0..3).map(|s| bracket_size(3, s, 3)).collect::<Vec<_>>(),
+            [3, 5, 9]
+        );
+        assert_eq!(bracket_size(5, 4, 2), 16);
+    }
+}
