@@ -17,6 +17,7 @@
 mod cv;
 /// Leases: many workers on one run directory.
 pub mod lease;
+pub mod proxy;
 pub mod stage;
 pub mod table;
 

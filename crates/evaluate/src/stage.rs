@@ -129,20 +129,32 @@ pub fn evaluate_pending(
         release(r.id);
         Ok(())
     };
-    let results = if sf.experiment.evaluate.evaluator == Evaluator::Table {
-        let t = table::Table::from_spec(&sf.experiment.evaluate)?;
+    // Lookups: one result after another.
+    let lookups = |score: &dyn Fn(&Entry) -> ResultFile| -> Result<Vec<ResultFile>> {
         on_event(Event::Begin {
             total: claimed.len(),
             folds: 1,
         });
         let mut rs = Vec::new();
         for e in &claimed {
-            let r = t.result(&e.candidate);
+            let r = score(e);
             record(&r)?;
             on_event(Event::Done(r.clone()));
             rs.push(r);
         }
         Ok(rs)
+    };
+    let results = if sf.experiment.evaluate.evaluator == Evaluator::Table {
+        let t = table::Table::from_spec(&sf.experiment.evaluate)?;
+        lookups(&|e| t.result(&e.candidate))
+    } else if sf.experiment.evaluate.evaluator == Evaluator::Proxy {
+        let proxy = sf.experiment.evaluate.proxy.unwrap_or(space::Proxy::Synflow);
+        let data = match proxy {
+            space::Proxy::Naswot => Some(sf.load_data(&run.space())?),
+            _ => None,
+        };
+        let p = crate::proxy::Proxies::new(proxy, &sf, &def, data.as_ref())?;
+        lookups(&|e| p.result(e))
     } else {
         let data = sf.load_data(&run.space())?;
         let requested = if opts.threads > 0 {

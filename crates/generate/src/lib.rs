@@ -32,7 +32,16 @@ pub struct Context<'a> {
     pub settings: &'a space::experiment::SearchSpec,
     /// The run seed (for strategies that replay decisions, like annealing acceptance).
     pub seed: u64,
+    /// `[search] prior`: a zero-cost proxy's value of an architecture (higher is better).
+    pub prior: Option<Prior<'a>>,
 }
+
+/// A zero-cost proxy given to the strategies (`[search] prior`): deterministic, higher is better.
+pub type Prior<'a> = &'a dyn Fn(&Arch) -> f64;
+
+/// With a prior, a new random candidate is the best by prior of this many new uniform samples: the top
+/// tenth of the prior's distribution, which leaves room for the prior to be wrong.
+pub const PRIOR_POOL: usize = 10;
 
 /// A fast hasher for canonical keys (std's SipHash dominated `nas bench`): 8 bytes per multiply, finished
 /// with a multiply-xorshift (hash tables index by the low bits).
@@ -93,11 +102,30 @@ pub trait Strategy {
     fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)>;
 }
 
-/// Tries to sample a new architecture uniformly.
+/// Tries to sample a new architecture uniformly; with a prior, the best by prior of [`PRIOR_POOL`] new
+/// samples.
 pub(crate) fn random_new(ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<Arch> {
-    (0..2000)
-        .map(|_| ctx.space.sample(rng))
-        .find(|a| taken.claim(ctx, a))
+    let Some(prior) = ctx.prior else {
+        return (0..2000)
+            .map(|_| ctx.space.sample(rng))
+            .find(|a| taken.claim(ctx, a));
+    };
+    let mut pool: Vec<(String, Arch)> = Vec::new();
+    for _ in 0..2000 {
+        if pool.len() == PRIOR_POOL {
+            break;
+        }
+        let a = ctx.space.sample(rng);
+        let key = ctx.space.key(&a, ctx.input);
+        if !taken.contains(&key) && !pool.iter().any(|(k, _)| *k == key) {
+            pool.push((key, a));
+        }
+    }
+    let best = pool
+        .into_iter()
+        .map(|(_, a)| (prior(&a), a))
+        .reduce(|best, x| if x.0 > best.0 { x } else { best })?;
+    taken.claim(ctx, &best.1).then_some(best.1)
 }
 
 /// Random search.
@@ -162,7 +190,8 @@ pub fn strategy(s: space::Strategy) -> Box<dyn Strategy> {
     }
 }
 
-/// Computes batch `batch` of `n` new proposals, ids from `first_id`, from the history of earlier batches.
+/// Computes batch `batch` of `n` new proposals, ids from `first_id`, from the history of earlier batches;
+/// `prior` is the experiment's `[search] prior` (an error when it names one and none is given).
 pub fn make_batch(
     sf: &space::SpaceFile,
     def: &SpaceDef,
@@ -170,26 +199,30 @@ pub fn make_batch(
     batch: u64,
     n: usize,
     first_id: u64,
+    prior: Option<Prior>,
 ) -> Result<Vec<CandidateFile>> {
-    propose(sf, def, history, batch, n, first_id, None)
+    propose(sf, def, history, (batch, n, first_id), None, prior)
 }
 
-/// [`make_batch`], the proposals trained for `epochs` (a rung).
+/// [`make_batch`] of (batch, n, first id), the proposals trained for `epochs` (a rung).
 fn propose(
     sf: &space::SpaceFile,
     def: &SpaceDef,
     history: &[Entry],
-    batch: u64,
-    n: usize,
-    first_id: u64,
+    (batch, n, first_id): (u64, usize, u64),
     epochs: Option<usize>,
+    prior: Option<Prior>,
 ) -> Result<Vec<CandidateFile>> {
+    if let (Some(p), None) = (sf.experiment.search.prior, prior) {
+        anyhow::bail!("[search] prior = \"{p}\": no proxy was given to compute it");
+    }
     let ctx = Context {
         space: def,
         input: &sf.input,
         history,
         settings: &sf.experiment.search,
         seed: sf.experiment.seed,
+        prior: prior.filter(|_| sf.experiment.search.prior.is_some()),
     };
     let strat = strategy(sf.experiment.search.strategy);
     let mut taken = Taken::new(history);
@@ -229,8 +262,8 @@ fn plan(
     sf: &space::SpaceFile,
     def: &SpaceDef,
     history: &[Entry],
-    batch: u64,
-    first_id: u64,
+    (batch, first_id): (u64, u64),
+    prior: Option<Prior>,
 ) -> Result<Option<Vec<CandidateFile>>> {
     let budget = sf.experiment.search.budget();
     Ok(match schedule::next(&sf.experiment, history, budget) {
@@ -248,7 +281,7 @@ fn plan(
                     .collect();
                 &proposals
             };
-            Some(propose(sf, def, seen, batch, n, first_id, epochs)?)
+            Some(propose(sf, def, seen, (batch, n, first_id), epochs, prior)?)
         }
         schedule::Next::Promote { from, epochs } => Some(with_size(
             from.iter()
@@ -288,20 +321,22 @@ pub enum End {
 
 /// The generate stage: completes a half-written batch, or writes the next one when every candidate has a
 /// result and the budget is not spent. Safe to run again at any time; concurrent runs write the same files.
-pub fn step(run: &RunDir) -> Result<Step> {
+///
+/// `prior` computes the experiment's `[search] prior`, if it names one.
+pub fn step(run: &RunDir, prior: Option<Prior>) -> Result<Step> {
     let (sf, def) = run.load_space()?;
     let history = run.history(&def, &sf.input)?;
     if let Some(last) = history.last() {
         let b = last.candidate.batch;
         let in_batch = history.iter().filter(|e| e.candidate.batch == b).count() as u64;
         if in_batch < last.candidate.batch_size {
-            let prior: Vec<Entry> = history
+            let before: Vec<Entry> = history
                 .iter()
                 .filter(|e| e.candidate.batch < b)
                 .cloned()
                 .collect();
-            let first = prior.last().map_or(1, |e| e.candidate.id + 1);
-            let want = plan(&sf, &def, &prior, b, first)?.unwrap_or_default();
+            let first = before.last().map_or(1, |e| e.candidate.id + 1);
+            let want = plan(&sf, &def, &before, (b, first), prior)?.unwrap_or_default();
             let mut written = Vec::new();
             for c in want {
                 if !history.iter().any(|e| e.candidate.id == c.id) {
@@ -318,7 +353,7 @@ pub fn step(run: &RunDir) -> Result<Step> {
     }
     let batch = history.last().map_or(0, |e| e.candidate.batch + 1);
     let first = history.last().map_or(1, |e| e.candidate.id + 1);
-    let Some(cands) = plan(&sf, &def, &history, batch, first)? else {
+    let Some(cands) = plan(&sf, &def, &history, (batch, first), prior)? else {
         return Ok(Step::Done(End::Budget));
     };
     if cands.is_empty() {
@@ -399,7 +434,7 @@ mod tests {
 
     fn drive(run: &RunDir) -> Vec<String> {
         loop {
-            match step(run).unwrap() {
+            match step(run, None).unwrap() {
                 Step::Done(_) => break,
                 _ => fake_eval(run),
             }
@@ -429,7 +464,7 @@ mod tests {
             std::fs::remove_file(run.result(last)).unwrap();
             std::fs::remove_file(run.result(last - 1)).unwrap();
             std::fs::remove_file(run.candidate(last)).unwrap();
-            assert_eq!(step(&run).unwrap(), Step::Generated(vec![last]));
+            assert_eq!(step(&run, None).unwrap(), Step::Generated(vec![last]));
             assert_eq!(drive(&run), full, "{strat}: resume changed the sequence");
             let _ = std::fs::remove_dir_all(&run.root);
         }
@@ -500,7 +535,7 @@ mod tests {
         std::fs::remove_file(run.result(last - 2)).unwrap();
         std::fs::remove_file(run.candidate(last - 1)).unwrap();
         std::fs::remove_file(run.candidate(last)).unwrap();
-        assert_eq!(step(&run).unwrap(), Step::Generated(vec![last - 1]));
+        assert_eq!(step(&run, None).unwrap(), Step::Generated(vec![last - 1]));
         assert_eq!(drive(&run), full);
         let _ = std::fs::remove_dir_all(&run.root);
     }

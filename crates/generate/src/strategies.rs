@@ -19,10 +19,20 @@ fn tournament<'a>(pop: &[&'a Entry], k: usize, rng: &mut Rng) -> &'a Entry {
         .expect("k >= 1")
 }
 
-/// Tries mutations of `parent` until one is new.
+/// Tries the one-edit neighbours of `parent` until one is new: in random order, or with a prior, best by
+/// prior first.
 fn new_mutation(ctx: &Context, parent: &Arch, rng: &mut Rng, taken: &mut Taken) -> Option<Arch> {
     let mut ns = ctx.space.neighbours(parent);
     rng.shuffle(&mut ns);
+    if let Some(prior) = ctx.prior {
+        let mut scored: Vec<(f64, Arch)> = ns
+            .into_iter()
+            .filter(|n| !taken.contains(&ctx.space.key(n, ctx.input)))
+            .map(|n| (prior(&n), n))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ns = scored.into_iter().map(|(_, n)| n).collect();
+    }
     ns.into_iter().find(|n| taken.claim(ctx, n))
 }
 

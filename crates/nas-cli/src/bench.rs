@@ -38,6 +38,14 @@ pub struct BenchArgs {
     /// Gap to the best achievable report value counted as "reached".
     #[arg(long, default_value_t = 0.5)]
     within: f64,
+    /// A zero-cost proxy guiding every strategy (`[search] prior`): synflow or params, computed on our own
+    /// network of each architecture and cached next to the table (TABLE.<proxy>.csv).
+    #[arg(long)]
+    prior: Option<space::Proxy>,
+    /// Print the Spearman rank correlation of each proxy (synflow, params) with the table's columns over
+    /// every architecture, instead of searching.
+    #[arg(long)]
+    proxy_correlation: bool,
 }
 
 /// One search on the table: the evaluation order with (search score, report value).
@@ -46,12 +54,13 @@ pub fn search_on_table(
     def: &SpaceDef,
     table: &Table,
     budget: usize,
+    prior: Option<generate::Prior>,
 ) -> Result<Vec<(String, f64, f64)>> {
     let mut history: Vec<Entry> = Vec::with_capacity(budget);
     let mut out = Vec::with_capacity(budget);
     while history.len() < budget {
         let id = history.len() as u64 + 1;
-        let Some(c) = generate::make_batch(sf, def, &history, history.len() as u64, 1, id)?.pop()
+        let Some(c) = generate::make_batch(sf, def, &history, history.len() as u64, 1, id, prior)?.pop()
         else {
             break;
         };
@@ -74,11 +83,17 @@ pub fn search_on_table(
     Ok(out)
 }
 
-/// The experiment a benchmark run uses: the cell space, `strategy`, `seed`, one candidate per batch.
-pub fn bench_space(strategy: Strategy, seed: u64, budget: usize) -> Result<(SpaceFile, SpaceDef)> {
+/// The experiment a benchmark run uses: the cell space, `strategy`, `seed`, one candidate per batch, `prior`.
+pub fn bench_space(
+    strategy: Strategy,
+    seed: u64,
+    budget: usize,
+    prior: Option<space::Proxy>,
+) -> Result<(SpaceFile, SpaceDef)> {
     let mut e = Experiment::default();
     e.space.family = "cell".into();
     e.search.strategy = strategy;
+    e.search.prior = prior;
     e.search.batch = 1;
     e.search.budget = Some(budget);
     e.seed = seed;
@@ -139,6 +154,39 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 |acc, x| if x.0 > acc.0 { x } else { acc },
             );
     let target = best_report - a.within;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(evaluate::thread_count(0))
+        .build()?;
+    let (sf0, def0) = bench_space(Strategy::Random, 0, max_budget, None)?;
+    if a.proxy_correlation {
+        let rows: Vec<(&str, f64, f64)> = table.iter().map(|(arch, s, r)| (arch, s, r[0])).collect();
+        let search: Vec<f64> = rows.iter().map(|r| r.1).collect();
+        let report: Vec<f64> = rows.iter().map(|r| r.2).collect();
+        println!(
+            "Spearman rank correlation over the {} architectures of {}:",
+            rows.len(),
+            a.table
+        );
+        println!("{:<10} {:>12} {:>12}", "proxy", a.search_metric, a.report_metric);
+        for p in [space::Proxy::Synflow, space::Proxy::Params] {
+            let v = crate::bench_proxy::values(&table, &a.table, p, &sf0, &def0, &pool)?;
+            let x: Vec<f64> = rows.iter().map(|r| v[r.0]).collect();
+            println!(
+                "{:<10} {:>12.3} {:>12.3}",
+                p.name(),
+                crate::bench_proxy::spearman(&x, &search),
+                crate::bench_proxy::spearman(&x, &report)
+            );
+        }
+        return Ok(());
+    }
+    let prior_values = match a.prior {
+        Some(p) => Some(crate::bench_proxy::values(&table, &a.table, p, &sf0, &def0, &pool)?),
+        None => None,
+    };
+    let prior_fn = prior_values.as_ref().map(|v| {
+        move |arch: &space::Arch| v.get(&arch.to_string()).copied().unwrap_or(f64::NEG_INFINITY)
+    });
     println!(
         "nas bench on {} ({} architectures): search `{}`, report `{}`; best achievable {:.2} (best by search, {:.3}); {} seeds", a.table, table.iter().count(), a.search_metric, a.report_metric, best_report, best_search * 100.0, a.seeds
     );
@@ -151,16 +199,14 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     // Searches in parallel on every core (the global pool is pinned to one thread for training).
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(evaluate::thread_count(0))
-        .build()?;
     for s in &strategies {
         let runs: Vec<Vec<(String, f64, f64)>> = pool.install(|| {
             (0..a.seeds)
                 .into_par_iter()
                 .map(|seed| {
-                    let (sf, def) = bench_space(*s, seed, max_budget)?;
-                    search_on_table(&sf, &def, &table, max_budget)
+                    let (sf, def) = bench_space(*s, seed, max_budget, a.prior)?;
+                    let prior = prior_fn.as_ref().map(|f| f as generate::Prior);
+                    search_on_table(&sf, &def, &table, max_budget, prior)
                 })
                 .collect::<Result<_>>()
         })?;

@@ -9,6 +9,7 @@
 
 mod args;
 mod bench;
+mod bench_proxy;
 mod progress;
 mod report;
 
@@ -65,7 +66,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Cmd::Generate(a) => {
             let run = RunDir::new(&a.dir);
-            match generate::step(&run)? {
+            let prior = evaluate::proxy::Prior::of_run(&run)?;
+            let prior_fn = prior.as_ref().map(|p| move |a: &space::Arch| p.value(a));
+            match generate::step(&run, prior_fn.as_ref().map(|f| f as generate::Prior))? {
                 generate::Step::Generated(ids) => {
                     println!("generated {} candidates: {}", ids.len(), id_list(&ids))
                 }
@@ -499,6 +502,8 @@ fn drive(
         deadline,
         ..opts.clone()
     };
+    let prior = evaluate::proxy::Prior::of_run(run)?;
+    let prior_fn = prior.as_ref().map(|p| move |a: &space::Arch| p.value(a));
     loop {
         let out = evaluate::evaluate_pending(run, &opts, &|e| p.event(e))?;
         say(&out);
@@ -514,7 +519,7 @@ fn drive(
             wait();
             continue;
         }
-        match generate::step(run)? {
+        match generate::step(run, prior_fn.as_ref().map(|f| f as generate::Prior))? {
             generate::Step::Done(end) => return Ok(Stop::Search(end)),
             generate::Step::Generated(_) => {}
             // Pending with none claimable: results are being written right now.

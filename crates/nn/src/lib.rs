@@ -30,6 +30,7 @@ pub mod model;
 pub mod ops;
 /// One-pass CPU activation, pooling and batch norm.
 pub mod pointwise;
+pub mod proxy;
 pub mod train;
 
 pub use model::Model;

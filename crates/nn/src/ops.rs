@@ -206,6 +206,7 @@ fn pool2_candle(x: &Tensor, h: usize, w: usize, max: bool) -> Result<Tensor> {
 
 /// The activation `a`: the one-pass op of [`crate::pointwise`] on the CPU, candle's elsewhere.
 pub fn activation(x: &Tensor, a: Act) -> Result<Tensor> {
+    crate::proxy::record_activation(x);
     if kernels(x) {
         return crate::pointwise::activation(x, a);
     }

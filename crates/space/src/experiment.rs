@@ -32,6 +32,20 @@ string_enum!(
         Train = "train",
         /// Lookup in a tabular benchmark.
         Table = "table",
+        /// A zero-cost proxy of the untrained network (`[evaluate] proxy`).
+        Proxy = "proxy",
+    }
+);
+
+string_enum!(
+    /// A zero-cost proxy (`[evaluate] proxy`, `[search] prior`): a score of the untrained network.
+    Proxy, "proxy", {
+        /// Synaptic flow: Σ |θ ⊙ ∂R/∂θ| of the network with |θ|, on an all-ones input (needs no data).
+        Synflow = "synflow",
+        /// NASWOT: log-determinant of the agreement of activation patterns over a batch of data.
+        Naswot = "naswot",
+        /// The parameter count.
+        Params = "params",
     }
 );
 
@@ -350,6 +364,10 @@ pub struct SearchSpec {
     /// halving, hyperband: each rung keeps the best 1/eta of its candidates and trains them eta times longer.
     #[serde(default = "default_eta")]
     pub eta: usize,
+    /// A zero-cost proxy that guides the strategy: new random candidates are the best by proxy of a pool of
+    /// samples, and one-edit moves are tried best by proxy first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Proxy>,
 }
 
 fn default_eta() -> usize {
@@ -432,6 +450,7 @@ impl Default for SearchSpec {
             fidelity: crate::Fidelity::Full,
             min_epochs: None,
             eta: default_eta(),
+            prior: None,
         }
     }
 }
@@ -486,6 +505,9 @@ pub struct EvalSpec {
     /// table: columns recorded in each result's `metrics` for reporting, never shown to the search.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub report_metrics: Vec<String>,
+    /// proxy: which zero-cost proxy scores (default synflow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<Proxy>,
 }
 
 fn default_device() -> DeviceSetting {
@@ -539,6 +561,7 @@ impl Default for EvalSpec {
             arch_column: default_arch_column(),
             search_metric: None,
             report_metrics: Vec::new(),
+            proxy: None,
         }
     }
 }
@@ -665,10 +688,16 @@ impl Experiment {
         }
         let e = &self.evaluate;
         crate::fidelity::check(s.fidelity, s.eta, s.min_epochs, e.epochs)?;
-        if s.fidelity != crate::Fidelity::Full && e.evaluator == Evaluator::Table {
+        if e.proxy.is_some() && e.evaluator != Evaluator::Proxy {
+            bail!("[evaluate] proxy: set evaluator = \"proxy\" to score by a proxy (the evaluator is \"{}\")", e.evaluator);
+        }
+        if let (Some(p), Evaluator::Table) = (s.prior, e.evaluator) {
+            bail!("[search] prior = \"{p}\": a table evaluator has no network to compute it on (nas bench --prior computes it for a table)");
+        }
+        if s.fidelity != crate::Fidelity::Full && e.evaluator != Evaluator::Train {
             bail!(
-                "[search] fidelity = \"{}\": a table has one fidelity; use it with evaluator = \"train\"",
-                s.fidelity
+                "[search] fidelity = \"{}\": only training has epochs; the \"{}\" evaluator has one fidelity",
+                s.fidelity, e.evaluator
             );
         }
         if e.folds < 2 {

@@ -89,7 +89,7 @@ pub use artifacts::{
     RunDir, SelectionFile, SpaceFile, Status, ARTIFACTS_READ, ARTIFACT_VERSION, MODEL_VERSION,
 };
 pub use data::Dataset;
-pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Strategy, TimeLimit};
+pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Proxy, Strategy, TimeLimit};
 pub use fidelity::Fidelity;
 pub use metrics::Metric;
 pub use rng::Rng;

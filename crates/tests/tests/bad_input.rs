@@ -75,7 +75,25 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "fidelity-on-a-table",
         "[search]\nfidelity = \"halving\"\n[evaluate]\nevaluator = \"table\"\ntable = \"t.csv\"\nsearch_metric = \"v\"\n",
         "",
-        "a table has one fidelity",
+        "only training has epochs",
+    ),
+    (
+        "proxy-on-a-table",
+        "[evaluate]\nevaluator = \"table\"\ntable = \"t.csv\"\nsearch_metric = \"v\"\nproxy = \"synflow\"\n",
+        "",
+        "[evaluate] proxy: set evaluator = \"proxy\"",
+    ),
+    (
+        "prior-on-a-table",
+        "[search]\nprior = \"synflow\"\n[evaluate]\nevaluator = \"table\"\ntable = \"t.csv\"\nsearch_metric = \"v\"\n",
+        "",
+        "[search] prior = \"synflow\": a table evaluator has no network",
+    ),
+    (
+        "unknown-proxy",
+        "[evaluate]\nevaluator = \"proxy\"\nproxy = \"grasp\"\n",
+        "",
+        "exp.toml:3:9: proxy: unknown \"grasp\" (expected one of synflow, naswot, params)",
     ),
     (
         "zero-epochs",

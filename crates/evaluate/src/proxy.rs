@@ -1,0 +1,160 @@
+//! Zero-cost proxies as an evaluator (`[evaluate] evaluator = "proxy"`) and as a strategy's prior
+//! (`[search] prior`): scores of the untrained network ([`nn::proxy`]), in well under a second each.
+//!
+//! A proxy result's `cv_mean` (and its one fold score) is the proxy mapped monotonically into (0, 1), so it
+//! ranks and selects like any score; the raw value is in its `metrics` under the proxy's name.
+
+use anyhow::Result;
+use space::{
+    prep::Prep, Arch, Dataset, Entry, InputInfo, Proxy, ResultFile, Rng, SpaceDef, SpaceFile, Status,
+    ARTIFACT_VERSION,
+};
+
+/// Rows of the batch NASWOT reads.
+pub const NASWOT_ROWS: usize = 64;
+
+/// Name written in each proxy result's `evaluator` field: `proxy-<name>`.
+pub fn evaluator_name(p: Proxy) -> String {
+    format!("proxy-{p}")
+}
+
+/// One proxy, ready to score architectures of a run.
+pub struct Proxies {
+    proxy: Proxy,
+    def: SpaceDef,
+    input: InputInfo,
+    seed: u64,
+    /// NASWOT's batch, standardised on its own rows.
+    batch: Vec<f32>,
+}
+
+impl Proxies {
+    /// `proxy` for the run of `sf`; NASWOT needs `data` (a batch of [`NASWOT_ROWS`] rows from the stream
+    /// (seed, "proxy-rows")).
+    pub fn new(proxy: Proxy, sf: &SpaceFile, def: &SpaceDef, data: Option<&Dataset>) -> Result<Self> {
+        let mut input = sf.input.clone();
+        let mut batch = Vec::new();
+        if proxy == Proxy::Naswot {
+            let data = data.ok_or_else(|| anyhow::anyhow!("proxy naswot needs the data"))?;
+            let mut rows: Vec<usize> = (0..data.rows()).collect();
+            Rng::derive(sf.experiment.seed, "proxy-rows", &[]).shuffle(&mut rows);
+            rows.truncate(NASWOT_ROWS);
+            rows.sort_unstable();
+            let prep = Prep::fit(&data.x, &data.columns, &rows, sf.input.shape);
+            input.features = prep.width();
+            batch = prep.apply(&data.x, &data.columns, &rows);
+        }
+        Ok(Proxies {
+            proxy,
+            def: def.clone(),
+            input,
+            seed: sf.experiment.seed,
+            batch,
+        })
+    }
+
+    /// The proxy's raw value for `arch`.
+    pub fn value(&self, arch: &Arch) -> Result<f64> {
+        Ok(match self.proxy {
+            Proxy::Synflow => nn::proxy::synflow(&self.def, arch, &self.input, self.seed)?,
+            Proxy::Naswot => nn::proxy::naswot(&self.def, arch, &self.input, self.seed, &self.batch)?,
+            Proxy::Params => self.def.cost(arch, &self.input).0 as f64,
+        })
+    }
+
+    /// The result of scoring `e` by the proxy.
+    pub fn result(&self, e: &Entry) -> ResultFile {
+        let t0 = std::time::Instant::now();
+        let c = &e.candidate;
+        let (status, score, error, metrics) = match self.value(&e.arch) {
+            Ok(v) => (
+                Status::Ok,
+                squash(self.proxy, v),
+                String::new(),
+                [(self.proxy.name().to_string(), v)].into_iter().collect(),
+            ),
+            Err(err) => (Status::Failed, 0.0, format!("{err:#}"), Default::default()),
+        };
+        ResultFile {
+            version: ARTIFACT_VERSION,
+            kind: "nas.result".into(),
+            id: c.id,
+            arch: c.arch.clone(),
+            status,
+            fold_scores: if status == Status::Ok { vec![score] } else { vec![] },
+            cv_mean: score,
+            cv_std: 0.0,
+            params: c.params,
+            flops: c.flops,
+            wall_s: (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            evaluator: evaluator_name(self.proxy),
+            epochs: None,
+            error,
+            metrics,
+        }
+    }
+}
+
+/// A run's `[search] prior`: its proxy's value of each architecture, computed once per canonical key.
+pub struct Prior {
+    proxies: Proxies,
+    memo: std::sync::Mutex<std::collections::HashMap<String, f64>>,
+}
+
+impl Prior {
+    /// The prior of the run in `run`, if its experiment names one (NASWOT reads the run's data).
+    pub fn of_run(run: &space::RunDir) -> Result<Option<Prior>> {
+        let (sf, def) = run.load_space()?;
+        let Some(p) = sf.experiment.search.prior else {
+            return Ok(None);
+        };
+        let data = match p {
+            Proxy::Naswot => Some(sf.load_data(&run.space())?),
+            _ => None,
+        };
+        Ok(Some(Prior {
+            proxies: Proxies::new(p, &sf, &def, data.as_ref())?,
+            memo: Default::default(),
+        }))
+    }
+
+    /// The prior's value of `arch` (−∞ if the network cannot be built, so it is never preferred).
+    pub fn value(&self, arch: &Arch) -> f64 {
+        let key = self.proxies.def.key(arch, &self.proxies.input);
+        if let Some(&v) = self.memo.lock().expect("not poisoned").get(&key) {
+            return v;
+        }
+        let v = self.proxies.value(arch).unwrap_or(f64::NEG_INFINITY);
+        self.memo.lock().expect("not poisoned").insert(key, v);
+        v
+    }
+}
+
+/// The proxy's value mapped monotonically into [0, 1): x/(1 + |x|) halved and shifted, of ln(1 + v) for the
+/// proxies that are counts or sums (synflow, params) and of v itself for NASWOT (already a logarithm).
+pub fn squash(p: Proxy, v: f64) -> f64 {
+    let x = match p {
+        Proxy::Naswot => v,
+        Proxy::Synflow | Proxy::Params => v.max(0.0).ln_1p(),
+    };
+    if x == f64::NEG_INFINITY {
+        return 0.0;
+    }
+    0.5 + 0.5 * x / (1.0 + x.abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squash_keeps_the_order_within_zero_and_one() {
+        for p in Proxy::ALL {
+            let vs = [f64::NEG_INFINITY, -5.0, 0.0, 1.0, 10.0, 1e6, 1e30];
+            let s: Vec<f64> = vs.iter().map(|&v| squash(*p, v)).collect();
+            assert!(s.iter().all(|x| (0.0..1.0).contains(x)), "{p}: {s:?}");
+            assert!(s.windows(2).all(|w| w[0] <= w[1]), "{p}: {s:?}");
+            assert!(squash(*p, 1e6) < squash(*p, 1e7), "{p}: large values stay apart");
+        }
+    }
+}
