@@ -6,8 +6,8 @@
 
 use anyhow::Result;
 use space::{
-    prep::Prep, Arch, Dataset, Entry, InputInfo, Proxy, ResultFile, Rng, SpaceDef, SpaceFile, Status,
-    ARTIFACT_VERSION,
+    prep::Prep, Arch, Dataset, Entry, InputInfo, Proxy, ResultFile, Rng, SpaceDef, SpaceFile,
+    Status, ARTIFACT_VERSION,
 };
 
 /// Rows of the batch NASWOT reads.
@@ -31,7 +31,12 @@ pub struct Proxies {
 impl Proxies {
     /// `proxy` for the run of `sf`; NASWOT needs `data` (a batch of [`NASWOT_ROWS`] rows from the stream
     /// (seed, "proxy-rows")).
-    pub fn new(proxy: Proxy, sf: &SpaceFile, def: &SpaceDef, data: Option<&Dataset>) -> Result<Self> {
+    pub fn new(
+        proxy: Proxy,
+        sf: &SpaceFile,
+        def: &SpaceDef,
+        data: Option<&Dataset>,
+    ) -> Result<Self> {
         let mut input = sf.input.clone();
         let mut batch = Vec::new();
         if proxy == Proxy::Naswot {
@@ -57,7 +62,9 @@ impl Proxies {
     pub fn value(&self, arch: &Arch) -> Result<f64> {
         Ok(match self.proxy {
             Proxy::Synflow => nn::proxy::synflow(&self.def, arch, &self.input, self.seed)?,
-            Proxy::Naswot => nn::proxy::naswot(&self.def, arch, &self.input, self.seed, &self.batch)?,
+            Proxy::Naswot => {
+                nn::proxy::naswot(&self.def, arch, &self.input, self.seed, &self.batch)?
+            }
             Proxy::Params => self.def.cost(arch, &self.input).0 as f64,
         })
     }
@@ -81,7 +88,11 @@ impl Proxies {
             id: c.id,
             arch: c.arch.clone(),
             status,
-            fold_scores: if status == Status::Ok { vec![score] } else { vec![] },
+            fold_scores: if status == Status::Ok {
+                vec![score]
+            } else {
+                vec![]
+            },
             cv_mean: score,
             cv_std: 0.0,
             params: c.params,
@@ -154,7 +165,10 @@ mod tests {
             let s: Vec<f64> = vs.iter().map(|&v| squash(*p, v)).collect();
             assert!(s.iter().all(|x| (0.0..1.0).contains(x)), "{p}: {s:?}");
             assert!(s.windows(2).all(|w| w[0] <= w[1]), "{p}: {s:?}");
-            assert!(squash(*p, 1e6) < squash(*p, 1e7), "{p}: large values stay apart");
+            assert!(
+                squash(*p, 1e6) < squash(*p, 1e7),
+                "{p}: large values stay apart"
+            );
         }
     }
 }

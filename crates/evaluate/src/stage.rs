@@ -148,7 +148,11 @@ pub fn evaluate_pending(
         let t = table::Table::from_spec(&sf.experiment.evaluate)?;
         lookups(&|e| t.result(&e.candidate))
     } else if sf.experiment.evaluate.evaluator == Evaluator::Proxy {
-        let proxy = sf.experiment.evaluate.proxy.unwrap_or(space::Proxy::Synflow);
+        let proxy = sf
+            .experiment
+            .evaluate
+            .proxy
+            .unwrap_or(space::Proxy::Synflow);
         let data = match proxy {
             space::Proxy::Naswot => Some(sf.load_data(&run.space())?),
             _ => None,

@@ -10,6 +10,7 @@
 //! candidates of an uninterrupted run.
 #![deny(missing_docs)]
 
+mod gp;
 mod schedule;
 /// The classic heuristics and our surrogate-guided search.
 pub mod strategies;

@@ -128,87 +128,43 @@ impl Strategy for LocalSearch {
     }
 }
 
-/// Ours: surrogate-guided local search. It starts from an initial design of uniform samples (3 ×
-/// `population`, at most a quarter of the budget) and climbs from the best of them. A ridge regression on the
-/// one-hot encoding of the canonical architecture, refitted to every score so far, orders the moves: each step
-/// evaluates the untried one-edit neighbour of the climb's best candidate with the highest prediction. At a
-/// local optimum (every neighbour tried) the climb restarts at the untried uniform sample with the highest
-/// prediction. Nothing in it depends on the space family or the data set.
+/// Ours: surrogate-guided local search. After an initial design of `population` uniform samples (at most a
+/// quarter of the budget; with a prior, each the best by prior of a pool), it climbs from the best
+/// candidate since the last restart: every step fits a Gaussian process to all scores so far
+/// ([`crate::gp`]: a Hamming kernel on the one-hot encoding of the canonical architecture, with a mean
+/// linear in the prior when there is one) and evaluates the untried one-edit neighbour of highest expected
+/// improvement. At a local optimum (every neighbour tried) it restarts at a new random candidate. Nothing
+/// in it depends on the space family or the data.
 pub struct Surrogate;
 
-const RIDGE: f64 = 1e-1;
-const RESTART_SAMPLES: usize = 100;
+thread_local! {
+    static MODEL_ON: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Runs `f` with the surrogate's model switched off on this thread: it tries the neighbours in random order,
+/// or by prior alone when there is one. The ablation that shows what the model contributes (`nas bench
+/// --ablation`).
+pub fn without_surrogate_model<R>(f: impl FnOnce() -> R) -> R {
+    let before = MODEL_ON.replace(false);
+    let r = f();
+    MODEL_ON.set(before);
+    r
+}
 
 impl Surrogate {
     /// Size of the initial design of uniform samples.
     fn initial(settings: &space::experiment::SearchSpec) -> usize {
-        (3 * settings.population).min(settings.budget() / 4).max(2)
+        settings.population.min(settings.budget() / 4).max(2)
     }
 }
 
-/// A linear model over 0/1 features given as the list of set positions.
-struct Linear {
-    w: Vec<f64>,
-    b: f64,
-}
-
-impl Linear {
-    fn predict(&self, x: &[usize]) -> f64 {
-        self.b + x.iter().map(|&i| self.w[i]).sum::<f64>()
+/// A prior's value on a log scale (synflow spans many orders of magnitude); −∞ as a very low value.
+fn prior_scale(v: f64) -> f64 {
+    if v.is_finite() {
+        v.signum() * v.abs().ln_1p()
+    } else {
+        -1e3
     }
-}
-
-/// Fits y ≈ w·x + b by ridge regression (targets centred, intercept unpenalised); `xs` are the set positions
-/// of 0/1 feature vectors of length `d`. Cost O(n·nnz² + d³).
-fn fit_ridge(d: usize, xs: &[Vec<usize>], ys: &[f64]) -> Linear {
-    let n = ys.len() as f64;
-    let ym = ys.iter().sum::<f64>() / n;
-    let mut xm = vec![0.0; d];
-    let mut a = vec![0.0; d * d];
-    let mut b = vec![0.0; d];
-    for (x, y) in xs.iter().zip(ys) {
-        for &i in x {
-            xm[i] += 1.0 / n;
-            b[i] += y - ym;
-            for &j in x {
-                a[i * d + j] += 1.0;
-            }
-        }
-    }
-    // Centre: Σ (x - m)(x - m)ᵀ = Σ x xᵀ - n m mᵀ.
-    for i in 0..d {
-        for j in 0..d {
-            a[i * d + j] -= n * xm[i] * xm[j];
-        }
-        a[i * d + i] += RIDGE;
-    }
-    // Cholesky solve of the symmetric positive definite system.
-    let mut l = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..=i {
-            let mut s = a[i * d + j];
-            for k in 0..j {
-                s -= l[i * d + k] * l[j * d + k];
-            }
-            l[i * d + j] = if i == j {
-                s.max(1e-12).sqrt()
-            } else {
-                s / l[j * d + j]
-            };
-        }
-    }
-    let mut z = vec![0.0; d];
-    for i in 0..d {
-        let s: f64 = (0..i).map(|k| l[i * d + k] * z[k]).sum();
-        z[i] = (b[i] - s) / l[i * d + i];
-    }
-    let mut w = vec![0.0; d];
-    for i in (0..d).rev() {
-        let s: f64 = (i + 1..d).map(|k| l[k * d + i] * w[k]).sum();
-        w[i] = (z[i] - s) / l[i * d + i];
-    }
-    let b = ym - w.iter().zip(&xm).map(|(a, b)| a * b).sum::<f64>();
-    Linear { w, b }
 }
 
 impl Strategy for Surrogate {
@@ -217,14 +173,8 @@ impl Strategy for Surrogate {
         if ctx.history.len() < Self::initial(ctx.settings) || scored.len() < 2 {
             return random_new(ctx, rng, taken).map(|a| (a, Origin::Random));
         }
-        let xs: Vec<Vec<usize>> = scored
-            .iter()
-            .map(|e| ctx.space.features(&e.arch, ctx.input))
-            .collect();
-        let ys: Vec<f64> = scored.iter().map(|e| fitness(e)).collect();
-        let model = fit_ridge(ctx.space.feature_count(), &xs, &ys);
-        let predict = |a: &Arch| model.predict(&ctx.space.features(a, ctx.input));
-        // The climb since the last restart (or since the start), from its best candidate.
+        // A climb from the best candidate since the last restart: its untried one-edit neighbours, in the
+        // model's order; at a local optimum (all tried) it restarts at a new random candidate.
         let start = ctx
             .history
             .iter()
@@ -234,64 +184,63 @@ impl Strategy for Surrogate {
             .iter()
             .min_by(|a, b| better(a, b))
             .expect("non-empty");
-        let mut moves: Vec<(f64, usize, Arch)> = ctx
+        let mut keys = std::collections::HashSet::new();
+        let mut pool: Vec<Arch> = ctx
             .space
             .neighbours(&cur.arch)
             .into_iter()
-            .enumerate()
-            .map(|(i, n)| (predict(&n), i, n))
+            .filter(|n| {
+                let key = ctx.space.key(n, ctx.input);
+                !taken.contains(&key) && keys.insert(key)
+            })
             .collect();
-        moves.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-        for (_, _, a) in moves {
-            if taken.claim(ctx, &a) {
-                return Some((a, Origin::SurrogatePick(cur.candidate.id)));
-            }
+        if pool.is_empty() {
+            return random_new(ctx, rng, taken).map(|a| (a, Origin::SurrogateRestart));
         }
-        // A local optimum: restart at the untried sample with the highest prediction.
-        let mut best: Option<(f64, Arch)> = None;
-        for _ in 0..RESTART_SAMPLES {
-            let a = ctx.space.sample(rng);
-            let y = predict(&a);
-            if best.as_ref().is_none_or(|b| y > b.0)
-                && !taken.contains(&ctx.space.key(&a, ctx.input))
-            {
-                best = Some((y, a));
+        let prior_of = |a: &Arch| ctx.prior.map(|p| prior_scale(p(a)));
+        let pick = if MODEL_ON.get() {
+            // The prior, standardised over the scored candidates.
+            let hist_prior: Vec<f64> = scored.iter().filter_map(|e| prior_of(&e.arch)).collect();
+            let (pm, ps) = space::mean_std(&hist_prior);
+            let z = |a: &Arch| prior_of(a).map(|p| (p - pm) / ps.max(1e-9));
+            let onehot = |a: &Arch| {
+                let mut f = ctx.space.features(a, ctx.input);
+                f.sort_unstable();
+                f
+            };
+            let ys: Vec<f64> = scored.iter().map(|e| fitness(e)).collect();
+            let zs: Option<Vec<f64>> = scored.iter().map(|e| z(&e.arch)).collect();
+            let xs = scored.iter().map(|e| onehot(&e.arch)).collect();
+            match crate::gp::Gp::fit(xs, &ys, zs.as_deref()) {
+                Some(gp) => {
+                    let top = ys.iter().copied().fold(f64::MIN, f64::max);
+                    argmax(&pool, |a| {
+                        let (m, s) = gp.predict(&onehot(a), z(a));
+                        crate::gp::expected_improvement(m, s, top)
+                    })
+                }
+                None => rng.below(pool.len()),
             }
-        }
-        if let Some((_, a)) = best {
-            if taken.claim(ctx, &a) {
-                return Some((a, Origin::SurrogateRestart));
-            }
-        }
-        random_new(ctx, rng, taken).map(|a| (a, Origin::Random))
+        } else if ctx.prior.is_some() {
+            argmax(&pool, |a| prior_of(a).unwrap_or(0.0))
+        } else {
+            rng.below(pool.len())
+        };
+        let arch = pool.swap_remove(pick);
+        taken
+            .claim(ctx, &arch)
+            .then_some((arch, Origin::SurrogatePick(cur.candidate.id)))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ridge_recovers_a_linear_function() {
-        let mut rng = Rng::derive(1, "ridge", &[]);
-        let xs: Vec<Vec<usize>> = (0..200)
-            .map(|_| (0..4).filter(|_| rng.below(2) == 1).collect())
-            .collect();
-        let ys: Vec<f64> = xs
-            .iter()
-            .map(|x| {
-                0.5 + [2.0, 0.0, -1.0, 0.25]
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| x.contains(i))
-                    .map(|(_, w)| w)
-                    .sum::<f64>()
-            })
-            .collect();
-        let Linear { w, b } = fit_ridge(4, &xs, &ys);
-        for (got, want) in w.iter().zip([2.0, 0.0, -1.0, 0.25]) {
-            assert!((got - want).abs() < 0.01, "{w:?}");
+/// The index of the highest `score` in `pool` (the first of equals).
+fn argmax(pool: &[Arch], score: impl Fn(&Arch) -> f64) -> usize {
+    let mut best = (f64::NEG_INFINITY, 0);
+    for (i, a) in pool.iter().enumerate() {
+        let s = score(a);
+        if s > best.0 {
+            best = (s, i);
         }
-        assert!((b - 0.5).abs() < 0.01);
     }
+    best.1
 }

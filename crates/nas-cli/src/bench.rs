@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// network of each architecture and cached next to the table (TABLE.<proxy>.csv).
     #[arg(long)]
     prior: Option<space::Proxy>,
+    /// Also run `surrogate` with its model switched off (moves in random order, or by prior when there is
+    /// one; restarts at random): what the model contributes.
+    #[arg(long)]
+    ablation: bool,
     /// Print the Spearman rank correlation of each proxy (synflow, params) with the table's columns over
     /// every architecture, instead of searching.
     #[arg(long)]
@@ -60,7 +64,8 @@ pub fn search_on_table(
     let mut out = Vec::with_capacity(budget);
     while history.len() < budget {
         let id = history.len() as u64 + 1;
-        let Some(c) = generate::make_batch(sf, def, &history, history.len() as u64, 1, id, prior)?.pop()
+        let Some(c) =
+            generate::make_batch(sf, def, &history, history.len() as u64, 1, id, prior)?.pop()
         else {
             break;
         };
@@ -159,7 +164,8 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         .build()?;
     let (sf0, def0) = bench_space(Strategy::Random, 0, max_budget, None)?;
     if a.proxy_correlation {
-        let rows: Vec<(&str, f64, f64)> = table.iter().map(|(arch, s, r)| (arch, s, r[0])).collect();
+        let rows: Vec<(&str, f64, f64)> =
+            table.iter().map(|(arch, s, r)| (arch, s, r[0])).collect();
         let search: Vec<f64> = rows.iter().map(|r| r.1).collect();
         let report: Vec<f64> = rows.iter().map(|r| r.2).collect();
         println!(
@@ -167,7 +173,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             rows.len(),
             a.table
         );
-        println!("{:<10} {:>12} {:>12}", "proxy", a.search_metric, a.report_metric);
+        println!(
+            "{:<10} {:>12} {:>12}",
+            "proxy", a.search_metric, a.report_metric
+        );
         for p in [space::Proxy::Synflow, space::Proxy::Params] {
             let v = crate::bench_proxy::values(&table, &a.table, p, &sf0, &def0, &pool)?;
             let x: Vec<f64> = rows.iter().map(|r| v[r.0]).collect();
@@ -181,11 +190,17 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         return Ok(());
     }
     let prior_values = match a.prior {
-        Some(p) => Some(crate::bench_proxy::values(&table, &a.table, p, &sf0, &def0, &pool)?),
+        Some(p) => Some(crate::bench_proxy::values(
+            &table, &a.table, p, &sf0, &def0, &pool,
+        )?),
         None => None,
     };
     let prior_fn = prior_values.as_ref().map(|v| {
-        move |arch: &space::Arch| v.get(&arch.to_string()).copied().unwrap_or(f64::NEG_INFINITY)
+        move |arch: &space::Arch| {
+            v.get(&arch.to_string())
+                .copied()
+                .unwrap_or(f64::NEG_INFINITY)
+        }
     });
     println!(
         "nas bench on {} ({} architectures): search `{}`, report `{}`; best achievable {:.2} (best by search, {:.3}); {} seeds", a.table, table.iter().count(), a.search_metric, a.report_metric, best_report, best_search * 100.0, a.seeds
@@ -199,18 +214,28 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     // Searches in parallel on every core (the global pool is pinned to one thread for training).
-    for s in &strategies {
+    // (strategy, its surrogate model on): with --ablation, the surrogate again with its model off.
+    let mut rows: Vec<(Strategy, bool)> = strategies.iter().map(|&s| (s, true)).collect();
+    if a.ablation && strategies.contains(&Strategy::Surrogate) {
+        rows.push((Strategy::Surrogate, false));
+    }
+    for (s, model) in &rows {
         let runs: Vec<Vec<(String, f64, f64)>> = pool.install(|| {
             (0..a.seeds)
                 .into_par_iter()
                 .map(|seed| {
                     let (sf, def) = bench_space(*s, seed, max_budget, a.prior)?;
                     let prior = prior_fn.as_ref().map(|f| f as generate::Prior);
-                    search_on_table(&sf, &def, &table, max_budget, prior)
+                    let search = || search_on_table(&sf, &def, &table, max_budget, prior);
+                    match model {
+                        true => search(),
+                        false => generate::strategies::without_surrogate_model(search),
+                    }
                 })
                 .collect::<Result<_>>()
         })?;
-        print!("{:<10}", s.name());
+        let name = if *model { s.name() } else { "(no model)" };
+        print!("{:<10}", name);
         for &b in &budgets {
             let finals: Vec<f64> = runs
                 .iter()

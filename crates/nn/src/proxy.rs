@@ -32,7 +32,14 @@ pub(crate) fn record_activation(x: &Tensor) {
 
 fn untrained(space: &SpaceDef, arch: &Arch, input: &InputInfo, seed: u64) -> Result<Model> {
     let mut rng = Rng::derive(seed, "proxy", &[]);
-    Ok(Model::new(space, arch, input, &mut rng, DType::F64, &Device::Cpu)?)
+    Ok(Model::new(
+        space,
+        arch,
+        input,
+        &mut rng,
+        DType::F64,
+        &Device::Cpu,
+    )?)
 }
 
 /// The synflow score of `arch` (see the module documentation).
@@ -57,7 +64,13 @@ pub fn synflow(space: &SpaceDef, arch: &Arch, input: &InputInfo, seed: u64) -> R
 
 /// The NASWOT score of `arch` on the rows `x` (`[rows, features]`, standardised as training sees them).
 /// The network runs on candle's ops, so that every activation is its own op whose input is recorded.
-pub fn naswot(space: &SpaceDef, arch: &Arch, input: &InputInfo, seed: u64, x: &[f32]) -> Result<f64> {
+pub fn naswot(
+    space: &SpaceDef,
+    arch: &Arch,
+    input: &InputInfo,
+    seed: u64,
+    x: &[f32],
+) -> Result<f64> {
     crate::init_threads();
     let rows = x.len() / input.features;
     let mut model = untrained(space, arch, input, seed)?;
@@ -155,11 +168,20 @@ mod tests {
         };
         let (w1, b1) = (get("weight", true), get("bias", true));
         let (w2, b2) = (get("weight", false), get("bias", false));
-        assert_eq!((w1.len(), b1.len(), w2.len(), b2.len()), (12, 4, 8, 2), "{names:?}");
+        assert_eq!(
+            (w1.len(), b1.len(), w2.len(), b2.len()),
+            (12, 4, 8, 2),
+            "{names:?}"
+        );
         // Linear weights are stored [in, out].
-        let score = |w1_unit: &dyn Fn(usize, usize) -> f64, w2_unit: &dyn Fn(usize, usize) -> f64| {
-            let h: Vec<f64> = (0..4).map(|j| (0..3).map(|i| w1_unit(i, j)).sum::<f64>() + b1[j]).collect();
-            let out_sum: Vec<f64> = (0..4).map(|j| (0..2).map(|k| w2_unit(k, j)).sum()).collect();
+        let score = |w1_unit: &dyn Fn(usize, usize) -> f64,
+                     w2_unit: &dyn Fn(usize, usize) -> f64| {
+            let h: Vec<f64> = (0..4)
+                .map(|j| (0..3).map(|i| w1_unit(i, j)).sum::<f64>() + b1[j])
+                .collect();
+            let out_sum: Vec<f64> = (0..4)
+                .map(|j| (0..2).map(|k| w2_unit(k, j)).sum())
+                .collect();
             let mut s = 0.0;
             for j in 0..4 {
                 s += (0..3).map(|i| w1_unit(i, j)).sum::<f64>() * out_sum[j];
@@ -170,7 +192,10 @@ mod tests {
         };
         let want = score(&|i, j| w1[i * 4 + j], &|k, j| w2[j * 2 + k]);
         let got = synflow(&def, &arch, &input, 5).unwrap();
-        assert!((got - want).abs() < 1e-12 * want, "synflow {got}, by hand {want}");
+        assert!(
+            (got - want).abs() < 1e-12 * want,
+            "synflow {got}, by hand {want}"
+        );
     }
 
     /// Two inputs, one ReLU layer whose pre-activations have known signs: K = [[n, a], [a, n]] with a the
@@ -182,20 +207,31 @@ mod tests {
         let x = [1.0f32, -2.0, 0.5, -1.0, 0.25, 3.0];
         // The pre-activations, from the model's own first layer.
         let mut m = untrained(&def, &arch, &input, 5).unwrap();
-        let xt = Tensor::from_slice(&x, (2, 3), &Device::Cpu).unwrap().to_dtype(DType::F64).unwrap();
+        let xt = Tensor::from_slice(&x, (2, 3), &Device::Cpu)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap();
         CODES.with(|c| *c.borrow_mut() = Some(Vec::new()));
         ops::with_candle_ops(|| m.forward(&xt, false, &mut Rng::derive(0, "t", &[]))).unwrap();
         let pre = CODES.with(|c| c.borrow_mut().take()).unwrap();
         assert_eq!(pre.len(), 1, "one activation layer");
         let z: Vec<Vec<f64>> = pre[0].to_vec2().unwrap();
-        let agree = (0..4).filter(|&u| (z[0][u] >= 0.0) == (z[1][u] >= 0.0)).count() as f64;
+        let agree = (0..4)
+            .filter(|&u| (z[0][u] >= 0.0) == (z[1][u] >= 0.0))
+            .count() as f64;
         let want = (16.0 - agree * agree).ln();
-        assert!((1.0..4.0).contains(&agree), "a case where the codes differ somewhere: {agree}");
+        assert!(
+            (1.0..4.0).contains(&agree),
+            "a case where the codes differ somewhere: {agree}"
+        );
         let got = naswot(&def, &arch, &input, 5, &x).unwrap();
         assert!((got - want).abs() < 1e-12, "naswot {got}, by hand {want}");
         // The same two rows twice: equal codes make K singular.
         let twice = [&x[..3], &x[..3]].concat();
-        assert_eq!(naswot(&def, &arch, &input, 5, &twice).unwrap(), f64::NEG_INFINITY);
+        assert_eq!(
+            naswot(&def, &arch, &input, 5, &twice).unwrap(),
+            f64::NEG_INFINITY
+        );
     }
 
     #[test]
