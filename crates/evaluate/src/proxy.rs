@@ -76,7 +76,7 @@ impl Proxies {
         let (status, score, error, metrics) = match self.value(&e.arch) {
             Ok(v) => (
                 Status::Ok,
-                squash(self.proxy, v),
+                squash(v),
                 String::new(),
                 [(self.proxy.name().to_string(), v)].into_iter().collect(),
             ),
@@ -141,16 +141,13 @@ impl Prior {
     }
 }
 
-/// The proxy's value mapped monotonically into [0, 1): x/(1 + |x|) halved and shifted, of ln(1 + v) for the
-/// proxies that are counts or sums (synflow, params) and of v itself for NASWOT (already a logarithm).
-pub fn squash(p: Proxy, v: f64) -> f64 {
-    let x = match p {
-        Proxy::Naswot => v,
-        Proxy::Synflow | Proxy::Params => v.max(0.0).ln_1p(),
-    };
-    if x == f64::NEG_INFINITY {
+/// A proxy's value mapped monotonically into [0, 1): ½ + ½·x/(1 + |x|) of x = sign(v)·ln(1 + |v|) (synflow
+/// spans dozens of orders of magnitude); −∞ (a NASWOT kernel that is singular) maps to 0.
+pub fn squash(v: f64) -> f64 {
+    if v == f64::NEG_INFINITY {
         return 0.0;
     }
+    let x = v.signum() * v.abs().ln_1p();
     0.5 + 0.5 * x / (1.0 + x.abs())
 }
 
@@ -160,15 +157,10 @@ mod tests {
 
     #[test]
     fn squash_keeps_the_order_within_zero_and_one() {
-        for p in Proxy::ALL {
-            let vs = [f64::NEG_INFINITY, -5.0, 0.0, 1.0, 10.0, 1e6, 1e30];
-            let s: Vec<f64> = vs.iter().map(|&v| squash(*p, v)).collect();
-            assert!(s.iter().all(|x| (0.0..1.0).contains(x)), "{p}: {s:?}");
-            assert!(s.windows(2).all(|w| w[0] <= w[1]), "{p}: {s:?}");
-            assert!(
-                squash(*p, 1e6) < squash(*p, 1e7),
-                "{p}: large values stay apart"
-            );
-        }
+        let vs = [f64::NEG_INFINITY, -5.0, 0.0, 1.0, 10.0, 1e6, 1e30, 1e300];
+        let s: Vec<f64> = vs.iter().map(|&v| squash(v)).collect();
+        assert!(s.iter().all(|x| (0.0..1.0).contains(x)), "{s:?}");
+        assert!(s.windows(2).all(|w| w[0] < w[1]), "{s:?}");
+        assert!(squash(1e6) < squash(1.1e6), "large values stay apart");
     }
 }

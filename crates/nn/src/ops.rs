@@ -11,6 +11,17 @@ use space::arch::Act;
 
 thread_local! {
     static KERNELS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    /// The inputs of every [`activation`] while [`recording_activations`] runs.
+    static RECORDED: std::cell::RefCell<Option<Vec<Tensor>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` on candle's ops (so every activation is its own op) and returns, with its result, the input of
+/// every activation it computed, in order: the pre-activations NASWOT reads ([`crate::proxy::naswot`]).
+pub fn recording_activations<R>(f: impl FnOnce() -> R) -> (R, Vec<Tensor>) {
+    RECORDED.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    let out = with_candle_ops(f);
+    let inputs = RECORDED.with(|r| r.borrow_mut().take()).unwrap_or_default();
+    (out, inputs)
 }
 
 /// Whether `x` goes through the hand-written CPU kernels ([`crate::conv_op`], [`crate::pointwise`]): on the
@@ -206,7 +217,11 @@ fn pool2_candle(x: &Tensor, h: usize, w: usize, max: bool) -> Result<Tensor> {
 
 /// The activation `a`: the one-pass op of [`crate::pointwise`] on the CPU, candle's elsewhere.
 pub fn activation(x: &Tensor, a: Act) -> Result<Tensor> {
-    crate::proxy::record_activation(x);
+    RECORDED.with(|r| {
+        if let Some(v) = r.borrow_mut().as_mut() {
+            v.push(x.clone());
+        }
+    });
     if kernels(x) {
         return crate::pointwise::activation(x, a);
     }

@@ -15,20 +15,6 @@ use crate::{ops, Model};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use space::{Arch, InputInfo, Rng, SpaceDef};
-use std::cell::RefCell;
-
-thread_local! {
-    static CODES: RefCell<Option<Vec<Tensor>>> = const { RefCell::new(None) };
-}
-
-/// Called by [`ops::activation`] with its input: kept while [`naswot`] records.
-pub(crate) fn record_activation(x: &Tensor) {
-    CODES.with(|c| {
-        if let Some(v) = c.borrow_mut().as_mut() {
-            v.push(x.clone());
-        }
-    });
-}
 
 fn untrained(space: &SpaceDef, arch: &Arch, input: &InputInfo, seed: u64) -> Result<Model> {
     let mut rng = Rng::derive(seed, "proxy", &[]);
@@ -76,9 +62,7 @@ pub fn naswot(
     let mut model = untrained(space, arch, input, seed)?;
     let x = Tensor::from_slice(x, (rows, input.features), &Device::Cpu)?.to_dtype(DType::F64)?;
     let mut rng = Rng::derive(seed, "proxy-dropout", &[]);
-    CODES.with(|c| *c.borrow_mut() = Some(Vec::new()));
-    let out = ops::with_candle_ops(|| model.forward(&x, false, &mut rng));
-    let codes = CODES.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    let (out, codes) = ops::recording_activations(|| model.forward(&x, false, &mut rng));
     out?;
     let mut k = vec![0.0f64; rows * rows];
     for t in codes {
@@ -211,9 +195,9 @@ mod tests {
             .unwrap()
             .to_dtype(DType::F64)
             .unwrap();
-        CODES.with(|c| *c.borrow_mut() = Some(Vec::new()));
-        ops::with_candle_ops(|| m.forward(&xt, false, &mut Rng::derive(0, "t", &[]))).unwrap();
-        let pre = CODES.with(|c| c.borrow_mut().take()).unwrap();
+        let (out, pre) =
+            ops::recording_activations(|| m.forward(&xt, false, &mut Rng::derive(0, "t", &[])));
+        out.unwrap();
         assert_eq!(pre.len(), 1, "one activation layer");
         let z: Vec<Vec<f64>> = pre[0].to_vec2().unwrap();
         let agree = (0..4)

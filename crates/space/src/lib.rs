@@ -74,6 +74,7 @@ macro_rules! serde_via_str {
 pub mod arch;
 pub mod artifacts;
 pub mod data;
+pub mod execution;
 pub mod experiment;
 pub mod fidelity;
 pub mod images;

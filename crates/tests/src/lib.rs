@@ -2,7 +2,8 @@
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -25,4 +26,68 @@ pub fn ok(out: Output, what: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{what} failed: {stderr}");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The small experiment the tests use (`examples/nas.toml`).
+pub fn example_config() -> PathBuf {
+    repo().join("examples/nas.toml")
+}
+
+/// A run's `selection.toml`.
+pub fn selection(dir: &Path) -> toml::Table {
+    let text = std::fs::read_to_string(dir.join("selection.toml")).unwrap();
+    text.parse().unwrap()
+}
+
+/// The parts of a selection that must be identical between equivalent runs (no wall times in it).
+pub fn outcome(dir: &Path) -> (toml::Value, toml::Value) {
+    let s = selection(dir);
+    (s["best"].clone(), s["ranking"].clone())
+}
+
+/// How many result files a run has.
+pub fn count_results(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("results")).map_or(0, |rd| {
+        rd.filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('c'))
+            .count()
+    })
+}
+
+/// Runs `cmd` to completion, failing the test (instead of hanging CI) if it takes over `secs` seconds.
+pub fn within(mut cmd: Command, secs: u64) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(secs) {
+            child.kill().unwrap();
+            panic!("{cmd:?} still running after {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Every candidate and result file of a run parses, and there are `n` of each.
+pub fn assert_intact(dir: &Path, n: usize) {
+    for sub in ["candidates", "results"] {
+        let mut count = 0;
+        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('c') {
+                let t: toml::Table = std::fs::read_to_string(&p)
+                    .unwrap()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                assert!(t.contains_key("id"), "{}", p.display());
+                count += 1;
+            }
+        }
+        assert_eq!(count, n, "{sub}");
+    }
 }
