@@ -12,6 +12,7 @@
 
 mod gp;
 mod schedule;
+pub use schedule::planned_epochs;
 /// The classic heuristics and our surrogate-guided search.
 pub mod strategies;
 

@@ -82,21 +82,48 @@ pub(crate) fn next<'a>(exp: &Experiment, history: &'a [Entry], budget: usize) ->
     if left == 0 {
         return Next::Done;
     }
-    // A new bracket: halving always starts at the lowest rung; hyperband cycles from the lowest to the top.
-    let brackets = batches_of_proposals(history);
-    let s = match exp.search.fidelity {
-        Fidelity::Hyperband => (r - 1) - brackets % r,
-        _ => r - 1,
-    };
-    // A halving bracket keeps `[search] batch` trainings busy at its first rung.
-    let n = match exp.search.fidelity {
-        Fidelity::Halving => bracket_size(r, s, eta).max(exp.search.batch),
-        _ => bracket_size(r, s, eta),
-    };
+    let (s, n) = bracket(exp, r, batches_of_proposals(history));
     Next::Propose {
         n: n.min(left),
         epochs: Some(rungs[r - 1 - s]),
     }
+}
+
+/// Bracket number `b` (from 0) of a search with `r` rungs: its s (it starts at rung r − 1 − s) and its
+/// proposals. Halving always starts at the lowest rung, with at least `[search] batch` proposals to keep
+/// the trainings busy; hyperband cycles from the lowest rung to the top.
+fn bracket(exp: &Experiment, r: usize, b: usize) -> (usize, usize) {
+    let eta = exp.search.eta;
+    match exp.search.fidelity {
+        Fidelity::Hyperband => {
+            let s = (r - 1) - b % r;
+            (s, bracket_size(r, s, eta))
+        }
+        _ => (r - 1, bracket_size(r, r - 1, eta).max(exp.search.batch)),
+    }
+}
+
+/// The epochs (per fold) a search of `budget` proposals trains in all, if every training succeeds: the
+/// length of a progress bar.
+pub fn planned_epochs(exp: &Experiment, budget: usize) -> usize {
+    let rungs = exp.rungs();
+    let (r, eta) = (rungs.len(), exp.search.eta);
+    if exp.search.fidelity == Fidelity::Full || r == 1 {
+        return budget * exp.evaluate.epochs();
+    }
+    let (mut left, mut brackets, mut total) = (budget, 0, 0);
+    while left > 0 {
+        let (s, size) = bracket(exp, r, brackets);
+        let mut n = size.min(left);
+        left -= n;
+        brackets += 1;
+        total += n * rungs[r - 1 - s];
+        for &epochs in &rungs[r - s..] {
+            n = (n / eta).max(1);
+            total += n * epochs;
+        }
+    }
+    total
 }
 
 /// How many batches of new proposals `history` has.
@@ -113,6 +140,17 @@ fn batches_of_proposals(history: &[Entry]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_planned_epochs_count_every_rung() {
+        let mut e = Experiment::default();
+        e.evaluate.epochs = Some(8);
+        e.search.fidelity = Fidelity::Halving;
+        // Brackets 9 → 3 → 1, then the 4 proposals left → 1 → 1, at rungs of 1, 3 and 8 epochs.
+        assert_eq!(planned_epochs(&e, 13), 9 + 9 + 8 + 4 + 3 + 8);
+        e.search.fidelity = Fidelity::Full;
+        assert_eq!(planned_epochs(&e, 13), 13 * 8);
+    }
 
     #[test]
     fn hyperband_brackets_have_the_classic_sizes() {

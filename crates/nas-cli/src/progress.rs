@@ -29,8 +29,9 @@ struct State {
     now: String,
     /// When the last line was printed.
     last_line: Instant,
-    /// Bar units counted per (candidate, fold), to advance the bar by what a fold that ended early skipped.
-    units_seen: HashMap<(u64, usize), u64>,
+    /// Bar units counted per (candidate, fold), and its training's length in units: a fold that ended early
+    /// advances the bar by what it skipped.
+    units_seen: HashMap<(u64, usize), (u64, u64)>,
 }
 
 pub struct Progress {
@@ -57,12 +58,19 @@ impl Progress {
         let budget = sf.experiment.search.budget();
         let folds = sf.experiment.evaluate.folds;
         let epochs = sf.experiment.evaluate.epochs();
-        // The bar counts hundredths of an epoch of a fold, so it moves with the steps.
-        let unit = (folds * epochs) as u64 * UNITS_PER_EPOCH;
+        // The bar counts hundredths of an epoch of a fold, so it moves with the steps; its length is every
+        // training the search plans (a multi-fidelity search trains at several rungs).
+        let per_epoch = folds as u64 * UNITS_PER_EPOCH;
+        let planned = generate::planned_epochs(&sf.experiment, budget) as u64 * per_epoch;
+        let trained: u64 = history
+            .iter()
+            .filter(|e| e.result.is_some())
+            .map(|e| e.candidate.epochs_or(epochs) as u64 * per_epoch)
+            .sum();
         let terminal = std::io::stderr().is_terminal();
         let bar = (!quiet && terminal).then(|| {
             let b = ProgressBar::with_draw_target(
-                Some(budget as u64 * unit),
+                Some(planned.max(trained)),
                 ProgressDrawTarget::stderr(),
             );
             b.set_style(
@@ -71,7 +79,7 @@ impl Progress {
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            b.set_position(done as u64 * unit);
+            b.set_position(trained);
             b.set_message(format!("{done}/{budget} candidates"));
             b.enable_steady_tick(Duration::from_millis(500));
             b
@@ -144,13 +152,14 @@ impl Progress {
                     fold + 1,
                     self.folds,
                     tick.epoch,
-                    self.epochs
+                    tick.epochs
                 );
                 let at = (tick.epoch as u64 - 1) * UNITS_PER_EPOCH
                     + tick.step as u64 * UNITS_PER_EPOCH / tick.steps.max(1) as u64;
                 let seen = st.units_seen.entry((id, fold)).or_default();
-                let delta = at.saturating_sub(*seen);
-                *seen += delta;
+                seen.1 = tick.epochs as u64 * UNITS_PER_EPOCH;
+                let delta = at.saturating_sub(seen.0);
+                seen.0 += delta;
                 if let Some(b) = &self.bar {
                     b.inc(delta);
                     if delta > 0 {
@@ -160,9 +169,10 @@ impl Progress {
             }
             evaluate::Event::Fold { id, fold, .. } => {
                 // A fold that ended early (diverged, failed, abandoned) still advances the bar by its share.
-                let seen = st.units_seen.remove(&(id, fold)).unwrap_or(0);
+                let full = self.epochs as u64 * UNITS_PER_EPOCH;
+                let (seen, length) = st.units_seen.remove(&(id, fold)).unwrap_or((0, full));
                 if let Some(b) = &self.bar {
-                    b.inc((self.epochs as u64 * UNITS_PER_EPOCH).saturating_sub(seen));
+                    b.inc(length.saturating_sub(seen));
                 }
             }
             evaluate::Event::Done(r) => {

@@ -78,6 +78,8 @@ pub struct Tick {
     pub step: usize,
     /// Steps per epoch.
     pub steps: usize,
+    /// Epochs of the training.
+    pub epochs: usize,
 }
 
 /// How a training ended.
@@ -169,6 +171,7 @@ pub fn train(
                 epoch: epoch + 1,
                 step: s + 1,
                 steps,
+                epochs: spec.epochs,
             });
         }
         if let (Some(patience), false) = (spec.patience, val.is_empty()) {
@@ -319,6 +322,7 @@ pub fn train_grouped(
                 epoch: epoch + 1,
                 step: s + 1,
                 steps,
+                epochs: spec.epochs,
             });
         }
         if let Some(t) = epoch_loss {
