@@ -450,8 +450,12 @@ fn run(a: RunArgs) -> Result<()> {
     p.finish();
     let (mut sel, _) = select::select(&run, None, true).map_err(|e| match end {
         Stop::Time => anyhow::anyhow!(
-            "{e}: the time limit passed before any candidate finished its folds; resume with more time \
+            "{e}: the time limit passed before any candidate {}; resume with more time \
              (nas run --out {} --time 2h) or train less per candidate (--epochs)",
+            match sf.experiment.search.fidelity {
+                space::Fidelity::Full => "finished its folds",
+                _ => "reached the top rung",
+            },
             run.root.display()
         ),
         _ => e,
