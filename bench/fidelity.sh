@@ -5,14 +5,14 @@
 # best top-rung CV accuracy against wall time, and when each multi-fidelity run first reached the full searches'
 # final accuracy (their mean less one seed-to-seed standard deviation), as a fraction of that seed's full run.
 #
-# usage: bench/fidelity.sh DATA.csv.gz [--seeds 3] [--budget 8] [--mf-budget 16] [--epochs 6] [--folds 3]
+# usage: bench/fidelity.sh DATA.csv.gz [--seeds 3] [--budget 8] [--mf-budget 16] [--epochs 8] [--folds 3]
 #        [--strategy evolution]
 #        [--shape 1,28,28] [--out DIR]
 # e.g.   bench/fidelity.sh ../shared/data/fashion-mnist/fashion10k.csv.gz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=$(realpath "$1"); shift
-seeds=3 budget=8 mf_budget= epochs=6 folds=3 strategy=evolution shape=1,28,28 out=target/bench-fidelity
+seeds=3 budget=8 mf_budget= epochs=8 folds=3 strategy=evolution shape=1,28,28 out=target/bench-fidelity
 while [ $# -gt 0 ]; do
     case "$1" in
         --seeds) seeds=$2 ;; --budget) budget=$2 ;; --mf-budget) mf_budget=$2 ;; --epochs) epochs=$2 ;; --folds) folds=$2 ;;
