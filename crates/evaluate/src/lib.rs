@@ -63,3 +63,34 @@ pub enum Event {
     /// A candidate finished and its result file is written.
     Done(ResultFile),
 }
+
+/// The result of an evaluator that scores without training (a table lookup, a proxy): one score, or why
+/// there is none (status `failed`).
+pub(crate) fn single_score(
+    c: &space::CandidateFile,
+    evaluator: String,
+    scored: std::result::Result<(f64, std::collections::BTreeMap<String, f64>), String>,
+    wall_s: f64,
+) -> ResultFile {
+    let (status, fold_scores, metrics, error) = match scored {
+        Ok((s, metrics)) => (space::Status::Ok, vec![s], metrics, String::new()),
+        Err(why) => (space::Status::Failed, vec![], Default::default(), why),
+    };
+    ResultFile {
+        version: space::ARTIFACT_VERSION,
+        kind: "nas.result".into(),
+        id: c.id,
+        arch: c.arch.clone(),
+        status,
+        cv_mean: fold_scores.first().copied().unwrap_or(0.0),
+        cv_std: 0.0,
+        fold_scores,
+        params: c.params,
+        flops: c.flops,
+        wall_s,
+        evaluator,
+        epochs: None,
+        error,
+        metrics,
+    }
+}

@@ -7,7 +7,6 @@
 use anyhow::Result;
 use space::{
     prep::Prep, Arch, Dataset, Entry, InputInfo, Proxy, ResultFile, Rng, SpaceDef, SpaceFile,
-    Status, ARTIFACT_VERSION,
 };
 
 /// Rows of the batch NASWOT reads.
@@ -72,37 +71,12 @@ impl Proxies {
     /// The result of scoring `e` by the proxy.
     pub fn result(&self, e: &Entry) -> ResultFile {
         let t0 = std::time::Instant::now();
-        let c = &e.candidate;
-        let (status, score, error, metrics) = match self.value(&e.arch) {
-            Ok(v) => (
-                Status::Ok,
-                squash(v),
-                String::new(),
-                [(self.proxy.name().to_string(), v)].into_iter().collect(),
-            ),
-            Err(err) => (Status::Failed, 0.0, format!("{err:#}"), Default::default()),
+        let scored = match self.value(&e.arch) {
+            Ok(v) => Ok((squash(v), [(self.proxy.name().to_string(), v)].into())),
+            Err(err) => Err(format!("{err:#}")),
         };
-        ResultFile {
-            version: ARTIFACT_VERSION,
-            kind: "nas.result".into(),
-            id: c.id,
-            arch: c.arch.clone(),
-            status,
-            fold_scores: if status == Status::Ok {
-                vec![score]
-            } else {
-                vec![]
-            },
-            cv_mean: score,
-            cv_std: 0.0,
-            params: c.params,
-            flops: c.flops,
-            wall_s: (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-            evaluator: evaluator_name(self.proxy),
-            epochs: None,
-            error,
-            metrics,
-        }
+        let wall_s = (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        crate::single_score(&e.candidate, evaluator_name(self.proxy), scored, wall_s)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use space::experiment::EvalSpec;
-use space::{CandidateFile, ResultFile, Status, ARTIFACT_VERSION};
+use space::{CandidateFile, ResultFile};
 use std::collections::HashMap;
 
 /// Name written in each result's `evaluator` field.
@@ -98,47 +98,25 @@ impl Table {
 
     /// The result file of a candidate (status `failed` when the table lacks it).
     pub fn result(&self, c: &CandidateFile) -> ResultFile {
-        let (status, scores, metrics, error) = match self.lookup(&c.arch) {
-            Some((s, reps)) => (
-                Status::Ok,
-                vec![s],
+        let scored = match self.lookup(&c.arch) {
+            Some((s, reps)) => Ok((
+                s,
                 self.report_names
                     .iter()
                     .cloned()
                     .zip(reps.iter().copied())
                     .collect(),
-                String::new(),
-            ),
-            None => (
-                Status::Failed,
-                vec![],
-                Default::default(),
-                "architecture not in the table".to_string(),
-            ),
+            )),
+            None => Err("architecture not in the table".to_string()),
         };
-        ResultFile {
-            version: ARTIFACT_VERSION,
-            kind: "nas.result".into(),
-            id: c.id,
-            arch: c.arch.clone(),
-            status,
-            cv_mean: scores.first().copied().unwrap_or(0.0),
-            cv_std: 0.0,
-            fold_scores: scores,
-            params: c.params,
-            flops: c.flops,
-            wall_s: 0.0,
-            evaluator: TABLE_EVALUATOR.into(),
-            epochs: None,
-            error,
-            metrics,
-        }
+        crate::single_score(c, TABLE_EVALUATOR.into(), scored, 0.0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use space::Status;
 
     fn excerpt() -> String {
         format!(

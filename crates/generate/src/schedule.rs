@@ -69,7 +69,7 @@ pub(crate) fn next<'a>(exp: &Experiment, history: &'a [Entry], budget: usize) ->
                     .total_cmp(&score(a))
                     .then(a.candidate.id.cmp(&b.candidate.id))
             });
-            let keep = (ok.len() / eta).max(1).min(ok.len());
+            let keep = promoted(ok.len(), eta);
             if keep > 0 {
                 ok.truncate(keep);
                 return Next::Promote {
@@ -119,11 +119,16 @@ pub fn planned_epochs(exp: &Experiment, budget: usize) -> usize {
         brackets += 1;
         total += n * rungs[r - 1 - s];
         for &epochs in &rungs[r - s..] {
-            n = (n / eta).max(1);
+            n = promoted(n, eta);
             total += n * epochs;
         }
     }
     total
+}
+
+/// How many of a rung's `n` ok results are promoted: the best ⌊n/eta⌋, at least one (none of none).
+fn promoted(n: usize, eta: usize) -> usize {
+    (n / eta).max(1).min(n)
 }
 
 /// How many batches of new proposals `history` has.

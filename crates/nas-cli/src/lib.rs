@@ -67,8 +67,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Generate(a) => {
             let run = RunDir::new(&a.dir);
             let prior = evaluate::proxy::Prior::of_run(&run)?;
-            let prior_fn = prior.as_ref().map(|p| move |a: &space::Arch| p.value(a));
-            match generate::step(&run, prior_fn.as_ref().map(|f| f as generate::Prior))? {
+            match generate_step(&run, prior.as_ref())? {
                 generate::Step::Generated(ids) => {
                     println!("generated {} candidates: {}", ids.len(), id_list(&ids))
                 }
@@ -486,6 +485,12 @@ fn run(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// The generate stage with the run's `[search] prior` (loaded once by the caller, which keeps its memo).
+fn generate_step(run: &RunDir, prior: Option<&evaluate::proxy::Prior>) -> Result<generate::Step> {
+    let value = prior.map(|p| move |a: &space::Arch| p.value(a));
+    generate::step(run, value.as_ref().map(|f| f as generate::Prior))
+}
+
 /// The one orchestration loop, behind `nas run` and `nas evaluate --worker`: evaluate what is pending (as
 /// `opts` allows), make the next batch when nothing is, wait while other workers hold the rest; it ends when
 /// the generate stage says the budget is spent and every candidate has a result. `say` hears each pass.
@@ -507,7 +512,6 @@ fn drive(
         ..opts.clone()
     };
     let prior = evaluate::proxy::Prior::of_run(run)?;
-    let prior_fn = prior.as_ref().map(|p| move |a: &space::Arch| p.value(a));
     loop {
         let out = evaluate::evaluate_pending(run, &opts, &|e| p.event(e))?;
         say(&out);
@@ -523,7 +527,7 @@ fn drive(
             wait();
             continue;
         }
-        match generate::step(run, prior_fn.as_ref().map(|f| f as generate::Prior))? {
+        match generate_step(run, prior.as_ref())? {
             generate::Step::Done(end) => return Ok(Stop::Search(end)),
             generate::Step::Generated(_) => {}
             // Pending with none claimable: results are being written right now.
