@@ -284,7 +284,7 @@ pub(crate) fn cross_validate_with(
             (Ok(Ok(None)), 0)
         } else {
             // The memory of this job alone, whatever ran on the thread before (a result is deterministic).
-            nn::conv_op::free_scratch();
+            nn::cpu::free_scratch();
             nn::mem::peak_of(|| {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run_job(entry, folds, dev)

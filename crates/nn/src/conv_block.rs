@@ -4,7 +4,8 @@
 //! graph, so candle does not allocate, zero and add a gradient buffer for it; the op keeps it for its
 //! backward. Checked against the separate ops and finite differences in `ops`' tests.
 
-use crate::conv_op::{self, on_floats, slice, Elem, Window};
+use crate::conv_op::{self, Window};
+use crate::cpu::{on_floats, slice, Elem};
 use crate::pointwise::{Pool2, Tail, TailGrad};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use space::arch::Act;

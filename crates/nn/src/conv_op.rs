@@ -1,13 +1,17 @@
 //! A hand-written convolution for the CPU: im2col into one scratch buffer and one `gemm` call forward; the
 //! input gradient as one `gemm` and a scatter-add (col2im), the weight gradient as one `gemm` over recomputed
-//! columns. Built from candle ops the same convolution spends about half of each step in autograd bookkeeping
-//! (zero-filled gradient buffers, a generic scatter for `index_select`); this op has none of it.
+//! columns. 3×3 windows of stride 1 and padding 1 run on [`crate::direct3`]'s kernels instead, without
+//! im2col, where the channels fit them. Built from candle ops the same convolution spends about half of each
+//! step in autograd bookkeeping (zero-filled gradient buffers, a generic scatter for `index_select`); this
+//! op has none of it.
 //!
 //! Layout as in [`crate::ops`]: input `[B, h·w, C]` (channel-last), weight `[taps·C, Cout]` (tap-major,
 //! channel-minor rows), output `[B, n_out, Cout]`. The window index lists, for every output pixel and tap,
 //! the input pixel, or `h·w` for padding. Every (candidate, fold) training is single-threaded, so `gemm` runs
 //! without parallelism. f32 and f64 (the gradient checks run in f64).
 
+use crate::cpu::{on_floats, slice, Elem};
+use crate::direct3;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::Arc;
 
@@ -57,8 +61,20 @@ pub struct Window {
     /// The index as runs of consecutive input pixels (or of padding), in order: im2col copies a run's
     /// `len·C` values at once, three runs per 3×3 window inside the image instead of nine copies.
     runs: Arc<Vec<Run>>,
+    /// Which kernels the convolution runs on.
+    kind: Kind,
+}
+
+/// The convolution's path for a window's geometry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// im2col and gemm.
+    Gather,
     /// A 1×1 window of stride 1: the input is its own im2col, and the convolution one matrix product.
-    identity: bool,
+    Identity,
+    /// A 3×3 window of stride 1 and padding 1 on an h×w input: the convolution and its gradients run on
+    /// [`crate::direct3`] where the channels allow.
+    Direct3 { h: u32, w: u32 },
 }
 
 /// `len` taps of the window index from position `at` whose input pixels are `src, src + 1, …` (`src` is
@@ -104,9 +120,16 @@ impl Window {
         let (idx, ho, wo) = window_index(h, w, k, stride, pad);
         let tensor = Tensor::from_slice(&idx, idx.len(), dev)?;
         let runs = Arc::new(runs(&idx, k * k, (h * w) as u32));
-        let identity = k == 1 && idx.iter().enumerate().all(|(i, &p)| p as usize == i);
+        let kind = if k == 1 && idx.iter().enumerate().all(|(i, &p)| p as usize == i) {
+            Kind::Identity
+        } else if k == 3 && stride == 1 && pad == 1 {
+            let (h, w) = (h as u32, w as u32);
+            Kind::Direct3 { h, w }
+        } else {
+            Kind::Gather
+        };
         let win = Window {
-            identity,
+            kind,
             runs,
             idx: Arc::new(idx),
             tensor,
@@ -120,24 +143,14 @@ impl Window {
     pub fn n_out(&self) -> usize {
         self.idx.len() / self.taps
     }
-}
 
-/// Element types the ops run on.
-pub(crate) trait Elem:
-    num_traits::Float
-    + candle_core::WithDType
-    + Default
-    + std::ops::AddAssign
-    + std::ops::MulAssign
-    + Send
-    + Sync
-    + 'static
-{
-    const ONE: Self;
-    /// Runs `f` on a thread-local scratch buffer of `n` elements (contents unspecified).
-    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
-    /// This type's vector of a pair kept for either type (`Scratch`).
-    fn part(s: &mut Scratch) -> &mut Vec<Self>;
+    /// `(h, w)` when the direct 3×3 kernels apply and `ok` (the channels fit them).
+    fn direct3(&self, ok: bool) -> Option<(usize, usize)> {
+        match self.kind {
+            Kind::Direct3 { h, w } if ok => Some((h as usize, w as usize)),
+            _ => None,
+        }
+    }
 }
 
 /// Row-major matrix view for `gemm`: pointer, rows, columns, row stride and column stride.
@@ -207,56 +220,6 @@ fn matmul<T: Elem>(dst: &mut [T], m: usize, n: usize, k: usize, a: Mat<T>, b: Ma
     unsafe { gemm_into(dst.as_mut_ptr(), m, n, k, a, b, acc) }
 }
 
-thread_local! {
-    /// Scratch buffers for columns, reused across calls: each training runs on one thread, and a fresh
-    /// multi-megabyte buffer per call paid page faults and zeroing (a fifth of a CNN step).
-    static SCRATCH: std::cell::RefCell<Scratch> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// The per-thread scratch buffers, one per element type.
-pub(crate) type Scratch = (Vec<f32>, Vec<f64>);
-
-/// Frees this thread's scratch buffers, so that the next training's memory (see [`crate::mem::peak_of`])
-/// includes the scratch it grows, whichever training ran on the thread before.
-pub fn free_scratch() {
-    SCRATCH.with(|s| *s.borrow_mut() = (Vec::new(), Vec::new()));
-}
-
-/// Runs `f` on the first `n` elements of the scratch vector `pick` selects, grown as needed.
-fn with_scratch<T: Copy + Default, R>(
-    pick: fn(&mut Scratch) -> &mut Vec<T>,
-    n: usize,
-    f: impl FnOnce(&mut [T]) -> R,
-) -> R {
-    SCRATCH.with(|s| {
-        // Taken out while `f` runs, so that a nested call cannot alias it.
-        let mut buf = std::mem::take(pick(&mut s.borrow_mut()));
-        buf.resize(n.max(buf.len()), T::default());
-        let r = f(&mut buf[..n]);
-        *pick(&mut s.borrow_mut()) = buf;
-        r
-    })
-}
-
-impl Elem for f32 {
-    const ONE: f32 = 1.0;
-    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-        with_scratch(|s| &mut s.0, n, f)
-    }
-    fn part(s: &mut Scratch) -> &mut Vec<f32> {
-        &mut s.0
-    }
-}
-impl Elem for f64 {
-    const ONE: f64 = 1.0;
-    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
-        with_scratch(|s| &mut s.1, n, f)
-    }
-    fn part(s: &mut Scratch) -> &mut Vec<f64> {
-        &mut s.1
-    }
-}
-
 /// Walks every run of taps of `b` samples: `f(at, src, n)` with `at` the offset of its `n` values (taps ×
 /// channels) in the columns `[B·n_out, taps·C]`, and `src` the offset of the input pixels' channels in `x`
 /// `[B, hw, C]`, or `None` for padding. im2col and col2im are the two directions of this one mapping.
@@ -287,13 +250,6 @@ fn im2col<T: Elem>(x: &[T], b: usize, c: usize, win: &Window, cols: &mut [T]) {
         Some(s) => cols[at..at + n].copy_from_slice(&x[s..s + n]),
         None => cols[at..at + n].fill(T::default()),
     });
-}
-
-pub(crate) fn slice<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => bail!("conv: operand is not contiguous"),
-    }
 }
 
 /// The forward convolution: `x.apply_op2(w, Conv(win))`, or with a bias `x.apply_op3(w, b, Conv(win))`.
@@ -327,8 +283,15 @@ fn fwd<T: Elem>(
         Some(bias) => bias.repeat(m),
         None => Vec::with_capacity(m * co),
     };
+    // A single-channel input stays on im2col: its columns are a plain gather (one value per tap), which
+    // measured faster than the direct kernel's one-channel blocks (digits' first layer).
+    if let Some((h, w_)) = win.direct3(c > 1 && co.is_multiple_of(direct3::LANES)) {
+        y.resize(m * co, T::zero());
+        direct3::conv3(x, (b, h, w_, c), w, co, &mut y);
+        return Ok((y, Shape::from((b, n, co))));
+    }
     let dst = y.as_mut_ptr();
-    if win.identity {
+    if win.kind == Kind::Identity {
         // SAFETY: as below, with the input itself as the columns (m rows of kc = C values).
         unsafe {
             let (a, wm) = (row_major(x, kc), row_major(w, co));
@@ -379,7 +342,12 @@ fn grad_input<T: Elem>(
     let kc = win.taps * c;
     let (gy, w) = (slice(gy, lg)?, slice(w, lw)?);
     let mut dx = vec![T::default(); b * win.hw * c];
-    if win.identity {
+    if let Some((h, w_)) = win.direct3(c.is_multiple_of(direct3::LANES)) {
+        let flipped = direct3::flip(w, c, co);
+        direct3::conv3(gy, (b, h, w_, co), &flipped, c, &mut dx);
+        return Ok((dx, Shape::from((b, win.hw, c))));
+    }
+    if win.kind == Kind::Identity {
         matmul(
             &mut dx,
             b * n,
@@ -421,7 +389,13 @@ fn grad_weight<T: Elem>(
     let kc = win.taps * c;
     let (x, gy) = (slice(x, lx)?, slice(gy, lg)?);
     let mut dw = vec![T::default(); kc * co];
-    if win.identity {
+    if let Some((h, w_)) =
+        win.direct3(c.is_multiple_of(direct3::LANES) && co.is_multiple_of(direct3::LANES))
+    {
+        direct3::conv3_grad_weight(x, (b, h, w_, c), gy, co, &mut dw);
+        return Ok((dw, Shape::from((kc, co))));
+    }
+    if win.kind == Kind::Identity {
         matmul(
             &mut dw,
             kc,
@@ -443,26 +417,6 @@ fn grad_weight<T: Elem>(
     }
     Ok((dw, Shape::from((kc, co))))
 }
-
-/// Runs `$body`, which gives `(Vec<T>, Shape)`, with every storage bound to its vector of f32 or of f64
-/// (all of one type), and wraps the vector back into a storage: the dtype dispatch of every CPU op here and
-/// in [`crate::pointwise`] and [`crate::conv_block`]. `$name` names the op in the error for other dtypes.
-macro_rules! on_floats {
-    ($name:expr, [$($s:ident => $v:ident),+], $body:expr) => {
-        match ($($s,)+) {
-            ($(candle_core::CpuStorage::F32($v),)+) => {
-                let (v, shape) = $body;
-                Ok((candle_core::CpuStorage::F32(v), shape))
-            }
-            ($(candle_core::CpuStorage::F64($v),)+) => {
-                let (v, shape) = $body;
-                Ok((candle_core::CpuStorage::F64(v), shape))
-            }
-            _ => candle_core::bail!("{}: only f32 and f64", $name),
-        }
-    };
-}
-pub(crate) use on_floats;
 
 impl Conv {
     /// The input gradient (only when the input is itself computed or trained: never for the data) and the

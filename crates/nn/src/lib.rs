@@ -23,8 +23,12 @@ pub mod bn;
 pub mod conv_block;
 /// The hand-written CPU convolution.
 pub mod conv_op;
+/// What the CPU kernels share: element types, scratch buffers, dtype dispatch.
+pub mod cpu;
 /// CPU or CUDA devices.
 pub mod device;
+/// The direct 3×3 stride-1 convolution and its gradients.
+mod direct3;
 pub mod mem;
 pub mod model;
 pub mod ops;

@@ -7,7 +7,7 @@
 //! Layout as in [`crate::ops`]: channel-last `[B, h·w, C]`. f32 and f64 (the gradient checks run in f64).
 //! Each op is checked against finite differences and against the candle-op path in `ops`' tests.
 
-use crate::conv_op::{on_floats, slice, Elem, Scratch};
+use crate::cpu::{on_floats, slice, Elem, Scratch};
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
