@@ -65,6 +65,12 @@ pub struct Window {
     kind: Kind,
 }
 
+/// The narrowest input on which the direct 3×3 kernels run: on narrower maps the zero border is a large
+/// share of the padded copy (100 values for an 8×8 map's 64) and a row holds few 4-pixel blocks. Measured
+/// against im2col: slower on the digits' 8×8 maps, even on NB201's 8×8 stage, faster on 14×14 (the 28×28
+/// residual CNN's second block, +7–19%).
+const DIRECT3_MIN_WIDTH: usize = 12;
+
 /// The convolution's path for a window's geometry.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -72,7 +78,7 @@ enum Kind {
     Gather,
     /// A 1×1 window of stride 1: the input is its own im2col, and the convolution one matrix product.
     Identity,
-    /// A 3×3 window of stride 1 and padding 1 on an h×w input: the convolution and its gradients run on
+    /// A 3×3 window of stride 1 and padding 1 on an h×w input at least [`DIRECT3_MIN_WIDTH`] wide: the convolution and its gradients run on
     /// [`crate::direct3`] where the channels allow.
     Direct3 { h: u32, w: u32 },
 }
@@ -122,7 +128,7 @@ impl Window {
         let runs = Arc::new(runs(&idx, k * k, (h * w) as u32));
         let kind = if k == 1 && idx.iter().enumerate().all(|(i, &p)| p as usize == i) {
             Kind::Identity
-        } else if k == 3 && stride == 1 && pad == 1 {
+        } else if k == 3 && stride == 1 && pad == 1 && w >= DIRECT3_MIN_WIDTH {
             let (h, w) = (h as u32, w as u32);
             Kind::Direct3 { h, w }
         } else {
