@@ -78,8 +78,8 @@ enum Kind {
     Gather,
     /// A 1×1 window of stride 1: the input is its own im2col, and the convolution one matrix product.
     Identity,
-    /// A 3×3 window of stride 1 and padding 1 on an h×w input at least [`DIRECT3_MIN_WIDTH`] wide: the convolution and its gradients run on
-    /// [`crate::direct3`] where the channels allow.
+    /// A 3×3 window of stride 1 and padding 1 on an h×w input at least [`DIRECT3_MIN_WIDTH`] wide: the
+    /// convolution and its gradients run on [`crate::direct3`] where the channels allow.
     Direct3 { h: u32, w: u32 },
 }
 

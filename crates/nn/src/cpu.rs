@@ -21,6 +21,7 @@ pub(crate) trait Elem:
     /// This type's vector of a pair kept for either type (`Scratch`).
     fn part(s: &mut Scratch) -> &mut Vec<Self>;
 }
+
 thread_local! {
     /// Scratch buffers for columns, reused across calls: each training runs on one thread, and a fresh
     /// multi-megabyte buffer per call paid page faults and zeroing (a fifth of a CNN step).
@@ -80,7 +81,8 @@ pub(crate) fn slice<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
 }
 
 /// Runs `$body`, which gives `(Vec<T>, Shape)`, with every storage bound to its vector of f32 or of f64
-/// (all of one type), and wraps the vector back into a storage: the dtype dispatch of every CPU op. `$name` names the op in the error for other dtypes.
+/// (all of one type), and wraps the vector back into a storage: the dtype dispatch of every CPU op. `$name`
+/// names the op in the error for other dtypes.
 macro_rules! on_floats {
     ($name:expr, [$($s:ident => $v:ident),+], $body:expr) => {
         match ($($s,)+) {

@@ -1,9 +1,9 @@
 //! A direct 3×3 convolution, stride 1, padding 1, channel-last, without im2col: each sample is copied once
 //! into a zero-bordered scratch image, and each block of 4 output pixels × 16 output channels (or 8 × 8) is
-//! accumulated in registers over the 9 taps and the input channels. It serves the forward of such a layer and, with the
-//! kernel flipped and transposed ([`flip`]), its input gradient; the weight gradient stays im2col + gemm.
-//! With 8–16 channels (NAS-Bench-201's cells) im2col's copies were a fifth of a step and the gemm's 6-wide
-//! micro-tiles fit 8 columns badly.
+//! accumulated in registers over the 9 taps and the input channels. It serves the forward of such a layer
+//! and, with the kernel flipped and transposed ([`flip`]), its input gradient; the weight gradient sums
+//! 8 × 8 channel blocks over each sample's pixels ([`conv3_grad_weight`]). With 8–16 channels (NAS-Bench-201's
+//! cells) im2col's copies were a fifth of a step and the gemm's 6-wide micro-tiles fit 8 columns badly.
 //!
 //! Summation order is fixed (taps, then input channels, per output value), so results do not depend on the
 //! thread count. Fused multiply-add is used where the CPU has it (as `gemm` does).
