@@ -125,11 +125,15 @@ pub fn load_model(dir: &Path) -> Result<Loaded> {
     Ok(Loaded { file, model })
 }
 
-/// Writes the model exported in `model_dir` (`model.toml` and its weights) to `out` in `format`: a folder
-/// for `native` (a copy) and `pytorch` (`model.py`, `weights.safetensors`); for `onnx`, `out` itself when it
-/// ends in `.onnx`, else `out/model.onnx`. Returns the files written.
-pub fn write_format(model_dir: &Path, format: ExportFormat, out: &Path) -> Result<Vec<PathBuf>> {
-    let mut loaded = load_model(model_dir)?;
+/// Writes `loaded`, the model exported in `model_dir` ([`load_model`]), to `out` in `format`: a folder for
+/// `native` (a copy of its files) and `pytorch` (`model.py`, `weights.safetensors`); for `onnx`, `out` itself
+/// when it ends in `.onnx`, else `out/model.onnx`. Returns the files written.
+pub fn write_format(
+    model_dir: &Path,
+    mut loaded: Loaded,
+    format: ExportFormat,
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
     let folder = |d: &Path| {
         std::fs::create_dir_all(d).map_err(|e| anyhow!("{}: cannot create: {e}", d.display()))
     };

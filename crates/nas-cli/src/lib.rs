@@ -544,11 +544,17 @@ fn export(run: &RunDir, format: space::ExportFormat, out: &std::path::Path) -> R
     } else {
         select::select(run, None, true)?.0
     };
-    let current = export::load_model(&run.model()).ok();
-    if current.as_ref().is_none_or(|m| m.file.id != sel.best.id) {
-        retrain(run, sel.best.id)?;
-    }
-    let written = export::write_format(&run.model(), format, out)?;
+    let current = export::load_model(&run.model())
+        .ok()
+        .filter(|m| m.file.id == sel.best.id);
+    let loaded = match current {
+        Some(m) => m,
+        None => {
+            retrain(run, sel.best.id)?;
+            export::load_model(&run.model())?
+        }
+    };
+    let written = export::write_format(&run.model(), loaded, format, out)?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     println!(
         "exported c{:05} {} as {format}: {}",
