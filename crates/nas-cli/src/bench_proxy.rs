@@ -16,7 +16,7 @@ pub fn cache_path(table: &str, proxy: Proxy) -> PathBuf {
 }
 
 /// `proxy`'s value of every architecture of `table`, from the cache when it has them all, else computed
-/// (in parallel) and cached.
+/// (in parallel) and cached when the table's folder is writable.
 pub fn values(
     table: &Table,
     table_path: &str,
@@ -50,12 +50,15 @@ pub fn values(
     for (a, v) in archs.iter().zip(&vals) {
         writeln!(out, "{a},{v:e}")?;
     }
-    space::io::atomic_write(&path, &out)?;
+    // A table in a read-only place (a shared data folder) is still benchmarked, only not cached.
+    let cached = match space::io::atomic_write(&path, &out) {
+        Ok(()) => format!("cached in {}", path.display()),
+        Err(e) => format!("not cached ({e})"),
+    };
     eprintln!(
-        "nas bench: {proxy} of {} architectures in {:.1} s, cached in {}",
+        "nas bench: {proxy} of {} architectures in {:.1} s, {cached}",
         archs.len(),
         t0.elapsed().as_secs_f64(),
-        path.display()
     );
     Ok(archs.into_iter().map(String::from).zip(vals).collect())
 }
