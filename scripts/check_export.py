@@ -3,7 +3,8 @@
 For a set of architectures that together use every op the spaces can produce, it runs a one-candidate search
 whose space allows only that architecture's choices, exports the retrained winner in both formats, and checks
 that on 100 rows the ONNX model (onnxruntime, after onnx.checker) and the PyTorch module (strict
-load_state_dict) give nas's logits within 1e-4 and the same classes.
+load_state_dict) give nas's logits within 1e-4 and the same classes. A table with gaps and categories is fed
+to both as model.py's encode() makes it from the raw rows that nas predict reads.
 Usage: python check_export.py NAS WORKDIR
 """
 import csv
@@ -30,6 +31,10 @@ CASES = [
      'residual = [true]\ndropout = [0.1]'),
     ("dense-tanh-silu", "table", None,
      'block = "dense"\ndepth = [2, 2]\nwidth = [8]\nactivation = ["tanh"]\nbatch_norm = [false]\n'
+     'residual = [false]\ndropout = [0.0]'),
+    # Raw rows with gaps and categories (one unknown to the model), encoded by model.py's encode().
+    ("dense-mixed-table", "mixed", None,
+     'block = "dense"\ndepth = [2, 2]\nwidth = [8]\nactivation = ["relu"]\nbatch_norm = [true]\n'
      'residual = [false]\ndropout = [0.0]'),
     ("dense-silu-on-image", "image", "3,7,7",
      'block = "dense"\ndepth = [2, 2]\nwidth = [12]\nactivation = ["silu"]\nbatch_norm = [true]\n'
@@ -78,6 +83,24 @@ def make_data():
             for row, lab in zip(x, y):
                 w.writerow([f"{v:.4f}" for v in row] + [f"class{lab}"])
         paths[kind] = (path, x[:ROWS])
+    # A table with gaps in a number column and a text column (gaps too), as raw CSV cells.
+    n = 150
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    y = (x[:, 0] > 0).astype(int) + (colour == "red")
+    cells = [[f"{v:.4f}" for v in row] + [c] for row, c in zip(x, colour)]
+    for i in range(0, n, 7):
+        cells[i][1] = ""
+    for i in range(3, n, 11):
+        cells[i][3] = ""
+    cells[5][3] = "violet"  # a level the model never saw in training (predict rows only)
+    path = os.path.join(WORK, "mixed.csv")
+    head = ["a", "b", "c", "colour"]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head + ["label"])
+        w.writerows(row + [f"class{lab}"] for row, lab in zip(cells[6:], y[6:]))
+    paths["mixed"] = (path, [dict(zip(head, row)) for row in cells[:ROWS]])
     return paths
 
 
@@ -110,14 +133,25 @@ def main():
         nas("export", f"{d}/run", "--format", "onnx", "--out", f"{d}/onnx")
         nas("export", f"{d}/run", "--format", "pytorch", "--out", f"{d}/torch")
         nas("export", f"{d}/run", "--out", f"{d}/native")
-        head = ",".join([f"f{j}" for j in range(x.shape[1])])
         rows = os.path.join(d, "rows.csv")
-        np.savetxt(rows, x, delimiter=",", header=head, comments="", fmt="%.4f")
+        if kind == "mixed":
+            with open(rows, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(x[0]))
+                w.writeheader()
+                w.writerows(x)
+        else:
+            head = ",".join([f"f{j}" for j in range(x.shape[1])])
+            np.savetxt(rows, x, delimiter=",", header=head, comments="", fmt="%.4f")
         out = list(csv.reader(nas("predict", "--model", f"{d}/native", "--data", rows, "--logits").splitlines()))
         ours = np.array([[float(v) for v in r[2:]] for r in out[1:]], dtype=np.float32)
         classes = [c[len("logit:"):] for c in out[0][2:]]
         our_class = [r[1] for r in out[1:]]
-        xs = np.loadtxt(rows, delimiter=",", skiprows=1, dtype=np.float32)
+        sys.path.insert(0, f"{d}/torch")
+        import model as torch_model  # noqa: E402  (each case's own model.py)
+        if kind == "mixed":
+            xs = torch_model.encode(x).numpy()
+        else:
+            xs = np.loadtxt(rows, delimiter=",", skiprows=1, dtype=np.float32)
         if shape:
             xs = xs.reshape(-1, *map(int, shape.split(",")))
 
@@ -130,8 +164,6 @@ def main():
         sess = onnxruntime.InferenceSession(f"{d}/onnx/model.onnx", providers=["CPUExecutionProvider"])
         got_onnx = sess.run(["logits"], {"input": xs})[0]
 
-        sys.path.insert(0, f"{d}/torch")
-        import model as torch_model  # noqa: E402  (each case's own model.py)
         net = torch_model.Net()
         net.load_state_dict(safetensors.torch.load_file(f"{d}/torch/weights.safetensors"), strict=True)
         net.eval()

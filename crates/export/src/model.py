@@ -58,6 +58,31 @@ class Block(nn.Module):
         return y
 
 
+def encode(rows):
+    """A table's raw rows as the network's input [N, len(FEATURES)], encoded as nas encodes them: `rows` is a
+    list of dicts, column name -> the cell as in the CSV (text or a number; None, "" or NaN when missing).
+    A number fills a missing cell with the training mean, followed by an "is missing" input when the column
+    had gaps in training; a category is one-hot over the training levels (a missing cell counts as the most
+    frequent level, a level never seen in training is all zeros)."""
+    out = []
+    for row in rows:
+        f = []
+        for col in COLUMNS:
+            v = row[col["name"]]
+            if isinstance(v, str):
+                v = v.strip()
+            missing = v is None or v == "" or (isinstance(v, float) and math.isnan(v))
+            if col["kind"] == "numeric":
+                f.append(col["fill"] if missing else float(v))
+                if col["indicator"]:
+                    f.append(1.0 if missing else 0.0)
+            else:
+                level = col["fill"] if missing else str(v)
+                f.extend(1.0 if level == known else 0.0 for known in col["levels"])
+        out.append(f)
+    return torch.tensor(out, dtype=torch.float32).reshape(len(rows), len(FEATURES))
+
+
 class ReLUConvBN(nn.Module):
     """(ReLU,) a k×k convolution without bias (padding k/2), batch norm."""
 

@@ -54,6 +54,31 @@ fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
     out
 }
 
+/// A table's column encodings as a Python list of dicts (what `encode` in model.py reads).
+fn py_columns(columns: &[ColumnEncoding]) -> String {
+    let items: Vec<String> = columns
+        .iter()
+        .map(|c| match c {
+            ColumnEncoding::Numeric {
+                name,
+                fill,
+                indicator,
+            } => format!(
+                "{{\"name\": {}, \"kind\": \"numeric\", \"fill\": {fill:?}, \"indicator\": {}}}",
+                py_str(name),
+                if *indicator { "True" } else { "False" }
+            ),
+            ColumnEncoding::Categorical { name, levels, fill } => format!(
+                "{{\"name\": {}, \"kind\": \"categorical\", \"levels\": {}, \"fill\": {}}}",
+                py_str(name),
+                py_list(levels.iter().cloned()),
+                py_str(fill)
+            ),
+        })
+        .collect();
+    format!("[{}]", items.join(",\n    "))
+}
+
 /// `model.py` for `file`.
 pub(crate) fn model_py(file: &ModelFile) -> Result<String> {
     let def = SpaceDef::from_spec(&file.space)?;
@@ -67,19 +92,22 @@ pub(crate) fn model_py(file: &ModelFile) -> Result<String> {
             ),
         ),
     };
-    let (shape, input_doc, features) = match file.input.shape {
+    let (shape, input_doc, features, columns) = match file.input.shape {
         Some([c, h, w]) => (
             format!("({c}, {h}, {w})"),
             format!("images [N, {c}, {h}, {w}], raw values as in the training data"),
+            "None".to_string(),
             "None".to_string(),
         ),
         None => (
             format!("({},)", file.input.features),
             format!(
-                "[N, {}]: the encoded features named in FEATURES, before normalisation",
+                "[N, {}]: the encoded features named in FEATURES, before normalisation;\n`encode(rows)` \
+                 makes them from raw rows (dicts, column name → cell)",
                 file.input.features
             ),
             py_list(feature_names(&file.columns)),
+            py_columns(&file.columns),
         ),
     };
     Ok(format!(
@@ -99,6 +127,8 @@ INPUT_SHAPE = {shape}
 CLASSES = {class_names}
 # Tables: the name of each input feature (a numeric column, its "is missing" indicator, or a category).
 FEATURES = {features}
+# Tables: how each raw column becomes those features, in order (fitted on the training rows; see encode()).
+COLUMNS = {columns}
 # Cell family: the network around the cell.
 CELL = {cell}
 
