@@ -157,7 +157,10 @@ def main():
 
         model = onnx.load(f"{d}/onnx/model.onnx")
         onnx.checker.check_model(model, full_check=True)
-        arch = {p.key: p.value for p in model.metadata_props}["arch"]
+        meta = {p.key: p.value for p in model.metadata_props}
+        arch = meta["arch"]
+        if not shape and meta["features"].split("\n") != torch_model.FEATURES:
+            failures.append(f"{name} onnx: metadata features {meta['features']!r} are not FEATURES")
         seen_ops.update(n.op_type for n in model.graph.node)
         if "|" in arch:
             seen_ops.update(t.split("~")[0] for t in arch.replace("+", "|").split("|") if t)

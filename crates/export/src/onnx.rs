@@ -1,5 +1,6 @@
 //! The ONNX form of an exported network (opset 17, IR version 8): one `input` (`[N, C, H, W]` images or
-//! `[N, features]` tables, the encoded features before normalisation), one `logits` output `[N, classes]`.
+//! `[N, features]` tables, the encoded features before normalisation, named in the metadata `features`), one
+//! `logits` output `[N, classes]`.
 
 use crate::lower::{tensor, Lowered};
 use crate::onnx_proto::{
@@ -42,7 +43,7 @@ pub(crate) fn model_bytes(file: &ModelFile, l: Lowered) -> Vec<u8> {
     let input_doc = match file.input.shape {
         Some(_) => "images [N, C, H, W], raw pixel values as in the training data".to_string(),
         None => format!(
-            "encoded features [N, {}] before normalisation (see model.toml `columns`)",
+            "encoded features [N, {}] before normalisation, named in the metadata `features`",
             file.input.features
         ),
     };
@@ -72,10 +73,18 @@ pub(crate) fn model_bytes(file: &ModelFile, l: Lowered) -> Vec<u8> {
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!("nas candidate c{:05}: {}", file.id, file.arch),
         graph: Some(graph),
-        metadata_props: vec![
+        metadata_props: [
             meta("arch", file.arch.clone()),
             meta("classes", file.class_names.join("\n")),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            file.input
+                .shape
+                .is_none()
+                .then(|| meta("features", crate::feature_names(&file.columns).join("\n"))),
+        )
+        .collect(),
     }
     .encode_to_vec()
 }

@@ -33,27 +33,6 @@ fn py_list(items: impl IntoIterator<Item = String>) -> String {
     format!("[{}]", v.join(", "))
 }
 
-/// The names of a table's encoded features, in input order.
-fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in columns {
-        match c {
-            ColumnEncoding::Numeric {
-                name, indicator, ..
-            } => {
-                out.push(name.clone());
-                if *indicator {
-                    out.push(format!("{name} is missing"));
-                }
-            }
-            ColumnEncoding::Categorical { name, levels, .. } => {
-                out.extend(levels.iter().map(|l| format!("{name}={l}")));
-            }
-        }
-    }
-    out
-}
-
 /// A table's column encodings as a Python list of dicts (what `encode` in model.py reads).
 fn py_columns(columns: &[ColumnEncoding]) -> String {
     let items: Vec<String> = columns
@@ -106,7 +85,7 @@ pub(crate) fn model_py(file: &ModelFile) -> Result<String> {
                  makes them from raw rows (dicts, column name → cell)",
                 file.input.features
             ),
-            py_list(feature_names(&file.columns)),
+            py_list(crate::feature_names(&file.columns)),
             py_columns(&file.columns),
         ),
     };
