@@ -39,7 +39,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.5)]
     within: f64,
     /// A zero-cost proxy guiding every strategy (`[search] prior`): synflow or params, computed on our own
-    /// network of each architecture and cached next to the table (TABLE.<proxy>.csv).
+    /// network of each architecture and cached next to the table (TABLE.<proxy>.csv) when its folder is
+    /// writable.
     #[arg(long)]
     prior: Option<space::Proxy>,
     /// Also run `surrogate` with its model switched off (moves in random order, or by prior when there is
