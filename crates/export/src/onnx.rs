@@ -63,6 +63,16 @@ pub(crate) fn model_bytes(file: &ModelFile, l: Lowered) -> Vec<u8> {
         key: k.into(),
         value: v,
     };
+    let mut metadata_props = vec![
+        meta("arch", file.arch.clone()),
+        meta("classes", file.class_names.join("\n")),
+    ];
+    if file.input.shape.is_none() {
+        metadata_props.push(meta(
+            "features",
+            crate::feature_names(&file.columns).join("\n"),
+        ));
+    }
     ModelProto {
         ir_version: 8,
         opset_import: vec![OperatorSetIdProto {
@@ -73,18 +83,7 @@ pub(crate) fn model_bytes(file: &ModelFile, l: Lowered) -> Vec<u8> {
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!("nas candidate c{:05}: {}", file.id, file.arch),
         graph: Some(graph),
-        metadata_props: [
-            meta("arch", file.arch.clone()),
-            meta("classes", file.class_names.join("\n")),
-        ]
-        .into_iter()
-        .chain(
-            file.input
-                .shape
-                .is_none()
-                .then(|| meta("features", crate::feature_names(&file.columns).join("\n"))),
-        )
-        .collect(),
+        metadata_props,
     }
     .encode_to_vec()
 }

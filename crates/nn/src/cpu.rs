@@ -16,10 +16,12 @@ pub(crate) trait Elem:
     + 'static
 {
     const ONE: Self;
-    /// Runs `f` on a thread-local scratch buffer of `n` elements (contents unspecified).
-    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
     /// This type's vector of a pair kept for either type (`Scratch`).
     fn part(s: &mut Scratch) -> &mut Vec<Self>;
+    /// Runs `f` on a thread-local scratch buffer of `n` elements (contents unspecified).
+    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+        with_scratch(Self::part, n, f)
+    }
 }
 
 thread_local! {
@@ -55,18 +57,12 @@ fn with_scratch<T: Copy + Default, R>(
 
 impl Elem for f32 {
     const ONE: f32 = 1.0;
-    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-        with_scratch(|s| &mut s.0, n, f)
-    }
     fn part(s: &mut Scratch) -> &mut Vec<f32> {
         &mut s.0
     }
 }
 impl Elem for f64 {
     const ONE: f64 = 1.0;
-    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
-        with_scratch(|s| &mut s.1, n, f)
-    }
     fn part(s: &mut Scratch) -> &mut Vec<f64> {
         &mut s.1
     }

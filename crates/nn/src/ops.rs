@@ -448,7 +448,7 @@ mod tests {
     #[test]
     fn grad_conv_same_strided_and_pointwise() {
         let mut rng = Rng::derive(2, "conv", &[]);
-        // (h, w, k, stride, pad, channels in, out); 3×3 stride 1 on 16 and more columns with multiples of 8
+        // (h, w, k, stride, pad, channels in, out); 3×3 stride 1 on 12 and more columns with multiples of 8
         // channels runs the direct convolution, the others im2col.
         for (h, w, k, s, p, c, co) in [
             (5, 4, 3, 1, 1, 3, 4),
