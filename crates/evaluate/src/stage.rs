@@ -114,6 +114,10 @@ pub fn evaluate_pending(
     if claimed.is_empty() {
         return Ok(out);
     }
+    // Before any training: a run directory made by hand (candidates written by another tool) may lack
+    // results/, and a trained result that cannot be written is lost work.
+    std::fs::create_dir_all(run.results())
+        .map_err(|e| anyhow!("{}: cannot create directory: {e}", run.results().display()))?;
     let held = Mutex::new(leases);
     let release = |id: u64| {
         let mut h = held.lock().unwrap();

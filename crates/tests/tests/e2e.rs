@@ -366,6 +366,29 @@ fn makefile_runs_the_stages_and_agrees_with_nas_run() {
 }
 
 #[test]
+fn evaluate_creates_a_missing_results_folder_before_training() {
+    // Candidates written by another tool into a folder that has no results/ yet: the trainings must
+    // not be thrown away for want of a place to write them.
+    let d = tmp("no-results");
+    let run = d.join("run");
+    space_from_example(&run);
+    ok(nas().arg("generate").arg(&run).output().unwrap(), "generate");
+    std::fs::remove_dir_all(run.join("results")).unwrap();
+    let out = ok(
+        nas()
+            .args(["evaluate", "--quiet", "--threads", "1"])
+            .arg(&run)
+            .output()
+            .unwrap(),
+        "nas evaluate",
+    );
+    let candidates = std::fs::read_dir(run.join("candidates")).unwrap().count();
+    assert!(candidates > 0);
+    assert_eq!(count_results(&run), candidates, "{out}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
 fn a_python_program_can_play_the_evaluate_stage() {
     let d = tmp("python");
     let run = d.join("run");
