@@ -372,7 +372,10 @@ fn evaluate_creates_a_missing_results_folder_before_training() {
     let d = tmp("no-results");
     let run = d.join("run");
     space_from_example(&run);
-    ok(nas().arg("generate").arg(&run).output().unwrap(), "generate");
+    ok(
+        nas().arg("generate").arg(&run).output().unwrap(),
+        "generate",
+    );
     std::fs::remove_dir_all(run.join("results")).unwrap();
     let out = ok(
         nas()
