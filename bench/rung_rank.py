@@ -33,21 +33,29 @@ p.add_argument("--nas", default="target/release/nas")
 a = p.parse_args()
 a.out = a.out or os.path.dirname(os.path.abspath(a.runs[0]))
 
+
+
+def ok_results(run):
+    """The ok result files of run directory `run`."""
+    for path in glob.glob(os.path.join(run, "results", "c*.toml")):
+        with open(path, "rb") as f:
+            r = tomllib.load(f)
+        if r["status"] == "ok":
+            yield r
+
+
 ref, size = {}, {}
-for path in [q for run in a.runs for q in glob.glob(os.path.join(run, "results", "c*.toml"))]:
-    with open(path, "rb") as f:
-        r = tomllib.load(f)
-    if r["status"] == "ok":
-        ref.setdefault(r["arch"], []).append(r["cv_mean"])
-        size[r["arch"]] = (r["params"], r["flops"])
+for r in (r for run in a.runs for r in ok_results(run)):
+    ref.setdefault(r["arch"], []).append(r["cv_mean"])
+    size[r["arch"]] = (r["params"], r["flops"])
 if not ref:
     raise SystemExit(f"{' '.join(a.runs)}: no ok results")
 archs = sorted(ref)
 ref = {k: sum(v) / len(v) for k, v in ref.items()}
 space = open(os.path.join(a.runs[0], "space.toml")).read()
-if tomllib.loads(space)["experiment"]["search"]["fidelity"] != "full":
+experiment = tomllib.loads(space)["experiment"]
+if experiment["search"]["fidelity"] != "full":
     raise SystemExit(f"{a.runs[0]}: not a full-training search")
-nas = a.nas
 
 
 def run_dir(name, space_text, epochs):
@@ -71,14 +79,8 @@ def run_dir(name, space_text, epochs):
             held.append(tomllib.load(f)["arch"])
     if sorted(held) != archs:
         raise SystemExit(f"{d}: holds other architectures than these runs' (another --out?)")
-    subprocess.run([nas, "evaluate", "--quiet", d], check=True, stdout=subprocess.DEVNULL)
-    scores = {}
-    for path in glob.glob(os.path.join(d, "results", "c*.toml")):
-        with open(path, "rb") as f:
-            r = tomllib.load(f)
-        if r["status"] == "ok":
-            scores[r["arch"]] = r["cv_mean"]
-    return scores
+    subprocess.run([a.nas, "evaluate", "--quiet", d], check=True, stdout=subprocess.DEVNULL)
+    return {r["arch"]: r["cv_mean"] for r in ok_results(d)}
 
 
 def ranks(xs):
@@ -96,7 +98,7 @@ def spearman(xs, ys):
     return num / sum((u - m) ** 2 for u in rx)
 
 
-full = tomllib.loads(space)["experiment"]["evaluate"]["epochs"]
+full = experiment["evaluate"]["epochs"]
 cheap = []
 for e in [int(x) for x in a.epochs.split(",") if x]:
     cheap.append((f"{e} of {full} epochs", run_dir(f"e{e}", space, e)))

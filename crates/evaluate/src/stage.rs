@@ -116,8 +116,7 @@ pub fn evaluate_pending(
     }
     // Before any training: a run directory made by hand (candidates written by another tool) may lack
     // results/, and a trained result that cannot be written is lost work.
-    std::fs::create_dir_all(run.results())
-        .map_err(|e| anyhow!("{}: cannot create directory: {e}", run.results().display()))?;
+    run.create()?;
     let held = Mutex::new(leases);
     let release = |id: u64| {
         let mut h = held.lock().unwrap();
