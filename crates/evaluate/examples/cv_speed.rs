@@ -17,7 +17,7 @@
 //! name contains S.
 
 use anyhow::{bail, Context, Result};
-use space::{CandidateFile, Entry, Experiment, SpaceFile};
+use space::{CandidateFile, Entry, Experiment, Plan, SpaceFile};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -218,13 +218,13 @@ fn experiment(
 
 /// Our cross-validation of the workload with `threads` concurrent trainings: (wall s, fold scores).
 fn ours(
-    sf: &SpaceFile,
-    def: &space::SpaceDef,
-    data: &space::Dataset,
+    plan: &Plan,
+    data: &data::Dataset,
     arch: &str,
     candidates: usize,
     threads: usize,
 ) -> Result<(f64, Vec<Vec<f64>>)> {
+    let (sf, def) = (&plan.file, &plan.def);
     let parsed = def.parse(arch)?;
     let (params, flops) = def.cost(&parsed, &sf.input);
     let entries: Vec<Entry> = (1..=candidates as u64)
@@ -248,7 +248,7 @@ fn ours(
         .collect();
     let t0 = Instant::now();
     let devices = vec![candle_core::Device::Cpu; threads];
-    let rs = evaluate::cross_validate(sf, def, data, &entries, &devices, &|_| {}, &|_| Ok(()))?;
+    let rs = evaluate::cross_validate(plan, data, &entries, &devices, &|_| {}, &|_| Ok(()))?;
     let wall = t0.elapsed().as_secs_f64();
     for r in &rs {
         if !r.ok() {
@@ -259,7 +259,7 @@ fn ours(
 }
 
 /// Writes fold, label and channel-first features for the PyTorch script.
-fn write_csv(path: &std::path::Path, data: &space::Dataset, folds: &[usize]) -> Result<()> {
+fn write_csv(path: &std::path::Path, data: &data::Dataset, folds: &[usize]) -> Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     write!(f, "fold,label")?;
     for j in 0..data.features {
@@ -306,7 +306,7 @@ impl Torch {
             repo().join("bench/pytorch_cv.py").display().to_string(),
             csv.display().to_string(),
             w.arch.into(),
-            sf.experiment.space.family.clone(),
+            sf.experiment.space.family.to_string(),
             shape,
             cell,
         ];
@@ -410,14 +410,15 @@ fn main() -> Result<()> {
             Data::Digits => (2, epochs),
             _ => (1, 1),
         };
-        let (sf, def, data) = SpaceFile::resolve(experiment(w, epochs, &dir, fashion.as_deref())?)?;
+        let (plan, data) = data::resolve(experiment(w, epochs, &dir, fashion.as_deref())?)?;
+        let (sf, def) = (&plan.file, &plan.def);
         let folds = nn::train::stratified_folds(&data.y, FOLDS, sf.experiment.seed);
         let rows_trained: usize = (0..FOLDS)
             .map(|f| folds.iter().filter(|&&g| g != f).count())
             .sum();
         let samples = (candidates * rows_trained * epochs) as f64;
-        let (t1, s1) = ours(&sf, &def, &data, w.arch, candidates, 1)?;
-        let (tp, sp) = ours(&sf, &def, &data, w.arch, candidates, cores)?;
+        let (t1, s1) = ours(&plan, &data, w.arch, candidates, 1)?;
+        let (tp, sp) = ours(&plan, &data, w.arch, candidates, cores)?;
         if s1 != sp {
             bail!(
                 "{}: scores differ between one-by-one and parallel: {s1:?} vs {sp:?}",
@@ -430,7 +431,7 @@ fn main() -> Result<()> {
         let (torch, note) = match &python {
             Some(py) => {
                 write_csv(&csv, &data, &folds)?;
-                let torch = Torch::new(py, &csv, w, &sf, &def, epochs, candidates);
+                let torch = Torch::new(py, &csv, w, sf, def, epochs, candidates);
                 let (seq, per_core, note) = pytorch(&torch, cores)?;
                 (Some((seq, per_core)), note)
             }

@@ -5,12 +5,10 @@
 use crate::{init_threads, Event, EVALUATOR, EVALUATOR_CUDA};
 use anyhow::{bail, Result};
 use candle_core::Device;
+use data::prep::Prep;
+use data::Dataset;
 use nn::train::{self, Trained};
-use space::prep::Prep;
-use space::{
-    mean_std, Dataset, Entry, InputInfo, Metric, ResultFile, SpaceDef, SpaceFile, Status,
-    ARTIFACT_VERSION,
-};
+use space::{mean_std, Entry, InputInfo, Metric, Plan, ResultFile, Status, ARTIFACT_VERSION};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -33,23 +31,21 @@ struct Pending {
 /// On a GPU a candidate's folds train as one grouped network ([`train::train_grouped`]); on the CPU each
 /// fold is its own training.
 pub fn cross_validate(
-    sf: &SpaceFile,
-    def: &SpaceDef,
+    plan: &Plan,
     data: &Dataset,
     entries: &[Entry],
     devices: &[Device],
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
-    cross_validate_until(sf, def, data, entries, devices, None, on_event, done)
+    cross_validate_until(plan, data, entries, devices, None, on_event, done)
 }
 
 /// [`cross_validate`] that abandons the trainings still running at `deadline` (and those not started): their
 /// candidates get no result and are left out of what is returned, so they stay pending.
 #[allow(clippy::too_many_arguments)]
 pub fn cross_validate_until(
-    sf: &SpaceFile,
-    def: &SpaceDef,
+    plan: &Plan,
     data: &Dataset,
     entries: &[Entry],
     devices: &[Device],
@@ -59,9 +55,9 @@ pub fn cross_validate_until(
 ) -> Result<Vec<ResultFile>> {
     // Early stopping ends each fold's training at its own epoch, which a grouped network cannot do.
     let group =
-        devices.first().is_some_and(|d| !d.is_cpu()) && sf.experiment.evaluate.patience.is_none();
+        devices.first().is_some_and(|d| !d.is_cpu()) && plan.exp().evaluate.patience.is_none();
     cross_validate_with(
-        sf, def, data, entries, devices, group, deadline, on_event, done,
+        plan, data, entries, devices, group, deadline, on_event, done,
     )
 }
 
@@ -78,8 +74,7 @@ fn fold_scores(pred: &[u32], truth: &[u32], classes: usize) -> Vec<f64> {
 /// [`cross_validate`], with the folds grouped into one training each (`group`) or not.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn cross_validate_with(
-    sf: &SpaceFile,
-    def: &SpaceDef,
+    plan: &Plan,
     data: &Dataset,
     entries: &[Entry],
     devices: &[Device],
@@ -89,9 +84,10 @@ pub(crate) fn cross_validate_with(
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
     init_threads();
+    let (sf, def) = (&plan.file, &plan.def);
     let spec = &sf.experiment.evaluate;
     let k = spec.folds;
-    let hyper = nn::Hyper::from(spec);
+    let hyper = nn::Hyper::new(spec, plan.epochs);
     let metric_at = Metric::ALL
         .iter()
         .position(|&m| m == spec.metric)
@@ -345,7 +341,7 @@ pub(crate) fn cross_validate_with(
             }
             p.left -= folds.len();
             (p.left == 0 && !p.abandoned)
-                .then(|| make_result(entry, &p, evaluator, spec.metric, spec.epochs()))
+                .then(|| make_result(entry, &p, evaluator, spec.metric, plan.epochs))
         };
         if let Some(r) = finished {
             if let Err(err) = done(&r) {
@@ -424,15 +420,16 @@ mod tests {
     use nn::device;
     use space::Experiment;
 
-    fn small(exp_edit: impl Fn(&mut Experiment)) -> (SpaceFile, SpaceDef, Dataset) {
+    fn small(exp_edit: impl Fn(&mut Experiment)) -> (Plan, Dataset) {
         let mut e = Experiment::default();
         e.evaluate.epochs = Some(2);
         e.evaluate.folds = 3;
         exp_edit(&mut e);
-        SpaceFile::resolve(e).unwrap()
+        data::resolve(e).unwrap()
     }
 
-    fn entries(sf: &SpaceFile, def: &SpaceDef, archs: &[&str]) -> Vec<Entry> {
+    fn entries(plan: &Plan, archs: &[&str]) -> Vec<Entry> {
+        let (sf, def) = (&plan.file, &plan.def);
         archs
             .iter()
             .enumerate()
@@ -462,25 +459,18 @@ mod tests {
 
     #[test]
     fn scores_do_not_depend_on_thread_count() {
-        let (sf, def, data) = small(|_| {});
+        let (plan, data) = small(|_| {});
         let es = entries(
-            &sf,
-            &def,
+            &plan,
             &[
                 "conv8x3-relu-bn-maxpool-drop0.1",
                 "conv8x3-silu-res/conv16x5-relu-bn-maxpool-res",
             ],
         );
         let run = |t: usize| {
-            cross_validate(
-                &sf,
-                &def,
-                &data,
-                &es,
-                &vec![Device::Cpu; t],
-                &|_| {},
-                &|_| Ok(()),
-            )
+            cross_validate(&plan, &data, &es, &vec![Device::Cpu; t], &|_| {}, &|_| {
+                Ok(())
+            })
             .unwrap()
         };
         let one = run(1);
@@ -500,19 +490,18 @@ mod tests {
     /// its own epochs, and records them.
     #[test]
     fn a_promoted_candidate_scores_what_a_direct_training_at_its_epochs_does() {
-        let (sf, def, data) = small(|e| e.evaluate.epochs = Some(3));
+        let (plan, data) = small(|e| e.evaluate.epochs = Some(3));
         let arch = "conv8x3-relu-bn-maxpool-drop0.1";
-        let mut es = entries(&sf, &def, &[arch, arch, arch]);
+        let mut es = entries(&plan, &[arch, arch, arch]);
         es[0].candidate.epochs = Some(1);
         es[1].candidate.id = 7;
         es[1].candidate.origin = space::Origin::Promotion(1);
         es[1].candidate.epochs = Some(3);
-        let mut direct = entries(&sf, &def, &[arch]);
+        let mut direct = entries(&plan, &[arch]);
         direct[0].candidate.epochs = None; // [evaluate] epochs = 3
         let cpus = [Device::Cpu];
-        let run = |es: &[Entry]| {
-            cross_validate(&sf, &def, &data, es, &cpus, &|_| {}, &|_| Ok(())).unwrap()
-        };
+        let run =
+            |es: &[Entry]| cross_validate(&plan, &data, es, &cpus, &|_| {}, &|_| Ok(())).unwrap();
         let (rungs, direct) = (run(&es[..2]), run(&direct));
         assert_eq!(rungs[1].fold_scores, direct[0].fold_scores);
         assert_eq!((rungs[0].epochs, rungs[1].epochs), (Some(1), Some(3)));
@@ -532,10 +521,9 @@ mod tests {
     /// the same ops on both sides, `nn`'s `grouped_folds_train_like_separate_folds` compares the weights.)
     #[test]
     fn grouped_folds_score_like_separate_folds() {
-        let (sf, def, data) = small(|_| {});
+        let (plan, data) = small(|_| {});
         let es = entries(
-            &sf,
-            &def,
+            &plan,
             &[
                 "conv8x3-relu-bn-maxpool-drop0.1",
                 "conv16x5-silu/conv8x3-relu-bn-res",
@@ -543,10 +531,8 @@ mod tests {
         );
         let run = |group: bool| {
             let cpus = [Device::Cpu, Device::Cpu];
-            cross_validate_with(&sf, &def, &data, &es, &cpus, group, None, &|_| {}, &|_| {
-                Ok(())
-            })
-            .unwrap()
+            cross_validate_with(&plan, &data, &es, &cpus, group, None, &|_| {}, &|_| Ok(()))
+                .unwrap()
         };
         let (alone, grouped) = (run(false), run(true));
         let val = data.rows() as f64 / 3.0;
@@ -565,34 +551,32 @@ mod tests {
 
     #[test]
     fn dense_and_cell_networks_train() {
-        let (sf, def, data) = small(|e| {
-            e.space.family = "chain".into();
-            e.space.block = Some("dense".into());
+        let (plan, data) = small(|e| {
+            e.space.family = space::SpaceFamily::Chain;
+            e.space.block = Some(space::BlockKind::Dense);
         });
         let r = cross_validate(
-            &sf,
-            &def,
+            &plan,
             &data,
-            &entries(&sf, &def, &["fc64-relu-bn/fc32-silu-drop0.1-res"]),
+            &entries(&plan, &["fc64-relu-bn/fc32-silu-drop0.1-res"]),
             &[Device::Cpu, Device::Cpu],
             &|_| {},
             &|_| Ok(()),
         )
         .unwrap();
         assert!(r[0].cv_mean > 0.8, "{:?}", r[0]);
-        let (sf, def, data) = small(|e| {
+        let (plan, data) = small(|e| {
             e.space = space::experiment::SpaceSpec {
-                family: "cell".into(),
+                family: space::SpaceFamily::Cell,
                 ..Default::default()
             }
         });
-        let es = entries(&sf, &def, &[
+        let es = entries(&plan, &[
             "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|",
             "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
         ]);
         let r = cross_validate(
-            &sf,
-            &def,
+            &plan,
             &data,
             &es,
             &[Device::Cpu, Device::Cpu],
@@ -624,19 +608,17 @@ mod tests {
             );
             return;
         }
-        let (sf, def, data) = small(|_| {});
+        let (plan, data) = small(|_| {});
         let es = entries(
-            &sf,
-            &def,
+            &plan,
             &[
                 "conv8x3-relu-bn-maxpool-drop0.1/conv16x3-relu-res",
                 "conv8x3-silu",
             ],
         );
-        let cpu =
-            cross_validate(&sf, &def, &data, &es, &[Device::Cpu], &|_| {}, &|_| Ok(())).unwrap();
+        let cpu = cross_validate(&plan, &data, &es, &[Device::Cpu], &|_| {}, &|_| Ok(())).unwrap();
         let gpu_dev = Device::new_cuda(gpus[0].ordinal).unwrap();
-        let gpu = cross_validate(&sf, &def, &data, &es, &[gpu_dev], &|_| {}, &|_| Ok(())).unwrap();
+        let gpu = cross_validate(&plan, &data, &es, &[gpu_dev], &|_| {}, &|_| Ok(())).unwrap();
         for (c, g) in cpu.iter().zip(&gpu) {
             assert!(g.ok(), "{g:?}");
             for (a, b) in c.fold_scores.iter().zip(&g.fold_scores) {
@@ -651,12 +633,11 @@ mod tests {
 
     #[test]
     fn divergence_is_recorded_not_fatal() {
-        let (sf, def, data) = small(|e| e.evaluate.lr = 1e30);
+        let (plan, data) = small(|e| e.evaluate.lr = 1e30);
         let r = cross_validate(
-            &sf,
-            &def,
+            &plan,
             &data,
-            &entries(&sf, &def, &["conv8x3-relu"]),
+            &entries(&plan, &["conv8x3-relu"]),
             &[Device::Cpu],
             &|_| {},
             &|_| Ok(()),
@@ -664,10 +645,9 @@ mod tests {
         .unwrap();
         assert_eq!(r[0].status, Status::Diverged, "{:?}", r[0]);
         assert!(r[0].error.contains("loss became"));
-        let es = entries(&sf, &def, &["conv8x3-relu"]);
+        let es = entries(&plan, &["conv8x3-relu"]);
         let r = cross_validate_with(
-            &sf,
-            &def,
+            &plan,
             &data,
             &es,
             &[Device::Cpu],
@@ -684,25 +664,24 @@ mod tests {
     /// and the other candidates are evaluated.
     #[test]
     fn a_failing_training_is_recorded_and_the_rest_go_on() {
-        let (sf, def, data) = small(|_| {});
-        let mut es = entries(&sf, &def, &["conv8x3-relu", "conv8x3-silu"]);
+        let (plan, data) = small(|_| {});
+        let mut es = entries(&plan, &["conv8x3-relu", "conv8x3-silu"]);
         // An architecture of another family: building its network fails.
-        let (_, cell, _) = small(|e| {
+        let (cell, _) = small(|e| {
             e.space = space::experiment::SpaceSpec {
-                family: "cell".into(),
+                family: space::SpaceFamily::Cell,
                 ..Default::default()
             }
         });
         es[1].arch = cell
+            .def
             .parse("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|")
             .unwrap();
         for group in [false, true] {
             let cpus = [Device::Cpu, Device::Cpu];
             let r =
-                cross_validate_with(&sf, &def, &data, &es, &cpus, group, None, &|_| {}, &|_| {
-                    Ok(())
-                })
-                .unwrap();
+                cross_validate_with(&plan, &data, &es, &cpus, group, None, &|_| {}, &|_| Ok(()))
+                    .unwrap();
             assert_eq!(r[0].status, Status::Ok, "group {group}: {:?}", r[0]);
             assert_eq!(r[1].status, Status::Failed, "group {group}: {:?}", r[1]);
             assert!(r[1].error.contains("family"), "{}", r[1].error);
@@ -713,13 +692,12 @@ mod tests {
     /// nothing is written for them.
     #[test]
     fn trainings_past_the_deadline_are_abandoned_without_a_result() {
-        let (sf, def, data) = small(|_| {});
-        let es = entries(&sf, &def, &["conv8x3-relu", "conv8x3-silu"]);
+        let (plan, data) = small(|_| {});
+        let es = entries(&plan, &["conv8x3-relu", "conv8x3-silu"]);
         let written = std::sync::atomic::AtomicUsize::new(0);
         for group in [false, true] {
             let r = cross_validate_with(
-                &sf,
-                &def,
+                &plan,
                 &data,
                 &es,
                 &[Device::Cpu],
@@ -738,8 +716,7 @@ mod tests {
         // With time to spare, the same call scores both.
         let later = Some(Instant::now() + std::time::Duration::from_secs(3600));
         let r = cross_validate_with(
-            &sf,
-            &def,
+            &plan,
             &data,
             &es,
             &[Device::Cpu],

@@ -23,7 +23,7 @@ pub mod table;
 
 pub use cv::{cross_validate, cross_validate_until, PEAK_MIB};
 pub use nn::{init_threads, thread_count};
-pub use stage::{evaluate_pending, queue, retry_failed, Options, Outcome, Queue};
+pub use stage::{check_plan, evaluate_pending, queue, retry_failed, Options, Outcome, Queue};
 
 use space::ResultFile;
 

@@ -5,9 +5,9 @@
 //! ranks and selects like any score; the raw value is in its `metrics` under the proxy's name.
 
 use anyhow::Result;
-use space::{
-    prep::Prep, Arch, Dataset, Entry, InputInfo, Proxy, ResultFile, Rng, SpaceDef, SpaceFile,
-};
+use data::prep::Prep;
+use data::Dataset;
+use space::{Arch, Entry, InputInfo, Plan, Proxy, ResultFile, Rng, SpaceDef};
 
 /// Rows of the batch NASWOT reads.
 pub const NASWOT_ROWS: usize = 64;
@@ -30,12 +30,8 @@ pub struct Proxies {
 impl Proxies {
     /// `proxy` for the run of `sf`; NASWOT needs `data` (a batch of [`NASWOT_ROWS`] rows from the stream
     /// (seed, "proxy-rows")).
-    pub fn new(
-        proxy: Proxy,
-        sf: &SpaceFile,
-        def: &SpaceDef,
-        data: Option<&Dataset>,
-    ) -> Result<Self> {
+    pub fn new(proxy: Proxy, plan: &Plan, data: Option<&Dataset>) -> Result<Self> {
+        let (sf, def) = (&plan.file, &plan.def);
         let mut input = sf.input.clone();
         let mut batch = Vec::new();
         if proxy == Proxy::Naswot {
@@ -89,16 +85,16 @@ pub struct Prior {
 impl Prior {
     /// The prior of the run in `run`, if its experiment names one (NASWOT reads the run's data).
     pub fn of_run(run: &space::RunDir) -> Result<Option<Prior>> {
-        let (sf, def) = run.load_space()?;
-        let Some(p) = sf.experiment.search.prior else {
+        let plan = run.load_plan()?;
+        let Some(p) = plan.exp().search.prior else {
             return Ok(None);
         };
         let data = match p {
-            Proxy::Naswot => Some(sf.load_data(&run.space())?),
+            Proxy::Naswot => Some(data::load_checked(&plan, &run.space())?),
             _ => None,
         };
         Ok(Some(Prior {
-            proxies: Proxies::new(p, &sf, &def, data.as_ref())?,
+            proxies: Proxies::new(p, &plan, data.as_ref())?,
             memo: Default::default(),
         }))
     }

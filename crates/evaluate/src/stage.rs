@@ -2,9 +2,9 @@
 //! training or a table lookup), write each result once; and `--retry-failed`.
 
 use crate::{lease, table, thread_count, Event};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use nn::device;
-use space::{io, DeviceSetting, Entry, Evaluator, LeaseFile, ResultFile, RunDir};
+use space::{io, DeviceSetting, Entry, Evaluator, LeaseFile, Plan, ResultFile, RunDir};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 /// What one evaluate pass did.
@@ -84,9 +84,10 @@ pub fn evaluate_pending(
     opts: &Options,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Outcome> {
-    let (sf, def) = run.load_space()?;
+    let plan = run.load_plan()?;
+    let (sf, def) = (&plan.file, &plan.def);
     let pending: Vec<Entry> = run
-        .history(&def, &sf.input)?
+        .history(def, &sf.input)?
         .into_iter()
         .filter(|e| e.result.is_none())
         .collect();
@@ -157,13 +158,13 @@ pub fn evaluate_pending(
             .proxy
             .unwrap_or(space::Proxy::Synflow);
         let data = match proxy {
-            space::Proxy::Naswot => Some(sf.load_data(&run.space())?),
+            space::Proxy::Naswot => Some(data::load_checked(&plan, &run.space())?),
             _ => None,
         };
-        let p = crate::proxy::Proxies::new(proxy, &sf, &def, data.as_ref())?;
+        let p = crate::proxy::Proxies::new(proxy, &plan, data.as_ref())?;
         lookups(&|e| p.result(e))
     } else {
-        let data = sf.load_data(&run.space())?;
+        let data = data::load_checked(&plan, &run.space())?;
         let requested = if opts.threads > 0 {
             opts.threads
         } else {
@@ -178,8 +179,7 @@ pub fn evaluate_pending(
         std::thread::scope(|s| {
             s.spawn(|| lease::renew_until(&held, &stop, timeout));
             let r = crate::cv::cross_validate_until(
-                &sf,
-                &def,
+                &plan,
                 &data,
                 &claimed,
                 &devices,
@@ -204,12 +204,28 @@ pub fn evaluate_pending(
     Ok(out)
 }
 
+/// The checks evaluating `plan` needs before anything is written: with training, enough of the data's `rows`
+/// for the folds, and a device (`device`, else the plan's) that can be used.
+pub fn check_plan(plan: &Plan, rows: usize, device: Option<DeviceSetting>) -> Result<()> {
+    let e = &plan.exp().evaluate;
+    if e.evaluator != Evaluator::Train {
+        return Ok(());
+    }
+    let folds = e.folds;
+    if rows < folds {
+        bail!("[evaluate] folds: {folds} folds need at least {folds} rows; the data has {rows}");
+    }
+    device::resolve(device.unwrap_or(e.device), 1, 0, 0)?;
+    Ok(())
+}
+
 /// `nas evaluate --retry-failed`: moves the results of failed or diverged candidates, and result files that
 /// cannot be read, to `retried/` (as `cNNNNN.K.toml`, K counting earlier tries), so that those candidates
 /// are pending again. Returns their ids.
 pub fn retry_failed(run: &RunDir) -> Result<Vec<u64>> {
-    let (sf, def) = run.load_space()?;
-    let (history, damaged) = run.history_readable(&def, &sf.input)?;
+    let plan = run.load_plan()?;
+    let (sf, def) = (&plan.file, &plan.def);
+    let (history, damaged) = run.history_readable(def, &sf.input)?;
     let failed = history
         .iter()
         .filter_map(|e| e.result.as_ref().filter(|r| !r.ok()))

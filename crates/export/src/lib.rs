@@ -18,9 +18,9 @@ mod pytorch;
 
 use anyhow::{anyhow, bail, Result};
 use candle_core::{DType, Device};
+use data::prep::{match_columns, ColumnEncoding, Prep, Standardizer};
 use nn::train::{self, Trained};
 use nn::{init_threads, Model};
-use space::prep::{match_columns, ColumnEncoding, Prep, Standardizer};
 use space::{io, ExportFormat, ModelFile, Rng, RunDir, SpaceDef, MODEL_VERSION};
 use std::path::{Path, PathBuf};
 
@@ -34,7 +34,8 @@ fn safetensors_bytes(tensors: &[(String, candle_core::Tensor)], path: &Path) -> 
 /// `model/weights.safetensors`.
 pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
     init_threads();
-    let (sf, def) = run.load_space()?;
+    let plan = run.load_plan()?;
+    let (sf, def) = (&plan.file, &plan.def);
     if sf.experiment.evaluate.evaluator != space::Evaluator::Train {
         bail!(
             "{}: this run looks candidates up in a table (evaluator = \"{}\"); there is no model to retrain",
@@ -43,19 +44,19 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
         );
     }
     let entry = run
-        .history(&def, &sf.input)?
+        .history(def, &sf.input)?
         .into_iter()
         .find(|e| e.candidate.id == id)
         .ok_or_else(|| anyhow!("{}: no candidate {id}", run.candidates().display()))?;
-    let data = sf.load_data(&run.space())?;
+    let data = data::load_checked(&plan, &run.space())?;
     let all: Vec<usize> = (0..data.rows()).collect();
     let prep = Prep::fit(&data.x, &data.columns, &all, sf.input.shape);
     let xs = prep.apply(&data.x, &data.columns, &all);
     let mut model = match train::train(
-        &def,
+        def,
         &entry.arch,
         &sf.input,
-        &nn::Hyper::from(&sf.experiment.evaluate),
+        &nn::Hyper::new(&sf.experiment.evaluate, plan.epochs),
         sf.experiment.seed,
         &[u64::MAX, id],
         &xs,
@@ -235,14 +236,14 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
         let [c, h, w] = m.file.input.shape.ok_or_else(|| {
             anyhow!("{source}: a folder of images, but the model was trained on a table")
         })?;
-        let data = space::images::load_folder(Path::new(source), Some([h, w]))?;
+        let data = data::images::load_folder(Path::new(source), Some([h, w]))?;
         if data.shape != Some([c, h, w]) {
             bail!(
                 "{source}: the images have {} channels, the model was trained on {c}",
                 data.shape.map_or(0, |s| s[0])
             );
         }
-        space::data::CsvRows {
+        data::table::CsvRows {
             labels: Some(
                 data.y
                     .iter()
@@ -253,7 +254,7 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
             columns: data.columns,
         }
     } else {
-        let bytes = space::data::source_bytes(source)?;
+        let bytes = data::table::source_bytes(&source.parse()?)?;
         let categorical: Vec<&str> = m
             .file
             .columns
@@ -261,7 +262,7 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
             .filter(|c| matches!(c, ColumnEncoding::Categorical { .. }))
             .map(ColumnEncoding::name)
             .collect();
-        space::data::parse_csv_with(source, &bytes, &m.file.label, false, &categorical)?
+        data::table::parse_csv_with(source, &bytes, &m.file.label, false, &categorical)?
     };
     let found = match_columns(&m.file.columns, &rows.columns);
     let missing: Vec<&str> = m
@@ -286,7 +287,7 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
     let source_cols: Vec<usize> = found.into_iter().flatten().collect();
     for (e, &j) in m.file.columns.iter().zip(&source_cols) {
         if matches!(e, ColumnEncoding::Numeric { .. })
-            && rows.columns[j].kind != space::data::ColumnKind::Numeric
+            && rows.columns[j].kind != data::table::ColumnKind::Numeric
         {
             bail!(
                 "{source}: column `{}` holds text; the model was trained on numbers there",

@@ -5,7 +5,7 @@
 use crate::lower::Lowered;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
-use space::prep::ColumnEncoding;
+use data::prep::ColumnEncoding;
 use space::{ModelFile, SpaceDef};
 
 /// The module code after the header.

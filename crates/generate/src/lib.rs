@@ -18,7 +18,8 @@ pub mod strategies;
 
 use anyhow::Result;
 use space::{
-    io, Arch, CandidateFile, Entry, InputInfo, Origin, Rng, RunDir, SpaceDef, ARTIFACT_VERSION,
+    io, Arch, CandidateFile, Entry, InputInfo, Origin, Plan, Rng, RunDir, SpaceDef,
+    ARTIFACT_VERSION,
 };
 use std::collections::HashSet;
 
@@ -32,6 +33,8 @@ pub struct Context<'a> {
     pub history: &'a [Entry],
     /// `[search]` settings.
     pub settings: &'a space::experiment::SearchSpec,
+    /// Candidates the search evaluates in all (`[search] budget`, resolved).
+    pub budget: usize,
     /// The run seed (for strategies that replay decisions, like annealing acceptance).
     pub seed: u64,
     /// `[search] prior`: a zero-cost proxy's value of an architecture (higher is better).
@@ -195,26 +198,25 @@ pub fn strategy(s: space::Strategy) -> Box<dyn Strategy> {
 /// Computes batch `batch` of `n` new proposals, ids from `first_id`, from the history of earlier batches;
 /// `prior` is the experiment's `[search] prior` (an error when it names one and none is given).
 pub fn make_batch(
-    sf: &space::SpaceFile,
-    def: &SpaceDef,
+    plan: &Plan,
     history: &[Entry],
     batch: u64,
     n: usize,
     first_id: u64,
     prior: Option<Prior>,
 ) -> Result<Vec<CandidateFile>> {
-    propose(sf, def, history, (batch, n, first_id), None, prior)
+    propose(plan, history, (batch, n, first_id), None, prior)
 }
 
 /// [`make_batch`] of (batch, n, first id), the proposals trained for `epochs` (a rung).
 fn propose(
-    sf: &space::SpaceFile,
-    def: &SpaceDef,
+    plan: &Plan,
     history: &[Entry],
     (batch, n, first_id): (u64, usize, u64),
     epochs: Option<usize>,
     prior: Option<Prior>,
 ) -> Result<Vec<CandidateFile>> {
+    let (sf, def) = (&plan.file, &plan.def);
     if let (Some(p), None) = (sf.experiment.search.prior, prior) {
         anyhow::bail!("[search] prior = \"{p}\": no proxy was given to compute it");
     }
@@ -223,6 +225,7 @@ fn propose(
         input: &sf.input,
         history,
         settings: &sf.experiment.search,
+        budget: plan.budget,
         seed: sf.experiment.seed,
         prior: prior.filter(|_| sf.experiment.search.prior.is_some()),
     };
@@ -260,20 +263,18 @@ fn with_size(mut batch: Vec<CandidateFile>) -> Vec<CandidateFile> {
 
 /// Batch `batch` (ids from `first_id`) after `history`, in which every candidate has a result: new
 /// proposals or promotions, as the schedule says ([`schedule::next`]); `None` when the budget is spent.
-fn plan(
-    sf: &space::SpaceFile,
-    def: &SpaceDef,
+fn next_batch(
+    plan: &Plan,
     history: &[Entry],
     (batch, first_id): (u64, u64),
     prior: Option<Prior>,
 ) -> Result<Option<Vec<CandidateFile>>> {
-    let budget = sf.experiment.search.budget();
-    Ok(match schedule::next(&sf.experiment, history, budget) {
+    Ok(match schedule::next(plan, history, plan.budget) {
         schedule::Next::Done => None,
         schedule::Next::Propose { n, epochs } => {
             // Strategies see each architecture once, at the rung it was proposed at.
             let proposals: Vec<Entry>;
-            let seen = if sf.experiment.search.fidelity == space::Fidelity::Full {
+            let seen = if plan.exp().search.fidelity == space::Fidelity::Full {
                 history
             } else {
                 proposals = history
@@ -283,7 +284,7 @@ fn plan(
                     .collect();
                 &proposals
             };
-            Some(propose(sf, def, seen, (batch, n, first_id), epochs, prior)?)
+            Some(propose(plan, seen, (batch, n, first_id), epochs, prior)?)
         }
         schedule::Next::Promote { from, epochs } => Some(with_size(
             from.iter()
@@ -326,8 +327,8 @@ pub enum End {
 ///
 /// `prior` computes the experiment's `[search] prior`, if it names one.
 pub fn step(run: &RunDir, prior: Option<Prior>) -> Result<Step> {
-    let (sf, def) = run.load_space()?;
-    let history = run.history(&def, &sf.input)?;
+    let plan = run.load_plan()?;
+    let history = run.history(&plan.def, &plan.file.input)?;
     if let Some(last) = history.last() {
         let b = last.candidate.batch;
         let in_batch = history.iter().filter(|e| e.candidate.batch == b).count() as u64;
@@ -338,7 +339,7 @@ pub fn step(run: &RunDir, prior: Option<Prior>) -> Result<Step> {
                 .cloned()
                 .collect();
             let first = before.last().map_or(1, |e| e.candidate.id + 1);
-            let want = plan(&sf, &def, &before, (b, first), prior)?.unwrap_or_default();
+            let want = next_batch(&plan, &before, (b, first), prior)?.unwrap_or_default();
             let mut written = Vec::new();
             for c in want {
                 if !history.iter().any(|e| e.candidate.id == c.id) {
@@ -355,7 +356,7 @@ pub fn step(run: &RunDir, prior: Option<Prior>) -> Result<Step> {
     }
     let batch = history.last().map_or(0, |e| e.candidate.batch + 1);
     let first = history.last().map_or(1, |e| e.candidate.id + 1);
-    let Some(cands) = plan(&sf, &def, &history, (batch, first), prior)? else {
+    let Some(cands) = next_batch(&plan, &history, (batch, first), prior)? else {
         return Ok(Step::Done(End::Budget));
     };
     if cands.is_empty() {
@@ -399,14 +400,15 @@ mod tests {
         e.search.population = 6;
         let run = RunDir::new(&dir);
         run.create().unwrap();
-        let (sf, _, _) = SpaceFile::resolve(e).unwrap();
-        sf.write(&run).unwrap();
-        (run, sf)
+        let (plan, _) = data::resolve(e).unwrap();
+        plan.file.write(&run).unwrap();
+        (run, plan.file)
     }
 
     /// A fake evaluator: the score is a deterministic function of the architecture text.
     fn fake_eval(run: &RunDir) {
-        let (sf, def) = run.load_space().unwrap();
+        let plan = run.load_plan().unwrap();
+        let (sf, def) = (&plan.file, &plan.def);
         for e in run.history(&def, &sf.input).unwrap() {
             if e.result.is_none() {
                 // Longer trainings score a little higher, as they do.
@@ -441,7 +443,8 @@ mod tests {
                 _ => fake_eval(run),
             }
         }
-        let (sf, def) = run.load_space().unwrap();
+        let plan = run.load_plan().unwrap();
+        let (sf, def) = (&plan.file, &plan.def);
         run.history(&def, &sf.input)
             .unwrap()
             .iter()
@@ -455,7 +458,8 @@ mod tests {
             let (run, _) = setup(strat.name(), 5);
             let full = drive(&run);
             assert_eq!(full.len(), 24);
-            let (sf, def) = run.load_space().unwrap();
+            let plan = run.load_plan().unwrap();
+            let (sf, def) = (&plan.file, &plan.def);
             let keys: HashSet<String> = full
                 .iter()
                 .map(|a| def.key(&def.parse(a).unwrap(), &sf.input))
@@ -474,7 +478,8 @@ mod tests {
 
     /// (batch size, epochs, origins are promotions) of each batch.
     fn batches(run: &RunDir) -> Vec<(usize, usize, bool)> {
-        let (sf, def) = run.load_space().unwrap();
+        let plan = run.load_plan().unwrap();
+        let (sf, def) = (&plan.file, &plan.def);
         let h = run.history(&def, &sf.input).unwrap();
         let mut out: Vec<(usize, usize, bool)> = Vec::new();
         for (i, e) in h.iter().enumerate() {
@@ -500,7 +505,8 @@ mod tests {
             (6, 1, false), (2, 3, true), (1, 8, true),
         ]);
         // Each promotion is among the best of its rung, and keyed to the candidate first trained.
-        let (sf, def) = run.load_space().unwrap();
+        let plan = run.load_plan().unwrap();
+        let (sf, def) = (&plan.file, &plan.def);
         let h = run.history(&def, &sf.input).unwrap();
         let score = |id: u64| h[id as usize - 1].result.as_ref().unwrap().cv_mean;
         for e in &h {
@@ -560,7 +566,8 @@ mod tests {
     fn evolution_uses_mutations_after_the_initial_population() {
         let (run, _) = setup("evolution", 9);
         drive(&run);
-        let (sf, def) = run.load_space().unwrap();
+        let plan = run.load_plan().unwrap();
+        let (sf, def) = (&plan.file, &plan.def);
         let h = run.history(&def, &sf.input).unwrap();
         assert!(h[..6].iter().all(|e| e.candidate.origin == Origin::Random));
         assert!(h[8..]

@@ -10,7 +10,7 @@
 //! by the candidate it was first trained as ([`space::CandidateFile::stream_id`]), so it scores exactly that
 //! direct run. The cost of retraining is small: each rung trains 1/eta as many candidates as the one below.
 
-use space::{Entry, Experiment, Fidelity, Origin};
+use space::{Entry, Experiment, Fidelity, Origin, Plan};
 
 /// The next batch.
 #[derive(Debug)]
@@ -35,10 +35,11 @@ fn bracket_size(r: usize, s: usize, eta: usize) -> usize {
 }
 
 /// The next batch after `history` (in which every candidate has a result), for at most `budget` proposals.
-pub(crate) fn next<'a>(exp: &Experiment, history: &'a [Entry], budget: usize) -> Next<'a> {
+pub(crate) fn next<'a>(plan: &Plan, history: &'a [Entry], budget: usize) -> Next<'a> {
+    let exp = plan.exp();
     let proposals = history.iter().filter(|e| is_proposal(e)).count();
     let left = budget.saturating_sub(proposals);
-    let rungs = exp.rungs();
+    let rungs = plan.rungs();
     let r = rungs.len();
     if exp.search.fidelity == Fidelity::Full || r == 1 {
         return match exp.search.batch.min(left) {
@@ -46,7 +47,7 @@ pub(crate) fn next<'a>(exp: &Experiment, history: &'a [Entry], budget: usize) ->
             n => Next::Propose { n, epochs: None },
         };
     }
-    let full = exp.evaluate.epochs();
+    let full = plan.epochs;
     let eta = exp.search.eta;
     if let Some(last) = history.last() {
         let batch: Vec<&Entry> = history
@@ -105,11 +106,12 @@ fn bracket(exp: &Experiment, r: usize, b: usize) -> (usize, usize) {
 
 /// The epochs (per fold) a search of `budget` proposals trains in all, if every training succeeds: the
 /// length of a progress bar.
-pub fn planned_epochs(exp: &Experiment, budget: usize) -> usize {
-    let rungs = exp.rungs();
+pub fn planned_epochs(plan: &Plan, budget: usize) -> usize {
+    let exp = plan.exp();
+    let rungs = plan.rungs();
     let (r, eta) = (rungs.len(), exp.search.eta);
     if exp.search.fidelity == Fidelity::Full || r == 1 {
-        return budget * exp.evaluate.epochs();
+        return budget * plan.epochs;
     }
     let (mut left, mut brackets, mut total) = (budget, 0, 0);
     while left > 0 {
@@ -151,10 +153,22 @@ mod tests {
         let mut e = Experiment::default();
         e.evaluate.epochs = Some(8);
         e.search.fidelity = Fidelity::Halving;
+        // 8×8 images of 10 classes, like the built-in digits (only the schedule matters here).
+        let plan = |e: &Experiment| {
+            let facts = space::DataFacts {
+                rows: 1797,
+                fingerprint: String::new(),
+                classes: (0..10).map(|c| c.to_string()).collect(),
+                features: 64,
+                shape: Some([1, 8, 8]),
+                not_pixels: None,
+            };
+            Plan::resolve(e.clone(), &facts, &|| 64).unwrap()
+        };
         // Brackets 9 → 3 → 1, then the 4 proposals left → 1 → 1, at rungs of 1, 3 and 8 epochs.
-        assert_eq!(planned_epochs(&e, 13), 9 + 9 + 8 + 4 + 3 + 8);
+        assert_eq!(planned_epochs(&plan(&e), 13), 9 + 9 + 8 + 4 + 3 + 8);
         e.search.fidelity = Fidelity::Full;
-        assert_eq!(planned_epochs(&e, 13), 13 * 8);
+        assert_eq!(planned_epochs(&plan(&e), 13), 13 * 8);
     }
 
     #[test]

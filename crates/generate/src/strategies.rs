@@ -153,8 +153,8 @@ pub fn without_surrogate_model<R>(f: impl FnOnce() -> R) -> R {
 
 impl Surrogate {
     /// Size of the initial design of uniform samples.
-    fn initial(settings: &space::experiment::SearchSpec) -> usize {
-        settings.population.min(settings.budget() / 4).max(2)
+    fn initial(ctx: &Context) -> usize {
+        ctx.settings.population.min(ctx.budget / 4).max(2)
     }
 }
 
@@ -170,7 +170,7 @@ fn prior_scale(v: f64) -> f64 {
 impl Strategy for Surrogate {
     fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
         let scored: Vec<&Entry> = ctx.history.iter().filter(|e| fitness(e) >= 0.0).collect();
-        if ctx.history.len() < Self::initial(ctx.settings) || scored.len() < 2 {
+        if ctx.history.len() < Self::initial(ctx) || scored.len() < 2 {
             return random_new(ctx, rng, taken).map(|a| (a, Origin::Random));
         }
         // A climb from the best candidate since the last restart: its untried one-edit neighbours, in the

@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, Result};
 use clap::{Args, Parser, Subcommand};
-use space::{DeviceSetting, Experiment, SpaceFile, Strategy};
+use space::{DataSource, DeviceSetting, Experiment, Plan, Strategy};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -135,16 +135,10 @@ impl ExpArgs {
             .map_or("command line".into(), |p| p.display().to_string())
     }
 
-    /// The experiment resolved against its data (what `space.toml` holds); errors name the experiment file.
-    pub(crate) fn resolve(&self) -> Result<SpaceFile> {
-        Ok(self.resolve_with_data()?.0)
-    }
-
-    /// [`ExpArgs::resolve`], and the data.
-    pub(crate) fn resolve_with_data(&self) -> Result<(SpaceFile, space::Dataset)> {
-        let (sf, _, data) = SpaceFile::resolve(self.experiment()?)
-            .map_err(|e| anyhow!("{}: {e}", self.origin()))?;
-        Ok((sf, data))
+    /// The experiment resolved against its data (what `space.toml` holds), and the data; errors name the
+    /// experiment file.
+    pub(crate) fn resolve(&self) -> Result<(Plan, data::Dataset)> {
+        data::resolve(self.experiment()?).map_err(|e| anyhow!("{}: {e}", self.origin()))
     }
 
     pub(crate) fn experiment(&self) -> Result<Experiment> {
@@ -155,7 +149,7 @@ impl ExpArgs {
         self.apply(base)
     }
 
-    /// `e` with the flags given applied, validated.
+    /// `e` with the flags given applied (validated when resolved, or by the caller).
     pub(crate) fn apply(&self, mut e: Experiment) -> Result<Experiment> {
         if let Some(v) = self.budget {
             e.search.budget = Some(v);
@@ -167,11 +161,10 @@ impl ExpArgs {
             e.evaluate.epochs = Some(v);
         }
         if let Some(v) = &self.data {
-            e.data.source = if v.starts_with("builtin:") {
-                v.clone()
-            } else {
-                absolute(v)
-            };
+            e.data.source = v
+                .parse::<DataSource>()
+                .map_err(|err| anyhow!("--data: {err}"))?
+                .relative_to(&std::env::current_dir().unwrap_or_default());
         }
         if let Some(v) = &self.label {
             e.data.label = v.clone();
@@ -197,14 +190,6 @@ impl ExpArgs {
         if let Some(v) = self.fidelity {
             e.search.fidelity = v;
         }
-        e.validate().map_err(|err| {
-            anyhow!(
-                "{}: {err}",
-                self.config
-                    .as_ref()
-                    .map_or("command line".into(), |p| p.display().to_string())
-            )
-        })?;
         Ok(e)
     }
 }

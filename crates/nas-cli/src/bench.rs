@@ -4,7 +4,7 @@
 use anyhow::{bail, Result};
 use evaluate::table::Table;
 use rayon::prelude::*;
-use space::{Entry, Experiment, InputInfo, SpaceDef, SpaceFile, Strategy};
+use space::{Entry, Experiment, Plan, Strategy};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -55,8 +55,7 @@ pub struct BenchArgs {
 
 /// One search on the table: the evaluation order with (search score, report value).
 pub fn search_on_table(
-    sf: &SpaceFile,
-    def: &SpaceDef,
+    plan: &Plan,
     table: &Table,
     budget: usize,
     prior: Option<generate::Prior>,
@@ -66,7 +65,7 @@ pub fn search_on_table(
     while history.len() < budget {
         let id = history.len() as u64 + 1;
         let Some(c) =
-            generate::make_batch(sf, def, &history, history.len() as u64, 1, id, prior)?.pop()
+            generate::make_batch(plan, &history, history.len() as u64, 1, id, prior)?.pop()
         else {
             break;
         };
@@ -79,7 +78,7 @@ pub fn search_on_table(
             r.cv_mean,
             r.metrics.values().next().copied().unwrap_or(f64::NAN),
         ));
-        let arch = def.parse(&c.arch)?;
+        let arch = plan.def.parse(&c.arch)?;
         history.push(Entry {
             candidate: c,
             arch,
@@ -95,32 +94,25 @@ pub fn bench_space(
     seed: u64,
     budget: usize,
     prior: Option<space::Proxy>,
-) -> Result<(SpaceFile, SpaceDef)> {
+) -> Result<Plan> {
     let mut e = Experiment::default();
-    e.space.family = "cell".into();
+    e.space.family = space::SpaceFamily::Cell;
     e.search.strategy = strategy;
     e.search.prior = prior;
     e.search.batch = 1;
     e.search.budget = Some(budget);
     e.seed = seed;
     e.validate()?;
-    let def = SpaceDef::from_spec(&e.space)?;
-    let input = InputInfo {
+    // NAS-Bench-201's CIFAR-10: 32×32 colour images of 10 classes (no rows are read: a table scores).
+    let facts = space::DataFacts {
+        rows: 0,
+        fingerprint: String::new(),
+        classes: (0..10).map(|c| c.to_string()).collect(),
         features: 3 * 32 * 32,
         shape: Some([3, 32, 32]),
-        classes: 10,
+        not_pixels: None,
     };
-    let sf = SpaceFile {
-        version: space::ARTIFACT_VERSION,
-        kind: "nas.space".into(),
-        size: def.size().to_string(),
-        rows: 0,
-        data_fingerprint: String::new(),
-        class_names: Vec::new(),
-        input,
-        experiment: e,
-    };
-    Ok((sf, def))
+    Plan::resolve(e, &facts, &|| 0)
 }
 
 /// Runs the benchmark and prints the table.
@@ -163,7 +155,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(evaluate::thread_count(0))
         .build()?;
-    let (sf0, def0) = bench_space(Strategy::Random, 0, max_budget, None)?;
+    let plan0 = bench_space(Strategy::Random, 0, max_budget, None)?;
     if a.proxy_correlation {
         let rows: Vec<(&str, f64, f64)> =
             table.iter().map(|(arch, s, r)| (arch, s, r[0])).collect();
@@ -179,7 +171,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             "proxy", a.search_metric, a.report_metric
         );
         for p in [space::Proxy::Synflow, space::Proxy::Params] {
-            let v = crate::bench_proxy::values(&table, &a.table, p, &sf0, &def0, &pool)?;
+            let v = crate::bench_proxy::values(&table, &a.table, p, &plan0, &pool)?;
             let x: Vec<f64> = rows.iter().map(|r| v[r.0]).collect();
             println!(
                 "{:<10} {:>12.3} {:>12.3}",
@@ -192,7 +184,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     let prior_values = match a.prior {
         Some(p) => Some(crate::bench_proxy::values(
-            &table, &a.table, p, &sf0, &def0, &pool,
+            &table, &a.table, p, &plan0, &pool,
         )?),
         None => None,
     };
@@ -225,9 +217,9 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             (0..a.seeds)
                 .into_par_iter()
                 .map(|seed| {
-                    let (sf, def) = bench_space(*s, seed, max_budget, a.prior)?;
+                    let plan = bench_space(*s, seed, max_budget, a.prior)?;
                     let prior = prior_fn.as_ref().map(|f| f as generate::Prior);
-                    let search = || search_on_table(&sf, &def, &table, max_budget, prior);
+                    let search = || search_on_table(&plan, &table, max_budget, prior);
                     match model {
                         true => search(),
                         false => generate::strategies::without_surrogate_model(search),

@@ -5,7 +5,7 @@
 use anyhow::{anyhow, Result};
 use evaluate::table::Table;
 use rayon::prelude::*;
-use space::{Proxy, SpaceDef, SpaceFile};
+use space::{Plan, Proxy};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,8 +21,7 @@ pub fn values(
     table: &Table,
     table_path: &str,
     proxy: Proxy,
-    sf: &SpaceFile,
-    def: &SpaceDef,
+    plan: &Plan,
     pool: &rayon::ThreadPool,
 ) -> Result<HashMap<String, f64>> {
     if proxy == Proxy::Naswot {
@@ -37,12 +36,12 @@ pub fn values(
         }
     }
     let t0 = std::time::Instant::now();
-    let proxies = evaluate::proxy::Proxies::new(proxy, sf, def, None)?;
+    let proxies = evaluate::proxy::Proxies::new(proxy, plan, None)?;
     let archs: Vec<&str> = table.iter().map(|(a, _, _)| a).collect();
     let vals: Vec<f64> = pool.install(|| {
         archs
             .par_iter()
-            .map(|a| proxies.value(&def.parse(a)?))
+            .map(|a| proxies.value(&plan.def.parse(a)?))
             .collect::<Result<_>>()
     })?;
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! Progress while evaluating (a bar on a terminal, plain lines otherwise) and the summary table.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use space::{RunDir, SelectionFile, SpaceFile};
+use space::{RunDir, SelectionFile};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,20 +48,21 @@ pub struct Progress {
 impl Progress {
     /// On a terminal a bar that advances with every epoch of every fold; otherwise one line per finished
     /// candidate and a heartbeat line (what is training, how far) when nothing was printed for 30 s.
-    pub fn new(run: &RunDir, sf: &SpaceFile, quiet: bool) -> anyhow::Result<Progress> {
-        let (_, def) = run.load_space()?;
-        let history = run.history(&def, &sf.input)?;
+    pub fn new(run: &RunDir, quiet: bool) -> anyhow::Result<Progress> {
+        let plan = run.load_plan()?;
+        let sf = &plan.file;
+        let history = run.history(&plan.def, &sf.input)?;
         let done = history.iter().filter(|e| e.result.is_some()).count();
-        let best = select::selection(&sf.experiment, &history)
+        let best = select::selection(&plan, &history)
             .ok()
             .map(|s| s.best.cv_mean);
-        let budget = sf.experiment.search.budget();
+        let budget = plan.budget;
         let folds = sf.experiment.evaluate.folds;
-        let epochs = sf.experiment.evaluate.epochs();
+        let epochs = plan.epochs;
         // The bar counts hundredths of an epoch of a fold, so it moves with the steps; its length is every
         // training the search plans (a multi-fidelity search trains at several rungs).
         let per_epoch = folds as u64 * UNITS_PER_EPOCH;
-        let planned = generate::planned_epochs(&sf.experiment, budget) as u64 * per_epoch;
+        let planned = generate::planned_epochs(&plan, budget) as u64 * per_epoch;
         let trained: u64 = history
             .iter()
             .filter(|e| e.result.is_some())

@@ -2,7 +2,7 @@
 //! of inline script only make the table sortable), and the same table as CSV for pandas users.
 
 use anyhow::Result;
-use space::{Entry, Ranked, RunDir, SpaceFile};
+use space::{Entry, Plan, Ranked, RunDir};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -423,8 +423,9 @@ document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventL
 </script>"#;
 
 /// Renders the report of a run as HTML.
-pub fn render(run: &RunDir, sf: &SpaceFile, history: &[Entry]) -> Result<String> {
-    let sel = select::chosen(run, &sf.experiment, history)?;
+pub fn render(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<String> {
+    let sel = select::chosen(run, plan, history)?;
+    let sf = &plan.file;
     let mut h = String::new();
     let e = &sf.experiment;
     let _ = write!(
@@ -439,13 +440,13 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
 <p><b>Selected: c{bid:05}</b> <code>{barch}</code> — CV accuracy {bmean:.4} ± {bstd:.4}, {bparams} parameters, {bflops} multiply-accumulates per sample. {evaluated} evaluated, {ok} ok; {nfront} on the Pareto front.</p>
 "#,
         title = esc(&run.root.display().to_string()),
-        family = esc(&e.space.family),
+        family = e.space.family,
         size = esc(&sf.size),
         strategy = esc(e.search.strategy.name()),
-        budget = e.search.budget(),
+        budget = plan.budget,
         folds = e.evaluate.folds,
-        epochs = e.evaluate.epochs(),
-        data = esc(&e.data.source),
+        epochs = plan.epochs,
+        data = esc(&e.data.source.to_string()),
         rows = sf.rows,
         classes = sf.input.classes,
         seed = e.seed,

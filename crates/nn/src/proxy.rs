@@ -113,7 +113,7 @@ mod tests {
 
     fn dense(width: usize) -> (SpaceDef, InputInfo) {
         let mut e = space::Experiment::default();
-        e.space.block = Some("dense".into());
+        e.space.block = Some(space::BlockKind::Dense);
         e.space.pool = None;
         e.space.width = Some(vec![width]);
         let def = SpaceDef::from_spec(&e.space).unwrap();
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn synflow_runs_on_cells_and_chains_and_prefers_connected_cells() {
         let mut e = space::Experiment::default();
-        e.space.family = "cell".into();
+        e.space.family = space::SpaceFamily::Cell;
         let def = SpaceDef::from_spec(&e.space).unwrap();
         let input = InputInfo {
             features: 3 * 8 * 8,

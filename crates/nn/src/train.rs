@@ -42,10 +42,11 @@ pub struct Hyper {
     pub patience: Option<usize>,
 }
 
-impl From<&space::experiment::EvalSpec> for Hyper {
-    fn from(e: &space::experiment::EvalSpec) -> Hyper {
+impl Hyper {
+    /// The `[evaluate]` settings, training for `epochs`.
+    pub fn new(e: &space::experiment::EvalSpec, epochs: usize) -> Hyper {
         Hyper {
-            epochs: e.epochs(),
+            epochs,
             batch_size: e.batch_size,
             lr: e.lr,
             weight_decay: e.weight_decay,
@@ -528,11 +529,11 @@ mod tests {
     #[test]
     fn early_stopping_ends_a_saturated_training_with_its_best_weights() {
         let mut e = space::Experiment::default();
-        e.space.block = Some("dense".into());
+        e.space.block = Some(space::BlockKind::Dense);
         e.space.pool = None;
         e.space.width = Some(vec![32]);
         let def = SpaceDef::from_spec(&e.space).unwrap();
-        let data = space::Dataset::load(&e.data).unwrap();
+        let data = data::Dataset::load(&e.data).unwrap();
         let input = InputInfo {
             features: data.features,
             shape: None,
@@ -540,7 +541,7 @@ mod tests {
         };
         let arch = def.parse("fc32-relu").unwrap();
         let rows: Vec<usize> = (0..600).collect();
-        let x = space::prep::Standardizer::fit(&data.x, data.features, &rows).apply(&data.x, &rows);
+        let x = data::prep::Standardizer::fit(&data.x, data.features, &rows).apply(&data.x, &rows);
         let y = &data.y[..600];
         let spec = Hyper {
             epochs: 60,
@@ -611,18 +612,18 @@ mod tests {
             let mut e = space::Experiment::default();
             e.evaluate.epochs = Some(2);
             e.evaluate.batch_size = 32;
-            e.space.activation = Some(["relu", "silu", "tanh"].map(String::from).to_vec());
-            e.space.pool = Some(["none", "max", "avg"].map(String::from).to_vec());
+            e.space.activation = Some(vec![space::Act::Relu, space::Act::Silu, space::Act::Tanh]);
+            e.space.pool = Some(space::Pool::ALL.to_vec());
             e.space.dropout = Some(vec![0.0, 0.1, 0.2]);
             match family {
                 "mlp" => {
-                    e.space.block = Some("dense".into());
+                    e.space.block = Some(space::BlockKind::Dense);
                     e.space.pool = None;
                     e.space.width = Some(vec![16, 32]);
                 }
                 "cell" => {
                     e.space = space::experiment::SpaceSpec {
-                        family: "cell".into(),
+                        family: space::SpaceFamily::Cell,
                         channels: Some(4),
                         ..Default::default()
                     }
@@ -630,22 +631,22 @@ mod tests {
                 _ => {}
             }
             let def = SpaceDef::from_spec(&e.space).unwrap();
-            let data = space::Dataset::load(&e.data).unwrap();
+            let data = data::Dataset::load(&e.data).unwrap();
             let input = InputInfo {
                 features: data.features,
                 shape: Some([1, 8, 8]),
                 classes: data.classes.len(),
             };
             let arch = def.parse(arch).unwrap();
-            let x = space::prep::network_layout(&data.x, data.features, input.shape);
+            let x = data::prep::network_layout(&data.x, data.features, input.shape);
             let f = data.features;
-            let spec = &Hyper::from(&e.evaluate);
+            let spec = &Hyper::new(&e.evaluate, e.evaluate.epochs.unwrap_or(8));
             let folds: Vec<(Vec<f32>, Vec<u32>)> = rows
                 .iter()
                 .enumerate()
                 .map(|(i, &n)| {
                     let r: Vec<usize> = (i * 200..i * 200 + n).collect();
-                    let st = space::prep::Standardizer::fit(&x, f, &r);
+                    let st = data::prep::Standardizer::fit(&x, f, &r);
                     (st.apply(&x, &r), r.iter().map(|&r| data.y[r]).collect())
                 })
                 .collect();

@@ -7,14 +7,14 @@
 #![deny(missing_docs)]
 
 use anyhow::{bail, Result};
-use space::{io, Entry, Experiment, Ranked, RunDir, SelectionFile, ARTIFACT_VERSION};
+use space::{io, Entry, Plan, Ranked, RunDir, SelectionFile, ARTIFACT_VERSION};
 
-/// Every ok result at the top rung (see [`Experiment::top_rung`]; every result of a `full` search), best
+/// Every ok result at the top rung (see [`Plan::top_rung`]; every result of a `full` search), best
 /// first.
-pub fn rank(exp: &Experiment, history: &[Entry]) -> Vec<Ranked> {
+pub fn rank(plan: &Plan, history: &[Entry]) -> Vec<Ranked> {
     let mut v: Vec<Ranked> = history
         .iter()
-        .filter(|e| exp.top_rung(&e.candidate))
+        .filter(|e| plan.top_rung(&e.candidate))
         .filter_map(|e| e.result.as_ref().filter(|r| r.ok()))
         .map(|r| Ranked {
             id: r.id,
@@ -78,7 +78,7 @@ pub fn pareto_front_2d(ranking: &[Ranked]) -> Vec<Ranked> {
 /// The winner as the run's `selection.toml` defines it, on the results there are now: within the
 /// `max_params` it was selected with, or the most accurate when the run has no selection yet. `status` and
 /// `report` use this, so they name the same candidate `export` exports.
-pub fn chosen(run: &RunDir, exp: &Experiment, history: &[Entry]) -> Result<SelectionFile> {
+pub fn chosen(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<SelectionFile> {
     let max_params = if run.selection().exists() {
         let stored: SelectionFile =
             io::read_artifact(&run.selection(), "nas.selection", space::ARTIFACTS_READ)?;
@@ -86,26 +86,26 @@ pub fn chosen(run: &RunDir, exp: &Experiment, history: &[Entry]) -> Result<Selec
     } else {
         None
     };
-    selection_within(exp, history, max_params)
+    selection_within(plan, history, max_params)
 }
 
 /// Builds the selection from the history (errors when nothing was scored).
-pub fn selection(exp: &Experiment, history: &[Entry]) -> Result<SelectionFile> {
-    selection_within(exp, history, None)
+pub fn selection(plan: &Plan, history: &[Entry]) -> Result<SelectionFile> {
+    selection_within(plan, history, None)
 }
 
 /// Builds the selection; with `max_params`, the best is the most accurate candidate of at most that many
 /// parameters (an error when there is none).
 pub fn selection_within(
-    exp: &Experiment,
+    plan: &Plan,
     history: &[Entry],
     max_params: Option<u64>,
 ) -> Result<SelectionFile> {
-    let ranking = rank(exp, history);
+    let ranking = rank(plan, history);
     let evaluated = history.iter().filter(|e| e.result.is_some()).count();
     if ranking.is_empty() {
-        let rung = if history.iter().any(|e| !exp.top_rung(&e.candidate)) {
-            format!(" at the top rung ({} epochs)", exp.evaluate.epochs())
+        let rung = if history.iter().any(|e| !plan.top_rung(&e.candidate)) {
+            format!(" at the top rung ({} epochs)", plan.epochs)
         } else {
             String::new()
         };
@@ -142,22 +142,59 @@ pub fn select(
     run: &RunDir,
     max_params: Option<u64>,
     strict: bool,
-) -> Result<(SelectionFile, Vec<space::artifacts::Damaged>)> {
-    let (sf, def) = run.load_space()?;
+) -> Result<(SelectionFile, Vec<space::Damaged>)> {
+    let plan = run.load_plan()?;
     let (history, damaged) = if strict {
-        (run.history(&def, &sf.input)?, Vec::new())
+        (run.history(&plan.def, &plan.file.input)?, Vec::new())
     } else {
-        run.history_readable(&def, &sf.input)?
+        run.history_readable(&plan.def, &plan.file.input)?
     };
-    let sel = selection_within(&sf.experiment, &history, max_params)?;
+    let sel = selection_within(&plan, &history, max_params)?;
     io::write_toml(&run.selection(), &sel)?;
     Ok((sel, damaged))
+}
+
+/// Records in `selection.toml` why the search stopped, when not by spending its budget (`None`).
+pub fn record_end(
+    run: &RunDir,
+    sel: &mut SelectionFile,
+    ended: Option<space::Ended>,
+) -> Result<()> {
+    if ended.is_some() {
+        sel.ended = ended;
+        io::write_toml(&run.selection(), sel)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use space::{Arch, CandidateFile, ResultFile};
+
+    /// A plan of the default experiment (no data needed: only the top rung's epochs matter here).
+    fn plan() -> Plan {
+        let mut e = space::Experiment::default();
+        e.search.budget = Some(16);
+        e.evaluate.epochs = Some(8);
+        let def = space::SpaceDef::from_spec(&e.space).unwrap();
+        let input = space::InputInfo {
+            features: 64,
+            shape: Some([1, 8, 8]),
+            classes: 10,
+        };
+        Plan::from_file(space::SpaceFile {
+            version: space::ARTIFACT_VERSION,
+            kind: "nas.space".into(),
+            size: def.size().to_string(),
+            rows: 0,
+            data_fingerprint: String::new(),
+            class_names: Vec::new(),
+            input,
+            experiment: e,
+        })
+        .unwrap()
+    }
 
     fn entry(id: u64, score: f64, params: u64, status: &str) -> Entry {
         Entry {
@@ -204,14 +241,14 @@ mod tests {
             entry(4, 0.99, 1, "diverged"),
             entry(5, 0.95, 200, "ok"),
         ];
-        let s = selection(&Experiment::default(), &h).unwrap();
+        let s = selection(&plan(), &h).unwrap();
         assert_eq!(s.best.id, 3);
         assert_eq!(
             s.ranking.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![3, 5, 2, 1]
         );
         assert_eq!((s.evaluated, s.ok), (5, 4));
-        assert!(selection(&Experiment::default(), &[entry(1, 0.5, 1, "failed")]).is_err());
+        assert!(selection(&plan(), &[entry(1, 0.5, 1, "failed")]).is_err());
     }
 
     #[test]
@@ -224,27 +261,15 @@ mod tests {
             entry(5, 0.89, 100, "ok"), // dominated by 1
             entry(6, 0.97, 900, "ok"),
         ];
-        let s = selection(&Experiment::default(), &h).unwrap();
+        let s = selection(&plan(), &h).unwrap();
         assert_eq!(
             s.front.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![1, 3, 2, 6]
         );
         assert_eq!(s.best.id, 6);
-        assert_eq!(
-            selection_within(&Experiment::default(), &h, Some(250))
-                .unwrap()
-                .best
-                .id,
-            3
-        );
-        assert_eq!(
-            selection_within(&Experiment::default(), &h, Some(100))
-                .unwrap()
-                .best
-                .id,
-            1
-        );
-        let e = selection_within(&Experiment::default(), &h, Some(50))
+        assert_eq!(selection_within(&plan(), &h, Some(250)).unwrap().best.id, 3);
+        assert_eq!(selection_within(&plan(), &h, Some(100)).unwrap().best.id, 1);
+        let e = selection_within(&plan(), &h, Some(50))
             .unwrap_err()
             .to_string();
         assert!(e.contains("smallest has 100"), "{e}");
@@ -261,7 +286,7 @@ mod tests {
             entry(6, 0.97, 900, "ok"),
             entry(7, 0.94, 150, "ok"),
         ];
-        let ranking = rank(&Experiment::default(), &h);
+        let ranking = rank(&plan(), &h);
         let front = pareto_front_2d(&ranking);
         let ids: Vec<u64> = front.iter().map(|r| r.id).collect();
         assert_eq!(ids, [1, 7, 2, 6]);

@@ -50,6 +50,8 @@ string_enum!(
 );
 
 pub use crate::execution::{DeviceSetting, TimeLimit};
+pub use crate::spec_data::{Builtin, DataSource, DataSpec};
+pub use crate::spec_space::{BlockKind, SpaceFamily, SpaceSpec};
 
 /// How a run executes, as opposed to what it computes: changing these never changes a candidate, a score or
 /// a selection, so a run may be resumed with other values and they are simply used.
@@ -101,126 +103,6 @@ impl Default for Experiment {
             space: SpaceSpec::default(),
             search: SearchSpec::default(),
             evaluate: EvalSpec::default(),
-        }
-    }
-}
-
-/// `[data]`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataSpec {
-    /// `builtin:digits` or a CSV path (relative paths are relative to the experiment file).
-    #[serde(default = "default_source")]
-    pub source: String,
-    /// Name of the label column.
-    #[serde(default = "default_label")]
-    pub label: String,
-    /// Image shape `[channels, height, width]` of the feature columns (channel-first); needed by conv spaces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shape: Option<Vec<usize>>,
-    /// The IDX labels file, when `source` is an IDX images file (relative paths: to the experiment file).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<String>,
-    /// `[height, width]` every image of an image folder is resized to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resize: Option<Vec<usize>>,
-}
-
-fn default_source() -> String {
-    "builtin:digits".into()
-}
-fn default_label() -> String {
-    "label".into()
-}
-
-impl Default for DataSpec {
-    fn default() -> Self {
-        DataSpec {
-            source: default_source(),
-            label: default_label(),
-            shape: None,
-            labels: None,
-            resize: None,
-        }
-    }
-}
-
-/// `[space]`: one struct for both families, so that TOML errors keep their line numbers; keys that do not
-/// belong to the chosen family are rejected by [`Experiment::validate`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpaceSpec {
-    /// `chain` (MLP/CNN sequence of blocks) or `cell` (NAS-Bench-201 cell).
-    #[serde(default = "default_family")]
-    pub family: String,
-    // --- chain ---
-    /// chain: `conv` or `dense` blocks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block: Option<String>,
-    /// chain: `[min, max]` number of blocks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub depth: Option<Vec<usize>>,
-    /// chain: width (dense units or conv channels) choices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub width: Option<Vec<usize>>,
-    /// chain, conv: kernel size choices (odd).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<Vec<usize>>,
-    /// chain: activation choices (`relu`, `gelu`, `tanh`, `silu`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activation: Option<Vec<String>>,
-    /// chain, conv: pooling choices after a block (`none`, `max`, `avg`: 2×2, stride 2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pool: Option<Vec<String>>,
-    /// chain: batch-norm choices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch_norm: Option<Vec<bool>>,
-    /// chain: dropout-rate choices in [0, 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dropout: Option<Vec<f64>>,
-    /// chain: residual (skip) connection choices.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub residual: Option<Vec<bool>>,
-    // --- cell ---
-    /// cell: nodes in the cell DAG (NAS-Bench-201: 4).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nodes: Option<usize>,
-    /// cell: the edge operations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ops: Option<Vec<String>>,
-    /// cell: channels of the first stage (doubled at each reduction).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channels: Option<usize>,
-    /// cell: cells per stage.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cells_per_stage: Option<usize>,
-    /// cell: stages (a reduction block between consecutive stages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stages: Option<usize>,
-}
-
-fn default_family() -> String {
-    "chain".into()
-}
-
-impl Default for SpaceSpec {
-    fn default() -> Self {
-        SpaceSpec {
-            family: default_family(),
-            block: None,
-            depth: None,
-            width: None,
-            kernel: None,
-            activation: None,
-            pool: None,
-            batch_norm: None,
-            dropout: None,
-            residual: None,
-            nodes: None,
-            ops: None,
-            channels: None,
-            cells_per_stage: None,
-            stages: None,
         }
     }
 }
@@ -324,12 +206,6 @@ pub const TABLE_DEFAULTS: Defaults = Defaults {
     time: TimeLimit(std::time::Duration::from_secs(5 * 60)),
 };
 
-impl SearchSpec {
-    /// The budget (the image default when unresolved).
-    pub fn budget(&self) -> usize {
-        self.budget.unwrap_or(IMAGE_DEFAULTS.budget)
-    }
-}
 fn default_batch() -> usize {
     4
 }
@@ -433,12 +309,6 @@ fn default_arch_column() -> String {
 fn default_folds() -> usize {
     5
 }
-impl EvalSpec {
-    /// The epochs (the image default when unresolved).
-    pub fn epochs(&self) -> usize {
-        self.epochs.unwrap_or(IMAGE_DEFAULTS.epochs)
-    }
-}
 fn default_batch_size() -> usize {
     64
 }
@@ -472,7 +342,8 @@ impl Default for EvalSpec {
 }
 
 impl Experiment {
-    /// Reads and validates an experiment file; relative data paths become relative to its directory.
+    /// Reads an experiment file (validated when it is resolved: [`crate::Plan::resolve`]); relative data paths
+    /// become relative to its directory.
     pub fn load(path: &Path) -> Result<Experiment> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
@@ -483,17 +354,13 @@ impl Experiment {
                 *p = base.join(p.as_str()).to_string_lossy().into_owned();
             }
         };
-        if !exp.data.source.starts_with("builtin:") {
-            near_file(&mut exp.data.source);
-        }
+        exp.data.source = exp.data.source.relative_to(base);
         if let Some(l) = exp.data.labels.as_mut() {
             near_file(l);
         }
         if let Some(t) = exp.evaluate.table.as_mut() {
             near_file(t);
         }
-        exp.validate()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(exp)
     }
 
@@ -540,22 +407,6 @@ impl Experiment {
                 .min_epochs
                 .get_or_insert(crate::fidelity::default_min_epochs(epochs, eta).min(epochs));
         }
-    }
-
-    /// Whether candidate `c` trains at the top rung (`[evaluate] epochs`): only those results are ranked and
-    /// selected.
-    pub fn top_rung(&self, c: &crate::CandidateFile) -> bool {
-        c.epochs_or(self.evaluate.epochs()) == self.evaluate.epochs()
-    }
-
-    /// The epochs of each rung of the search's schedule, lowest first; the last is `[evaluate] epochs`.
-    pub fn rungs(&self) -> Vec<usize> {
-        let full = self.evaluate.epochs();
-        let s = &self.search;
-        let min = s
-            .min_epochs
-            .unwrap_or_else(|| crate::fidelity::default_min_epochs(full, s.eta));
-        crate::fidelity::rungs(s.fidelity, full, min, s.eta)
     }
 
     /// Checks values that TOML types cannot: ranges, empty choices, keys of the wrong family.
@@ -681,7 +532,7 @@ mod tests {
         let epochs = |d: Defaults, rows: usize| {
             let mut e = Experiment::default();
             e.fill_defaults(d, rows);
-            e.evaluate.epochs()
+            e.evaluate.epochs.unwrap()
         };
         // The built-in digits, fashion10k, all 70,000 Fashion-MNIST images (5 folds).
         assert_eq!(epochs(IMAGE_DEFAULTS, 1797), 8);
@@ -693,7 +544,7 @@ mod tests {
         let mut e = Experiment::default();
         e.evaluate.epochs = Some(12);
         e.fill_defaults(IMAGE_DEFAULTS, 70_000);
-        assert_eq!(e.evaluate.epochs(), 12, "given epochs are kept");
+        assert_eq!(e.evaluate.epochs, Some(12), "given epochs are kept");
     }
 
     #[test]

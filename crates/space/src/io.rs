@@ -43,18 +43,6 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A data file's bytes, decompressed when it is gzip (by its magic bytes, whatever its name).
-pub fn read_data_file(path: &Path) -> Result<Vec<u8>> {
-    let bytes = fs::read(path).map_err(|e| anyhow!("{}: cannot read data: {e}", path.display()))?;
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(bytes);
-    }
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
-        .map_err(|e| anyhow!("{}: cannot decompress (gzip): {e}", path.display()))?;
-    Ok(out)
-}
-
 /// Moves the file `from` to `to` (same file system: atomic), then fsyncs `to`'s directory; the error names
 /// both.
 pub fn move_file(from: &Path, to: &Path) -> Result<()> {

@@ -4,9 +4,10 @@
 //! - the experiment file ([`Experiment`]) and its validation;
 //! - the two space families ([`SpaceDef`]: `chain` and NAS-Bench-201 `cell`) with the operations a search needs
 //!   — sample, mutate, cross over, neighbours, canonical key, parameter and FLOP counts, size;
+//! - the [`Plan`]: the experiment resolved once against facts about its data, stored as `space.toml`;
 //! - the run directory and its versioned artifacts ([`RunDir`], [`SpaceFile`], [`CandidateFile`], [`ResultFile`],
 //!   [`SelectionFile`]), written atomically by [`io`];
-//! - data loading ([`Dataset`]) and deterministic random streams ([`Rng`]).
+//! - deterministic random streams ([`Rng`]). Reading data files is the `data` crate's job.
 //!
 //! Key design decision: the stages (`generate`, `evaluate`, `select`) depend on this crate and never on each
 //! other, and talk only through the files defined here. So a stage can be run alone, resumed, or replaced by
@@ -71,26 +72,56 @@ macro_rules! serde_via_str {
     };
 }
 
+/// `FromStr`, `Display` and serde (through [`serde_via_str!`]) for an enum that has `name()` and a list of its
+/// values: a bad value is "KEY: unknown "x" (expected one of …)", with the file's line when read from one.
+macro_rules! named_serde {
+    ($name:ident, $key:literal, $all:expr) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = anyhow::Error;
+            fn from_str(s: &str) -> anyhow::Result<$name> {
+                $all.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+                    let names: Vec<&str> = $all.iter().map(|v| v.name()).collect();
+                    anyhow::anyhow!(
+                        concat!($key, ": unknown \"{}\" (expected one of {})"),
+                        s,
+                        names.join(", ")
+                    )
+                })
+            }
+        }
+        serde_via_str!($name);
+    };
+}
+
 pub mod arch;
-pub mod artifacts;
-pub mod data;
+pub mod encoding;
 pub mod execution;
 pub mod experiment;
 pub mod fidelity;
-pub mod images;
+pub mod files;
 pub mod io;
-mod load;
 pub mod metrics;
-pub mod prep;
+pub mod plan;
 pub mod rng;
+pub mod run_dir;
+pub mod spec_data;
+pub mod spec_space;
 
 pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef};
-pub use artifacts::{
-    mean_std, CandidateFile, Entry, ExportFormat, LeaseFile, ModelFile, Origin, Ranked, ResultFile,
-    RunDir, SelectionFile, SpaceFile, Status, ARTIFACTS_READ, ARTIFACT_VERSION, MODEL_VERSION,
-};
-pub use data::Dataset;
 pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Proxy, Strategy, TimeLimit};
 pub use fidelity::Fidelity;
+pub use files::{
+    mean_std, CandidateFile, Ended, ExportFormat, LeaseFile, ModelFile, Origin, Ranked, ResultFile,
+    SelectionFile, SpaceFile, Status, ARTIFACTS_READ, ARTIFACT_VERSION, MODEL_VERSION,
+};
 pub use metrics::Metric;
+pub use plan::{DataFacts, Plan};
 pub use rng::Rng;
+pub use run_dir::{Damaged, Entry, RunDir};
+pub use spec_data::{Builtin, DataSource};
+pub use spec_space::{BlockKind, SpaceFamily};

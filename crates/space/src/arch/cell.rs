@@ -7,7 +7,10 @@ use crate::rng::Rng;
 use anyhow::{anyhow, bail, Result};
 
 /// The operation on an edge of a cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub enum CellOp {
     /// No connection.
     None,
@@ -55,11 +58,9 @@ impl CellOp {
             _ => None,
         }
     }
-
-    fn names() -> String {
-        CellOp::ALL.map(CellOp::name).join(", ")
-    }
 }
+
+named_serde!(CellOp, "[space] ops", CellOp::ALL);
 
 /// A NAS-Bench-201-style cell: one op per edge; edges ordered (1←0), (2←0), (2←1), (3←0)…
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,24 +192,10 @@ impl CellSpace {
         if !(2..=8).contains(&nodes) {
             bail!("[space] nodes: must be in 2..=8, got {nodes}");
         }
-        let names = s
-            .ops
-            .clone()
-            .unwrap_or_else(|| CellOp::ALL.map(|o| o.name().to_string()).to_vec());
-        if names.is_empty() {
+        let mut ops = s.ops.clone().unwrap_or_else(|| CellOp::ALL.to_vec());
+        if ops.is_empty() {
             bail!("[space] ops: the list of choices is empty");
         }
-        let mut ops = names
-            .iter()
-            .map(|o| {
-                CellOp::parse(o).ok_or_else(|| {
-                    anyhow!(
-                        "[space] ops: unknown \"{o}\" (expected one of {})",
-                        CellOp::names()
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
         ops.sort();
         ops.dedup();
         if ops == [CellOp::None] {

@@ -5,12 +5,13 @@
 //! it, so adding an attribute means adding its field, its notation, its `[space]` key and one line there.
 
 use super::{Family, InputInfo};
-use crate::experiment::SpaceSpec;
+use crate::experiment::{BlockKind, SpaceSpec};
 use crate::rng::Rng;
 use anyhow::{anyhow, bail, Result};
 
 /// Activation functions of chain blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Act {
     /// max(0, x)
     Relu,
@@ -40,7 +41,8 @@ impl Act {
 }
 
 /// Pooling after a conv block (2×2, stride 2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Pool {
     /// No pooling.
     None,
@@ -51,7 +53,10 @@ pub enum Pool {
 }
 
 impl Pool {
-    fn name(self) -> &'static str {
+    /// All poolings, in notation order.
+    pub const ALL: [Pool; 3] = [Pool::None, Pool::Max, Pool::Avg];
+    /// Notation name.
+    pub fn name(self) -> &'static str {
         match self {
             Pool::None => "none",
             Pool::Max => "max",
@@ -59,11 +64,12 @@ impl Pool {
         }
     }
     fn parse(s: &str) -> Option<Pool> {
-        [Pool::None, Pool::Max, Pool::Avg]
-            .into_iter()
-            .find(|p| p.name() == s)
+        Pool::ALL.into_iter().find(|p| p.name() == s)
     }
 }
+
+named_serde!(Act, "[space] activation", Act::ALL);
+named_serde!(Pool, "[space] pool", Pool::ALL);
 
 /// One block of a chain: conv(k×k, same padding) or dense, then batch norm, activation, residual add
 /// (1×1 / linear projection when widths differ), pooling, dropout.
@@ -238,12 +244,7 @@ impl ChainSpace {
         ] {
             set(k, p)?;
         }
-        let block = s.block.clone().unwrap_or_else(|| "conv".into());
-        let conv = match block.as_str() {
-            "conv" => true,
-            "dense" => false,
-            other => bail!("[space] block: unknown \"{other}\" (expected conv or dense)"),
-        };
+        let conv = s.block.unwrap_or(BlockKind::Conv) == BlockKind::Conv;
         let depth = s.depth.clone().unwrap_or(vec![1, 3]);
         if depth.len() != 2 || depth[0] == 0 || depth[0] > depth[1] || depth[1] > 32 {
             bail!("[space] depth: expected [min, max] with 1 <= min <= max <= 32, got {depth:?}");
@@ -270,27 +271,9 @@ impl ChainSpace {
             set("kernel", s.kernel.is_some())?;
             vec![None]
         };
-        let act = choices(
-            "activation",
-            &s.activation,
-            vec!["relu".into(), "silu".into()],
-        )?
-        .iter()
-        .map(|a| {
-            Act::parse(a).ok_or_else(|| {
-                anyhow!("[space] activation: unknown \"{a}\" (expected relu, gelu, tanh or silu)")
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+        let act = choices("activation", &s.activation, vec![Act::Relu, Act::Silu])?;
         let pool = if conv {
-            choices("pool", &s.pool, vec!["none".into(), "max".into()])?
-                .iter()
-                .map(|p| {
-                    Pool::parse(p).ok_or_else(|| {
-                        anyhow!("[space] pool: unknown \"{p}\" (expected none, max or avg)")
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?
+            choices("pool", &s.pool, vec![Pool::None, Pool::Max])?
         } else {
             set("pool", s.pool.is_some())?;
             vec![Pool::None]

@@ -12,7 +12,7 @@ pub mod chain;
 pub use cell::{edge_index, Cell, CellOp, CellSpace};
 pub use chain::{Act, Block, ChainSpace, Pool};
 
-use crate::experiment::SpaceSpec;
+use crate::experiment::{SpaceFamily, SpaceSpec};
 use crate::rng::Rng;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -126,10 +126,9 @@ impl SpaceDef {
             }
             Ok(())
         };
-        match s.family.as_str() {
-            "chain" => Ok(SpaceDef::Chain(ChainSpace::from_spec(s, &set)?)),
-            "cell" => Ok(SpaceDef::Cell(CellSpace::from_spec(s, &set)?)),
-            other => bail!("[space] family: unknown \"{other}\" (expected chain or cell)"),
+        match s.family {
+            SpaceFamily::Chain => Ok(SpaceDef::Chain(ChainSpace::from_spec(s, &set)?)),
+            SpaceFamily::Cell => Ok(SpaceDef::Cell(CellSpace::from_spec(s, &set)?)),
         }
     }
 
@@ -268,7 +267,7 @@ mod tests {
     fn nb201_strings_round_trip() {
         let s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
         let mut spec = Experiment::default().space;
-        spec.family = "cell".into();
+        spec.family = crate::SpaceFamily::Cell;
         let sp = SpaceDef::from_spec(&spec).unwrap();
         let a = sp.parse(s).unwrap();
         assert_eq!(a.to_string(), s);
@@ -309,7 +308,7 @@ mod tests {
     #[test]
     fn features_are_in_range_and_equal_exactly_for_equal_keys() {
         let mut cell = Experiment::default().space;
-        cell.family = "cell".into();
+        cell.family = crate::SpaceFamily::Cell;
         for spec in [Experiment::default().space, cell] {
             let sp = SpaceDef::from_spec(&spec).unwrap();
             let d = sp.feature_count();

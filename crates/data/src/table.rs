@@ -1,6 +1,7 @@
-//! Data sets: the built-in digits and user CSV files, loaded with errors that name file, line and column.
+//! Tables: the built-in digits and user CSV files, loaded with errors that name file, line and column.
 
 use anyhow::{anyhow, bail, Result};
+use space::{Builtin, DataSource};
 use std::io::Read;
 
 /// The built-in digits set (gzip of `digits.csv`; see `data/DIGITS-ATTRIBUTION.md`).
@@ -55,11 +56,6 @@ impl Dataset {
         self.y.len()
     }
 
-    /// The default image shape of a source, if it has one.
-    pub fn default_shape(source: &str) -> Option<Vec<usize>> {
-        (source == "builtin:digits").then(|| vec![1, 8, 8])
-    }
-
     /// Whether every feature is a number and no cell is missing (what image data must be).
     pub fn all_numeric_and_complete(&self) -> bool {
         self.columns
@@ -95,24 +91,21 @@ impl Dataset {
             features: t.columns.len(),
             columns: t.columns,
             classes,
-            fingerprint: format!("{:016x}", crate::rng::fnv1a(bytes)),
+            fingerprint: format!("{:016x}", space::rng::fnv1a(bytes)),
             shape: None,
         })
     }
 }
 
-/// The bytes of a data source: `builtin:digits` or a path, gzip-compressed or not (decompressed here).
-pub fn source_bytes(source: &str) -> Result<Vec<u8>> {
+/// The bytes of a data source, gzip-compressed or not (decompressed here).
+pub fn source_bytes(source: &DataSource) -> Result<Vec<u8>> {
     match source {
-        "builtin:digits" => {
+        DataSource::Builtin(Builtin::Digits) => {
             let mut text = Vec::new();
             flate2::read::GzDecoder::new(DIGITS_GZ).read_to_end(&mut text)?;
             Ok(text)
         }
-        s if s.starts_with("builtin:") => {
-            bail!("[data] source: unknown built-in data set \"{s}\" (available: builtin:digits)")
-        }
-        path => crate::io::read_data_file(std::path::Path::new(path)),
+        DataSource::Path(path) => read_data_file(path),
     }
 }
 
@@ -306,10 +299,23 @@ pub fn parse_csv_with(
     })
 }
 
+/// A data file's bytes, decompressed when it is gzip (by its magic bytes, whatever its name).
+pub fn read_data_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow!("{}: cannot read data: {e}", path.display()))?;
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
+        .map_err(|e| anyhow!("{}: cannot decompress (gzip): {e}", path.display()))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::DataSpec;
+    use space::experiment::DataSpec;
 
     #[test]
     fn builtin_digits_loads() {
@@ -346,7 +352,7 @@ mod tests {
         std::io::Write::write_all(&mut gz, b"a\tb\ty\n1\t2\t0\n3\t4\t1\n").unwrap();
         std::fs::write(&p, gz.finish().unwrap()).unwrap();
         let d = Dataset::load(&DataSpec {
-            source: p.to_string_lossy().into_owned(),
+            source: space::DataSource::Path(p.clone()),
             label: "y".into(),
             ..Default::default()
         })

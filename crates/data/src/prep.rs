@@ -8,8 +8,8 @@
 //! sees only the rows it is given, so a held-out fold changes nothing that is fitted. The fitted [`Prep`] is
 //! stored in `model.toml`, so prediction applies exactly what training did.
 
-use crate::data::{Column, ColumnKind};
-use serde::{Deserialize, Serialize};
+use crate::table::{Column, ColumnKind};
+pub use space::encoding::ColumnEncoding;
 
 /// Rows as the networks read them: images reordered channel-last (`h, w, c`), other data as is.
 pub fn network_layout(x: &[f32], features: usize, shape: Option<[usize; 3]>) -> Vec<f32> {
@@ -79,82 +79,42 @@ impl Standardizer {
     }
 }
 
-/// How one raw column becomes network inputs (fitted on training rows).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum ColumnEncoding {
-    /// A number: missing cells filled with `fill`, and one more input (1 for a missing cell) when `indicator`.
-    Numeric {
-        /// Column name.
-        name: String,
-        /// The training mean, for missing cells.
-        fill: f32,
-        /// Whether an "is missing" input follows.
-        indicator: bool,
-    },
-    /// A category: one input per level (one-hot); a missing cell counts as `fill`; an unknown level is all zeros.
-    Categorical {
-        /// Column name.
-        name: String,
-        /// The levels seen in the training rows, sorted.
-        levels: Vec<String>,
-        /// The most frequent training level, for missing cells.
-        fill: String,
-    },
-}
-
-impl ColumnEncoding {
-    /// The column's name.
-    pub fn name(&self) -> &str {
-        match self {
-            ColumnEncoding::Numeric { name, .. } | ColumnEncoding::Categorical { name, .. } => name,
-        }
-    }
-
-    /// Network inputs this column becomes.
-    pub fn width(&self) -> usize {
-        match self {
-            ColumnEncoding::Numeric { indicator, .. } => 1 + usize::from(*indicator),
-            ColumnEncoding::Categorical { levels, .. } => levels.len(),
-        }
-    }
-
-    fn fit(col: &Column, values: impl Iterator<Item = f32>) -> ColumnEncoding {
-        let name = col.name.clone();
-        match &col.kind {
-            ColumnKind::Numeric => {
-                let (mut sum, mut n, mut missing) = (0f64, 0usize, false);
-                for v in values {
-                    if v.is_nan() {
-                        missing = true;
-                    } else {
-                        sum += v as f64;
-                        n += 1;
-                    }
-                }
-                ColumnEncoding::Numeric {
-                    name,
-                    fill: if n > 0 { (sum / n as f64) as f32 } else { 0.0 },
-                    indicator: missing,
+/// Fits one column's encoding on its training values (NaN for a missing cell).
+fn fit_encoding(col: &Column, values: impl Iterator<Item = f32>) -> ColumnEncoding {
+    let name = col.name.clone();
+    match &col.kind {
+        ColumnKind::Numeric => {
+            let (mut sum, mut n, mut missing) = (0f64, 0usize, false);
+            for v in values {
+                if v.is_nan() {
+                    missing = true;
+                } else {
+                    sum += v as f64;
+                    n += 1;
                 }
             }
-            ColumnKind::Categorical { levels } => {
-                let mut count = vec![0usize; levels.len()];
-                for v in values.filter(|v| !v.is_nan()) {
-                    count[v as usize] += 1;
-                }
-                // The most frequent level (the first in sorted order on a tie).
-                let mode = (0..levels.len()).max_by_key(|&i| (count[i], std::cmp::Reverse(i)));
-                ColumnEncoding::Categorical {
-                    name,
-                    levels: (0..levels.len())
-                        .filter(|&i| count[i] > 0)
-                        .map(|i| levels[i].clone())
-                        .collect(),
-                    fill: mode
-                        .filter(|&i| count[i] > 0)
-                        .map_or(String::new(), |i| levels[i].clone()),
-                }
+            ColumnEncoding::Numeric {
+                name,
+                fill: if n > 0 { (sum / n as f64) as f32 } else { 0.0 },
+                indicator: missing,
+            }
+        }
+        ColumnKind::Categorical { levels } => {
+            let mut count = vec![0usize; levels.len()];
+            for v in values.filter(|v| !v.is_nan()) {
+                count[v as usize] += 1;
+            }
+            // The most frequent level (the first in sorted order on a tie).
+            let mode = (0..levels.len()).max_by_key(|&i| (count[i], std::cmp::Reverse(i)));
+            ColumnEncoding::Categorical {
+                name,
+                levels: (0..levels.len())
+                    .filter(|&i| count[i] > 0)
+                    .map(|i| levels[i].clone())
+                    .collect(),
+                fill: mode
+                    .filter(|&i| count[i] > 0)
+                    .map_or(String::new(), |i| levels[i].clone()),
             }
         }
     }
@@ -186,7 +146,7 @@ impl Prep {
         let encodings: Vec<ColumnEncoding> = columns
             .iter()
             .enumerate()
-            .map(|(j, c)| ColumnEncoding::fit(c, rows.iter().map(|&r| x[r * f + j])))
+            .map(|(j, c)| fit_encoding(c, rows.iter().map(|&r| x[r * f + j])))
             .collect();
         let mut prep = Prep {
             columns: encodings,
@@ -295,7 +255,7 @@ impl Prep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Dataset;
+    use crate::table::Dataset;
 
     #[test]
     fn standardizer_uses_only_given_rows() {

@@ -5,7 +5,7 @@
 //! Both give a [`Dataset`] whose features are the pixels, channel-first (`c, h, w`) with values as stored
 //! (0–255), and the image shape they found.
 
-use crate::data::{Column, ColumnKind, Dataset};
+use crate::table::{Column, ColumnKind, Dataset};
 use anyhow::{anyhow, bail, Result};
 use std::path::Path;
 
@@ -79,7 +79,7 @@ fn classes_of(labels: &[String]) -> (Vec<String>, Vec<u32>) {
 /// `image_bytes` is the images file's content, already read (and decompressed).
 pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
     let (dims, px) = idx(images, image_bytes)?;
-    let (ldims, lab) = idx(labels, crate::io::read_data_file(labels)?)?;
+    let (ldims, lab) = idx(labels, crate::table::read_data_file(labels)?)?;
     let (n, c, h, w) = match dims[..] {
         [n, h, w] => (n, 1, h, w),
         [n, h, w, c] => (n, c, h, w),
@@ -108,8 +108,8 @@ pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Da
     }
     let texts: Vec<String> = lab.iter().map(|v| v.to_string()).collect();
     let (classes, y) = classes_of(&texts);
-    let mut fp = crate::rng::fnv1a(&px);
-    fp ^= crate::rng::fnv1a(&lab).rotate_left(1);
+    let mut fp = space::rng::fnv1a(&px);
+    fp ^= space::rng::fnv1a(&lab).rotate_left(1);
     Ok(Dataset {
         x,
         y,
@@ -163,7 +163,7 @@ pub fn load_folder(dir: &Path, resize: Option<[usize; 2]>) -> Result<Dataset> {
     for (path, _) in &files {
         let bytes =
             std::fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
-        fp = fp.rotate_left(5) ^ crate::rng::fnv1a(&bytes);
+        fp = fp.rotate_left(5) ^ space::rng::fnv1a(&bytes);
         let img = image::load_from_memory(&bytes)
             .map_err(|e| anyhow!("{}: cannot decode the image: {e}", path.display()))?;
         let img = match resize {
@@ -299,7 +299,7 @@ fn npy(path: &Path, bytes: Vec<u8>) -> Result<(Vec<usize>, Vec<f64>)> {
 /// `feature_bytes` is the features file's content, already read (and decompressed).
 pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
     let (dims, values) = npy(features, feature_bytes)?;
-    let (ldims, lab) = npy(labels, crate::io::read_data_file(labels)?)?;
+    let (ldims, lab) = npy(labels, crate::table::read_data_file(labels)?)?;
     let (n, shape) = match dims[..] {
         [n, _] => (n, None),
         [n, h, w] => (n, Some([1, h, w])),
@@ -331,13 +331,13 @@ pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Resul
             c.name = format!("x{j}");
         }
     }
-    let mut fp = crate::rng::fnv1a(
+    let mut fp = space::rng::fnv1a(
         &values
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect::<Vec<u8>>(),
     );
-    fp ^= crate::rng::fnv1a(texts.join(",").as_bytes()).rotate_left(1);
+    fp ^= space::rng::fnv1a(texts.join(",").as_bytes()).rotate_left(1);
     Ok(Dataset {
         x: values.iter().map(|&v| v as f32).collect(),
         y,
@@ -352,7 +352,7 @@ pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::DataSpec;
+    use space::experiment::DataSpec;
 
     fn tmp(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("nas-img-{}-{name}", std::process::id()));
@@ -379,7 +379,7 @@ mod tests {
         std::io::Write::write_all(&mut gz, &idx_bytes(&[3], &[7, 2, 7])).unwrap();
         std::fs::write(d.join("y.idx.gz"), gz.finish().unwrap()).unwrap();
         let spec = DataSpec {
-            source: d.join("x.idx").to_string_lossy().into_owned(),
+            source: space::DataSource::Path(d.join("x.idx")),
             labels: Some(d.join("y.idx.gz").to_string_lossy().into_owned()),
             ..Default::default()
         };
@@ -417,7 +417,7 @@ mod tests {
         }
         std::fs::write(d.join("cat/notes.txt"), "ignored").unwrap();
         let spec = DataSpec {
-            source: d.to_string_lossy().into_owned(),
+            source: space::DataSource::Path(d.to_path_buf()),
             ..Default::default()
         };
         let data = Dataset::load(&spec).unwrap();
@@ -478,7 +478,7 @@ mod tests {
         let y: Vec<u8> = [1i64, 0, 1].iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(d.join("y.npy"), npy_bytes("<i8", "(3,)", &y)).unwrap();
         let spec = DataSpec {
-            source: d.join("x.npy").to_string_lossy().into_owned(),
+            source: space::DataSource::Path(d.join("x.npy")),
             labels: Some(d.join("y.npy").to_string_lossy().into_owned()),
             ..Default::default()
         };
@@ -497,7 +497,7 @@ mod tests {
         )
         .unwrap();
         let data = Dataset::load(&DataSpec {
-            source: d.join("img.npy").to_string_lossy().into_owned(),
+            source: space::DataSource::Path(d.join("img.npy")),
             ..spec.clone()
         })
         .unwrap();

@@ -1,0 +1,99 @@
+//! `nas space`: validate an experiment against its data and write the run directory's `space.toml`.
+
+use crate::args::{ExpArgs, SpaceArgs};
+use anyhow::{anyhow, bail, Result};
+use space::{DeviceSetting, Plan, RunDir, SpaceFile};
+
+/// `nas space`.
+pub(crate) fn run(a: SpaceArgs) -> Result<()> {
+    let run = RunDir::new(&a.out);
+    if run.space().exists() {
+        bail!(
+            "{}: already exists; use another --out, or `nas run --out {}` to resume",
+            run.space().display(),
+            a.out.display()
+        );
+    }
+    let plan = make_space(&run, &a.exp, None, false)?;
+    let sf = &plan.file;
+    println!(
+        "{}: {} space of {} architectures over {} rows, {} classes",
+        run.space().display(),
+        sf.experiment.space.family,
+        sf.size,
+        sf.rows,
+        sf.input.classes
+    );
+    Ok(())
+}
+
+/// Resolves the experiment, makes every check that can be made before anything is written (data, shape,
+/// space, folds against rows, the device), then creates the run directory and its `space.toml`.
+pub(crate) fn make_space(
+    run: &RunDir,
+    exp: &ExpArgs,
+    device: Option<DeviceSetting>,
+    quiet: bool,
+) -> Result<Plan> {
+    let (plan, data) = exp.resolve()?;
+    evaluate::check_plan(&plan, data.rows(), device)
+        .map_err(|e| anyhow!("{}: {e}", exp.origin()))?;
+    let folds = plan.exp().evaluate.folds;
+    if !quiet {
+        eprintln!("nas: data: {}", describe(&plan.file, &data));
+        let mut counts = vec![0usize; data.classes.len()];
+        for &y in &data.y {
+            counts[y as usize] += 1;
+        }
+        if let Some((c, n)) = counts.iter().enumerate().min_by_key(|(_, n)| **n) {
+            if *n < folds {
+                eprintln!(
+                    "nas: warning: class `{}` has {n} rows, fewer than the {folds} folds: some folds will not see it",
+                    data.classes[c]
+                );
+            }
+        }
+    }
+    run.create()?;
+    plan.file.write(run)?;
+    Ok(plan)
+}
+
+/// What was detected in the data: rows, columns, classes, kind, categorical columns, missing cells.
+fn describe(sf: &SpaceFile, data: &data::Dataset) -> String {
+    use data::table::ColumnKind;
+    let kind = match sf.input.shape {
+        Some([c, h, w]) => format!("images {c}×{h}×{w}"),
+        None => "tabular".into(),
+    };
+    let cats: Vec<&str> = data
+        .columns
+        .iter()
+        .filter(|c| matches!(c.kind, ColumnKind::Categorical { .. }))
+        .map(|c| c.name.as_str())
+        .collect();
+    let missing: usize = data.columns.iter().map(|c| c.missing).sum();
+    let with_missing = data.columns.iter().filter(|c| c.missing > 0).count();
+    let mut s = format!(
+        "{} rows, {} feature columns, {} classes, {kind}",
+        data.rows(),
+        data.features,
+        data.classes.len()
+    );
+    if !cats.is_empty() {
+        let shown: Vec<&str> = cats.iter().take(6).copied().collect();
+        s += &format!(
+            "; {} categorical ({}{})",
+            cats.len(),
+            shown.join(", "),
+            if cats.len() > 6 { ", …" } else { "" }
+        );
+    }
+    if missing > 0 {
+        s += &format!("; {missing} missing cells in {with_missing} columns");
+    }
+    if sf.input.features != data.features {
+        s += &format!("; {} network inputs after encoding", sf.input.features);
+    }
+    s
+}

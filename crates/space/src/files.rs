@@ -1,0 +1,399 @@
+//! The artifact formats every stage reads and writes: `space.toml`, candidates, results, leases,
+//! `selection.toml`, `model.toml`. Documented for other programs in `docs/artifacts.md`; keep the two in step.
+
+use crate::arch::InputInfo;
+use crate::experiment::Experiment;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+/// Version of every run artifact format written by this build. Version 2 added the rungs of multi-fidelity
+/// search (`epochs` of candidates and results, the `promotion of N` origin).
+pub const ARTIFACT_VERSION: u32 = 2;
+
+/// The run artifact versions this build reads: every change so far only added keys with defaults, so a
+/// version-1 run directory is resumed as it is.
+pub const ARTIFACTS_READ: std::ops::RangeInclusive<u32> = 1..=ARTIFACT_VERSION;
+
+/// `leases/cNNNNN.toml`: who evaluates a candidate. Created atomically (exclusive), its modification time
+/// renewed while the worker trains; a lease older than the lease timeout, or held by a process of this host
+/// that no longer exists, is expired and may be taken over.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseFile {
+    /// Format version.
+    pub version: u32,
+    /// `nas.lease`.
+    pub kind: String,
+    /// Candidate id.
+    pub id: u64,
+    /// Host name of the worker.
+    pub host: String,
+    /// Process id of the worker.
+    pub pid: u32,
+    /// Unique per claim (host, pid, time, counter), to tell one claim from another.
+    pub token: String,
+    /// When the claim was made, seconds since the Unix epoch.
+    pub since: f64,
+    /// The holder renews the lease at least every quarter of this; not renewed for this long, it is expired.
+    pub timeout_s: f64,
+}
+
+/// `space.toml`: the resolved experiment and what the data looks like.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.space`.
+    pub kind: String,
+    /// Number of architectures in the space (decimal text; may exceed 64 bits).
+    pub size: String,
+    /// Data rows.
+    pub rows: usize,
+    /// FNV-1a of the data bytes.
+    pub data_fingerprint: String,
+    /// Class names in class-index order.
+    pub class_names: Vec<String>,
+    /// Input description.
+    pub input: InputInfo,
+    /// The resolved experiment (defaults filled in, data path absolute).
+    pub experiment: Experiment,
+}
+
+/// How a candidate was made (`origin` of a candidate file). Strategies that replay their state from the
+/// history (annealing's walk, local search's climb, the surrogate's restarts) match on it, so it is typed;
+/// text another program wrote is kept as [`Origin::Other`] and never taken for replay state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Origin {
+    /// Sampled uniformly from the space: `random`.
+    Random,
+    /// One edit of candidate N: `mutation of N`.
+    Mutation(u64),
+    /// A child of two candidates: `crossover of A and B`.
+    Crossover(u64, u64),
+    /// A neighbour of candidate N (local search): `neighbour of N`.
+    Neighbour(u64),
+    /// An annealing move from candidate N: `move from N`.
+    Move(u64),
+    /// The surrogate's pick among random samples: `surrogate restart`.
+    SurrogateRestart,
+    /// The surrogate's pick among the neighbours of candidate N: `surrogate pick near N`.
+    SurrogatePick(u64),
+    /// Candidate N (first trained at a lower rung) promoted to a higher rung: `promotion of N`.
+    Promotion(u64),
+    /// Anything else (written by another program).
+    Other(String),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Random => f.write_str("random"),
+            Origin::Mutation(n) => write!(f, "mutation of {n}"),
+            Origin::Crossover(a, b) => write!(f, "crossover of {a} and {b}"),
+            Origin::Neighbour(n) => write!(f, "neighbour of {n}"),
+            Origin::Move(n) => write!(f, "move from {n}"),
+            Origin::SurrogateRestart => f.write_str("surrogate restart"),
+            Origin::SurrogatePick(n) => write!(f, "surrogate pick near {n}"),
+            Origin::Promotion(n) => write!(f, "promotion of {n}"),
+            Origin::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::str::FromStr for Origin {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Origin> {
+        let id = |t: &str| t.trim().parse::<u64>().ok();
+        Ok(match s {
+            "random" => Origin::Random,
+            "surrogate restart" => Origin::SurrogateRestart,
+            _ => {
+                let parsed = if let Some(n) = s.strip_prefix("mutation of ").and_then(id) {
+                    Some(Origin::Mutation(n))
+                } else if let Some(n) = s.strip_prefix("neighbour of ").and_then(id) {
+                    Some(Origin::Neighbour(n))
+                } else if let Some(n) = s.strip_prefix("move from ").and_then(id) {
+                    Some(Origin::Move(n))
+                } else if let Some(n) = s.strip_prefix("surrogate pick near ").and_then(id) {
+                    Some(Origin::SurrogatePick(n))
+                } else if let Some(n) = s.strip_prefix("promotion of ").and_then(id) {
+                    Some(Origin::Promotion(n))
+                } else {
+                    s.strip_prefix("crossover of ")
+                        .and_then(|r| r.split_once(" and "))
+                        .and_then(|(a, b)| Some(Origin::Crossover(id(a)?, id(b)?)))
+                };
+                parsed.unwrap_or_else(|| Origin::Other(s.to_string()))
+            }
+        })
+    }
+}
+
+serde_via_str!(Origin);
+
+/// `candidates/cNNNNN.toml`: one architecture to evaluate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.candidate`.
+    pub kind: String,
+    /// Candidate id (1, 2, …), also in the file name.
+    pub id: u64,
+    /// Generation batch (0, 1, …).
+    pub batch: u64,
+    /// Number of candidates in that batch.
+    pub batch_size: u64,
+    /// The architecture, in the space's notation.
+    pub arch: String,
+    /// Canonical encoding, used to recognise duplicates.
+    pub key: String,
+    /// How it was made (`random`, `mutation of 3`, …).
+    pub origin: Origin,
+    /// Trainable parameters.
+    pub params: u64,
+    /// Multiply-accumulates per sample.
+    pub flops: u64,
+    /// Multi-fidelity search: train for this many epochs (the candidate's rung); absent: `[evaluate] epochs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+}
+
+impl CandidateFile {
+    /// The epochs it trains for, given the full `[evaluate] epochs`.
+    pub fn epochs_or(&self, full: usize) -> usize {
+        self.epochs.unwrap_or(full)
+    }
+
+    /// The id its random streams are keyed by: a promotion's is the candidate it was first trained as, so a
+    /// promoted candidate scores exactly what a direct training at its epochs would.
+    pub fn stream_id(&self) -> u64 {
+        match self.origin {
+            Origin::Promotion(n) => n,
+            _ => self.id,
+        }
+    }
+}
+
+string_enum!(
+    /// How a candidate's evaluation ended (`status` of a result).
+    Status, "status", {
+        /// Scored.
+        Ok = "ok",
+        /// The loss became NaN or infinite.
+        Diverged = "diverged",
+        /// Training or lookup failed (the result's `error` says why).
+        Failed = "failed",
+    }
+);
+
+/// `results/cNNNNN.toml`: the score of one candidate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.result`.
+    pub kind: String,
+    /// Candidate id.
+    pub id: u64,
+    /// The architecture (copied from the candidate).
+    pub arch: String,
+    /// `ok`, `diverged` or `failed`.
+    pub status: Status,
+    /// Held-out accuracy per fold, 0–1.
+    pub fold_scores: Vec<f64>,
+    /// Mean of `fold_scores` (0 when not ok).
+    pub cv_mean: f64,
+    /// Sample standard deviation of `fold_scores`.
+    pub cv_std: f64,
+    /// Trainable parameters.
+    pub params: u64,
+    /// Multiply-accumulates per sample.
+    pub flops: u64,
+    /// Seconds spent evaluating.
+    pub wall_s: f64,
+    /// Which evaluator produced it.
+    pub evaluator: String,
+    /// Epochs of each fold's training, its rung (with early stopping, the most it could train); absent for
+    /// evaluators that do not train.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+    /// What went wrong, when status is not `ok`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+    /// Other measurements, for reporting only; never visible to a search strategy (e.g. a tabular
+    /// benchmark's test accuracy).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+impl ResultFile {
+    /// Whether the candidate was scored.
+    pub fn ok(&self) -> bool {
+        self.status == Status::Ok
+    }
+
+    pub(crate) fn check(&self) -> std::result::Result<(), String> {
+        if self.ok() && (self.fold_scores.is_empty() || !(0.0..=1.0).contains(&self.cv_mean)) {
+            return Err("status ok needs fold_scores and a cv_mean in [0, 1]".into());
+        }
+        Ok(())
+    }
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+/// One ranked candidate in `selection.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ranked {
+    /// Candidate id.
+    pub id: u64,
+    /// Architecture.
+    pub arch: String,
+    /// Mean CV accuracy.
+    pub cv_mean: f64,
+    /// Std of CV accuracy.
+    pub cv_std: f64,
+    /// Per-fold accuracy.
+    pub fold_scores: Vec<f64>,
+    /// Trainable parameters.
+    pub params: u64,
+    /// Multiply-accumulates per sample.
+    pub flops: u64,
+}
+
+string_enum!(
+    /// Why a search stopped before spending its budget (`ended` of `selection.toml`).
+    Ended, "ended", {
+        /// The `[search] time` limit passed.
+        Time = "time",
+        /// No architecture was left untried.
+        Space = "space",
+    }
+);
+
+/// `selection.toml`: the winner and the ranking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.selection`.
+    pub kind: String,
+    /// Candidates with results, and how many were ok.
+    pub evaluated: usize,
+    /// Of which scored (status ok).
+    pub ok: usize,
+    /// The constraint the best candidate satisfies (`nas select --max-params`), if one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_params: Option<u64>,
+    /// The best candidate: the most accurate (within the constraint).
+    pub best: Ranked,
+    /// The Pareto front of accuracy against parameters and multiply-accumulates: every ok candidate that no
+    /// other is at least as good as on all three and better on one; fewest parameters first.
+    #[serde(default)]
+    pub front: Vec<Ranked>,
+    /// All ok candidates, best first.
+    pub ranking: Vec<Ranked>,
+    /// Why the search that made this selection stopped, when not because the budget was spent: `time`
+    /// (the `[search] time` limit) or `space` (no architecture left untried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Ended>,
+}
+
+/// Version of `model.toml` (2: the column encodings).
+pub const MODEL_VERSION: u32 = 2;
+
+string_enum!(
+    /// The form `nas export --format` writes the winner in.
+    ExportFormat, "format", {
+        /// `model.toml` and our safetensors: what `nas predict` reads.
+        Native = "native",
+        /// A standard ONNX model (`model.onnx`).
+        Onnx = "onnx",
+        /// `model.py` (a PyTorch module) and `weights.safetensors` in PyTorch's names and layouts.
+        Pytorch = "pytorch",
+    }
+);
+
+/// `model/model.toml`: what is needed to use the exported weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.model`.
+    pub kind: String,
+    /// Candidate id of the winner.
+    pub id: u64,
+    /// Architecture.
+    pub arch: String,
+    /// Input description.
+    pub input: InputInfo,
+    /// Class names in output order.
+    pub class_names: Vec<String>,
+    /// How each data column becomes network inputs, in input order (see `data::prep`); `nas predict` finds
+    /// the columns by name.
+    pub columns: Vec<crate::encoding::ColumnEncoding>,
+    /// Per-input mean subtracted before the network (after encoding; network layout order).
+    pub feature_mean: Vec<f32>,
+    /// Per-feature standard deviation divided by.
+    pub feature_std: Vec<f32>,
+    /// Accuracy on the training data after retraining.
+    pub train_accuracy: f64,
+    /// The safetensors file with the weights, next to this file.
+    pub weights: String,
+    /// The CSV label column the model was trained with (`nas predict` reports accuracy when it is present).
+    pub label: String,
+    /// The search space the architecture belongs to (rebuilds the network).
+    pub space: crate::experiment::SpaceSpec,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_round_trip_and_foreign_text_is_kept() {
+        for text in [
+            "random",
+            "mutation of 3",
+            "crossover of 4 and 12",
+            "neighbour of 7",
+            "move from 9",
+            "surrogate restart",
+            "surrogate pick near 5",
+            "my python strategy",
+            "mutation of x",
+        ] {
+            let o: Origin = text.parse().unwrap();
+            assert_eq!(o.to_string(), text);
+        }
+        assert_eq!(
+            "mutation of x".parse::<Origin>().unwrap(),
+            Origin::Other("mutation of x".into())
+        );
+        assert_eq!(
+            "crossover of 4 and 12".parse::<Origin>().unwrap(),
+            Origin::Crossover(4, 12)
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! The [`Plan`]: an experiment resolved once against its data — defaults applied, the data's kind known,
+//! budget, epochs and time limit settled, the space built — which is what every stage works from.
+//!
+//! Resolution needs a few facts about the data ([`DataFacts`]), which the `data` crate reads; this crate
+//! never reads data files. The plan is stored as `space.toml` ([`SpaceFile`], the same strings as ever) and
+//! rebuilt from it by [`Plan::from_file`] without the data.
+
+use crate::arch::{InputInfo, SpaceDef};
+use crate::experiment::{
+    BlockKind, Experiment, SpaceFamily, TimeLimit, IMAGE_DEFAULTS, TABLE_DEFAULTS,
+};
+use crate::files::{SpaceFile, ARTIFACT_VERSION};
+use crate::{CandidateFile, Pool};
+use anyhow::{anyhow, bail, Result};
+
+/// What resolution needs to know about the data.
+#[derive(Clone, Debug)]
+pub struct DataFacts {
+    /// Rows.
+    pub rows: usize,
+    /// FNV-1a of the data's bytes.
+    pub fingerprint: String,
+    /// Class names in class-index order.
+    pub classes: Vec<String>,
+    /// Raw feature columns.
+    pub features: usize,
+    /// The image shape the source itself gives (IDX, NPY of images, image folders).
+    pub shape: Option<[usize; 3]>,
+    /// Why the columns cannot be image pixels (a column of text or with empty cells), if they cannot.
+    pub not_pixels: Option<String>,
+}
+
+/// An experiment resolved against its data: what the stages run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// `space.toml` as stored.
+    pub file: SpaceFile,
+    /// The search space.
+    pub def: SpaceDef,
+    /// Candidates to evaluate (`[search] budget`).
+    pub budget: usize,
+    /// Epochs of a full training, the top rung (`[evaluate] epochs`).
+    pub epochs: usize,
+    /// The time limit, if any (`[search] time`).
+    pub time: Option<TimeLimit>,
+}
+
+impl Plan {
+    /// Resolves a validated experiment ([`Experiment::validate`]) against its data's `facts`; `table_width`
+    /// gives a table's network inputs after encoding (asked only when the data is a table). The `data`
+    /// crate's `resolve` validates, reads the data and calls this.
+    pub fn resolve(
+        mut exp: Experiment,
+        facts: &DataFacts,
+        table_width: &dyn Fn() -> usize,
+    ) -> Result<Plan> {
+        let source = exp.data.source.to_string();
+        let builtin = match &exp.data.source {
+            crate::DataSource::Builtin(b) => b.shape(),
+            crate::DataSource::Path(_) => None,
+        };
+        match (&exp.data.shape, facts.shape) {
+            (None, found) => exp.data.shape = found.or(builtin).map(|s| s.to_vec()),
+            (Some(given), Some(found)) if given[..] != found[..] => bail!(
+                "{source}: [data] shape: {given:?} given, but the images are {found:?} (channels, height, width)"
+            ),
+            _ => {}
+        }
+        // `validate` checked a given shape has three sizes.
+        let shape: Option<[usize; 3]> = exp.data.shape.as_deref().and_then(|s| s.try_into().ok());
+        default_space(&mut exp, shape);
+        exp.fill_defaults(
+            if shape.is_some() {
+                IMAGE_DEFAULTS
+            } else {
+                TABLE_DEFAULTS
+            },
+            facts.rows,
+        );
+        let s = &exp.search;
+        crate::fidelity::check(s.fidelity, s.eta, s.min_epochs, exp.evaluate.epochs)?;
+        let def = SpaceDef::from_spec(&exp.space)?;
+        let features = match (shape, &facts.not_pixels) {
+            (Some(_), Some(why)) => bail!(
+                "{source}: [data] shape: image data must be numbers without empty cells, but {why}"
+            ),
+            (Some(_), None) => facts.features,
+            (None, _) => table_width(),
+        };
+        let input = InputInfo {
+            features,
+            shape,
+            classes: facts.classes.len(),
+        };
+        def.check_input(&input)
+            .map_err(|e| anyhow!("{source}: {e}"))?;
+        let file = SpaceFile {
+            version: ARTIFACT_VERSION,
+            kind: "nas.space".into(),
+            size: def.size().to_string(),
+            rows: facts.rows,
+            data_fingerprint: facts.fingerprint.clone(),
+            class_names: facts.classes.clone(),
+            input,
+            experiment: exp,
+        };
+        Plan::with_def(file, def)
+    }
+
+    /// The plan a stored `space.toml` holds (resolved: its budget and epochs are set).
+    pub fn from_file(file: SpaceFile) -> Result<Plan> {
+        let def = SpaceDef::from_spec(&file.experiment.space)?;
+        Plan::with_def(file, def)
+    }
+
+    fn with_def(file: SpaceFile, def: SpaceDef) -> Result<Plan> {
+        let e = &file.experiment;
+        let budget = e
+            .search
+            .budget
+            .ok_or_else(|| anyhow!("[search] budget: not set (a resolved space.toml has it)"))?;
+        let epochs = e
+            .evaluate
+            .epochs
+            .ok_or_else(|| anyhow!("[evaluate] epochs: not set (a resolved space.toml has it)"))?;
+        let time = e.search.time;
+        Ok(Plan {
+            file,
+            def,
+            budget,
+            epochs,
+            time,
+        })
+    }
+
+    /// The resolved experiment.
+    pub fn exp(&self) -> &Experiment {
+        &self.file.experiment
+    }
+
+    /// Sets the budget and time limit (a resumed run may change them; they are not the identity).
+    pub fn set_limits(&mut self, budget: usize, time: Option<TimeLimit>) {
+        self.file.experiment.search.budget = Some(budget);
+        self.file.experiment.search.time = time;
+        self.budget = budget;
+        self.time = time;
+    }
+
+    /// Whether candidate `c` trains at the top rung (`[evaluate] epochs`): only those results are ranked and
+    /// selected.
+    pub fn top_rung(&self, c: &CandidateFile) -> bool {
+        c.epochs_or(self.epochs) == self.epochs
+    }
+
+    /// The epochs of each rung of the search's schedule, lowest first; the last is `[evaluate] epochs`.
+    pub fn rungs(&self) -> Vec<usize> {
+        let s = &self.exp().search;
+        let min = s
+            .min_epochs
+            .unwrap_or_else(|| crate::fidelity::default_min_epochs(self.epochs, s.eta));
+        crate::fidelity::rungs(s.fidelity, self.epochs, min, s.eta)
+    }
+}
+
+/// The space defaults that depend on the data's kind.
+fn default_space(exp: &mut Experiment, shape: Option<[usize; 3]>) {
+    let chain = exp.space.family == SpaceFamily::Chain;
+    // Tabular data (no image shape) gets the dense chain space unless the experiment names a block.
+    if shape.is_none() && chain && exp.space.block.is_none() {
+        exp.space.block = Some(BlockKind::Dense);
+    }
+    // Images of 16×16 and more get a space whose conv blocks all downsample (2×2 max or average pooling),
+    // unless the experiment names its pooling: a block at full resolution costs H·W·k²·Cin·Cout per image,
+    // so halving the map after each block keeps a deep network within a small multiple of its first layer,
+    // the layout of standard CNNs. (Without it, fashion10k's first default candidates took over 8 minutes
+    // per fold on 2 cores.) Small images (the built-in 8×8 digits) keep the choice of not pooling.
+    if let Some([_, h, w]) = shape {
+        let conv = chain && exp.space.block.is_none_or(|b| b == BlockKind::Conv);
+        if conv && h.min(w) >= 16 && exp.space.pool.is_none() {
+            exp.space.pool = Some(vec![Pool::Max, Pool::Avg]);
+        }
+    }
+}
