@@ -409,7 +409,7 @@ mod tests {
     fn fake_eval(run: &RunDir) {
         let plan = run.load_plan().unwrap();
         let (sf, def) = (&plan.file, &plan.def);
-        for e in run.history(&def, &sf.input).unwrap() {
+        for e in run.history(def, &sf.input).unwrap() {
             if e.result.is_none() {
                 // Longer trainings score a little higher, as they do.
                 let s = (space::rng::fnv1a(e.candidate.arch.as_bytes()) % 900) as f64 / 1000.0
@@ -445,7 +445,7 @@ mod tests {
         }
         let plan = run.load_plan().unwrap();
         let (sf, def) = (&plan.file, &plan.def);
-        run.history(&def, &sf.input)
+        run.history(def, &sf.input)
             .unwrap()
             .iter()
             .map(|e| e.candidate.arch.clone())
@@ -480,7 +480,7 @@ mod tests {
     fn batches(run: &RunDir) -> Vec<(usize, usize, bool)> {
         let plan = run.load_plan().unwrap();
         let (sf, def) = (&plan.file, &plan.def);
-        let h = run.history(&def, &sf.input).unwrap();
+        let h = run.history(def, &sf.input).unwrap();
         let mut out: Vec<(usize, usize, bool)> = Vec::new();
         for (i, e) in h.iter().enumerate() {
             if i == 0 || e.candidate.batch != h[i - 1].candidate.batch {
@@ -507,7 +507,7 @@ mod tests {
         // Each promotion is among the best of its rung, and keyed to the candidate first trained.
         let plan = run.load_plan().unwrap();
         let (sf, def) = (&plan.file, &plan.def);
-        let h = run.history(&def, &sf.input).unwrap();
+        let h = run.history(def, &sf.input).unwrap();
         let score = |id: u64| h[id as usize - 1].result.as_ref().unwrap().cv_mean;
         for e in &h {
             if let Origin::Promotion(root) = e.candidate.origin {
@@ -568,7 +568,7 @@ mod tests {
         drive(&run);
         let plan = run.load_plan().unwrap();
         let (sf, def) = (&plan.file, &plan.def);
-        let h = run.history(&def, &sf.input).unwrap();
+        let h = run.history(def, &sf.input).unwrap();
         assert!(h[..6].iter().all(|e| e.candidate.origin == Origin::Random));
         assert!(h[8..]
             .iter()
