@@ -2,33 +2,27 @@
 //! trainings spread over the devices (one per (candidate, fold) on the CPU; a candidate's folds grouped on a
 //! GPU), and one [`ResultFile`] per candidate the moment its last fold ends.
 
+mod folds;
+mod job;
+mod tally;
+
+pub use tally::PEAK_MIB;
+
 use crate::{init_threads, Event, EVALUATOR, EVALUATOR_CUDA};
 use anyhow::{bail, Result};
 use candle_core::Device;
-use data::prep::Prep;
 use data::Dataset;
-use nn::train::{self, Trained};
-use space::{mean_std, Entry, InputInfo, Metric, Plan, ResultFile, Status, ARTIFACT_VERSION};
+use folds::FoldPlan;
+use job::Job;
+use space::{Entry, Metric, Plan, ResultFile, Status};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-struct Pending {
-    /// Each fold's scores, one per [`Metric::ALL`].
-    scores: Vec<Option<Vec<f64>>>,
-    problem: Option<(Status, String)>,
-    /// A job of this candidate was abandoned at the deadline: it gets no result (it stays pending).
-    abandoned: bool,
-    secs: f64,
-    /// The most bytes one of its trainings held at once (0 when not measured, see [`nn::mem`]).
-    peak: u64,
-    left: usize,
-}
-
 /// Cross-validates `entries` on `data`, one training at a time on each of `devices` (see
 /// [`nn::device::resolve`]; `vec![Device::Cpu; n]` for n CPU trainings); calls `done` with each result as its
 /// last fold finishes (in completion order). Results are returned in the order of `entries`.
-/// On a GPU a candidate's folds train as one grouped network ([`train::train_grouped`]); on the CPU each
+/// On a GPU a candidate's folds train as one grouped network ([`nn::train::train_grouped`]); on the CPU each
 /// fold is its own training.
 pub fn cross_validate(
     plan: &Plan,
@@ -61,10 +55,10 @@ pub fn cross_validate_until(
     )
 }
 
-type FoldOutcome = std::result::Result<Vec<f64>, (Status, String)>;
+pub(super) type FoldOutcome = std::result::Result<Vec<f64>, (Status, String)>;
 
 /// Every metric of a fold's predictions, in [`Metric::ALL`] order.
-fn fold_scores(pred: &[u32], truth: &[u32], classes: usize) -> Vec<f64> {
+pub(crate) fn fold_scores(pred: &[u32], truth: &[u32], classes: usize) -> Vec<f64> {
     Metric::ALL
         .iter()
         .map(|m| m.score(pred, truth, classes))
@@ -93,65 +87,18 @@ pub(crate) fn cross_validate_with(
         .position(|&m| m == spec.metric)
         .expect("listed");
     let seed = sf.experiment.seed;
-    let fold_of = train::stratified_folds(&data.y, k, seed);
-    for f in 0..k {
-        if !fold_of.contains(&f) {
-            bail!("{} rows are too few for {k} folds", data.rows());
-        }
-    }
-    // Each fold's training and held-out rows, and the preprocessing fitted on its training rows only.
-    let fold_rows: Vec<(Vec<usize>, Vec<usize>)> = (0..k)
-        .map(|f| {
-            let rows = 0..data.rows();
-            (
-                rows.clone().filter(|&r| fold_of[r] != f).collect(),
-                rows.filter(|&r| fold_of[r] == f).collect(),
-            )
-        })
-        .collect();
-    let preps: Vec<Prep> = fold_rows
-        .iter()
-        .map(|(t, _)| Prep::fit(&data.x, &data.columns, t, sf.input.shape))
-        .collect();
-    // What fold f's network reads (a table's encoding may have fewer inputs when a level is missing from
-    // the fold's training rows).
-    let fold_input = |f: usize| InputInfo {
-        features: preps[f].width(),
-        ..sf.input.clone()
-    };
+    let folds = FoldPlan::new(plan, data)?;
     on_event(Event::Begin {
         total: entries.len(),
         folds: k,
     });
-    // A job is a candidate and the folds trained together: one fold on the CPU; on a GPU, the folds with
-    // the same number of steps per epoch (usually all).
-    let fold_sets: Vec<Vec<usize>> = if group {
-        let mut by_steps = std::collections::BTreeMap::<(usize, usize), Vec<usize>>::new();
-        for (f, (t, _)) in fold_rows.iter().enumerate() {
-            by_steps
-                .entry((train::steps_per_epoch(t.len(), &hyper), preps[f].width()))
-                .or_default()
-                .push(f);
-        }
-        by_steps.into_values().collect()
-    } else {
-        (0..k).map(|f| vec![f]).collect()
-    };
+    let fold_sets = folds.sets(group, &hyper);
     let jobs: Vec<(usize, &[usize])> = (0..entries.len())
         .flat_map(|e| fold_sets.iter().map(move |fs| (e, &fs[..])))
         .collect();
-    let state: Vec<Mutex<Pending>> = entries
+    let state: Vec<Mutex<tally::Pending>> = entries
         .iter()
-        .map(|_| {
-            Mutex::new(Pending {
-                scores: vec![None; k],
-                problem: None,
-                abandoned: false,
-                secs: 0.0,
-                peak: 0,
-                left: k,
-            })
-        })
+        .map(|_| Mutex::new(tally::Pending::new(k)))
         .collect();
     let results: Vec<Mutex<Option<ResultFile>>> =
         entries.iter().map(|_| Mutex::new(None)).collect();
@@ -160,104 +107,16 @@ pub(crate) fn cross_validate_with(
     if devices.is_empty() {
         bail!("no device to train on");
     }
-    // One fold's standardised training and validation rows.
-    let split = |f: usize| {
-        let (train_rows, val_rows) = &fold_rows[f];
-        let p = &preps[f];
-        let labels = |rows: &[usize]| rows.iter().map(|&r| data.y[r]).collect::<Vec<u32>>();
-        (
-            (
-                p.apply(&data.x, &data.columns, train_rows),
-                labels(train_rows),
-            ),
-            (p.apply(&data.x, &data.columns, val_rows), labels(val_rows)),
-        )
+    let job = Job {
+        def,
+        hyper,
+        seed,
+        group,
+        deadline,
+        folds: &folds,
+        data,
+        on_event,
     };
-    // Trains `folds` of candidate `entry` together on `dev`: every metric of each fold on its held-out rows, or the problem;
-    // `None` when the deadline stopped it.
-    let run_job =
-        |entry: &Entry, folds: &[usize], dev: &Device| -> Result<Option<Vec<FoldOutcome>>> {
-            let id = entry.candidate.id;
-            // A candidate's rung sets its epochs; its streams are keyed by the candidate it was first
-            // trained as, so a promotion scores what a direct training at its epochs would.
-            let hyper = nn::Hyper {
-                epochs: entry.candidate.epochs_or(hyper.epochs),
-                ..hyper
-            };
-            let sid = entry.candidate.stream_id();
-            let splits: Vec<_> = folds.iter().map(|&f| split(f)).collect();
-            // Folds trained together share their input width (see the grouping above).
-            let input = fold_input(folds[0]);
-            if !group {
-                let f = folds[0];
-                let ((xt, yt), (xv, yv)) = &splits[0];
-                let on_step = |tick| on_event(Event::Step { id, fold: f, tick });
-                let stream = [sid, f as u64];
-                return Ok(Some(vec![match train::train(
-                    def,
-                    &entry.arch,
-                    &input,
-                    &hyper,
-                    seed,
-                    &stream,
-                    xt,
-                    yt,
-                    dev,
-                    &on_step,
-                    deadline,
-                )? {
-                    Trained::Stopped => return Ok(None),
-                    Trained::Ok(mut m) => Ok(fold_scores(
-                        &train::predict(&mut m, xv, input.features)?,
-                        yv,
-                        input.classes,
-                    )),
-                    Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
-                }]));
-            }
-            let rows: Vec<train::FoldRows> = folds
-                .iter()
-                .zip(&splits)
-                .map(|(&f, ((xt, yt), _))| train::FoldRows {
-                    x: xt,
-                    y: yt,
-                    stream: vec![sid, f as u64],
-                })
-                .collect();
-            let on_step = |tick| {
-                for &fold in folds {
-                    on_event(Event::Step { id, fold, tick });
-                }
-            };
-            match train::train_grouped(
-                def,
-                &entry.arch,
-                &input,
-                &hyper,
-                seed,
-                &rows,
-                dev,
-                &on_step,
-                deadline,
-            )? {
-                Ok(mut m) => {
-                    let xvs: Vec<&[f32]> = splits.iter().map(|(_, (xv, _))| &xv[..]).collect();
-                    let preds = train::predict_grouped(&mut m, &xvs, input.features)?;
-                    Ok(Some(
-                        preds
-                            .iter()
-                            .zip(&splits)
-                            .map(|(p, (_, (_, yv)))| Ok(fold_scores(p, yv, input.classes)))
-                            .collect(),
-                    ))
-                }
-                Err(train::GroupStop::Diverged(i, msg)) => {
-                    let prob = (Status::Diverged, format!("fold {}: {msg}", folds[i]));
-                    Ok(Some(vec![Err(prob); folds.len()]))
-                }
-                Err(train::GroupStop::Deadline) => Ok(None),
-            }
-        };
     let evaluator = if devices[0].is_cpu() {
         EVALUATOR
     } else {
@@ -283,35 +142,11 @@ pub(crate) fn cross_validate_with(
             nn::cpu::free_scratch();
             nn::mem::peak_of(|| {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_job(entry, folds, dev)
+                    job.run(entry, folds, dev)
                 }))
             })
         };
-        let f0 = folds[0];
-        let outcomes: Option<Vec<FoldOutcome>> = match outcome {
-            Ok(Ok(r)) => r,
-            Ok(Err(err)) => Some(vec![
-                Err((
-                    Status::Failed,
-                    format!("fold {f0}: {}", err.to_string().replace('\n', " ")),
-                ));
-                folds.len()
-            ]),
-            Err(p) => {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                Some(vec![
-                    Err((
-                        Status::Failed,
-                        format!("fold {f0}: panic: {msg}")
-                    ));
-                    folds.len()
-                ])
-            }
-        };
+        let outcomes = tally::outcomes(outcome, folds);
         for (i, &f) in folds.iter().enumerate() {
             let score = outcomes.as_ref().and_then(|o| o[i].as_ref().ok());
             on_event(Event::Fold {
@@ -322,26 +157,9 @@ pub(crate) fn cross_validate_with(
         }
         let finished = {
             let mut p = state[e].lock().unwrap();
-            p.secs += t0.elapsed().as_secs_f64();
-            p.peak = p.peak.max(peak);
-            match outcomes {
-                None => p.abandoned = true,
-                Some(outcomes) => {
-                    for (&f, o) in folds.iter().zip(outcomes) {
-                        match o {
-                            Ok(s) => p.scores[f] = Some(s),
-                            Err(prob) => {
-                                if p.problem.is_none() {
-                                    p.problem = Some(prob);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            p.left -= folds.len();
-            (p.left == 0 && !p.abandoned)
-                .then(|| make_result(entry, &p, evaluator, spec.metric, plan.epochs))
+            p.add(folds, outcomes, t0.elapsed().as_secs_f64(), peak);
+            p.finished()
+                .then(|| tally::make_result(entry, &p, evaluator, spec.metric, plan.epochs))
         };
         if let Some(r) = finished {
             if let Err(err) = done(&r) {
@@ -360,58 +178,6 @@ pub(crate) fn cross_validate_with(
         .into_iter()
         .filter_map(|r| r.into_inner().unwrap())
         .collect())
-}
-
-/// The key in a result's `metrics` of the most memory (MiB) one training of the candidate held at once.
-pub const PEAK_MIB: &str = "peak_mib";
-
-/// The result of a candidate whose folds are all done: scored by `metric`, every metric's mean in `metrics`.
-fn make_result(
-    entry: &Entry,
-    p: &Pending,
-    evaluator: &str,
-    metric: Metric,
-    full_epochs: usize,
-) -> ResultFile {
-    let column =
-        |i: usize| -> Vec<f64> { p.scores.iter().map(|s| s.as_ref().unwrap()[i]).collect() };
-    let mut metrics = std::collections::BTreeMap::new();
-    let (status, error, scores) = match &p.problem {
-        None => {
-            for (i, m) in Metric::ALL.iter().enumerate() {
-                let (mean, _) = mean_std(&column(i));
-                metrics.insert(m.name().to_string(), (mean * 1e6).round() / 1e6);
-            }
-            if p.peak > 0 {
-                let mib = p.peak as f64 / (1u64 << 20) as f64;
-                metrics.insert(PEAK_MIB.to_string(), (mib * 10.0).round() / 10.0);
-            }
-            let chosen = Metric::ALL
-                .iter()
-                .position(|&m| m == metric)
-                .expect("listed");
-            (Status::Ok, String::new(), column(chosen))
-        }
-        Some((st, msg)) => (*st, msg.clone(), Vec::new()),
-    };
-    let (cv_mean, cv_std) = mean_std(&scores);
-    ResultFile {
-        version: ARTIFACT_VERSION,
-        kind: "nas.result".into(),
-        id: entry.candidate.id,
-        arch: entry.candidate.arch.clone(),
-        status,
-        fold_scores: scores,
-        cv_mean,
-        cv_std,
-        params: entry.candidate.params,
-        flops: entry.candidate.flops,
-        wall_s: (p.secs * 1000.0).round() / 1000.0,
-        evaluator: evaluator.into(),
-        epochs: Some(entry.candidate.epochs_or(full_epochs)),
-        error,
-        metrics,
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,120 @@
+//! One job of a cross-validation: a candidate's folds trained on one device — one fold alone on the CPU, or
+//! (on a GPU) several as one grouped network — and each fold's scores on its held-out rows.
+
+use super::folds::FoldPlan;
+use super::{fold_scores, FoldOutcome};
+use crate::Event;
+use anyhow::Result;
+use candle_core::Device;
+use data::Dataset;
+use nn::train::{self, Trained};
+use space::{Entry, SpaceDef, Status};
+use std::time::Instant;
+
+/// What every job of one cross-validation shares.
+pub(super) struct Job<'a> {
+    pub(super) def: &'a SpaceDef,
+    pub(super) hyper: nn::Hyper,
+    pub(super) seed: u64,
+    /// Whether a job's folds train as one grouped network.
+    pub(super) group: bool,
+    pub(super) deadline: Option<Instant>,
+    pub(super) folds: &'a FoldPlan,
+    pub(super) data: &'a Dataset,
+    pub(super) on_event: &'a (dyn Fn(Event) + Sync),
+}
+
+impl Job<'_> {
+    /// Trains `folds` of candidate `entry` together on `dev`: every metric of each fold on its held-out rows,
+    /// or the problem; `None` when the deadline stopped it.
+    pub(super) fn run(
+        &self,
+        entry: &Entry,
+        folds: &[usize],
+        dev: &Device,
+    ) -> Result<Option<Vec<FoldOutcome>>> {
+        let id = entry.candidate.id;
+        // A candidate's rung sets its epochs; its streams are keyed by the candidate it was first
+        // trained as, so a promotion scores what a direct training at its epochs would.
+        let hyper = nn::Hyper {
+            epochs: entry.candidate.epochs_or(self.hyper.epochs),
+            ..self.hyper
+        };
+        let sid = entry.candidate.stream_id();
+        let splits: Vec<_> = folds
+            .iter()
+            .map(|&f| self.folds.split(self.data, f))
+            .collect();
+        // Folds trained together share their input width (see the grouping above).
+        let input = self.folds.input(folds[0]);
+        if !self.group {
+            let f = folds[0];
+            let ((xt, yt), (xv, yv)) = &splits[0];
+            let on_step = |tick| (self.on_event)(Event::Step { id, fold: f, tick });
+            let stream = [sid, f as u64];
+            return Ok(Some(vec![match train::train(
+                self.def,
+                &entry.arch,
+                &input,
+                &hyper,
+                self.seed,
+                &stream,
+                xt,
+                yt,
+                dev,
+                &on_step,
+                self.deadline,
+            )? {
+                Trained::Stopped => return Ok(None),
+                Trained::Ok(mut m) => Ok(fold_scores(
+                    &train::predict(&mut m, xv, input.features)?,
+                    yv,
+                    input.classes,
+                )),
+                Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
+            }]));
+        }
+        let rows: Vec<train::FoldRows> = folds
+            .iter()
+            .zip(&splits)
+            .map(|(&f, ((xt, yt), _))| train::FoldRows {
+                x: xt,
+                y: yt,
+                stream: vec![sid, f as u64],
+            })
+            .collect();
+        let on_step = |tick| {
+            for &fold in folds {
+                (self.on_event)(Event::Step { id, fold, tick });
+            }
+        };
+        match train::train_grouped(
+            self.def,
+            &entry.arch,
+            &input,
+            &hyper,
+            self.seed,
+            &rows,
+            dev,
+            &on_step,
+            self.deadline,
+        )? {
+            Ok(mut m) => {
+                let xvs: Vec<&[f32]> = splits.iter().map(|(_, (xv, _))| &xv[..]).collect();
+                let preds = train::predict_grouped(&mut m, &xvs, input.features)?;
+                Ok(Some(
+                    preds
+                        .iter()
+                        .zip(&splits)
+                        .map(|(p, (_, (_, yv)))| Ok(fold_scores(p, yv, input.classes)))
+                        .collect(),
+                ))
+            }
+            Err(train::GroupStop::Diverged(i, msg)) => {
+                let prob = (Status::Diverged, format!("fold {}: {msg}", folds[i]));
+                Ok(Some(vec![Err(prob); folds.len()]))
+            }
+            Err(train::GroupStop::Deadline) => Ok(None),
+        }
+    }
+}
