@@ -15,22 +15,18 @@
 #![deny(missing_docs)]
 
 mod cv;
+pub mod evaluator;
 /// Leases: many workers on one run directory.
 pub mod lease;
 pub mod proxy;
 pub mod stage;
 pub mod table;
 
-pub use cv::{cross_validate, cross_validate_until, PEAK_MIB};
+pub use cv::{cross_validate, cross_validate_until, CrossValidation, PEAK_MIB};
 pub use nn::{init_threads, thread_count};
 pub use stage::{check_plan, evaluate_pending, queue, retry_failed, Options, Outcome, Queue};
 
 use space::ResultFile;
-
-/// Name written in each result's `evaluator` field by a CPU evaluation.
-pub const EVALUATOR: &str = "candle-cpu-kfold";
-/// Name written in each result's `evaluator` field by a GPU evaluation (folds batched).
-pub const EVALUATOR_CUDA: &str = "candle-cuda-kfold";
 
 /// Progress of an evaluation.
 #[derive(Clone, Debug)]
@@ -64,33 +60,26 @@ pub enum Event {
     Done(ResultFile),
 }
 
-/// The result of an evaluator that scores without training (a table lookup, a proxy): one score, or why
-/// there is none (status `failed`).
+/// The result of an evaluator that scores without training (a table lookup, a proxy): one score and other
+/// figures, or why there is none (status `failed`).
 pub(crate) fn single_score(
     c: &space::CandidateFile,
-    evaluator: String,
+    by: space::EvaluatedBy,
     scored: std::result::Result<(f64, std::collections::BTreeMap<String, f64>), String>,
     wall_s: f64,
 ) -> ResultFile {
-    let (status, fold_scores, metrics, error) = match scored {
-        Ok((s, metrics)) => (space::Status::Ok, vec![s], metrics, String::new()),
-        Err(why) => (space::Status::Failed, vec![], Default::default(), why),
+    let (folds, metrics) = match scored {
+        Ok((s, metrics)) => (Ok(vec![s]), metrics),
+        Err(why) => (Err((space::Status::Failed, why)), Default::default()),
     };
-    ResultFile {
-        version: space::ARTIFACT_VERSION,
-        kind: "nas.result".into(),
-        id: c.id,
-        arch: c.arch.clone(),
-        status,
-        cv_mean: fold_scores.first().copied().unwrap_or(0.0),
-        cv_std: 0.0,
-        fold_scores,
-        params: c.params,
-        flops: c.flops,
-        wall_s,
-        evaluator,
-        epochs: None,
-        error,
-        metrics,
-    }
+    evaluator::result(
+        c,
+        by,
+        evaluator::Scored {
+            folds,
+            metrics,
+            wall_s,
+            epochs: None,
+        },
+    )
 }

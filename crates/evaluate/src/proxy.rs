@@ -12,11 +12,6 @@ use space::{Arch, Entry, InputInfo, Plan, Proxy, ResultFile, Rng, SpaceDef};
 /// Rows of the batch NASWOT reads.
 pub const NASWOT_ROWS: usize = 64;
 
-/// Name written in each proxy result's `evaluator` field: `proxy-<name>`.
-pub fn evaluator_name(p: Proxy) -> String {
-    format!("proxy-{p}")
-}
-
 /// One proxy, ready to score architectures of a run.
 pub struct Proxies {
     proxy: Proxy,
@@ -72,7 +67,18 @@ impl Proxies {
             Err(err) => Err(format!("{err:#}")),
         };
         let wall_s = (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-        crate::single_score(&e.candidate, evaluator_name(self.proxy), scored, wall_s)
+        crate::single_score(
+            &e.candidate,
+            space::EvaluatedBy::Proxy(self.proxy),
+            scored,
+            wall_s,
+        )
+    }
+}
+
+impl crate::evaluator::Lookup for Proxies {
+    fn score(&self, e: &Entry) -> ResultFile {
+        self.result(e)
     }
 }
 

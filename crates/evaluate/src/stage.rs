@@ -1,7 +1,7 @@
 //! The evaluate stage over a run directory: claim pending candidates under leases, score them (k-fold
 //! training or a table lookup), write each result once; and `--retry-failed`.
 
-use crate::{lease, table, thread_count, Event};
+use crate::{lease, Event};
 use anyhow::{anyhow, bail, Result};
 use nn::device;
 use space::{io, DeviceSetting, Entry, Evaluator, LeaseFile, Plan, ResultFile, RunDir};
@@ -133,64 +133,14 @@ pub fn evaluate_pending(
         release(r.id);
         Ok(())
     };
-    // Lookups: one result after another.
-    let lookups = |score: &dyn Fn(&Entry) -> ResultFile| -> Result<Vec<ResultFile>> {
-        on_event(Event::Begin {
-            total: claimed.len(),
-            folds: 1,
-        });
-        let mut rs = Vec::new();
-        for e in &claimed {
-            let r = score(e);
-            record(&r)?;
-            on_event(Event::Done(r.clone()));
-            rs.push(r);
-        }
-        Ok(rs)
-    };
-    let results = if sf.experiment.evaluate.evaluator == Evaluator::Table {
-        let t = table::Table::from_spec(&sf.experiment.evaluate)?;
-        lookups(&|e| t.result(&e.candidate))
-    } else if sf.experiment.evaluate.evaluator == Evaluator::Proxy {
-        let proxy = sf
-            .experiment
-            .evaluate
-            .proxy
-            .unwrap_or(space::Proxy::Synflow);
-        let data = match proxy {
-            space::Proxy::Naswot => Some(data::load_checked(&plan, &run.space())?),
-            _ => None,
-        };
-        let p = crate::proxy::Proxies::new(proxy, &plan, data.as_ref())?;
-        lookups(&|e| p.result(e))
-    } else {
-        let data = data::load_checked(&plan, &run.space())?;
-        let requested = if opts.threads > 0 {
-            opts.threads
-        } else {
-            sf.experiment.evaluate.threads
-        };
-        let threads = thread_count(requested);
-        let setting = opts.device.unwrap_or(sf.experiment.evaluate.device);
-        let per_training =
-            device::bytes_per_training(data.rows(), data.features, sf.experiment.evaluate.folds);
-        let devices = device::resolve(setting, threads, per_training, requested)?;
-        let stop = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            s.spawn(|| lease::renew_until(&held, &stop, timeout));
-            let r = crate::cv::cross_validate_until(
-                &plan,
-                &data,
-                &claimed,
-                &devices,
-                opts.deadline,
-                on_event,
-                &record,
-            );
-            stop.store(true, Ordering::SeqCst);
-            r
-        })
-    };
+    let evaluator = evaluator_of(&plan, run, opts)?;
+    let stop = AtomicBool::new(false);
+    let results = std::thread::scope(|s| {
+        s.spawn(|| lease::renew_until(&held, &stop, timeout));
+        let r = evaluator.evaluate(&claimed, on_event, &record);
+        stop.store(true, Ordering::SeqCst);
+        r
+    });
     // Whatever was not finished (an error) is given up for others to take.
     for l in held.into_inner().unwrap() {
         l.release();
@@ -217,6 +167,27 @@ pub fn check_plan(plan: &Plan, rows: usize, device: Option<DeviceSetting>) -> Re
     }
     device::resolve(device.unwrap_or(e.device), 1, 0, 0)?;
     Ok(())
+}
+
+/// The evaluator `[evaluate] evaluator` names, for the run in `run`.
+fn evaluator_of<'a>(
+    plan: &'a Plan,
+    run: &RunDir,
+    opts: &Options,
+) -> Result<Box<dyn crate::evaluator::Evaluator + 'a>> {
+    let e = &plan.exp().evaluate;
+    Ok(match e.evaluator {
+        space::Evaluator::Table => Box::new(crate::table::Table::from_spec(e)?),
+        space::Evaluator::Proxy => {
+            let proxy = e.proxy.unwrap_or(space::Proxy::Synflow);
+            let data = match proxy {
+                space::Proxy::Naswot => Some(data::load_checked(plan, &run.space())?),
+                _ => None,
+            };
+            Box::new(crate::proxy::Proxies::new(proxy, plan, data.as_ref())?)
+        }
+        space::Evaluator::Train => Box::new(crate::cv::CrossValidation::new(plan, run, opts)?),
+    })
 }
 
 /// `nas evaluate --retry-failed`: moves the results of failed or diverged candidates, and result files that

@@ -8,9 +8,6 @@ use space::experiment::EvalSpec;
 use space::{CandidateFile, ResultFile};
 use std::collections::HashMap;
 
-/// Name written in each result's `evaluator` field.
-pub const TABLE_EVALUATOR: &str = "table";
-
 /// A loaded benchmark table.
 pub struct Table {
     rows: HashMap<String, (f64, Vec<f64>)>,
@@ -109,7 +106,13 @@ impl Table {
             )),
             None => Err("architecture not in the table".to_string()),
         };
-        crate::single_score(c, TABLE_EVALUATOR.into(), scored, 0.0)
+        crate::single_score(c, space::EvaluatedBy::Table, scored, 0.0)
+    }
+}
+
+impl crate::evaluator::Lookup for Table {
+    fn score(&self, e: &space::Entry) -> ResultFile {
+        self.result(&e.candidate)
     }
 }
 

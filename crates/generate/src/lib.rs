@@ -426,7 +426,7 @@ mod tests {
                     params: 0,
                     flops: 0,
                     wall_s: 0.0,
-                    evaluator: "fake".into(),
+                    evaluator: space::EvaluatedBy::Other("fake".into()),
                     epochs: None,
                     error: String::new(),
                     metrics: Default::default(),

@@ -224,7 +224,7 @@ mod tests {
                 params,
                 flops: 0,
                 wall_s: 0.0,
-                evaluator: "t".into(),
+                evaluator: space::EvaluatedBy::Other("t".into()),
                 epochs: None,
                 error: String::new(),
                 metrics: Default::default(),

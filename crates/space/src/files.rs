@@ -133,6 +133,54 @@ impl std::str::FromStr for Origin {
 
 serde_via_str!(Origin);
 
+/// Which evaluator produced a result (`evaluator` of a result file). Typed for nas's own evaluators; another
+/// program's label is kept as written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum EvaluatedBy {
+    /// k-fold training on the CPU: `candle-cpu-kfold`.
+    CpuKfold,
+    /// k-fold training on a GPU, folds grouped: `candle-cuda-kfold`.
+    CudaKfold,
+    /// Lookup in a tabular benchmark: `table`.
+    Table,
+    /// A zero-cost proxy of the untrained network: `proxy-<name>`.
+    Proxy(crate::Proxy),
+    /// Anything else (written by another program).
+    Other(String),
+}
+
+impl std::fmt::Display for EvaluatedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvaluatedBy::CpuKfold => f.write_str("candle-cpu-kfold"),
+            EvaluatedBy::CudaKfold => f.write_str("candle-cuda-kfold"),
+            EvaluatedBy::Table => f.write_str("table"),
+            EvaluatedBy::Proxy(p) => write!(f, "proxy-{p}"),
+            EvaluatedBy::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::str::FromStr for EvaluatedBy {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<EvaluatedBy> {
+        let known = [
+            EvaluatedBy::CpuKfold,
+            EvaluatedBy::CudaKfold,
+            EvaluatedBy::Table,
+        ]
+        .into_iter()
+        .chain(crate::Proxy::ALL.iter().map(|&p| EvaluatedBy::Proxy(p)));
+        Ok(known
+            .into_iter()
+            .find(|e| e.to_string() == s)
+            .unwrap_or_else(|| EvaluatedBy::Other(s.to_string())))
+    }
+}
+
+serde_via_str!(EvaluatedBy);
+
 /// `candidates/cNNNNN.toml`: one architecture to evaluate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,7 +265,7 @@ pub struct ResultFile {
     /// Seconds spent evaluating.
     pub wall_s: f64,
     /// Which evaluator produced it.
-    pub evaluator: String,
+    pub evaluator: EvaluatedBy,
     /// Epochs of each fold's training, its rung (with early stopping, the most it could train); absent for
     /// evaluators that do not train.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -394,6 +442,28 @@ mod tests {
         assert_eq!(
             "crossover of 4 and 12".parse::<Origin>().unwrap(),
             Origin::Crossover(4, 12)
+        );
+    }
+
+    #[test]
+    fn evaluator_labels_round_trip_and_foreign_ones_are_kept() {
+        for text in [
+            "candle-cpu-kfold",
+            "candle-cuda-kfold",
+            "table",
+            "proxy-synflow",
+            "my-evaluator",
+        ] {
+            let e: EvaluatedBy = text.parse().unwrap();
+            assert_eq!(e.to_string(), text);
+        }
+        assert_eq!(
+            "proxy-naswot".parse::<EvaluatedBy>().unwrap(),
+            EvaluatedBy::Proxy(crate::Proxy::Naswot)
+        );
+        assert_eq!(
+            "fake".parse::<EvaluatedBy>().unwrap(),
+            EvaluatedBy::Other("fake".into())
         );
     }
 }

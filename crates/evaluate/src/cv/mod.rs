@@ -8,13 +8,13 @@ mod tally;
 
 pub use tally::PEAK_MIB;
 
-use crate::{init_threads, Event, EVALUATOR, EVALUATOR_CUDA};
+use crate::{init_threads, Event};
 use anyhow::{bail, Result};
 use candle_core::Device;
 use data::Dataset;
 use folds::FoldPlan;
 use job::Job;
-use space::{Entry, Metric, Plan, ResultFile, Status};
+use space::{Entry, Metric, Plan, ResultFile, RunDir, Status};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -118,9 +118,9 @@ pub(crate) fn cross_validate_with(
         on_event,
     };
     let evaluator = if devices[0].is_cpu() {
-        EVALUATOR
+        space::EvaluatedBy::CpuKfold
     } else {
-        EVALUATOR_CUDA
+        space::EvaluatedBy::CudaKfold
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(devices.len())
@@ -159,7 +159,7 @@ pub(crate) fn cross_validate_with(
             let mut p = state[e].lock().unwrap();
             p.add(folds, outcomes, t0.elapsed().as_secs_f64(), peak);
             p.finished()
-                .then(|| tally::make_result(entry, &p, evaluator, spec.metric, plan.epochs))
+                .then(|| tally::make_result(entry, &p, evaluator.clone(), spec.metric, plan.epochs))
         };
         if let Some(r) = finished {
             if let Err(err) = done(&r) {
@@ -178,6 +178,56 @@ pub(crate) fn cross_validate_with(
         .into_iter()
         .filter_map(|r| r.into_inner().unwrap())
         .collect())
+}
+
+/// k-fold cross-validated training on the devices an evaluate pass may use.
+pub struct CrossValidation<'a> {
+    plan: &'a Plan,
+    data: Dataset,
+    devices: Vec<Device>,
+    deadline: Option<std::time::Instant>,
+}
+
+impl<'a> CrossValidation<'a> {
+    /// Loads the plan's data (checked against `space.toml`) and resolves the devices `opts` allow.
+    pub fn new(plan: &'a Plan, run: &RunDir, opts: &crate::Options) -> Result<Self> {
+        let e = &plan.exp().evaluate;
+        let data = data::load_checked(plan, &run.space())?;
+        let requested = if opts.threads > 0 {
+            opts.threads
+        } else {
+            e.threads
+        };
+        let threads = crate::thread_count(requested);
+        let setting = opts.device.unwrap_or(e.device);
+        let per_training = nn::device::bytes_per_training(data.rows(), data.features, e.folds);
+        let devices = nn::device::resolve(setting, threads, per_training, requested)?;
+        Ok(CrossValidation {
+            plan,
+            data,
+            devices,
+            deadline: opts.deadline,
+        })
+    }
+}
+
+impl crate::evaluator::Evaluator for CrossValidation<'_> {
+    fn evaluate(
+        &self,
+        claimed: &[Entry],
+        on_event: &(dyn Fn(Event) + Sync),
+        record: crate::evaluator::Record,
+    ) -> Result<Vec<ResultFile>> {
+        cross_validate_until(
+            self.plan,
+            &self.data,
+            claimed,
+            &self.devices,
+            self.deadline,
+            on_event,
+            record,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! [`ResultFile`] once its last fold is in.
 
 use super::FoldOutcome;
-use space::{mean_std, Entry, Metric, ResultFile, Status, ARTIFACT_VERSION};
+use crate::evaluator::Scored;
+use space::{mean_std, Entry, EvaluatedBy, Metric, ResultFile, Status};
 
 /// A candidate's folds so far.
 pub(super) struct Pending {
@@ -95,14 +96,14 @@ pub const PEAK_MIB: &str = "peak_mib";
 pub(super) fn make_result(
     entry: &Entry,
     p: &Pending,
-    evaluator: &str,
+    by: EvaluatedBy,
     metric: Metric,
     full_epochs: usize,
 ) -> ResultFile {
     let column =
         |i: usize| -> Vec<f64> { p.scores.iter().map(|s| s.as_ref().unwrap()[i]).collect() };
     let mut metrics = std::collections::BTreeMap::new();
-    let (status, error, scores) = match &p.problem {
+    let folds = match &p.problem {
         None => {
             for (i, m) in Metric::ALL.iter().enumerate() {
                 let (mean, _) = mean_std(&column(i));
@@ -116,26 +117,18 @@ pub(super) fn make_result(
                 .iter()
                 .position(|&m| m == metric)
                 .expect("listed");
-            (Status::Ok, String::new(), column(chosen))
+            Ok(column(chosen))
         }
-        Some((st, msg)) => (*st, msg.clone(), Vec::new()),
+        Some(problem) => Err(problem.clone()),
     };
-    let (cv_mean, cv_std) = mean_std(&scores);
-    ResultFile {
-        version: ARTIFACT_VERSION,
-        kind: "nas.result".into(),
-        id: entry.candidate.id,
-        arch: entry.candidate.arch.clone(),
-        status,
-        fold_scores: scores,
-        cv_mean,
-        cv_std,
-        params: entry.candidate.params,
-        flops: entry.candidate.flops,
-        wall_s: (p.secs * 1000.0).round() / 1000.0,
-        evaluator: evaluator.into(),
-        epochs: Some(entry.candidate.epochs_or(full_epochs)),
-        error,
-        metrics,
-    }
+    crate::evaluator::result(
+        &entry.candidate,
+        by,
+        Scored {
+            folds,
+            metrics,
+            wall_s: (p.secs * 1000.0).round() / 1000.0,
+            epochs: Some(entry.candidate.epochs_or(full_epochs)),
+        },
+    )
 }

@@ -1,0 +1,92 @@
+//! The swap point between ways of scoring: [`Evaluator`] scores a batch of claimed candidates and records
+//! each result as it exists. Cross-validated training (`cv::CrossValidation`), a tabular benchmark
+//! ([`crate::table::Table`]) and a zero-cost proxy ([`crate::proxy::Proxies`]) implement it; the stage
+//! ([`crate::evaluate_pending`]) picks one by `[evaluate] evaluator`, claims, renews leases and writes,
+//! whatever the evaluator. Every result is made by one constructor, [`result`]. This module names none of
+//! its implementations.
+
+use crate::Event;
+use anyhow::Result;
+use space::{CandidateFile, Entry, EvaluatedBy, ResultFile, Status, ARTIFACT_VERSION};
+use std::collections::BTreeMap;
+
+/// Called with each result as soon as it exists (the stage writes it and releases its lease).
+pub type Record<'a> = &'a (dyn Fn(&ResultFile) -> Result<()> + Sync);
+
+/// Scores candidates.
+pub trait Evaluator: Sync {
+    /// Scores `claimed`, calling `record` with each result as it is made; returns them (a candidate the
+    /// evaluation abandoned, at a deadline, has none and stays pending).
+    fn evaluate(
+        &self,
+        claimed: &[Entry],
+        on_event: &(dyn Fn(Event) + Sync),
+        record: Record,
+    ) -> Result<Vec<ResultFile>>;
+}
+
+/// An evaluator that scores one candidate at a time without training (a table lookup, a proxy).
+pub trait Lookup: Sync {
+    /// The result of `e`.
+    fn score(&self, e: &Entry) -> ResultFile;
+}
+
+impl<L: Lookup> Evaluator for L {
+    fn evaluate(
+        &self,
+        claimed: &[Entry],
+        on_event: &(dyn Fn(Event) + Sync),
+        record: Record,
+    ) -> Result<Vec<ResultFile>> {
+        on_event(Event::Begin {
+            total: claimed.len(),
+            folds: 1,
+        });
+        let mut rs = Vec::new();
+        for e in claimed {
+            let r = self.score(e);
+            record(&r)?;
+            on_event(Event::Done(r.clone()));
+            rs.push(r);
+        }
+        Ok(rs)
+    }
+}
+
+/// How an evaluation of a candidate came out.
+pub struct Scored {
+    /// The score of each fold in the run's metric, or the status and why there is none.
+    pub folds: std::result::Result<Vec<f64>, (Status, String)>,
+    /// Other figures (every metric's mean, a proxy's raw value, memory).
+    pub metrics: BTreeMap<String, f64>,
+    /// Seconds spent.
+    pub wall_s: f64,
+    /// Epochs each fold trained (None for evaluators that do not train).
+    pub epochs: Option<usize>,
+}
+
+/// The result file of candidate `c` evaluated by `by`: the one constructor of every evaluator's results.
+pub fn result(c: &CandidateFile, by: EvaluatedBy, s: Scored) -> ResultFile {
+    let (status, fold_scores, error) = match s.folds {
+        Ok(scores) => (Status::Ok, scores, String::new()),
+        Err((st, why)) => (st, Vec::new(), why),
+    };
+    let (cv_mean, cv_std) = space::mean_std(&fold_scores);
+    ResultFile {
+        version: ARTIFACT_VERSION,
+        kind: "nas.result".into(),
+        id: c.id,
+        arch: c.arch.clone(),
+        status,
+        fold_scores,
+        cv_mean,
+        cv_std,
+        params: c.params,
+        flops: c.flops,
+        wall_s: s.wall_s,
+        evaluator: by,
+        epochs: s.epochs,
+        error,
+        metrics: s.metrics,
+    }
+}
