@@ -1,0 +1,201 @@
+//! The `chain` family's network: blocks of a convolution or a dense layer, batch norm, activation, residual
+//! add, pooling and dropout, built from the architecture and run forward (fused into one CPU op where the
+//! kernels allow).
+
+use super::{dropout, Conv, Init};
+use crate::bn::BatchNorm;
+use crate::{ops, pointwise};
+use candle_core::{Result, Tensor, Var};
+use space::arch::ChainSpace;
+use space::{Block, InputInfo, Pool, Rng};
+
+/// A chain block's linear transform: a convolution (with bias) or a dense layer (weight, bias).
+enum Transform {
+    Conv(Conv),
+    Dense(Var, Var),
+}
+
+/// The projection of a residual connection whose widths differ: a 1×1 convolution or a matrix.
+enum Projection {
+    Conv(Conv),
+    Dense(Var),
+}
+
+pub(super) struct ChainLayer {
+    spec: Block,
+    transform: Transform,
+    bn: Option<BatchNorm>,
+    /// `Some` when the block is residual and changes the width.
+    proj: Option<Projection>,
+    /// Input size of a conv block (pooling halves it when it is at least 2).
+    h: usize,
+    w: usize,
+}
+
+/// A chain network's blocks.
+pub(super) struct ChainBody {
+    layers: Vec<ChainLayer>,
+    conv: bool,
+}
+
+impl ChainBody {
+    /// The blocks of `blocks` for `input`, and the width of their output (the head's input).
+    pub(super) fn build(
+        init: &mut Init,
+        cs: &ChainSpace,
+        blocks: &[Block],
+        input: &InputInfo,
+    ) -> Result<(ChainBody, usize)> {
+        let mut layers = Vec::new();
+        let (mut c, mut h, mut w) = if cs.conv {
+            let [c, h, w] = input.shape.expect("conv space has a shape");
+            (c, h, w)
+        } else {
+            (input.features, 1, 1)
+        };
+        for (i, b) in blocks.iter().enumerate() {
+            let name = format!("block{i}");
+            let transform = match b.kernel {
+                Some(k) => Transform::Conv(init.conv(
+                    &format!("{name}.conv"),
+                    h,
+                    w,
+                    k,
+                    1,
+                    c,
+                    b.width,
+                    true,
+                )?),
+                None => Transform::Dense(
+                    init.weight(format!("{name}.weight"), c, b.width)?,
+                    init.zeros(format!("{name}.bias"), b.width)?,
+                ),
+            };
+            let proj = match (&transform, b.res && c != b.width) {
+                (_, false) => None,
+                (Transform::Conv(_), true) => Some(Projection::Conv(init.conv(
+                    &format!("{name}.proj"),
+                    h,
+                    w,
+                    1,
+                    1,
+                    c,
+                    b.width,
+                    false,
+                )?)),
+                (Transform::Dense(..), true) => Some(Projection::Dense(init.weight(
+                    format!("{name}.proj"),
+                    c,
+                    b.width,
+                )?)),
+            };
+            let bn = if b.bn {
+                Some(init.bn(&format!("{name}.bn"), b.width)?)
+            } else {
+                None
+            };
+            let l = ChainLayer {
+                spec: b.clone(),
+                transform,
+                bn,
+                proj,
+                h,
+                w,
+            };
+            if cs.conv && b.pool != Pool::None && h >= 2 && w >= 2 {
+                h /= 2;
+                w /= 2;
+            }
+            c = b.width;
+            layers.push(l);
+        }
+        Ok((
+            ChainBody {
+                layers,
+                conv: cs.conv,
+            },
+            if cs.conv { c * h * w } else { c },
+        ))
+    }
+
+    /// The features `[B, width]` of `x` (`image`: the input's channels, height and width, for conv blocks).
+    pub(super) fn run(
+        &mut self,
+        x: &Tensor,
+        image: Option<(usize, usize, usize)>,
+        train: bool,
+        rngs: &mut [Rng],
+        grp: Option<&ops::Groups>,
+    ) -> Result<Tensor> {
+        let b = x.dim(0)?;
+        let mut x = if self.conv {
+            let (c, h, w) = image.expect("conv space has a shape");
+            x.reshape((b, h * w, c))?
+        } else {
+            x.clone()
+        };
+        for l in self.layers.iter_mut() {
+            let pool = self.conv && l.spec.pool != Pool::None && l.h >= 2 && l.w >= 2;
+            let max = l.spec.pool == Pool::Max;
+            // On the CPU, batch norm, activation and (without a residual) pooling are one op;
+            // without batch norm, the convolution too.
+            let fuse = grp.is_none() && ops::kernels(&x);
+            let fused_pool =
+                (fuse && pool && !l.spec.res).then(|| pointwise::Pool2::new(l.h, l.w, max));
+            let pooled = fused_pool.is_some();
+            let whole = match (&l.transform, &l.bn, &fused_pool) {
+                (Transform::Conv(cv), None, Some(p)) => cv.forward_act_pool(&x, l.spec.act, p)?,
+                _ => None,
+            };
+            let mut y = match whole {
+                Some(y) => y,
+                None => {
+                    let z = match &l.transform {
+                        Transform::Conv(cv) => cv.forward(&x, grp)?,
+                        Transform::Dense(w, bias) => ops::dense(&x, w, bias, grp)?,
+                    };
+                    match (&mut l.bn, fuse) {
+                        (Some(bn), true) if train => {
+                            bn.forward_fused(&z, l.spec.act, fused_pool)?
+                        }
+                        (bn, true) => {
+                            let z = match bn {
+                                Some(bn) => bn.forward(&z, false, None)?,
+                                None => z,
+                            };
+                            pointwise::tail(&z, None, Some(l.spec.act), fused_pool)?.0
+                        }
+                        (bn, false) => {
+                            let z = match bn {
+                                Some(bn) => bn.forward(&z, train, grp)?,
+                                None => z,
+                            };
+                            ops::activation(&z, l.spec.act)?
+                        }
+                    }
+                }
+            };
+            if l.spec.res {
+                let skip = match &l.proj {
+                    Some(Projection::Conv(p)) => p.forward(&x, grp)?,
+                    Some(Projection::Dense(p)) => ops::matmul(&x, p, grp)?,
+                    None => x.clone(),
+                };
+                y = (y + skip)?;
+            }
+            if pool && !pooled {
+                y = ops::pool2(&y, l.h, l.w, max)?;
+            }
+            if train && l.spec.dropout > 0.0 {
+                y = dropout(&y, l.spec.dropout, rngs, grp)?;
+            }
+            x = y;
+        }
+        x.reshape((b, ()))
+    }
+
+    /// The batch norms, in block order.
+    pub(super) fn batch_norms<'a>(&'a mut self, out: &mut Vec<&'a mut BatchNorm>) {
+        out.extend(self.layers.iter_mut().filter_map(|l| l.bn.as_mut()));
+    }
+}
