@@ -21,7 +21,7 @@ use candle_core::{DType, Device};
 use data::prep::{match_columns, ColumnEncoding, Prep, Standardizer};
 use nn::train::{self, Trained};
 use nn::{init_threads, Model};
-use space::{io, ExportFormat, ModelFile, Rng, RunDir, SpaceDef, MODEL_VERSION};
+use space::{io, Arch, ExportFormat, ModelFile, Rng, RunDir, SpaceDef, MODEL_VERSION};
 use std::path::{Path, PathBuf};
 
 /// The network's tensors in the safetensors format, as bytes (`path` names the file in errors).
@@ -97,6 +97,10 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
 pub struct Loaded {
     /// `model.toml`.
     pub file: ModelFile,
+    /// Its space, built once from `file.space`.
+    pub def: SpaceDef,
+    /// Its architecture, parsed once from `file.arch`.
+    pub arch: Arch,
     /// The network.
     pub model: Model,
 }
@@ -144,7 +148,12 @@ pub fn load_model(dir: &Path) -> Result<Loaded> {
     model
         .load_tensors(&tensors)
         .map_err(|e| anyhow!("{}: {e}", wpath.display()))?;
-    Ok(Loaded { file, model })
+    Ok(Loaded {
+        file,
+        def,
+        arch,
+        model,
+    })
 }
 
 /// Writes `loaded`, the model exported in `model_dir` ([`load_model`]), to `out` in `format`: a folder for
@@ -181,16 +190,26 @@ pub fn write_format(
                 folder(out)?;
                 out.join("model.onnx")
             };
-            let l = lower::lower(file, &our_tensors(&mut loaded.model)?)?;
+            let l = lower::lower(
+                file,
+                &loaded.def,
+                &loaded.arch,
+                &our_tensors(&mut loaded.model)?,
+            )?;
             io::atomic_write(&path, &onnx::model_bytes(file, l))?;
             vec![path]
         }
         ExportFormat::Pytorch => {
             folder(out)?;
-            let l = lower::lower(file, &our_tensors(&mut loaded.model)?)?;
+            let l = lower::lower(
+                file,
+                &loaded.def,
+                &loaded.arch,
+                &our_tensors(&mut loaded.model)?,
+            )?;
             let (py, w) = (out.join("model.py"), out.join("weights.safetensors"));
             let bytes = safetensors_bytes(&pytorch::state_dict(&l)?, &w)?;
-            io::atomic_write(&py, pytorch::model_py(file)?.as_bytes())?;
+            io::atomic_write(&py, pytorch::model_py(file, &loaded.def)?.as_bytes())?;
             io::atomic_write(&w, &bytes)?;
             vec![py, w]
         }

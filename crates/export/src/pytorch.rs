@@ -59,9 +59,8 @@ fn py_columns(columns: &[ColumnEncoding]) -> String {
 }
 
 /// `model.py` for `file`.
-pub(crate) fn model_py(file: &ModelFile) -> Result<String> {
-    let def = SpaceDef::from_spec(&file.space)?;
-    let (family, cell) = match &def {
+pub(crate) fn model_py(file: &ModelFile, def: &SpaceDef) -> Result<String> {
+    let (family, cell) = match def {
         SpaceDef::Chain(_) => ("chain", "None".to_string()),
         SpaceDef::Cell(c) => (
             "cell",

@@ -4,9 +4,12 @@
 //! `running_var`), and the ONNX initializers carry the same names, so the two exports name every tensor alike.
 //! The module structure that these names assume is `model.py`'s; the forward pass mirrors `nn::model`.
 
+mod cell;
+mod chain;
+
 use crate::onnx_proto::{attribute_type, data_type, AttributeProto, NodeProto, TensorProto};
 use anyhow::{anyhow, bail, Result};
-use space::{Act, Arch, CellOp, ModelFile, Pool, SpaceDef};
+use space::{Act, Arch, ModelFile, SpaceDef};
 use std::collections::HashMap;
 
 /// Batch-norm epsilon of `nn::model`.
@@ -252,10 +255,13 @@ impl Walk<'_> {
     }
 }
 
-/// Lowers the network of `file` with our tensors `ours`.
-pub(crate) fn lower(file: &ModelFile, ours: &Tensors) -> Result<Lowered> {
-    let def = SpaceDef::from_spec(&file.space)?;
-    let arch = def.parse(&file.arch)?;
+/// Lowers the network of `file` (its space `def`, its architecture `arch`) with our tensors `ours`.
+pub(crate) fn lower(
+    file: &ModelFile,
+    def: &SpaceDef,
+    arch: &Arch,
+    ours: &Tensors,
+) -> Result<Lowered> {
     let input = &file.input;
     let input_dims = match input.shape {
         Some(s) => s.to_vec(),
@@ -302,216 +308,11 @@ pub(crate) fn lower(file: &ModelFile, ours: &Tensors) -> Result<Lowered> {
     );
     let centred = g.node("Sub", &["input", &mean], vec![]);
     let mut x = g.node("Div", &[&centred, &std], vec![]);
-    let classes = input.classes;
-    match (&def, &arch) {
+    match (def, arch) {
         (SpaceDef::Chain(cs), Arch::Chain(blocks)) => {
-            let (mut c, mut h, mut w) = match (cs.conv, input.shape) {
-                (true, Some([c, h, w])) => (c, h, w),
-                (true, None) => bail!("a convolutional network needs an image shape"),
-                (false, _) => (input.features, 1, 1),
-            };
-            if !cs.conv && input.shape.is_some() {
-                // A dense network reads an image in the network's layout: height, width, channel.
-                let t = g.node("Transpose", &[&x], vec![ints("perm", &[0, 2, 3, 1])]);
-                x = g.node("Flatten", &[&t], vec![int("axis", 1)]);
-            }
-            for (i, b) in blocks.iter().enumerate() {
-                let (ours, torch) = (format!("block{i}"), format!("blocks.{i}"));
-                let mut y = match b.kernel {
-                    Some(k) => g.conv(
-                        &x,
-                        &format!("{ours}.conv"),
-                        &format!("{torch}.conv"),
-                        k,
-                        1,
-                        c,
-                        b.width,
-                        true,
-                    )?,
-                    None => g.linear(
-                        &x,
-                        (&format!("{ours}.weight"), Some(&format!("{ours}.bias"))),
-                        &format!("{torch}.fc"),
-                        (c, b.width),
-                        None,
-                    )?,
-                };
-                if b.bn {
-                    y = g.bn(&y, &format!("{ours}.bn"), &format!("{torch}.bn"), b.width)?;
-                }
-                y = g.act(&y, b.act);
-                if b.res {
-                    let skip = match (c != b.width, b.kernel) {
-                        (false, _) => x.clone(),
-                        (true, Some(_)) => g.conv(
-                            &x,
-                            &format!("{ours}.proj"),
-                            &format!("{torch}.proj"),
-                            1,
-                            1,
-                            c,
-                            b.width,
-                            false,
-                        )?,
-                        (true, None) => g.linear(
-                            &x,
-                            (&format!("{ours}.proj"), None),
-                            &format!("{torch}.proj"),
-                            (c, b.width),
-                            None,
-                        )?,
-                    };
-                    y = g.node("Add", &[&y, &skip], vec![]);
-                }
-                if cs.conv && b.pool != Pool::None && h >= 2 && w >= 2 {
-                    let op = if b.pool == Pool::Max {
-                        "MaxPool"
-                    } else {
-                        "AveragePool"
-                    };
-                    y = g.pool(&y, op, 2, 2, 0);
-                    h /= 2;
-                    w /= 2;
-                }
-                // Dropout is the identity at inference.
-                c = b.width;
-                x = y;
-            }
-            // Our head reads features in (h, w, c) order; PyTorch's flatten gives (c, h, w).
-            let rows: Vec<usize> = (0..c * h * w)
-                .map(|t| {
-                    let (ci, p) = (t / (h * w), t % (h * w));
-                    p * c + ci
-                })
-                .collect();
-            if cs.conv {
-                x = g.node("Flatten", &[&x], vec![int("axis", 1)]);
-            }
-            x = g.linear(
-                &x,
-                ("head.weight", Some("head.bias")),
-                "head",
-                (c * h * w, classes),
-                Some(&rows),
-            )?;
+            x = chain::lower(&mut g, cs, blocks, input, x)?
         }
-        (SpaceDef::Cell(cs), Arch::Cell(cell)) => {
-            let [cin, ..] = input
-                .shape
-                .ok_or_else(|| anyhow!("a cell network needs an image shape"))?;
-            let mut ch = cs.channels;
-            let s = g.conv(&x, "stem", "stem.conv", 3, 1, cin, ch, false)?;
-            x = g.bn(&s, "stem.bn", "stem.bn", ch)?;
-            let mut at = 0;
-            for stage in 0..cs.stages {
-                if stage > 0 {
-                    let (ours, torch, co) =
-                        (format!("reduce{stage}"), format!("stages.{at}"), 2 * ch);
-                    let r = g.node("Relu", &[&x], vec![]);
-                    let a = g.conv(
-                        &r,
-                        &format!("{ours}.a"),
-                        &format!("{torch}.a.conv"),
-                        3,
-                        2,
-                        ch,
-                        co,
-                        false,
-                    )?;
-                    let a = g.bn(&a, &format!("{ours}.a.bn"), &format!("{torch}.a.bn"), co)?;
-                    let r = g.node("Relu", &[&a], vec![]);
-                    let b = g.conv(
-                        &r,
-                        &format!("{ours}.b"),
-                        &format!("{torch}.b.conv"),
-                        3,
-                        1,
-                        co,
-                        co,
-                        false,
-                    )?;
-                    let b = g.bn(&b, &format!("{ours}.b.bn"), &format!("{torch}.b.bn"), co)?;
-                    let short = g.conv(
-                        &x,
-                        &format!("{ours}.short"),
-                        &format!("{torch}.short"),
-                        1,
-                        2,
-                        ch,
-                        co,
-                        false,
-                    )?;
-                    x = g.node("Add", &[&b, &short], vec![]);
-                    ch = co;
-                    at += 1;
-                }
-                for k in 0..cs.cells_per_stage {
-                    let mut vals: Vec<Option<String>> = vec![Some(x.clone())];
-                    for i in 1..cell.nodes {
-                        let mut acc: Option<String> = None;
-                        for (j, inp) in vals.iter().enumerate() {
-                            let Some(inp) = inp else { continue };
-                            let e = space::arch::edge_index(i, j);
-                            let (ours, torch) = (
-                                format!("stage{stage}.cell{k}.edge{e}"),
-                                format!("stages.{at}.edges.{e}"),
-                            );
-                            let out = match cell.ops[e] {
-                                CellOp::None => continue,
-                                CellOp::Skip => inp.clone(),
-                                CellOp::Conv1x1 | CellOp::Conv3x3 => {
-                                    let kk = cell.ops[e].kernel().expect("a conv op");
-                                    let r = g.node("Relu", &[inp], vec![]);
-                                    let cv = g.conv(
-                                        &r,
-                                        &ours,
-                                        &format!("{torch}.conv"),
-                                        kk,
-                                        1,
-                                        ch,
-                                        ch,
-                                        false,
-                                    )?;
-                                    g.bn(&cv, &format!("{ours}.bn"), &format!("{torch}.bn"), ch)?
-                                }
-                                CellOp::AvgPool3x3 => g.pool(inp, "AveragePool", 3, 1, 1),
-                            };
-                            acc = Some(match acc {
-                                Some(a) => g.node("Add", &[&a, &out], vec![]),
-                                None => out,
-                            });
-                        }
-                        vals.push(acc);
-                    }
-                    x = match vals.pop().flatten() {
-                        Some(t) => t,
-                        None => {
-                            // No path reaches the output: zeros of the input's shape.
-                            let shape = g.node("Shape", &[&x], vec![]);
-                            let zero = AttributeProto {
-                                name: "value".into(),
-                                r#type: attribute_type::TENSOR,
-                                t: Some(tensor("zero", &[1], vec![0.0])),
-                                ..Default::default()
-                            };
-                            g.node("ConstantOfShape", &[&shape], vec![zero])
-                        }
-                    };
-                    at += 1;
-                }
-            }
-            let y = g.bn(&x, "head.bn", "head_bn", ch)?;
-            let y = g.node("Relu", &[&y], vec![]);
-            let y = g.node("GlobalAveragePool", &[&y], vec![]);
-            let y = g.node("Flatten", &[&y], vec![int("axis", 1)]);
-            x = g.linear(
-                &y,
-                ("head.weight", Some("head.bias")),
-                "head",
-                (ch, classes),
-                None,
-            )?;
-        }
+        (SpaceDef::Cell(cs), Arch::Cell(cell)) => x = cell::lower(&mut g, cs, cell, input, x)?,
         _ => bail!("the architecture does not belong to the model's space"),
     }
     let last = g.out.nodes.last_mut().expect("a network has nodes");
@@ -524,6 +325,13 @@ pub(crate) fn lower(file: &ModelFile, ours: &Tensors) -> Result<Lowered> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`lower`] of a model file, its space and architecture built here.
+    fn lower_file(file: &ModelFile, t: &Tensors) -> Result<Lowered> {
+        let def = SpaceDef::from_spec(&file.space)?;
+        let arch = def.parse(&file.arch)?;
+        lower(file, &def, &arch, t)
+    }
     use candle_core::{DType, Device};
     use space::{InputInfo, Rng};
     use std::collections::HashSet;
@@ -618,7 +426,7 @@ mod tests {
             ),
         ] {
             let (file, t) = model(spec, arch, shape, f);
-            let l = lower(&file, &t).unwrap();
+            let l = lower_file(&file, &t).unwrap();
             assert_well_formed(&l);
             // Every tensor of ours is in the export, under another name and maybe another layout.
             let ours: usize = t.values().map(|(_, v)| v.len()).sum();
@@ -636,7 +444,7 @@ mod tests {
         // Head rows in (h, w, c) order: row (p·2 + c) for position p, channel c.
         let head: Vec<f32> = (0..8 * 3).map(|i| i as f32).collect();
         t.insert("head.weight".into(), (vec![8, 3], head.clone()));
-        let l = lower(&file, &t).unwrap();
+        let l = lower_file(&file, &t).unwrap();
         let p = |n: &str| l.params.iter().find(|p| p.name == n).unwrap();
         let tw = p("blocks.0.conv.weight");
         assert_eq!(tw.dims, vec![2, 2, 3, 3]);
@@ -654,11 +462,11 @@ mod tests {
     fn a_missing_or_misshapen_tensor_is_named() {
         let (file, mut t) = model("block = \"dense\"", "fc4-relu-bn", None, 3);
         t.remove("block0.bn.running_var");
-        let e = lower(&file, &t).err().unwrap().to_string();
+        let e = lower_file(&file, &t).err().unwrap().to_string();
         assert!(e.contains("`block0.bn.running_var`"), "{e}");
         let (file, mut t) = model("block = \"dense\"", "fc4-relu", None, 3);
         t.insert("block0.weight".into(), (vec![4, 3], vec![0.0; 12]));
-        let e = lower(&file, &t).err().unwrap().to_string();
+        let e = lower_file(&file, &t).err().unwrap().to_string();
         assert!(e.contains("`block0.weight` has shape [4, 3]"), "{e}");
     }
 }
