@@ -94,7 +94,7 @@ impl CustomOp3 for ConvTail {
             // A bias: its gradient is the column sum of dz.
             None => {
                 let gz = z.apply_op2_no_bwd(&gy, &grad)?;
-                let db = conv_op::column_sum(&gz)?;
+                let db = crate::bias::column_sum(&gz)?;
                 (gz, db)
             }
         };

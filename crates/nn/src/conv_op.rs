@@ -459,11 +459,6 @@ pub(crate) fn grads(
     Conv(win.clone()).grads(x, w, gz)
 }
 
-/// Column sums of a `[…, n]` gradient (a bias's gradient).
-pub(crate) fn column_sum(g: &Tensor) -> Result<Tensor> {
-    g.contiguous()?.apply_op1_no_bwd(&ColumnSum)
-}
-
 impl CustomOp2 for Conv {
     fn name(&self) -> &'static str {
         "im2col-conv"
@@ -515,7 +510,7 @@ impl CustomOp3 for Conv {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let gy = gy.contiguous()?;
         let (dx, dw) = self.grads(x, w, &gy)?;
-        Ok((dx, Some(dw), Some(gy.apply_op1_no_bwd(&ColumnSum)?)))
+        Ok((dx, Some(dw), Some(crate::bias::column_sum(&gy)?)))
     }
 }
 
@@ -549,159 +544,6 @@ impl CustomOp2 for ConvGradWeight {
         on_floats!("im2col-conv-grad-weight", [s1 => x, s2 => g],
             grad_weight(x, l1, g, l2, &self.0)?)
     }
-}
-
-/// 3×3 average pooling, stride 1, padding 1, padded cells not counted (NAS-Bench-201's `avg_pool_3x3`) on
-/// `[B, hw, C]`: `x.apply_op1(AvgPool3(win))` with the window of `Window::new(h, w, 3, 1, 1)`. Built from
-/// candle ops it was a gather of nine copies, a sum and a scatter-add backward.
-#[derive(Clone)]
-struct AvgPool3(Window);
-/// Its backward: `gy.apply_op1_no_bwd(AvgPool3Grad(win))`.
-struct AvgPool3Grad(AvgPool3);
-
-impl AvgPool3 {
-    /// Forward, `y[o] = Σ x[p] / |win(o)|` over the pixels p in o's window; backward, since a 3×3 stride-1
-    /// window is symmetric (p is in o's window exactly when o is in p's), `dx[p] = Σ gy[o] / |win(o)|`
-    /// over the pixels o in p's window.
-    fn run<T: Elem>(&self, x: &[T], l: &Layout, backward: bool) -> Result<(Vec<T>, Shape)> {
-        let win = &self.0;
-        let (b, hw, c) = l.shape().dims3()?;
-        if hw != win.hw || win.n_out() != hw {
-            bail!("avg-pool3: {:?} does not fit the window", l.shape());
-        }
-        let x = slice(x, l)?;
-        let inv: Vec<T> = win
-            .idx
-            .chunks_exact(win.taps)
-            .map(|w| T::one() / T::from(w.iter().filter(|&&i| i as usize != hw).count()).unwrap())
-            .collect();
-        let mut y = vec![T::zero(); x.len()];
-        for (xb, yb) in x
-            .chunks_exact(hw * c)
-            .zip(y.chunks_exact_mut(hw * c))
-            .take(b)
-        {
-            for (o, (taps, out)) in win
-                .idx
-                .chunks_exact(win.taps)
-                .zip(yb.chunks_exact_mut(c))
-                .enumerate()
-            {
-                for &src in taps.iter().filter(|&&i| i as usize != hw) {
-                    let s = src as usize;
-                    let (xs, k) = (
-                        &xb[s * c..(s + 1) * c],
-                        if backward { inv[s] } else { T::one() },
-                    );
-                    for (v, &xv) in out.iter_mut().zip(xs) {
-                        *v += k * xv;
-                    }
-                }
-                if !backward {
-                    out.iter_mut().for_each(|v| *v *= inv[o]);
-                }
-            }
-        }
-        Ok((y, l.shape().clone()))
-    }
-}
-
-impl candle_core::CustomOp1 for AvgPool3 {
-    fn name(&self) -> &'static str {
-        "avg-pool3"
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        on_floats!("avg-pool3", [s => v], self.run(v, l, false)?)
-    }
-    fn bwd(&self, _x: &Tensor, _y: &Tensor, gy: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(
-            gy.contiguous()?
-                .apply_op1_no_bwd(&AvgPool3Grad(self.clone()))?,
-        ))
-    }
-}
-
-impl candle_core::CustomOp1 for AvgPool3Grad {
-    fn name(&self) -> &'static str {
-        "avg-pool3-grad"
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        on_floats!("avg-pool3-grad", [s => v], self.0.run(v, l, true)?)
-    }
-}
-
-/// 3×3 average pooling (stride 1, padding 1, padded cells not counted) as one CPU op with its own backward.
-pub fn avg_pool3(x: &Tensor, win: &Window) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(AvgPool3(win.clone()))
-}
-
-/// `x + b` with `b` broadcast over the last dimension, and a backward that sums the gradient over rows
-/// directly (candle's reduction over leading dimensions took a fifth of a CNN step).
-struct AddBias;
-/// Column sums of a `[rows, n]` gradient: `gy.apply_op1_no_bwd(&ColumnSum)`.
-struct ColumnSum;
-
-impl candle_core::CustomOp1 for ColumnSum {
-    fn name(&self) -> &'static str {
-        "column-sum"
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        fn sum<T: Elem>(g: &[T], n: usize) -> Vec<T> {
-            let mut out = vec![T::default(); n];
-            for row in g.chunks_exact(n) {
-                for (o, v) in out.iter_mut().zip(row) {
-                    *o += *v;
-                }
-            }
-            out
-        }
-        let n = *l.shape().dims().last().unwrap_or(&1);
-        on_floats!("column-sum", [s => v], (sum(slice(v, l)?, n), Shape::from(n)))
-    }
-}
-
-impl CustomOp2 for AddBias {
-    fn name(&self) -> &'static str {
-        "add-bias"
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        fn add<T: Elem>(x: &[T], b: &[T]) -> Vec<T> {
-            let mut y = x.to_vec();
-            for row in y.chunks_exact_mut(b.len()) {
-                for (o, v) in row.iter_mut().zip(b) {
-                    *o += *v;
-                }
-            }
-            y
-        }
-        let n = l2.shape().elem_count();
-        if l1.shape().dims().last() != Some(&n) {
-            bail!("add-bias: {:?} + {:?}", l1.shape(), l2.shape());
-        }
-        let shape = l1.shape().clone();
-        on_floats!("add-bias", [s1 => x, s2 => b], (add(slice(x, l1)?, slice(b, l2)?), shape))
-    }
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        _b: &Tensor,
-        _y: &Tensor,
-        gy: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let db = gy.contiguous()?.apply_op1_no_bwd(&ColumnSum)?;
-        Ok((Some(gy.clone()), Some(db)))
-    }
-}
-
-/// `x + bias` over the last dimension, as one CPU op with its own backward.
-pub fn add_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&bias.contiguous()?, AddBias)
 }
 
 /// The convolution `[B, hw, C]` × `[taps·C, Cout]` (+ bias `[Cout]`) → `[B, n_out, Cout]` as one CPU op

@@ -17,6 +17,12 @@
 //!   to be wrong (its pooling, `LayerNorm`, `softmax_last_dim`) are not used.
 #![deny(missing_docs)]
 
+/// The activations of the fused CPU ops.
+mod act_fn;
+/// 3×3 average pooling as one CPU op.
+pub mod avg_pool3;
+/// A bias added along the last dimension as one CPU op.
+pub mod bias;
 /// Batch normalisation with running statistics.
 pub mod bn;
 /// A convolution and what follows it as one CPU op.

@@ -99,7 +99,7 @@ pub fn add_bias(x: &Tensor, bias: &Tensor, grp: Option<&Groups>) -> Result<Tenso
                 .broadcast_add(bias)?
                 .reshape(x.dims())
         }
-        None if kernels(x) => crate::conv_op::add_bias(x, bias),
+        None if kernels(x) => crate::bias::add_bias(x, bias),
         None => x.broadcast_add(bias),
     }
 }
@@ -243,7 +243,7 @@ fn activation_candle(x: &Tensor, a: Act) -> Result<Tensor> {
 /// The CPU kernel of [`crate::conv_op`] on the CPU, candle ops elsewhere.
 pub fn avg_pool3(x: &Tensor, win: &Window, inv_count: &Tensor) -> Result<Tensor> {
     if kernels(x) {
-        return crate::conv_op::avg_pool3(x, win);
+        return crate::avg_pool3::avg_pool3(x, win);
     }
     let (b, hw, c) = x.dims3()?;
     let cols = im2col(x, &win.tensor, 9)?.reshape((b, hw, 9, c))?;
