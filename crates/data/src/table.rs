@@ -161,88 +161,19 @@ pub fn parse_csv_with(
             .from_reader(bytes)
     };
     let mut rdr = reader();
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| anyhow!("{name}:1: cannot read the header: {e}"))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    if header.len() <= 1 && header.first().is_none_or(|h| h.is_empty()) {
-        bail!("{name}: empty file: expected a header row and data rows");
-    }
-    for (i, h) in header.iter().enumerate() {
-        if header[..i].contains(h) {
-            bail!("{name}:1: column name `{h}` appears twice in the header");
-        }
-    }
-    let li = header.iter().position(|h| h == label);
-    if li.is_none() && label_required {
-        let cols: Vec<&str> = header.iter().take(8).map(String::as_str).collect();
-        let last = header.last().map_or("", String::as_str);
-        bail!(
-            "{name}:1: label column `{label}` not found (columns: {}{}); name it with --label, e.g. --label {last}",
-            cols.join(", "),
-            if header.len() > 9 {
-                format!(", …, {last}")
-            } else if header.len() == 9 {
-                format!(", {last}")
-            } else {
-                String::new()
-            }
-        );
-    }
-    if li.is_some() && header.len() < 2 {
-        bail!("{name}:1: no feature columns besides the label `{label}`");
-    }
+    let header = read_header(name, &mut rdr)?;
+    let li = label_index(name, &header, label, label_required)?;
     let feature_cols: Vec<usize> = (0..header.len()).filter(|&c| Some(c) != li).collect();
     // Pass 1: the rows are well formed; which columns hold text; the levels of those.
     let mut text: Vec<Option<std::collections::BTreeSet<String>>> = header
         .iter()
         .map(|h| categorical.contains(&h.as_str()).then(Default::default))
         .collect();
-    let mut missing = vec![0usize; header.len()];
-    let mut rows = 0usize;
-    let mut labels = Vec::new();
-    for (r, rec) in rdr.records().enumerate() {
-        let line = r + 2;
-        let rec = rec.map_err(|e| anyhow!("{name}:{line}: {e}"))?;
-        if rec.len() == 1 && rec.get(0).is_some_and(|c| c.trim().is_empty()) {
-            continue; // blank line
-        }
-        if rec.len() != header.len() {
-            bail!(
-                "{name}:{line}: row has {} cells, the header has {}",
-                rec.len(),
-                header.len()
-            );
-        }
-        rows += 1;
-        for (c, cell) in rec.iter().enumerate() {
-            let cell = cell.trim();
-            if Some(c) == li {
-                if cell.is_empty() {
-                    bail!("{name}:{line}: the label `{label}` is empty");
-                }
-                labels.push(cell.to_string());
-            } else if cell.is_empty() {
-                missing[c] += 1;
-            } else {
-                match cell.parse::<f32>() {
-                    Ok(v) if !v.is_finite() => bail!(
-                        "{name}:{line}: column `{}`: `{cell}` is not a finite number",
-                        header[c]
-                    ),
-                    Ok(_) => {}
-                    Err(_) => {
-                        text[c].get_or_insert_with(Default::default);
-                    }
-                }
-            }
-        }
-    }
-    if rows == 0 {
-        bail!("{name}: no data rows after the header");
-    }
+    let Scan {
+        missing,
+        rows,
+        labels,
+    } = scan(name, &mut rdr, &header, li, label, &mut text)?;
     // The levels of text columns (every non-empty cell, numbers included, as text).
     if text.iter().any(Option::is_some) {
         for rec in reader().records().flatten() {
@@ -296,6 +227,124 @@ pub fn parse_csv_with(
         x,
         columns,
         labels: li.map(|_| labels),
+    })
+}
+
+/// The header row of a CSV, trimmed; an empty file or a repeated name is an error naming `name`.
+fn read_header(name: &str, rdr: &mut csv::Reader<&[u8]>) -> Result<Vec<String>> {
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| anyhow!("{name}:1: cannot read the header: {e}"))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if header.len() <= 1 && header.first().is_none_or(|h| h.is_empty()) {
+        bail!("{name}: empty file: expected a header row and data rows");
+    }
+    for (i, h) in header.iter().enumerate() {
+        if header[..i].contains(h) {
+            bail!("{name}:1: column name `{h}` appears twice in the header");
+        }
+    }
+    Ok(header)
+}
+
+/// The position of the label column in `header` (an error when missing and `required`).
+fn label_index(
+    name: &str,
+    header: &[String],
+    label: &str,
+    required: bool,
+) -> Result<Option<usize>> {
+    let li = header.iter().position(|h| h == label);
+    if li.is_none() && required {
+        let cols: Vec<&str> = header.iter().take(8).map(String::as_str).collect();
+        let last = header.last().map_or("", String::as_str);
+        bail!(
+            "{name}:1: label column `{label}` not found (columns: {}{}); name it with --label, e.g. --label {last}",
+            cols.join(", "),
+            if header.len() > 9 {
+                format!(", …, {last}")
+            } else if header.len() == 9 {
+                format!(", {last}")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if li.is_some() && header.len() < 2 {
+        bail!("{name}:1: no feature columns besides the label `{label}`");
+    }
+    Ok(li)
+}
+
+/// What the first pass over a CSV's rows found.
+struct Scan {
+    /// Empty cells per column.
+    missing: Vec<usize>,
+    /// Data rows (blank lines skipped).
+    rows: usize,
+    /// The label of each row (empty without a label column).
+    labels: Vec<String>,
+}
+
+/// The first pass: checks every row is well formed and every number finite; marks in `text` the columns
+/// holding a cell that is not a number.
+fn scan(
+    name: &str,
+    rdr: &mut csv::Reader<&[u8]>,
+    header: &[String],
+    li: Option<usize>,
+    label: &str,
+    text: &mut [Option<std::collections::BTreeSet<String>>],
+) -> Result<Scan> {
+    let mut missing = vec![0usize; header.len()];
+    let mut rows = 0usize;
+    let mut labels = Vec::new();
+    for (r, rec) in rdr.records().enumerate() {
+        let line = r + 2;
+        let rec = rec.map_err(|e| anyhow!("{name}:{line}: {e}"))?;
+        if rec.len() == 1 && rec.get(0).is_some_and(|c| c.trim().is_empty()) {
+            continue; // blank line
+        }
+        if rec.len() != header.len() {
+            bail!(
+                "{name}:{line}: row has {} cells, the header has {}",
+                rec.len(),
+                header.len()
+            );
+        }
+        rows += 1;
+        for (c, cell) in rec.iter().enumerate() {
+            let cell = cell.trim();
+            if Some(c) == li {
+                if cell.is_empty() {
+                    bail!("{name}:{line}: the label `{label}` is empty");
+                }
+                labels.push(cell.to_string());
+            } else if cell.is_empty() {
+                missing[c] += 1;
+            } else {
+                match cell.parse::<f32>() {
+                    Ok(v) if !v.is_finite() => bail!(
+                        "{name}:{line}: column `{}`: `{cell}` is not a finite number",
+                        header[c]
+                    ),
+                    Ok(_) => {}
+                    Err(_) => {
+                        text[c].get_or_insert_with(Default::default);
+                    }
+                }
+            }
+        }
+    }
+    if rows == 0 {
+        bail!("{name}: no data rows after the header");
+    }
+    Ok(Scan {
+        missing,
+        rows,
+        labels,
     })
 }
 

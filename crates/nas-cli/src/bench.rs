@@ -115,6 +115,88 @@ pub fn bench_space(
     Plan::resolve(e, &facts, &|| 0)
 }
 
+/// `--proxy-correlation`: the Spearman correlation of each proxy with the table's two columns.
+fn print_proxy_correlation(
+    a: &BenchArgs,
+    table: &Table,
+    plan0: &Plan,
+    pool: &rayon::ThreadPool,
+) -> Result<()> {
+    let rows: Vec<(&str, f64, f64)> = table.iter().map(|(arch, s, r)| (arch, s, r[0])).collect();
+    let search: Vec<f64> = rows.iter().map(|r| r.1).collect();
+    let report: Vec<f64> = rows.iter().map(|r| r.2).collect();
+    println!(
+        "Spearman rank correlation over the {} architectures of {}:",
+        rows.len(),
+        a.table
+    );
+    println!(
+        "{:<10} {:>12} {:>12}",
+        "proxy", a.search_metric, a.report_metric
+    );
+    for p in [space::Proxy::Synflow, space::Proxy::Params] {
+        let v = crate::bench_proxy::values(table, &a.table, p, plan0, pool)?;
+        let x: Vec<f64> = rows.iter().map(|r| v[r.0]).collect();
+        println!(
+            "{:<10} {:>12.3} {:>12.3}",
+            p.name(),
+            crate::bench_proxy::spearman(&x, &search),
+            crate::bench_proxy::spearman(&x, &report)
+        );
+    }
+    Ok(())
+}
+
+/// One strategy's row of the table: the report value at each budget, the queries to the target; and its
+/// traces with `--trace`.
+fn print_row(
+    a: &BenchArgs,
+    s: Strategy,
+    model: bool,
+    runs: &[Vec<(String, f64, f64)>],
+    budgets: &[usize],
+    target: f64,
+    max_budget: usize,
+) -> Result<()> {
+    let name = if model { s.name() } else { "(no model)" };
+    print!("{:<10}", name);
+    for &b in budgets {
+        let finals: Vec<f64> = runs
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .take(b)
+                    .fold((f64::MIN, f64::NAN), |acc, x| {
+                        if x.1 > acc.0 {
+                            (x.1, x.2)
+                        } else {
+                            acc
+                        }
+                    })
+                    .1
+            })
+            .collect();
+        let (m, sd) = space::mean_std(&finals);
+        print!(" {:>15}", format!("{m:.2} ± {sd:.2}"));
+    }
+    let (qm, reached) = queries_to(runs, target, max_budget);
+    println!(
+        " {:>22}",
+        format!("{qm:.1} ({reached}/{} reach)", runs.len())
+    );
+    if let Some(dir) = &a.trace {
+        for (seed, r) in runs.iter().enumerate() {
+            let mut f = Vec::new();
+            writeln!(f, "arch,{},{}", a.search_metric, a.report_metric)?;
+            for (arch, sv, rv) in r {
+                writeln!(f, "{arch},{:.3},{rv}", sv * 100.0)?;
+            }
+            space::io::atomic_write(&dir.join(format!("{s}-seed{seed}.csv")), &f)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the benchmark and prints the table.
 pub fn bench(a: BenchArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
@@ -157,30 +239,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         .build()?;
     let plan0 = bench_space(Strategy::Random, 0, max_budget, None)?;
     if a.proxy_correlation {
-        let rows: Vec<(&str, f64, f64)> =
-            table.iter().map(|(arch, s, r)| (arch, s, r[0])).collect();
-        let search: Vec<f64> = rows.iter().map(|r| r.1).collect();
-        let report: Vec<f64> = rows.iter().map(|r| r.2).collect();
-        println!(
-            "Spearman rank correlation over the {} architectures of {}:",
-            rows.len(),
-            a.table
-        );
-        println!(
-            "{:<10} {:>12} {:>12}",
-            "proxy", a.search_metric, a.report_metric
-        );
-        for p in [space::Proxy::Synflow, space::Proxy::Params] {
-            let v = crate::bench_proxy::values(&table, &a.table, p, &plan0, &pool)?;
-            let x: Vec<f64> = rows.iter().map(|r| v[r.0]).collect();
-            println!(
-                "{:<10} {:>12.3} {:>12.3}",
-                p.name(),
-                crate::bench_proxy::spearman(&x, &search),
-                crate::bench_proxy::spearman(&x, &report)
-            );
-        }
-        return Ok(());
+        return print_proxy_correlation(&a, &table, &plan0, &pool);
     }
     let prior_values = match a.prior {
         Some(p) => Some(crate::bench_proxy::values(
@@ -227,42 +286,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 })
                 .collect::<Result<_>>()
         })?;
-        let name = if *model { s.name() } else { "(no model)" };
-        print!("{:<10}", name);
-        for &b in &budgets {
-            let finals: Vec<f64> = runs
-                .iter()
-                .map(|r| {
-                    r.iter()
-                        .take(b)
-                        .fold((f64::MIN, f64::NAN), |acc, x| {
-                            if x.1 > acc.0 {
-                                (x.1, x.2)
-                            } else {
-                                acc
-                            }
-                        })
-                        .1
-                })
-                .collect();
-            let (m, sd) = space::mean_std(&finals);
-            print!(" {:>15}", format!("{m:.2} ± {sd:.2}"));
-        }
-        let (qm, reached) = queries_to(&runs, target, max_budget);
-        println!(
-            " {:>22}",
-            format!("{qm:.1} ({reached}/{} reach)", runs.len())
-        );
-        if let Some(dir) = &a.trace {
-            for (seed, r) in runs.iter().enumerate() {
-                let mut f = Vec::new();
-                writeln!(f, "arch,{},{}", a.search_metric, a.report_metric)?;
-                for (arch, sv, rv) in r {
-                    writeln!(f, "{arch},{:.3},{rv}", sv * 100.0)?;
-                }
-                space::io::atomic_write(&dir.join(format!("{s}-seed{seed}.csv")), &f)?;
-            }
-        }
+        print_row(&a, *s, *model, &runs, &budgets, target, max_budget)?;
     }
     println!("(queries to the target: the mean over all seeds, a seed that never gets there counted at {max_budget})");
     println!("({:.1} s)", t0.elapsed().as_secs_f64());
