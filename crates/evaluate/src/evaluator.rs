@@ -90,3 +90,27 @@ pub fn result(c: &CandidateFile, by: EvaluatedBy, s: Scored) -> ResultFile {
         metrics: s.metrics,
     }
 }
+
+/// The result of an evaluator that scores without training (a table lookup, a proxy): one score and other
+/// figures, or why there is none (status `failed`).
+pub(crate) fn single_score(
+    c: &space::CandidateFile,
+    by: space::EvaluatedBy,
+    scored: std::result::Result<(f64, std::collections::BTreeMap<String, f64>), String>,
+    wall_s: f64,
+) -> ResultFile {
+    let (folds, metrics) = match scored {
+        Ok((s, metrics)) => (Ok(vec![s]), metrics),
+        Err(why) => (Err((space::Status::Failed, why)), Default::default()),
+    };
+    result(
+        c,
+        by,
+        Scored {
+            folds,
+            metrics,
+            wall_s,
+            epochs: None,
+        },
+    )
+}

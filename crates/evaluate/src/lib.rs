@@ -59,27 +59,3 @@ pub enum Event {
     /// A candidate finished and its result file is written.
     Done(ResultFile),
 }
-
-/// The result of an evaluator that scores without training (a table lookup, a proxy): one score and other
-/// figures, or why there is none (status `failed`).
-pub(crate) fn single_score(
-    c: &space::CandidateFile,
-    by: space::EvaluatedBy,
-    scored: std::result::Result<(f64, std::collections::BTreeMap<String, f64>), String>,
-    wall_s: f64,
-) -> ResultFile {
-    let (folds, metrics) = match scored {
-        Ok((s, metrics)) => (Ok(vec![s]), metrics),
-        Err(why) => (Err((space::Status::Failed, why)), Default::default()),
-    };
-    evaluator::result(
-        c,
-        by,
-        evaluator::Scored {
-            folds,
-            metrics,
-            wall_s,
-            epochs: None,
-        },
-    )
-}

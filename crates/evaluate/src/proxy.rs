@@ -67,7 +67,7 @@ impl Proxies {
             Err(err) => Err(format!("{err:#}")),
         };
         let wall_s = (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-        crate::single_score(
+        crate::evaluator::single_score(
             &e.candidate,
             space::EvaluatedBy::Proxy(self.proxy),
             scored,

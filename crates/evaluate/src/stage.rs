@@ -186,7 +186,13 @@ fn evaluator_of<'a>(
             };
             Box::new(crate::proxy::Proxies::new(proxy, plan, data.as_ref())?)
         }
-        space::Evaluator::Train => Box::new(crate::cv::CrossValidation::new(plan, run, opts)?),
+        space::Evaluator::Train => Box::new(crate::cv::CrossValidation::new(
+            plan,
+            run,
+            opts.threads,
+            opts.device,
+            opts.deadline,
+        )?),
     })
 }
 

@@ -106,7 +106,7 @@ impl Table {
             )),
             None => Err("architecture not in the table".to_string()),
         };
-        crate::single_score(c, space::EvaluatedBy::Table, scored, 0.0)
+        crate::evaluator::single_score(c, space::EvaluatedBy::Table, scored, 0.0)
     }
 }
 

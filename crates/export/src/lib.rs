@@ -105,27 +105,6 @@ pub struct Loaded {
     pub model: Model,
 }
 
-/// The names of a table's encoded features, in input order.
-pub(crate) fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in columns {
-        match c {
-            ColumnEncoding::Numeric {
-                name, indicator, ..
-            } => {
-                out.push(name.clone());
-                if *indicator {
-                    out.push(format!("{name} is missing"));
-                }
-            }
-            ColumnEncoding::Categorical { name, levels, .. } => {
-                out.extend(levels.iter().map(|l| format!("{name}={l}")));
-            }
-        }
-    }
-    out
-}
-
 /// Loads `DIR/model.toml` and its weights.
 pub fn load_model(dir: &Path) -> Result<Loaded> {
     let path = dir.join("model.toml");

@@ -70,7 +70,7 @@ pub(crate) fn model_bytes(file: &ModelFile, l: Lowered) -> Vec<u8> {
     if file.input.shape.is_none() {
         metadata_props.push(meta(
             "features",
-            crate::feature_names(&file.columns).join("\n"),
+            space::encoding::feature_names(&file.columns).join("\n"),
         ));
     }
     ModelProto {

@@ -84,7 +84,7 @@ pub(crate) fn model_py(file: &ModelFile, def: &SpaceDef) -> Result<String> {
                  makes them from raw rows (dicts, column name → cell)",
                 file.input.features
             ),
-            py_list(crate::feature_names(&file.columns)),
+            py_list(space::encoding::feature_names(&file.columns)),
             py_columns(&file.columns),
         ),
     };

@@ -10,190 +10,17 @@
 //! candidates of an uninterrupted run.
 #![deny(missing_docs)]
 
+mod context;
 mod gp;
 mod schedule;
+pub use context::{fitness, Context, Prior, Strategy, Taken, PRIOR_POOL};
 pub use schedule::planned_epochs;
-/// The classic heuristics and our surrogate-guided search.
+/// Every search strategy.
 pub mod strategies;
+pub use strategies::{strategy, Evolution, RandomSearch};
 
 use anyhow::Result;
-use space::{
-    io, Arch, CandidateFile, Entry, InputInfo, Origin, Plan, Rng, RunDir, SpaceDef,
-    ARTIFACT_VERSION,
-};
-use std::collections::HashSet;
-
-/// What a strategy sees: the space, the input, and the history before the batch being made.
-pub struct Context<'a> {
-    /// The space.
-    pub space: &'a SpaceDef,
-    /// The input description (for canonical keys and costs).
-    pub input: &'a InputInfo,
-    /// Every candidate of earlier batches, with its result (all have one), in id order.
-    pub history: &'a [Entry],
-    /// `[search]` settings.
-    pub settings: &'a space::experiment::SearchSpec,
-    /// Candidates the search evaluates in all (`[search] budget`, resolved).
-    pub budget: usize,
-    /// The run seed (for strategies that replay decisions, like annealing acceptance).
-    pub seed: u64,
-    /// `[search] prior`: a zero-cost proxy's value of an architecture (higher is better).
-    pub prior: Option<Prior<'a>>,
-}
-
-/// A zero-cost proxy given to the strategies (`[search] prior`): deterministic, higher is better.
-pub type Prior<'a> = &'a dyn Fn(&Arch) -> f64;
-
-/// With a prior, a new random candidate is the best by prior of this many new uniform samples: the top
-/// tenth of the prior's distribution, which leaves room for the prior to be wrong.
-pub const PRIOR_POOL: usize = 10;
-
-/// A fast hasher for canonical keys (std's SipHash dominated `nas bench`): 8 bytes per multiply, finished
-/// with a multiply-xorshift (hash tables index by the low bits).
-#[derive(Default)]
-pub struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        let x = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x ^ (x >> 29)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = self.0 ^ 0xcbf2_9ce4_8422_2325;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            h = (h ^ v).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
-        }
-        for &b in chunks.remainder() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type KeySet<T> = HashSet<T, std::hash::BuildHasherDefault<KeyHasher>>;
-
-/// Canonical keys already taken: those of the history (borrowed) and of earlier children of this batch.
-pub struct Taken<'a> {
-    prior: KeySet<&'a str>,
-    new: KeySet<String>,
-}
-
-impl<'a> Taken<'a> {
-    /// The keys of `history`.
-    pub fn new(history: &'a [Entry]) -> Self {
-        Taken {
-            prior: history.iter().map(|e| e.candidate.key.as_str()).collect(),
-            new: KeySet::default(),
-        }
-    }
-
-    /// Whether `key` is taken.
-    pub fn contains(&self, key: &str) -> bool {
-        self.prior.contains(key) || self.new.contains(key)
-    }
-
-    /// Whether `arch` is new; if so it is marked taken.
-    pub fn claim(&mut self, ctx: &Context, arch: &Arch) -> bool {
-        let key = ctx.space.key(arch, ctx.input);
-        !self.prior.contains(key.as_str()) && self.new.insert(key)
-    }
-}
-
-/// A search strategy: proposes one child at a time; returns `None` when it can find nothing new.
-pub trait Strategy {
-    /// Proposes one new architecture (not taken) and says where it came from.
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)>;
-}
-
-/// Tries to sample a new architecture uniformly; with a prior, the best by prior of [`PRIOR_POOL`] new
-/// samples.
-pub(crate) fn random_new(ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<Arch> {
-    let Some(prior) = ctx.prior else {
-        return (0..2000)
-            .map(|_| ctx.space.sample(rng))
-            .find(|a| taken.claim(ctx, a));
-    };
-    let mut pool: Vec<(String, Arch)> = Vec::new();
-    for _ in 0..2000 {
-        if pool.len() == PRIOR_POOL {
-            break;
-        }
-        let a = ctx.space.sample(rng);
-        let key = ctx.space.key(&a, ctx.input);
-        if !taken.contains(&key) && !pool.iter().any(|(k, _)| *k == key) {
-            pool.push((key, a));
-        }
-    }
-    let best = pool
-        .into_iter()
-        .map(|(_, a)| (prior(&a), a))
-        .reduce(|best, x| if x.0 > best.0 { x } else { best })?;
-    taken.claim(ctx, &best.1).then_some(best.1)
-}
-
-/// Random search.
-pub struct RandomSearch;
-
-impl Strategy for RandomSearch {
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
-        random_new(ctx, rng, taken).map(|a| (a, Origin::Random))
-    }
-}
-
-/// Regularized (aging) evolution (Real et al., 2019): the population is the most recent `population`
-/// evaluated candidates; a child is a mutation of the best of `sample` members drawn at random.
-pub struct Evolution;
-
-/// Fitness of an evaluated candidate: its mean CV accuracy, −1 when it failed.
-pub fn fitness(e: &Entry) -> f64 {
-    e.result
-        .as_ref()
-        .filter(|r| r.ok())
-        .map_or(-1.0, |r| r.cv_mean)
-}
-
-impl Strategy for Evolution {
-    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
-        let p = ctx.settings.population;
-        if ctx.history.len() < p {
-            return RandomSearch.propose(ctx, rng, taken);
-        }
-        let pop = &ctx.history[ctx.history.len() - p..];
-        for _ in 0..50 {
-            let mut idx: Vec<usize> = (0..pop.len()).collect();
-            rng.shuffle(&mut idx);
-            let parent = idx[..ctx.settings.sample.min(pop.len())]
-                .iter()
-                .map(|&i| &pop[i])
-                .max_by(|a, b| {
-                    fitness(a)
-                        .total_cmp(&fitness(b))
-                        .then(b.candidate.id.cmp(&a.candidate.id))
-                })
-                .expect("sample >= 1");
-            let child = ctx.space.mutate(&parent.arch, ctx.input, rng);
-            if taken.claim(ctx, &child) {
-                return Some((child, Origin::Mutation(parent.candidate.id)));
-            }
-        }
-        RandomSearch.propose(ctx, rng, taken)
-    }
-}
-
-/// The implementation of a strategy.
-pub fn strategy(s: space::Strategy) -> Box<dyn Strategy> {
-    use space::Strategy as S;
-    match s {
-        S::Random => Box::new(RandomSearch),
-        S::Evolution => Box::new(Evolution),
-        S::Ga => Box::new(strategies::Genetic),
-        S::Annealing => Box::new(strategies::Annealing),
-        S::Local => Box::new(strategies::LocalSearch),
-        S::Surrogate => Box::new(strategies::Surrogate),
-    }
-}
+use space::{io, CandidateFile, Entry, Origin, Plan, Rng, RunDir, ARTIFACT_VERSION};
 
 /// Computes batch `batch` of `n` new proposals, ids from `first_id`, from the history of earlier batches;
 /// `prior` is the experiment's `[search] prior` (an error when it names one and none is given).
@@ -378,6 +205,7 @@ fn write_candidate(run: &RunDir, c: &CandidateFile) -> Result<()> {
 mod tests {
     use super::*;
     use space::{Experiment, ResultFile, SpaceFile};
+    use std::collections::HashSet;
 
     fn setup(strategy: &str, seed: u64) -> (RunDir, SpaceFile) {
         setup_with(strategy, seed, space::Fidelity::Full)

@@ -1,9 +1,62 @@
-//! The classic heuristics — genetic algorithm, simulated annealing, local search — and our surrogate-guided
-//! search. Each is a pure function of the history: state such as the annealing walk's current point is
+//! Every search strategy: random search, regularized evolution, the classic heuristics — genetic algorithm,
+//! simulated annealing, local search — and our surrogate-guided search, and [`strategy`] to pick one. Each is a pure function of the history: state such as the annealing walk's current point is
 //! replayed from the history, with its random decisions drawn from streams keyed by candidate id.
 
-use crate::{fitness, random_new, Context, Strategy, Taken};
+use crate::context::{fitness, random_new, Context, Strategy, Taken};
 use space::{Arch, Entry, Origin, Rng};
+
+/// The implementation of a strategy.
+pub fn strategy(s: space::Strategy) -> Box<dyn Strategy> {
+    use space::Strategy as S;
+    match s {
+        S::Random => Box::new(RandomSearch),
+        S::Evolution => Box::new(Evolution),
+        S::Ga => Box::new(Genetic),
+        S::Annealing => Box::new(Annealing),
+        S::Local => Box::new(LocalSearch),
+        S::Surrogate => Box::new(Surrogate),
+    }
+}
+
+/// Random search.
+pub struct RandomSearch;
+
+impl Strategy for RandomSearch {
+    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
+        random_new(ctx, rng, taken).map(|a| (a, Origin::Random))
+    }
+}
+
+/// Regularized (aging) evolution (Real et al., 2019): the population is the most recent `population`
+/// evaluated candidates; a child is a mutation of the best of `sample` members drawn at random.
+pub struct Evolution;
+impl Strategy for Evolution {
+    fn propose(&self, ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Option<(Arch, Origin)> {
+        let p = ctx.settings.population;
+        if ctx.history.len() < p {
+            return RandomSearch.propose(ctx, rng, taken);
+        }
+        let pop = &ctx.history[ctx.history.len() - p..];
+        for _ in 0..50 {
+            let mut idx: Vec<usize> = (0..pop.len()).collect();
+            rng.shuffle(&mut idx);
+            let parent = idx[..ctx.settings.sample.min(pop.len())]
+                .iter()
+                .map(|&i| &pop[i])
+                .max_by(|a, b| {
+                    fitness(a)
+                        .total_cmp(&fitness(b))
+                        .then(b.candidate.id.cmp(&a.candidate.id))
+                })
+                .expect("sample >= 1");
+            let child = ctx.space.mutate(&parent.arch, ctx.input, rng);
+            if taken.claim(ctx, &child) {
+                return Some((child, Origin::Mutation(parent.candidate.id)));
+            }
+        }
+        RandomSearch.propose(ctx, rng, taken)
+    }
+}
 
 /// Order: higher fitness first, then the earlier candidate.
 fn better(a: &Entry, b: &Entry) -> std::cmp::Ordering {

@@ -43,3 +43,24 @@ impl ColumnEncoding {
         }
     }
 }
+
+/// The names of a table's encoded features, in input order.
+pub fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in columns {
+        match c {
+            ColumnEncoding::Numeric {
+                name, indicator, ..
+            } => {
+                out.push(name.clone());
+                if *indicator {
+                    out.push(format!("{name} is missing"));
+                }
+            }
+            ColumnEncoding::Categorical { name, levels, .. } => {
+                out.extend(levels.iter().map(|l| format!("{name}={l}")));
+            }
+        }
+    }
+    out
+}

@@ -99,6 +99,7 @@ macro_rules! named_serde {
 }
 
 pub mod arch;
+pub mod choices;
 pub mod encoding;
 pub mod execution;
 pub mod experiment;

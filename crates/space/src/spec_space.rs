@@ -1,7 +1,7 @@
 //! `[space]`: the search space's settings, each typed where the file is read (a bad value is reported with
 //! its line); [`crate::SpaceDef::from_spec`] turns them into the space the stages search.
 
-use crate::arch::{Act, CellOp, Pool};
+use crate::choices::{Act, CellOp, Pool};
 use serde::{Deserialize, Serialize};
 
 string_enum!(

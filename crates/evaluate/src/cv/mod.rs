@@ -189,24 +189,28 @@ pub struct CrossValidation<'a> {
 }
 
 impl<'a> CrossValidation<'a> {
-    /// Loads the plan's data (checked against `space.toml`) and resolves the devices `opts` allow.
-    pub fn new(plan: &'a Plan, run: &RunDir, opts: &crate::Options) -> Result<Self> {
+    /// Loads the plan's data (checked against `space.toml`) and resolves the devices: `threads` concurrent
+    /// trainings (0: the plan's setting, else one per core) on `device` (else the plan's); trainings still
+    /// running at `deadline` are abandoned.
+    pub fn new(
+        plan: &'a Plan,
+        run: &RunDir,
+        threads: usize,
+        device: Option<space::DeviceSetting>,
+        deadline: Option<Instant>,
+    ) -> Result<Self> {
         let e = &plan.exp().evaluate;
         let data = data::load_checked(plan, &run.space())?;
-        let requested = if opts.threads > 0 {
-            opts.threads
-        } else {
-            e.threads
-        };
+        let requested = if threads > 0 { threads } else { e.threads };
         let threads = crate::thread_count(requested);
-        let setting = opts.device.unwrap_or(e.device);
+        let setting = device.unwrap_or(e.device);
         let per_training = nn::device::bytes_per_training(data.rows(), data.features, e.folds);
         let devices = nn::device::resolve(setting, threads, per_training, requested)?;
         Ok(CrossValidation {
             plan,
             data,
             devices,
-            deadline: opts.deadline,
+            deadline,
         })
     }
 }

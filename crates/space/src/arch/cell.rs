@@ -2,65 +2,10 @@
 //! network of stages with reductions between them.
 
 use super::{Family, InputInfo};
-use crate::experiment::SpaceSpec;
+use crate::choices::CellOp;
 use crate::rng::Rng;
+use crate::spec_space::SpaceSpec;
 use anyhow::{anyhow, bail, Result};
-
-/// The operation on an edge of a cell.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "String")]
-pub enum CellOp {
-    /// No connection.
-    None,
-    /// Identity.
-    Skip,
-    /// ReLU, 1×1 convolution, batch norm.
-    Conv1x1,
-    /// ReLU, 3×3 convolution, batch norm.
-    Conv3x3,
-    /// 3×3 average pooling, stride 1 (padding not counted).
-    AvgPool3x3,
-}
-
-impl CellOp {
-    /// Every op, in NAS-Bench-201's order.
-    pub const ALL: [CellOp; 5] = [
-        CellOp::None,
-        CellOp::Skip,
-        CellOp::Conv1x1,
-        CellOp::Conv3x3,
-        CellOp::AvgPool3x3,
-    ];
-
-    /// The NAS-Bench-201 name.
-    pub fn name(self) -> &'static str {
-        match self {
-            CellOp::None => "none",
-            CellOp::Skip => "skip_connect",
-            CellOp::Conv1x1 => "nor_conv_1x1",
-            CellOp::Conv3x3 => "nor_conv_3x3",
-            CellOp::AvgPool3x3 => "avg_pool_3x3",
-        }
-    }
-
-    /// The op named `s`.
-    pub fn parse(s: &str) -> Option<CellOp> {
-        CellOp::ALL.into_iter().find(|o| o.name() == s)
-    }
-
-    /// The convolution's kernel size, for the two conv ops.
-    pub fn kernel(self) -> Option<usize> {
-        match self {
-            CellOp::Conv1x1 => Some(1),
-            CellOp::Conv3x3 => Some(3),
-            _ => None,
-        }
-    }
-}
-
-named_serde!(CellOp, "[space] ops", CellOp::ALL);
 
 /// A NAS-Bench-201-style cell: one op per edge; edges ordered (1←0), (2←0), (2←1), (3←0)…
 #[derive(Clone, Debug, PartialEq, Eq)]

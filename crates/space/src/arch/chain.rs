@@ -5,71 +5,10 @@
 //! it, so adding an attribute means adding its field, its notation, its `[space]` key and one line there.
 
 use super::{Family, InputInfo};
-use crate::experiment::{BlockKind, SpaceSpec};
+use crate::choices::{Act, Pool};
 use crate::rng::Rng;
+use crate::spec_space::{BlockKind, SpaceSpec};
 use anyhow::{anyhow, bail, Result};
-
-/// Activation functions of chain blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Act {
-    /// max(0, x)
-    Relu,
-    /// GELU (tanh approximation)
-    Gelu,
-    /// tanh
-    Tanh,
-    /// x·sigmoid(x)
-    Silu,
-}
-
-impl Act {
-    /// All activations, in notation order.
-    pub const ALL: [Act; 4] = [Act::Relu, Act::Gelu, Act::Tanh, Act::Silu];
-    /// Notation name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Act::Relu => "relu",
-            Act::Gelu => "gelu",
-            Act::Tanh => "tanh",
-            Act::Silu => "silu",
-        }
-    }
-    fn parse(s: &str) -> Option<Act> {
-        Act::ALL.into_iter().find(|a| a.name() == s)
-    }
-}
-
-/// Pooling after a conv block (2×2, stride 2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Pool {
-    /// No pooling.
-    None,
-    /// Max pooling.
-    Max,
-    /// Average pooling.
-    Avg,
-}
-
-impl Pool {
-    /// All poolings, in notation order.
-    pub const ALL: [Pool; 3] = [Pool::None, Pool::Max, Pool::Avg];
-    /// Notation name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Pool::None => "none",
-            Pool::Max => "max",
-            Pool::Avg => "avg",
-        }
-    }
-    fn parse(s: &str) -> Option<Pool> {
-        Pool::ALL.into_iter().find(|p| p.name() == s)
-    }
-}
-
-named_serde!(Act, "[space] activation", Act::ALL);
-named_serde!(Pool, "[space] pool", Pool::ALL);
 
 /// One block of a chain: conv(k×k, same padding) or dense, then batch norm, activation, residual add
 /// (1×1 / linear projection when widths differ), pooling, dropout.

@@ -9,11 +9,12 @@
 pub mod cell;
 pub mod chain;
 
-pub use cell::{edge_index, Cell, CellOp, CellSpace};
-pub use chain::{Act, Block, ChainSpace, Pool};
+pub use crate::choices::{Act, CellOp, Pool};
+pub use cell::{edge_index, Cell, CellSpace};
+pub use chain::{Block, ChainSpace};
 
-use crate::experiment::{SpaceFamily, SpaceSpec};
 use crate::rng::Rng;
+use crate::spec_space::{SpaceFamily, SpaceSpec};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
