@@ -53,10 +53,20 @@ impl<L: Lookup> Evaluator for L {
     }
 }
 
+/// A candidate's fold scores in the run's metric, or why it has none.
+pub enum Folds {
+    /// Every fold scored: status `ok`.
+    Scored(Vec<f64>),
+    /// Raced out after these folds, and the bound that stopped it: status `stopped`.
+    Stopped(Vec<f64>, String),
+    /// No score: the status (`failed`, `diverged`) and why.
+    Unscored(Status, String),
+}
+
 /// How an evaluation of a candidate came out.
 pub struct Scored {
-    /// The score of each fold in the run's metric, or the status and why there is none.
-    pub folds: std::result::Result<Vec<f64>, (Status, String)>,
+    /// The folds' scores, or why there are none.
+    pub folds: Folds,
     /// Other figures (every metric's mean, a proxy's raw value, memory).
     pub metrics: BTreeMap<String, f64>,
     /// Seconds spent.
@@ -68,8 +78,9 @@ pub struct Scored {
 /// The result file of candidate `c` evaluated by `by`: the one constructor of every evaluator's results.
 pub fn result(c: &CandidateFile, by: EvaluatedBy, s: Scored) -> ResultFile {
     let (status, fold_scores, error) = match s.folds {
-        Ok(scores) => (Status::Ok, scores, String::new()),
-        Err((st, why)) => (st, Vec::new(), why),
+        Folds::Scored(scores) => (Status::Ok, scores, String::new()),
+        Folds::Stopped(scores, why) => (Status::Stopped, scores, why),
+        Folds::Unscored(st, why) => (st, Vec::new(), why),
     };
     let (cv_mean, cv_std) = space::mean_std(&fold_scores);
     ResultFile {
@@ -100,8 +111,11 @@ pub(crate) fn single_score(
     wall_s: f64,
 ) -> ResultFile {
     let (folds, metrics) = match scored {
-        Ok((s, metrics)) => (Ok(vec![s]), metrics),
-        Err(why) => (Err((space::Status::Failed, why)), Default::default()),
+        Ok((s, metrics)) => (Folds::Scored(vec![s]), metrics),
+        Err(why) => (
+            Folds::Unscored(space::Status::Failed, why),
+            Default::default(),
+        ),
     };
     result(
         c,

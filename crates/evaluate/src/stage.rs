@@ -4,7 +4,7 @@
 use crate::{lease, Event};
 use anyhow::{anyhow, bail, Result};
 use nn::device;
-use space::{io, DeviceSetting, Entry, Evaluator, LeaseFile, Plan, ResultFile, RunDir};
+use space::{io, DeviceSetting, Entry, Evaluator, LeaseFile, Plan, ResultFile, RunDir, Status};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 /// What one evaluate pass did.
@@ -205,7 +205,11 @@ pub fn retry_failed(run: &RunDir) -> Result<Vec<u64>> {
     let (history, damaged) = run.history_readable(def, &sf.input)?;
     let failed = history
         .iter()
-        .filter_map(|e| e.result.as_ref().filter(|r| !r.ok()))
+        .filter_map(|e| {
+            e.result
+                .as_ref()
+                .filter(|r| matches!(r.status, Status::Failed | Status::Diverged))
+        })
         .map(|r| (r.id, run.result(r.id)));
     let unreadable = damaged.iter().filter_map(|(path, _)| {
         let id = path

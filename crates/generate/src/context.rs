@@ -114,10 +114,11 @@ pub(crate) fn random_new(ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Opt
     taken.claim(ctx, &best.1).then_some(best.1)
 }
 
-/// Fitness of an evaluated candidate: its mean CV accuracy, −1 when it failed.
+/// Fitness of an evaluated candidate: its mean CV accuracy (of the folds it trained, when raced out), −1 when
+/// it failed.
 pub fn fitness(e: &Entry) -> f64 {
     e.result
         .as_ref()
-        .filter(|r| r.ok())
+        .filter(|r| r.scored())
         .map_or(-1.0, |r| r.cv_mean)
 }

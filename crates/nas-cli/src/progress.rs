@@ -178,6 +178,11 @@ impl Progress {
             }
             evaluate::Event::Done(r) => {
                 st.done += 1;
+                if let (space::Status::Stopped, Some(b)) = (r.status, &self.bar) {
+                    // Raced out: the folds it did not train.
+                    let skipped = self.folds.saturating_sub(r.fold_scores.len()) as u64;
+                    b.inc(skipped * self.epochs as u64 * UNITS_PER_EPOCH);
+                }
                 // A multi-fidelity search's lower rungs are not candidates for the best.
                 let rung = r.epochs.filter(|&e| e != self.epochs);
                 if r.ok() && rung.is_none() && st.best.is_none_or(|b| r.cv_mean > b) {

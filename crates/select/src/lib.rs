@@ -240,6 +240,8 @@ mod tests {
             entry(3, 0.95, 200, "ok"),
             entry(4, 0.99, 1, "diverged"),
             entry(5, 0.95, 200, "ok"),
+            // Raced out: its partial mean is never ranked, however high.
+            entry(6, 0.999, 1, "stopped"),
         ];
         let s = selection(&plan(), &h).unwrap();
         assert_eq!(s.best.id, 3);
@@ -247,7 +249,7 @@ mod tests {
             s.ranking.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![3, 5, 2, 1]
         );
-        assert_eq!((s.evaluated, s.ok), (5, 4));
+        assert_eq!((s.evaluated, s.ok), (6, 4));
         assert!(selection(&plan(), &[entry(1, 0.5, 1, "failed")]).is_err());
     }
 

@@ -260,6 +260,12 @@ pub struct EvalSpec {
     /// weights. Absent: every training runs all its epochs on all its rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patience: Option<usize>,
+    /// Racing the folds: a candidate's folds train in order, and after each (from the second) it stops when a
+    /// one-sided 95% t bound on its paired difference with the incumbent (the best candidate of earlier
+    /// batches at its rung) is below zero; it is recorded as `stopped` with the folds it trained. Off by
+    /// default. CPU only (a GPU trains a candidate's folds together).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub race: bool,
     /// Concurrent trainings (0: one per core).
     #[serde(default)]
     pub threads: usize,
@@ -328,6 +334,7 @@ impl Default for EvalSpec {
             lr: default_lr(),
             weight_decay: default_wd(),
             patience: None,
+            race: false,
             threads: 0,
             device: default_device(),
             evaluator: default_evaluator(),

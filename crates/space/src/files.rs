@@ -7,8 +7,9 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 /// Version of every run artifact format written by this build. Version 2 added the rungs of multi-fidelity
-/// search (`epochs` of candidates and results, the `promotion of N` origin).
-pub const ARTIFACT_VERSION: u32 = 2;
+/// search (`epochs` of candidates and results, the `promotion of N` origin); version 3 the `stopped` status of
+/// racing folds.
+pub const ARTIFACT_VERSION: u32 = 3;
 
 /// The run artifact versions this build reads: every change so far only added keys with defaults, so a
 /// version-1 run directory is resumed as it is.
@@ -235,6 +236,10 @@ string_enum!(
         Diverged = "diverged",
         /// Training or lookup failed (the result's `error` says why).
         Failed = "failed",
+        /// Raced out (`[evaluate] race`): its first folds showed it cannot plausibly beat the incumbent, so
+        /// the rest were not trained; `fold_scores` holds those folds and `error` the bound that stopped it.
+        /// Never ranked or selected.
+        Stopped = "stopped",
     }
 );
 
@@ -283,6 +288,12 @@ impl ResultFile {
     /// Whether the candidate was scored.
     pub fn ok(&self) -> bool {
         self.status == Status::Ok
+    }
+
+    /// Whether the candidate has a score a search may use: ok, or raced out (the mean of the folds it
+    /// trained, which were worse than the incumbent's).
+    pub fn scored(&self) -> bool {
+        matches!(self.status, Status::Ok | Status::Stopped)
     }
 
     pub(crate) fn check(&self) -> std::result::Result<(), String> {

@@ -4,6 +4,7 @@
 
 mod folds;
 mod job;
+mod race;
 mod tally;
 
 pub use tally::PEAK_MIB;
@@ -47,11 +48,16 @@ pub fn cross_validate_until(
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
-    // Early stopping ends each fold's training at its own epoch, which a grouped network cannot do.
-    let group =
-        devices.first().is_some_and(|d| !d.is_cpu()) && plan.exp().evaluate.patience.is_none();
-    cross_validate_with(
-        plan, data, entries, devices, group, deadline, on_event, done,
+    cross_validate_raced(
+        plan,
+        data,
+        entries,
+        devices,
+        grouped(plan, devices),
+        deadline,
+        &[],
+        on_event,
+        done,
     )
 }
 
@@ -65,7 +71,14 @@ pub(crate) fn fold_scores(pred: &[u32], truth: &[u32], classes: usize) -> Vec<f6
         .collect()
 }
 
+/// Whether a candidate's folds train as one grouped network: on a GPU, unless early stopping (which ends each
+/// fold's training at its own epoch, which a grouped network cannot do).
+fn grouped(plan: &Plan, devices: &[Device]) -> bool {
+    devices.first().is_some_and(|d| !d.is_cpu()) && plan.exp().evaluate.patience.is_none()
+}
+
 /// [`cross_validate`], with the folds grouped into one training each (`group`) or not.
+#[cfg(test)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn cross_validate_with(
     plan: &Plan,
@@ -74,6 +87,26 @@ pub(crate) fn cross_validate_with(
     devices: &[Device],
     group: bool,
     deadline: Option<Instant>,
+    on_event: &(dyn Fn(Event) + Sync),
+    done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
+) -> Result<Vec<ResultFile>> {
+    let races = [];
+    cross_validate_raced(
+        plan, data, entries, devices, group, deadline, &races, on_event, done,
+    )
+}
+
+/// [`cross_validate_with`], each candidate racing its incumbent (`races[i]` for `entries[i]`: its id and fold
+/// scores; empty or `None`: no race, see [`race`]). Racing orders the jobs fold by fold across candidates.
+#[allow(clippy::too_many_arguments)]
+fn cross_validate_raced(
+    plan: &Plan,
+    data: &Dataset,
+    entries: &[Entry],
+    devices: &[Device],
+    group: bool,
+    deadline: Option<Instant>,
+    races: &[Option<(u64, Vec<f64>)>],
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
@@ -93,9 +126,14 @@ pub(crate) fn cross_validate_with(
         folds: k,
     });
     let fold_sets = folds.sets(group, &hyper);
-    let jobs: Vec<(usize, &[usize])> = (0..entries.len())
+    let mut jobs: Vec<(usize, &[usize])> = (0..entries.len())
         .flat_map(|e| fold_sets.iter().map(move |fs| (e, &fs[..])))
         .collect();
+    if !races.is_empty() {
+        // Fold by fold: every candidate's first fold, then every second fold, … so that a candidate's early
+        // folds are in before its later ones start, whatever the threads.
+        jobs.sort_by_key(|&(e, fs)| (fs[0], e));
+    }
     let state: Vec<Mutex<tally::Pending>> = entries
         .iter()
         .map(|_| Mutex::new(tally::Pending::new(k)))
@@ -132,21 +170,13 @@ pub(crate) fn cross_validate_with(
             return;
         }
         let (e, folds) = jobs[j];
+        if state[e].lock().unwrap().stopped() {
+            continue;
+        }
         let entry = &entries[e];
         let id = entry.candidate.id;
         let t0 = Instant::now();
-        let (outcome, peak) = if deadline.is_some_and(|d| t0 >= d) {
-            (Ok(Ok(None)), 0)
-        } else {
-            // The memory of this job alone, whatever ran on the thread before (a result is deterministic).
-            nn::cpu::free_scratch();
-            nn::mem::peak_of(|| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    job.run(entry, folds, dev)
-                }))
-            })
-        };
-        let outcomes = tally::outcomes(outcome, folds);
+        let (outcomes, peak) = attempt(&job, entry, folds, dev);
         for (i, &f) in folds.iter().enumerate() {
             let score = outcomes.as_ref().and_then(|o| o[i].as_ref().ok());
             on_event(Event::Fold {
@@ -157,9 +187,15 @@ pub(crate) fn cross_validate_with(
         }
         let finished = {
             let mut p = state[e].lock().unwrap();
-            p.add(folds, outcomes, t0.elapsed().as_secs_f64(), peak);
-            p.finished()
-                .then(|| tally::make_result(entry, &p, evaluator.clone(), spec.metric, plan.epochs))
+            if !p.reported() {
+                p.add(folds, outcomes, t0.elapsed().as_secs_f64(), peak);
+                if let Some(Some(inc)) = races.get(e) {
+                    p.race(inc, metric_at);
+                }
+            }
+            p.finished().then(|| {
+                tally::make_result(entry, &mut p, evaluator.clone(), spec.metric, plan.epochs)
+            })
         };
         if let Some(r) = finished {
             if let Err(err) = done(&r) {
@@ -180,9 +216,29 @@ pub(crate) fn cross_validate_with(
         .collect())
 }
 
+/// Runs one job: each fold's outcome (`None`: the deadline had passed, or passed during its training) and the
+/// most bytes it held; an error or a panic is every fold's failure.
+fn attempt(
+    job: &Job,
+    entry: &Entry,
+    folds: &[usize],
+    dev: &Device,
+) -> (Option<Vec<FoldOutcome>>, u64) {
+    if job.deadline.is_some_and(|d| Instant::now() >= d) {
+        return (None, 0);
+    }
+    // The memory of this job alone, whatever ran on the thread before (a result is deterministic).
+    nn::cpu::free_scratch();
+    let (outcome, peak) = nn::mem::peak_of(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(entry, folds, dev)))
+    });
+    (tally::outcomes(outcome, folds), peak)
+}
+
 /// k-fold cross-validated training on the devices an evaluate pass may use.
 pub struct CrossValidation<'a> {
     plan: &'a Plan,
+    run: RunDir,
     data: Dataset,
     devices: Vec<Device>,
     deadline: Option<std::time::Instant>,
@@ -208,6 +264,7 @@ impl<'a> CrossValidation<'a> {
         let devices = nn::device::resolve(setting, threads, per_training, requested)?;
         Ok(CrossValidation {
             plan,
+            run: run.clone(),
             data,
             devices,
             deadline,
@@ -222,12 +279,22 @@ impl crate::evaluator::Evaluator for CrossValidation<'_> {
         on_event: &(dyn Fn(Event) + Sync),
         record: crate::evaluator::Record,
     ) -> Result<Vec<ResultFile>> {
-        cross_validate_until(
-            self.plan,
+        let plan = self.plan;
+        let group = grouped(plan, &self.devices);
+        let races = if plan.exp().evaluate.race && !group {
+            let history = self.run.history(&plan.def, &plan.file.input)?;
+            race::incumbents(&history, claimed, plan.epochs, plan.exp().evaluate.folds)
+        } else {
+            Vec::new()
+        };
+        cross_validate_raced(
+            plan,
             &self.data,
             claimed,
             &self.devices,
+            group,
             self.deadline,
+            &races,
             on_event,
             record,
         )
@@ -275,6 +342,44 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// Racing stops a candidate behind its incumbent with the folds it trained (scored as without racing),
+    /// the same on one thread or two; against an incumbent it beats, it is scored as without racing.
+    #[test]
+    fn racing_stops_a_candidate_behind_the_incumbent_with_the_folds_it_trained() {
+        let (plan, data) = small(|e| e.evaluate.folds = 5);
+        let es = entries(&plan, &["conv8x3-relu", "conv8x3-silu"]);
+        let cpus = |n: usize| vec![Device::Cpu; n];
+        let run = |races: &[Option<(u64, Vec<f64>)>], threads: usize| {
+            let none = &|_| {};
+            let ok = &|_: &ResultFile| Ok(());
+            let (d, n) = (&data, cpus(threads));
+            cross_validate_raced(&plan, d, &es, &n, false, None, races, none, ok).unwrap()
+        };
+        // What racing decides (not the seconds it took).
+        let strip = |v: &[ResultFile]| -> Vec<(Status, Vec<f64>, String)> {
+            v.iter()
+                .map(|r| (r.status, r.fold_scores.clone(), r.error.clone()))
+                .collect()
+        };
+        let plain = run(&[], 2);
+        let perfect = Some((99, vec![1.0; 5]));
+        for threads in [1, 2] {
+            let raced = run(&[perfect.clone(), perfect.clone()], threads);
+            for (r, p) in raced.iter().zip(&plain) {
+                assert_eq!(r.status, Status::Stopped, "{r:?}");
+                let n = r.fold_scores.len();
+                assert!((2..5).contains(&n), "{r:?}");
+                assert_eq!(r.fold_scores[..], p.fold_scores[..n]);
+                assert!(r.error.contains("c00099"), "{}", r.error);
+            }
+            let other = run(&[perfect.clone(), perfect.clone()], 3 - threads);
+            assert_eq!(strip(&raced), strip(&other));
+        }
+        let beaten = Some((99, vec![0.0; 5]));
+        let raced = run(&[beaten.clone(), beaten], 2);
+        assert_eq!(strip(&raced), strip(&plain));
     }
 
     #[test]

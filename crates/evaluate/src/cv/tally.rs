@@ -2,7 +2,7 @@
 //! [`ResultFile`] once its last fold is in.
 
 use super::FoldOutcome;
-use crate::evaluator::Scored;
+use crate::evaluator::{Folds, Scored};
 use space::{mean_std, Entry, EvaluatedBy, Metric, ResultFile, Status};
 
 /// A candidate's folds so far.
@@ -16,6 +16,10 @@ pub(super) struct Pending {
     /// The most bytes one of its trainings held at once (0 when not measured, see [`nn::mem`]).
     peak: u64,
     left: usize,
+    /// Racing stopped it after this many folds (a prefix), and why.
+    stopped: Option<(usize, String)>,
+    /// Its result was made (later folds, trained before it stopped, change nothing).
+    reported: bool,
 }
 
 impl Pending {
@@ -28,6 +32,8 @@ impl Pending {
             secs: 0.0,
             peak: 0,
             left: k,
+            stopped: None,
+            reported: false,
         }
     }
 
@@ -57,9 +63,44 @@ impl Pending {
         self.left -= folds.len();
     }
 
-    /// Whether every fold is in and none was abandoned: the candidate gets its result.
+    /// Whether the candidate gets its result now: every fold is in and none was abandoned, or racing
+    /// stopped it; once only.
     pub(super) fn finished(&self) -> bool {
-        self.left == 0 && !self.abandoned
+        !self.reported && (self.stopped.is_some() || (self.left == 0 && !self.abandoned))
+    }
+
+    /// Whether its result was made (a later job of it changes nothing).
+    pub(super) fn reported(&self) -> bool {
+        self.reported
+    }
+
+    /// Whether racing stopped it (its jobs not yet started are skipped).
+    pub(super) fn stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+
+    /// Races the folds done so far (in the metric at `metric_at`) against `incumbent` (its id and scores):
+    /// stops at the shortest prefix of folds whose bound is below zero ([`super::race::stops`]).
+    pub(super) fn race(&mut self, incumbent: &(u64, Vec<f64>), metric_at: usize) {
+        if self.stopped.is_some() || self.problem.is_some() {
+            return;
+        }
+        let prefix: Vec<f64> = self
+            .scores
+            .iter()
+            .map_while(|s| s.as_ref().map(|s| s[metric_at]))
+            .collect();
+        for n in 2..=prefix.len() {
+            if let Some(b) = super::race::stops(&prefix[..n], &incumbent.1) {
+                let why = format!(
+                    "after {n} of {} folds the 95% upper bound on its paired difference with c{:05} is {b:.4}",
+                    self.scores.len(),
+                    incumbent.0
+                );
+                self.stopped = Some((n, why));
+                return;
+            }
+        }
     }
 }
 
@@ -95,13 +136,20 @@ pub const PEAK_MIB: &str = "peak_mib";
 /// The result of a candidate whose folds are all done: scored by `metric`, every metric's mean in `metrics`.
 pub(super) fn make_result(
     entry: &Entry,
-    p: &Pending,
+    p: &mut Pending,
     by: EvaluatedBy,
     metric: Metric,
     full_epochs: usize,
 ) -> ResultFile {
-    let column =
-        |i: usize| -> Vec<f64> { p.scores.iter().map(|s| s.as_ref().unwrap()[i]).collect() };
+    p.reported = true;
+    // A stopped candidate's folds are the prefix it was stopped after.
+    let n = p.stopped.as_ref().map_or(p.scores.len(), |(n, _)| *n);
+    let column = |i: usize| -> Vec<f64> {
+        p.scores[..n]
+            .iter()
+            .map(|s| s.as_ref().unwrap()[i])
+            .collect()
+    };
     let mut metrics = std::collections::BTreeMap::new();
     let folds = match &p.problem {
         None => {
@@ -117,9 +165,12 @@ pub(super) fn make_result(
                 .iter()
                 .position(|&m| m == metric)
                 .expect("listed");
-            Ok(column(chosen))
+            match &p.stopped {
+                Some((_, why)) => Folds::Stopped(column(chosen), why.clone()),
+                None => Folds::Scored(column(chosen)),
+            }
         }
-        Some(problem) => Err(problem.clone()),
+        Some((st, why)) => Folds::Unscored(*st, why.clone()),
     };
     crate::evaluator::result(
         &entry.candidate,

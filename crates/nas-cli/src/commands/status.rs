@@ -40,8 +40,9 @@ pub(crate) fn run(run: &RunDir) -> Result<()> {
     );
     println!("candidates: {} of budget {}", h.len(), plan.budget);
     println!(
-        "done:       {} ok, {} diverged, {} failed",
+        "done:       {} ok, {} stopped by racing, {} diverged, {} failed",
         count(space::Status::Ok),
+        count(space::Status::Stopped),
         count(space::Status::Diverged),
         count(space::Status::Failed)
     );
