@@ -552,3 +552,66 @@ fn retry_failed_sets_failed_results_aside_and_evaluates_them_again() {
     assert_eq!(strip(&std::fs::read_to_string(&r2).unwrap()), strip(&good));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// Every result's (id, status, fold scores) in `run`.
+fn decisions(run: &Path) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = std::fs::read_dir(run.join("results"))
+        .unwrap()
+        .map(|e| {
+            let t: toml::Table = std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .parse()
+                .unwrap();
+            (
+                t["id"].to_string(),
+                t["status"].to_string(),
+                t["fold_scores"].to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// With `[evaluate] race`, candidates behind the incumbent stop with the folds they trained, never win, and
+/// every decision is the same on one thread or two (they depend only on fold scores and earlier batches).
+#[test]
+fn racing_stops_candidates_the_same_way_on_any_number_of_threads() {
+    let d = tmp("race");
+    let config = d.join("race.toml");
+    let text = std::fs::read_to_string(example_config()).unwrap();
+    let text = text
+        .replace("folds = 3", "folds = 5\nrace = true")
+        .replace("budget = 6", "budget = 12");
+    std::fs::write(&config, text).unwrap();
+    let run = |name: &str, threads: &str| {
+        let out = d.join(name);
+        ok(
+            nas()
+                .args([
+                    "run",
+                    "--quiet",
+                    "--no-retrain",
+                    "--threads",
+                    threads,
+                    "--config",
+                ])
+                .arg(&config)
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap(),
+            "nas run",
+        );
+        out
+    };
+    let (one, two) = (run("one", "1"), run("two", "2"));
+    let (a, b) = (decisions(&one), decisions(&two));
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 12);
+    let stopped: Vec<_> = a.iter().filter(|r| r.1 == "\"stopped\"").collect();
+    assert!(!stopped.is_empty(), "no candidate was raced out: {a:?}");
+    let best = selection(&one)["best"]["id"].to_string();
+    assert!(stopped.iter().all(|r| r.0 != best), "{best} {stopped:?}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
