@@ -36,21 +36,7 @@ macro_rules! string_enum {
                 }
             }
         }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-        impl std::str::FromStr for $name {
-            type Err = anyhow::Error;
-            fn from_str(s: &str) -> anyhow::Result<$name> {
-                $name::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
-                    let names: Vec<&str> = $name::ALL.iter().map(|v| v.name()).collect();
-                    anyhow::anyhow!(concat!($key, ": unknown \"{}\" (expected one of {})"), s, names.join(", "))
-                })
-            }
-        }
-        serde_via_str!($name);
+        named_serde!($name, $key, $name::ALL);
     };
 }
 
@@ -72,8 +58,8 @@ macro_rules! serde_via_str {
     };
 }
 
-/// `FromStr`, `Display` and serde (through [`serde_via_str!`]) for an enum that has `name()` and a list of its
-/// values: a bad value is "KEY: unknown "x" (expected one of …)", with the file's line when read from one.
+/// `FromStr`, `Display` and serde (through [`serde_via_str!`]) for a `Copy` enum that has `name()` and a list of
+/// its values: a bad value is "KEY: unknown "x" (expected one of …)", with the file's line when read from one.
 macro_rules! named_serde {
     ($name:ident, $key:literal, $all:expr) => {
         impl std::fmt::Display for $name {
@@ -84,7 +70,7 @@ macro_rules! named_serde {
         impl std::str::FromStr for $name {
             type Err = anyhow::Error;
             fn from_str(s: &str) -> anyhow::Result<$name> {
-                $all.into_iter().find(|v| v.name() == s).ok_or_else(|| {
+                $all.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
                     let names: Vec<&str> = $all.iter().map(|v| v.name()).collect();
                     anyhow::anyhow!(
                         concat!($key, ": unknown \"{}\" (expected one of {})"),
