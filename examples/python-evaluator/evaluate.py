@@ -41,10 +41,10 @@ def main(run):
             continue
         with open(os.path.join(cand_dir, name), "rb") as f:
             c = tomllib.load(f)
-        assert c["kind"] == "nas.candidate" and c["version"] in (1, 2), name
+        assert c["kind"] == "nas.candidate" and c["version"] in (1, 2, 3), name
         s = score(c)
         write_atomic(out, "\n".join([
-            "version = 2",
+            "version = 3",
             'kind = "nas.result"',
             f"id = {c['id']}",
             f"arch = {json.dumps(c['arch'])}",

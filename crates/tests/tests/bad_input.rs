@@ -334,7 +334,14 @@ fn damaged_artifacts_are_named_and_left_in_place() {
         ("empty", String::new(), "empty file"),
         (
             "wrong version",
-            original.replace("version = 2", "version = 9"),
+            original
+                .lines()
+                .map(|l| match l.starts_with("version = ") {
+                    true => "version = 9",
+                    false => l,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
             "version 9 is not supported",
         ),
         (
