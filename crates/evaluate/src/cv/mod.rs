@@ -16,7 +16,6 @@ use data::Dataset;
 use folds::FoldPlan;
 use job::Job;
 use space::{Entry, Metric, Plan, ResultFile, RunDir, Status};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -140,7 +139,7 @@ fn cross_validate_raced(
         .collect();
     let results: Vec<Mutex<Option<ResultFile>>> =
         entries.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
+    let taken = Mutex::new(vec![false; jobs.len()]);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     if devices.is_empty() {
         bail!("no device to train on");
@@ -165,14 +164,13 @@ fn cross_validate_raced(
         .build()?;
     pool.broadcast(|ctx| loop {
         let dev = &devices[ctx.index() % devices.len()];
-        let j = next.fetch_add(1, Ordering::SeqCst);
-        if j >= jobs.len() || first_error.lock().unwrap().is_some() {
+        if first_error.lock().unwrap().is_some() {
             return;
         }
+        let Some(j) = next_job(&jobs, &taken, &state, !races.is_empty()) else {
+            return;
+        };
         let (e, folds) = jobs[j];
-        if state[e].lock().unwrap().stopped() {
-            continue;
-        }
         let entry = &entries[e];
         let id = entry.candidate.id;
         let t0 = Instant::now();
@@ -214,6 +212,37 @@ fn cross_validate_raced(
         .into_iter()
         .filter_map(|r| r.into_inner().unwrap())
         .collect())
+}
+
+/// The next job to start, in `jobs`' order, marked taken; `None` when none is left. Jobs of a candidate racing
+/// has stopped are skipped. Racing (`racing`), a job whose candidate's previous fold is still training waits
+/// behind any job that is ready: training it now would be lost if that fold stops the candidate.
+fn next_job(
+    jobs: &[(usize, &[usize])],
+    taken: &Mutex<Vec<bool>>,
+    state: &[Mutex<tally::Pending>],
+    racing: bool,
+) -> Option<usize> {
+    let mut taken = taken.lock().unwrap();
+    let mut waiting = None;
+    for (j, &(e, folds)) in jobs.iter().enumerate() {
+        if taken[j] {
+            continue;
+        }
+        let p = state[e].lock().unwrap();
+        if p.stopped() {
+            taken[j] = true;
+            continue;
+        }
+        if !racing || folds[0] == 0 || p.has_fold(folds[0] - 1) {
+            taken[j] = true;
+            return Some(j);
+        }
+        waiting.get_or_insert(j);
+    }
+    let j = waiting?;
+    taken[j] = true;
+    Some(j)
 }
 
 /// Runs one job: each fold's outcome (`None`: the deadline had passed, or passed during its training) and the
@@ -306,6 +335,7 @@ mod tests {
     use super::*;
     use nn::device;
     use space::Experiment;
+    use std::sync::atomic::Ordering;
 
     fn small(exp_edit: impl Fn(&mut Experiment)) -> (Plan, Dataset) {
         let mut e = Experiment::default();

@@ -20,6 +20,8 @@ pub(super) struct Pending {
     stopped: Option<(usize, String)>,
     /// Its result was made (later folds, trained before it stopped, change nothing).
     reported: bool,
+    /// Which folds have ended (scored, failed or abandoned).
+    ended: Vec<bool>,
 }
 
 impl Pending {
@@ -34,6 +36,7 @@ impl Pending {
             left: k,
             stopped: None,
             reported: false,
+            ended: vec![false; k],
         }
     }
 
@@ -47,6 +50,9 @@ impl Pending {
     ) {
         self.secs += secs;
         self.peak = self.peak.max(peak);
+        for &f in folds {
+            self.ended[f] = true;
+        }
         match outcomes {
             None => self.abandoned = true,
             Some(outcomes) => {
@@ -67,6 +73,11 @@ impl Pending {
     /// stopped it; once only.
     pub(super) fn finished(&self) -> bool {
         !self.reported && (self.stopped.is_some() || (self.left == 0 && !self.abandoned))
+    }
+
+    /// Whether fold `f` has ended.
+    pub(super) fn has_fold(&self, f: usize) -> bool {
+        self.ended[f]
     }
 
     /// Whether its result was made (a later job of it changes nothing).
