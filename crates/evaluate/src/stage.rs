@@ -86,10 +86,11 @@ pub fn evaluate_pending(
 ) -> Result<Outcome> {
     let plan = run.load_plan()?;
     let (sf, def) = (&plan.file, &plan.def);
-    let pending: Vec<Entry> = run
-        .history(def, &sf.input)?
-        .into_iter()
+    let history = run.history(def, &sf.input)?;
+    let pending: Vec<Entry> = history
+        .iter()
         .filter(|e| e.result.is_none())
+        .cloned()
         .collect();
     let mut out = Outcome::default();
     if pending.is_empty() {
@@ -133,7 +134,7 @@ pub fn evaluate_pending(
         release(r.id);
         Ok(())
     };
-    let evaluator = evaluator_of(&plan, run, opts)?;
+    let evaluator = evaluator_of(&plan, run, &history, opts)?;
     let stop = AtomicBool::new(false);
     let results = std::thread::scope(|s| {
         s.spawn(|| lease::renew_until(&held, &stop, timeout));
@@ -173,6 +174,7 @@ pub fn check_plan(plan: &Plan, rows: usize, device: Option<DeviceSetting>) -> Re
 fn evaluator_of<'a>(
     plan: &'a Plan,
     run: &RunDir,
+    history: &'a [Entry],
     opts: &Options,
 ) -> Result<Box<dyn crate::evaluator::Evaluator + 'a>> {
     let e = &plan.exp().evaluate;
@@ -189,6 +191,7 @@ fn evaluator_of<'a>(
         space::Evaluator::Train => Box::new(crate::cv::CrossValidation::new(
             plan,
             run,
+            history,
             opts.threads,
             opts.device,
             opts.deadline,

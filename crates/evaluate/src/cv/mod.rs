@@ -267,7 +267,8 @@ fn attempt(
 /// k-fold cross-validated training on the devices an evaluate pass may use.
 pub struct CrossValidation<'a> {
     plan: &'a Plan,
-    run: RunDir,
+    /// The run's candidates and results when the pass began: racing's incumbents come from it.
+    history: &'a [Entry],
     data: Dataset,
     devices: Vec<Device>,
     deadline: Option<std::time::Instant>,
@@ -276,10 +277,12 @@ pub struct CrossValidation<'a> {
 impl<'a> CrossValidation<'a> {
     /// Loads the plan's data (checked against `space.toml`) and resolves the devices: `threads` concurrent
     /// trainings (0: the plan's setting, else one per core) on `device` (else the plan's); trainings still
-    /// running at `deadline` are abandoned.
+    /// running at `deadline` are abandoned. `history` is the run's, as the pass read it (every earlier batch,
+    /// which racing's incumbents come from, has its results in it).
     pub fn new(
         plan: &'a Plan,
         run: &RunDir,
+        history: &'a [Entry],
         threads: usize,
         device: Option<space::DeviceSetting>,
         deadline: Option<Instant>,
@@ -293,7 +296,7 @@ impl<'a> CrossValidation<'a> {
         let devices = nn::device::resolve(setting, threads, per_training, requested)?;
         Ok(CrossValidation {
             plan,
-            run: run.clone(),
+            history,
             data,
             devices,
             deadline,
@@ -311,8 +314,12 @@ impl crate::evaluator::Evaluator for CrossValidation<'_> {
         let plan = self.plan;
         let group = grouped(plan, &self.devices);
         let races = if plan.exp().evaluate.race && !group {
-            let history = self.run.history(&plan.def, &plan.file.input)?;
-            race::incumbents(&history, claimed, plan.epochs, plan.exp().evaluate.folds)
+            race::incumbents(
+                self.history,
+                claimed,
+                plan.epochs,
+                plan.exp().evaluate.folds,
+            )
         } else {
             Vec::new()
         };

@@ -15,7 +15,6 @@ pub(super) struct Pending {
     secs: f64,
     /// The most bytes one of its trainings held at once (0 when not measured, see [`nn::mem`]).
     peak: u64,
-    left: usize,
     /// Racing stopped it after this many folds (a prefix), and why.
     stopped: Option<(usize, String)>,
     /// Its result was made (later folds, trained before it stopped, change nothing).
@@ -33,7 +32,6 @@ impl Pending {
             abandoned: false,
             secs: 0.0,
             peak: 0,
-            left: k,
             stopped: None,
             reported: false,
             ended: vec![false; k],
@@ -66,13 +64,13 @@ impl Pending {
                 }
             }
         }
-        self.left -= folds.len();
     }
 
     /// Whether the candidate gets its result now: every fold is in and none was abandoned, or racing
     /// stopped it; once only.
     pub(super) fn finished(&self) -> bool {
-        !self.reported && (self.stopped.is_some() || (self.left == 0 && !self.abandoned))
+        !self.reported
+            && (self.stopped.is_some() || (self.ended.iter().all(|&e| e) && !self.abandoned))
     }
 
     /// Whether fold `f` has ended.
