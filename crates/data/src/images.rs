@@ -5,7 +5,7 @@
 //! Both give a [`Dataset`] whose features are the pixels, channel-first (`c, h, w`) with values as stored
 //! (0–255), and the image shape they found.
 
-use crate::table::{Column, ColumnKind, Dataset};
+use crate::table::{Column, ColumnKind, CsvRows, Dataset};
 use anyhow::{anyhow, bail, Result};
 use std::path::Path;
 
@@ -75,11 +75,13 @@ fn classes_of(labels: &[String]) -> (Vec<String>, Vec<u32>) {
     (classes, y)
 }
 
-/// Images and labels from two IDX files: images `[n, h, w]` (grey) or `[n, h, w, c]`, labels `[n]`.
-/// `image_bytes` is the images file's content, already read (and decompressed).
-pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
+/// An IDX file's images: channel-first pixels, the row count, the shape, and the raw bytes (for the
+/// fingerprint).
+type IdxImages = (Vec<f32>, usize, [usize; 3], Vec<u8>);
+
+/// Images from an IDX file, `[n, h, w]` (grey) or `[n, h, w, c]`.
+fn idx_images(images: &Path, image_bytes: Vec<u8>) -> Result<IdxImages> {
     let (dims, px) = idx(images, image_bytes)?;
-    let (ldims, lab) = idx(labels, crate::table::read_data_file(labels)?)?;
     let (n, c, h, w) = match dims[..] {
         [n, h, w] => (n, 1, h, w),
         [n, h, w, c] => (n, c, h, w),
@@ -88,14 +90,6 @@ pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Da
             images.display()
         ),
     };
-    if ldims != [n] {
-        bail!(
-            "{}: {} labels for the {n} images of {}",
-            labels.display(),
-            ldims.iter().product::<usize>(),
-            images.display()
-        );
-    }
     let f = c * h * w;
     let mut x = Vec::with_capacity(n * f);
     for img in px.chunks(f) {
@@ -106,10 +100,32 @@ pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Da
             }
         }
     }
-    let texts: Vec<String> = lab.iter().map(|v| v.to_string()).collect();
+    Ok((x, n, [c, h, w], px))
+}
+
+/// The `n` labels of an IDX labels file (of the images file `images`), as texts, and its raw bytes.
+fn idx_labels(labels: &Path, n: usize, images: &Path) -> Result<(Vec<String>, Vec<u8>)> {
+    let (ldims, lab) = idx(labels, crate::table::read_data_file(labels)?)?;
+    if ldims != [n] {
+        bail!(
+            "{}: {} labels for the {n} images of {}",
+            labels.display(),
+            ldims.iter().product::<usize>(),
+            images.display()
+        );
+    }
+    Ok((lab.iter().map(|v| v.to_string()).collect(), lab))
+}
+
+/// Images and labels from two IDX files: images `[n, h, w]` (grey) or `[n, h, w, c]`, labels `[n]`.
+/// `image_bytes` is the images file's content, already read (and decompressed).
+pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
+    let (x, n, shape, px) = idx_images(images, image_bytes)?;
+    let (texts, lab) = idx_labels(labels, n, images)?;
     let (classes, y) = classes_of(&texts);
     let mut fp = space::rng::fnv1a(&px);
     fp ^= space::rng::fnv1a(&lab).rotate_left(1);
+    let f = shape.iter().product();
     Ok(Dataset {
         x,
         y,
@@ -117,8 +133,35 @@ pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Da
         columns: pixel_columns(f),
         classes,
         fingerprint: format!("{fp:016x}"),
-        shape: Some([c, h, w]),
+        shape: Some(shape),
     })
+}
+
+/// The rows of an IDX images file or a `.npy` features file (`bytes`, already read), labelled from `labels`
+/// when given, for prediction: `None` when the bytes are neither.
+pub fn unlabelled_rows(
+    path: &Path,
+    bytes: Vec<u8>,
+    labels: Option<&Path>,
+) -> Result<Option<CsvRows>> {
+    if is_idx(&bytes) {
+        let (x, n, shape, _) = idx_images(path, bytes)?;
+        let labels = labels.map(|l| idx_labels(l, n, path)).transpose()?;
+        let columns = pixel_columns(shape.iter().product());
+        return Ok(Some(CsvRows {
+            x,
+            columns,
+            labels: labels.map(|l| l.0),
+        }));
+    }
+    if is_npy(&bytes) {
+        let (x, n, shape) = npy_features(path, bytes)?;
+        let labels = labels.map(|l| npy_labels(l, n, path)).transpose()?;
+        let columns = npy_columns(x.len() / n.max(1), shape);
+        let x = x.iter().map(|&v| v as f32).collect();
+        return Ok(Some(CsvRows { x, columns, labels }));
+    }
+    Ok(None)
 }
 
 /// A folder with one subfolder per class of PNG or JPEG images (other files are ignored), all of one size
@@ -294,12 +337,13 @@ fn npy(path: &Path, bytes: Vec<u8>) -> Result<(Vec<usize>, Vec<f64>)> {
     Ok((shape, data.chunks(size).map(read).collect()))
 }
 
-/// Features and labels from two `.npy` files: features `[n, f]` (a table), `[n, h, w]` (grey images) or
-/// `[n, c, h, w]` (channel-first images); labels `[n]` of integers or numbers.
-/// `feature_bytes` is the features file's content, already read (and decompressed).
-pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
+/// The features of a `.npy` file: `[n, f]` (a table), `[n, h, w]` (grey images) or `[n, c, h, w]`
+/// (channel-first images), as finite numbers, with the row count and the image shape.
+fn npy_features(
+    features: &Path,
+    feature_bytes: Vec<u8>,
+) -> Result<(Vec<f64>, usize, Option<[usize; 3]>)> {
     let (dims, values) = npy(features, feature_bytes)?;
-    let (ldims, lab) = npy(labels, crate::table::read_data_file(labels)?)?;
     let (n, shape) = match dims[..] {
         [n, _] => (n, None),
         [n, h, w] => (n, Some([1, h, w])),
@@ -309,6 +353,18 @@ pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Resul
             features.display()
         ),
     };
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        bail!(
+            "{}: the features hold {v}, not a finite number",
+            features.display()
+        );
+    }
+    Ok((values, n, shape))
+}
+
+/// The `n` labels of a `.npy` labels file (of the features file `features`), as texts.
+fn npy_labels(labels: &Path, n: usize, features: &Path) -> Result<Vec<String>> {
+    let (ldims, lab) = npy(labels, crate::table::read_data_file(labels)?)?;
     if ldims != [n] {
         bail!(
             "{}: labels of shape {ldims:?} for {n} rows of {}",
@@ -316,21 +372,28 @@ pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Resul
             features.display()
         );
     }
-    let f = values.len() / n.max(1);
-    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-        bail!(
-            "{}: the features hold {v}, not a finite number",
-            features.display()
-        );
-    }
-    let texts: Vec<String> = lab.iter().map(|v| v.to_string()).collect();
-    let (classes, y) = classes_of(&texts);
+    Ok(lab.iter().map(|v| v.to_string()).collect())
+}
+
+/// A `.npy` file's `f` columns: pixels `p0…` for images, `x0…` for a table.
+fn npy_columns(f: usize, shape: Option<[usize; 3]>) -> Vec<Column> {
     let mut columns = pixel_columns(f);
     if shape.is_none() {
         for (j, c) in columns.iter_mut().enumerate() {
             c.name = format!("x{j}");
         }
     }
+    columns
+}
+
+/// Features and labels from two `.npy` files: features `[n, f]` (a table), `[n, h, w]` (grey images) or
+/// `[n, c, h, w]` (channel-first images); labels `[n]` of integers or numbers.
+/// `feature_bytes` is the features file's content, already read (and decompressed).
+pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
+    let (values, n, shape) = npy_features(features, feature_bytes)?;
+    let texts = npy_labels(labels, n, features)?;
+    let f = values.len() / n.max(1);
+    let (classes, y) = classes_of(&texts);
     let mut fp = space::rng::fnv1a(
         &values
             .iter()
@@ -342,7 +405,7 @@ pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Resul
         x: values.iter().map(|&v| v as f32).collect(),
         y,
         features: f,
-        columns,
+        columns: npy_columns(f, shape),
         classes,
         fingerprint: format!("{fp:016x}"),
         shape,

@@ -63,6 +63,27 @@ impl Dataset {
             .all(|c| c.kind == ColumnKind::Numeric && c.missing == 0)
     }
 
+    /// The image shape a table's columns look like, for a hint (it is never applied unasked): at least 64
+    /// complete numeric columns, a square number of them (or three times one, for colour), every value a
+    /// whole number from 0 to 255 or a fraction from 0 to 1 — pixels, as MNIST-style CSVs store them.
+    pub fn looks_like_images(&self) -> Option<[usize; 3]> {
+        if self.shape.is_some() || self.features < 64 || !self.all_numeric_and_complete() {
+            return None;
+        }
+        let bytes = self
+            .x
+            .iter()
+            .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0);
+        let unit = self.x.iter().all(|&v| (0.0..=1.0).contains(&v));
+        if !(bytes || unit) {
+            return None;
+        }
+        [1, 3].into_iter().find_map(|c| {
+            let side = ((self.features / c) as f64).sqrt().round() as usize;
+            (c * side * side == self.features).then_some([c, side, side])
+        })
+    }
+
     /// Parses CSV text with a header row; `label` names the class column; every other column is numbers
     /// or text categories, with empty cells for missing values.
     pub fn from_csv_bytes(name: &str, bytes: &[u8], label: &str) -> Result<Dataset> {
@@ -160,6 +181,9 @@ pub fn parse_csv_with(
             .delimiter(delimiter(bytes))
             .from_reader(bytes)
     };
+    // With `;` or tab between fields, `3,14` is a number written with a decimal comma (as spreadsheets in
+    // much of Europe write them); with `,` between fields a quoted "3,14" stays text (it may as well be 3,140).
+    let decimal_comma = delimiter(bytes) != b',';
     let mut rdr = reader();
     let header = read_header(name, &mut rdr)?;
     let li = label_index(name, &header, label, label_required)?;
@@ -173,7 +197,13 @@ pub fn parse_csv_with(
         missing,
         rows,
         labels,
-    } = scan(name, &mut rdr, &header, li, label, &mut text)?;
+    } = scan(
+        name,
+        &mut rdr,
+        (&header, li, label),
+        decimal_comma,
+        &mut text,
+    )?;
     // The levels of text columns (every non-empty cell, numbers included, as text).
     if text.iter().any(Option::is_some) {
         for rec in reader().records().flatten() {
@@ -207,7 +237,7 @@ pub fn parse_csv_with(
                     Some(l) => l
                         .binary_search_by(|v| v.as_str().cmp(cell))
                         .map_or(f32::NAN, |i| i as f32),
-                    None => cell.parse().unwrap_or(f32::NAN),
+                    None => number(cell, decimal_comma).unwrap_or(f32::NAN),
                 }
             });
         }
@@ -278,6 +308,19 @@ fn label_index(
     Ok(li)
 }
 
+/// A cell as a number: as Rust reads it, or with `decimal_comma` also `-3,14` (digits, one comma, digits).
+fn number(cell: &str, decimal_comma: bool) -> Option<f32> {
+    if let Ok(v) = cell.parse() {
+        return Some(v);
+    }
+    let (int, frac) = cell.split_once(',').filter(|_| decimal_comma)?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let int_digits = int.strip_prefix(['-', '+']).unwrap_or(int);
+    (digits(int_digits) && digits(frac))
+        .then(|| format!("{int}.{frac}").parse().ok())
+        .flatten()
+}
+
 /// What the first pass over a CSV's rows found.
 struct Scan {
     /// Empty cells per column.
@@ -293,9 +336,8 @@ struct Scan {
 fn scan(
     name: &str,
     rdr: &mut csv::Reader<&[u8]>,
-    header: &[String],
-    li: Option<usize>,
-    label: &str,
+    (header, li, label): (&[String], Option<usize>, &str),
+    decimal_comma: bool,
     text: &mut [Option<std::collections::BTreeSet<String>>],
 ) -> Result<Scan> {
     let mut missing = vec![0usize; header.len()];
@@ -325,13 +367,13 @@ fn scan(
             } else if cell.is_empty() {
                 missing[c] += 1;
             } else {
-                match cell.parse::<f32>() {
-                    Ok(v) if !v.is_finite() => bail!(
+                match number(cell, decimal_comma) {
+                    Some(v) if !v.is_finite() => bail!(
                         "{name}:{line}: column `{}`: `{cell}` is not a finite number",
                         header[c]
                     ),
-                    Ok(_) => {}
-                    Err(_) => {
+                    Some(_) => {}
+                    None => {
                         text[c].get_or_insert_with(Default::default);
                     }
                 }
@@ -373,6 +415,20 @@ mod tests {
         assert_eq!(d.features, 64);
         assert_eq!(d.classes.len(), 10);
         assert_eq!(d.x.len(), 1797 * 64);
+    }
+
+    #[test]
+    fn decimal_commas_are_numbers_when_fields_are_not_comma_separated() {
+        let d = Dataset::from_csv_bytes("d.csv", b"w;h;y\n3,5;-1,25;a\n2;4,0;b\n", "y").unwrap();
+        assert_eq!(d.columns[0].kind, ColumnKind::Numeric);
+        assert_eq!(d.columns[1].kind, ColumnKind::Numeric);
+        assert_eq!(d.x, [3.5, -1.25, 2.0, 4.0]);
+        // With commas between fields, a quoted "3,5" may be 3,500: it stays text.
+        let d = Dataset::from_csv_bytes("d.csv", b"w,y\n\"3,5\",a\n2,b\n", "y").unwrap();
+        assert!(matches!(d.columns[0].kind, ColumnKind::Categorical { .. }));
+        // Not a number in any locale.
+        let d = Dataset::from_csv_bytes("d.csv", b"w;y\n3,5,1;a\n,5;b\n", "y").unwrap();
+        assert!(matches!(d.columns[0].kind, ColumnKind::Categorical { .. }));
     }
 
     #[test]

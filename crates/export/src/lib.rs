@@ -217,6 +217,9 @@ pub struct Predictions {
     pub class_names: Vec<String>,
     /// Accuracy, when the data has the label column.
     pub accuracy: Option<f64>,
+    /// Label values of the data that are none of the model's classes (sorted, each once): their rows count
+    /// as wrong in `accuracy`.
+    pub unknown_labels: Vec<String>,
     /// Columns of the data the model does not read (ignored).
     pub ignored: Vec<String>,
     /// Cells holding a category the model never saw in training (encoded as all zeros).
@@ -224,11 +227,12 @@ pub struct Predictions {
 }
 
 /// Predicts every row of `source` (`builtin:digits` or a CSV holding the training columns, found by name in
-/// any order; other columns are ignored, the label column is optional; or a folder of class subfolders of
-/// images) with the model exported in `dir`.
-pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
+/// any order; other columns are ignored, the label column is optional; a folder of class subfolders of
+/// images; or an IDX images or `.npy` features file, with `labels` its optional labels file) with the model
+/// exported in `dir`.
+pub fn predict_source(dir: &Path, source: &str, labels: Option<&Path>) -> Result<Predictions> {
     init_threads();
-    let mut m = load_model(dir)?;
+    let m = load_model(dir)?;
     let rows = if Path::new(source).is_dir() {
         // A folder of class subfolders: resized to the model's images; the subfolder names are the labels.
         let [c, h, w] = m.file.input.shape.ok_or_else(|| {
@@ -253,6 +257,22 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
         }
     } else {
         let bytes = data::table::source_bytes(&source.parse()?)?;
+        if let Some(rows) = data::images::unlabelled_rows(Path::new(source), bytes.clone(), labels)?
+        {
+            rows
+        } else {
+            if labels.is_some() {
+                bail!("{source}: --labels names a labels file, which only IDX and NPY data take (a CSV has a label column)");
+            }
+            csv_rows(&m, source, &bytes)?
+        }
+    };
+    predict_rows(m, source, rows)
+}
+
+/// The rows of a CSV `source` (its `bytes`) for model `m`: its categorical columns read as text.
+fn csv_rows(m: &Loaded, source: &str, bytes: &[u8]) -> Result<data::table::CsvRows> {
+    {
         let categorical: Vec<&str> = m
             .file
             .columns
@@ -260,8 +280,12 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
             .filter(|c| matches!(c, ColumnEncoding::Categorical { .. }))
             .map(ColumnEncoding::name)
             .collect();
-        data::table::parse_csv_with(source, &bytes, &m.file.label, false, &categorical)?
-    };
+        data::table::parse_csv_with(source, bytes, &m.file.label, false, &categorical)
+    }
+}
+
+/// Predicts `rows` of `source` with model `m`.
+fn predict_rows(mut m: Loaded, source: &str, rows: data::table::CsvRows) -> Result<Predictions> {
     let found = match_columns(&m.file.columns, &rows.columns);
     let missing: Vec<&str> = m
         .file
@@ -319,15 +343,25 @@ pub fn predict_source(dir: &Path, source: &str) -> Result<Predictions> {
             m.file.class_names[best].clone()
         })
         .collect();
-    let accuracy = rows.labels.map(|labels| {
+    let accuracy = rows.labels.as_ref().map(|labels| {
         let hit = labels.iter().zip(&classes).filter(|(a, b)| a == b).count();
         hit as f64 / labels.len() as f64
     });
+    let mut unknown_labels: Vec<String> = rows
+        .labels
+        .iter()
+        .flatten()
+        .filter(|l| !m.file.class_names.contains(l))
+        .cloned()
+        .collect();
+    unknown_labels.sort();
+    unknown_labels.dedup();
     Ok(Predictions {
         classes,
         logits,
         class_names: m.file.class_names,
         accuracy,
+        unknown_labels,
         ignored,
         unknown_categories,
     })

@@ -75,9 +75,13 @@ pub(crate) struct PredictArgs {
     /// Folder of an exported model (model.toml + weights).
     #[arg(long)]
     pub(crate) model: PathBuf,
-    /// Data: a CSV with the training columns (the label column is optional), or builtin:digits.
+    /// Data: a CSV with the training columns (the label column is optional), a folder of images with one
+    /// subfolder per class, an IDX images file or a NumPy .npy array, or builtin:digits.
     #[arg(long)]
     pub(crate) data: String,
+    /// The labels file of an IDX or .npy --data (optional: with it, the accuracy is printed).
+    #[arg(long)]
+    pub(crate) labels: Option<PathBuf>,
     /// Also write each class's logit (the network's raw output) as columns `logit:CLASS`.
     #[arg(long)]
     pub(crate) logits: bool,
@@ -101,13 +105,17 @@ pub(crate) struct ExpArgs {
     /// Training epochs per fold.
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) epochs: Option<usize>,
-    /// Data: a CSV path or builtin:digits.
+    /// Cross-validation folds (k, default 5).
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) folds: Option<usize>,
+    /// Data: a CSV (plain or .gz; a table, or images with --shape), a folder of images with one subfolder per
+    /// class, an IDX images file or a NumPy .npy array (each with --labels), or builtin:digits.
     #[arg(long)]
     pub(crate) data: Option<String>,
     /// Label column of the CSV (default: `label`).
     #[arg(long)]
     pub(crate) label: Option<String>,
-    /// The IDX labels file, when --data is an IDX images file.
+    /// The labels file (IDX or .npy), when --data is an IDX images file or a NumPy array.
     #[arg(long)]
     pub(crate) labels: Option<String>,
     /// Resize every image of an image folder to H,W.
@@ -159,6 +167,9 @@ impl ExpArgs {
         }
         if let Some(v) = self.epochs {
             e.evaluate.epochs = Some(v);
+        }
+        if let Some(v) = self.folds {
+            e.evaluate.folds = v;
         }
         if let Some(v) = &self.data {
             e.data.source = v

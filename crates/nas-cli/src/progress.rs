@@ -69,6 +69,7 @@ impl Progress {
             .map(|e| e.candidate.epochs_or(epochs) as u64 * per_epoch)
             .sum();
         let terminal = std::io::stderr().is_terminal();
+        let deadline = plan.time.map(|t| Instant::now() + t.0);
         let bar = (!quiet && terminal).then(|| {
             let b = ProgressBar::with_draw_target(
                 Some(planned.max(trained)),
@@ -76,9 +77,16 @@ impl Progress {
             );
             b.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {msg} (ETA {eta})",
+                    "{spinner} [{elapsed_precise}] {bar:30} {msg} (ETA {end})",
                 )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key(
+                    "end",
+                    move |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                        let _ = w.write_str(&eta(s.eta(), left));
+                    },
+                ),
             );
             b.set_position(trained);
             b.set_message(format!("{done}/{budget} candidates"));
@@ -190,7 +198,7 @@ impl Progress {
                 }
                 let line = if r.ok() {
                     format!(
-                        "c{:05}/{} {:.4} ± {:.4}  {:>8} params {:>6.1} s  {}{}",
+                        "c{:05}/{} {:.4} ± {:.4}  {:>8} params {:>6.1} s of training  {}{}",
                         r.id,
                         self.budget,
                         r.cv_mean,
@@ -232,13 +240,24 @@ impl Drop for Progress {
     }
 }
 
+/// The ETA the bar shows: the work left at the rate so far (`work`), or the time limit's remaining `left`
+/// when that comes first (the search stops there).
+fn eta(work: Duration, left: Option<Duration>) -> String {
+    match left {
+        Some(l) if l <= work => format!("{}, time limit", fmt_secs(l)),
+        _ => fmt_secs(work),
+    }
+}
+
 /// Bar units per epoch of one fold.
 const UNITS_PER_EPOCH: u64 = 100;
 
-/// `1m05s`, `42s`.
+/// `2h05m`, `1m05s`, `42s`.
 fn fmt_secs(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 {
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
         format!("{}m{:02}s", s / 60, s % 60)
     } else {
         format!("{s}s")
@@ -268,4 +287,20 @@ pub fn print_table(sel: &SelectionFile, metric: space::Metric, n: usize) {
         );
     }
     println!("({} evaluated, {} ok)", sel.evaluated, sel.ok);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_eta_is_the_time_limit_when_that_comes_first() {
+        let (m, s) = (|m: u64| Duration::from_secs(60 * m), Duration::from_secs);
+        // A 3-minute limit: the work would take 7 hours, the search stops in 3 minutes.
+        assert_eq!(eta(m(420), Some(m(3))), "3m00s, time limit");
+        // One second before the limit, 12 minutes of work left: the search stops in a second.
+        assert_eq!(eta(m(12), Some(s(1))), "1s, time limit");
+        assert_eq!(eta(m(2), Some(m(3))), "2m00s");
+        assert_eq!(eta(m(125), None), "2h05m");
+    }
 }

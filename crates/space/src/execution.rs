@@ -61,28 +61,38 @@ impl std::str::FromStr for TimeLimit {
             )
         };
         let t = text.trim();
-        if let Ok(secs) = t.parse::<f64>() {
-            return (secs.is_finite() && secs > 0.0)
-                .then(|| TimeLimit(std::time::Duration::from_secs_f64(secs)))
-                .ok_or_else(bad);
-        }
-        let (mut total, mut number) = (0f64, String::new());
-        for c in t.chars() {
-            if c.is_ascii_digit() || c == '.' {
-                number.push(c);
-                continue;
-            }
-            let unit = match c {
-                's' => 1.0,
-                'm' => 60.0,
-                'h' => 3600.0,
-                _ => return Err(bad()),
-            };
-            total += number.parse::<f64>().map_err(|_| bad())? * unit;
-            number.clear();
-        }
-        if !number.is_empty() || total.is_nan() || total <= 0.0 {
+        if t.is_empty() {
             return Err(bad());
+        }
+        let total = match t.parse::<f64>() {
+            Ok(secs) => secs,
+            Err(_) => {
+                let (mut total, mut number) = (0f64, String::new());
+                for c in t.chars() {
+                    if c.is_ascii_digit() || c == '.' {
+                        number.push(c);
+                        continue;
+                    }
+                    let unit = match c {
+                        's' => 1.0,
+                        'm' => 60.0,
+                        'h' => 3600.0,
+                        _ => return Err(bad()),
+                    };
+                    total += number.parse::<f64>().map_err(|_| bad())? * unit;
+                    number.clear();
+                }
+                if !number.is_empty() {
+                    return Err(bad());
+                }
+                total
+            }
+        };
+        if !total.is_finite() {
+            return Err(bad());
+        }
+        if total <= 0.0 {
+            bail!("[search] time: \"{text}\" is no time at all: give a limit longer than zero, or no limit and a --budget");
         }
         Ok(TimeLimit(std::time::Duration::from_secs_f64(total)))
     }

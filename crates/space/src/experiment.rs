@@ -188,14 +188,17 @@ pub struct Defaults {
     /// `[search] time`, when the experiment gives neither a budget nor a time: a default search ends in
     /// bounded time whatever the size of the data (a given budget is searched in full).
     pub time: TimeLimit,
+    /// `[evaluate] race`.
+    pub race: bool,
 }
 
 /// Defaults for image data (and the built-in digits, whose default search takes about 1.5 minutes).
 pub const IMAGE_DEFAULTS: Defaults = Defaults {
-    budget: 16,
+    budget: 64,
     epochs: 8,
     samples: 64_000,
     time: TimeLimit(std::time::Duration::from_secs(30 * 60)),
+    race: true,
 };
 
 /// Defaults for tabular data.
@@ -204,6 +207,7 @@ pub const TABLE_DEFAULTS: Defaults = Defaults {
     epochs: 30,
     samples: 480_000,
     time: TimeLimit(std::time::Duration::from_secs(5 * 60)),
+    race: false,
 };
 
 fn default_batch() -> usize {
@@ -262,10 +266,11 @@ pub struct EvalSpec {
     pub patience: Option<usize>,
     /// Racing the folds: a candidate's folds train in order, and after each (from the second) it stops when a
     /// one-sided 95% t bound on its paired difference with the incumbent (the best candidate of earlier
-    /// batches at its rung) is below zero; it is recorded as `stopped` with the folds it trained. Off by
-    /// default. CPU only (a GPU trains a candidate's folds together).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub race: bool,
+    /// batches at its rung) is below zero; it is recorded as `stopped` with the folds it trained. Default by
+    /// the data's kind ([`Defaults`]: on for images, off for tables); a stored plan without it (runs from
+    /// before it was a default) does not race. CPU only (a GPU trains a candidate's folds together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub race: Option<bool>,
     /// Concurrent trainings (0: one per core).
     #[serde(default)]
     pub threads: usize,
@@ -334,7 +339,7 @@ impl Default for EvalSpec {
             lr: default_lr(),
             weight_decay: default_wd(),
             patience: None,
-            race: false,
+            race: None,
             threads: 0,
             device: default_device(),
             evaluator: default_evaluator(),
@@ -404,6 +409,7 @@ impl Experiment {
             self.search.time = Some(d.time);
         }
         self.search.budget.get_or_insert(d.budget);
+        self.evaluate.race.get_or_insert(d.race);
         let folds = self.evaluate.folds.max(2);
         let training_rows = (rows * (folds - 1) / folds).max(1);
         let epochs = d.samples.div_ceil(training_rows).clamp(1, d.epochs);
@@ -576,6 +582,11 @@ mod tests {
         assert_eq!(secs("45").unwrap(), 45.0);
         for bad in ["", "0", "-5", "10x", "m", "5m3"] {
             assert!(secs(bad).is_err(), "{bad}");
+        }
+        // Zero is a well-formed duration, and is named as too short rather than as malformed.
+        for zero in ["0s", "0m", "0"] {
+            let e = secs(zero).unwrap_err().to_string();
+            assert!(e.contains("longer than zero"), "{e}");
         }
         assert_eq!(
             TimeLimit(std::time::Duration::from_secs(600)).to_string(),

@@ -129,47 +129,51 @@ impl RunDir {
     fn candidate_entries(&self, space: &SpaceDef, input: &InputInfo) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for (id, path) in list_ids(&self.candidates())? {
-            let c: CandidateFile = read_artifact(&path, "nas.candidate", ARTIFACTS_READ)?;
-            check_id(&path, c.id, id)?;
-            let arch = space
-                .parse(&c.arch)
-                .map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
-            // What the file claims about its architecture must be what the architecture is (a hand edit
-            // that changed one and not the others would make rankings and the Pareto front lie).
-            let (params, flops) = space.cost(&arch, input);
-            let key = space.key(&arch, input);
-            for (field, stored, actual) in [
-                ("params", c.params.to_string(), params.to_string()),
-                ("flops", c.flops.to_string(), flops.to_string()),
-                ("key", c.key.clone(), key),
-            ] {
-                if stored != actual {
-                    bail!(
-                        "{}: {field} is {stored}, but arch `{}` has {actual} (was the file edited? restore it, or delete it and its result to generate again)",
-                        path.display(),
-                        c.arch
-                    );
-                }
-            }
-            out.push(Entry {
-                candidate: c,
-                arch,
-                result: None,
-            });
+            out.push(read_candidate(&path, id, space, input)?);
         }
         Ok(out)
     }
 
     /// [`RunDir::history`] that goes on past result files it cannot read: those candidates have no result,
-    /// and each such file is listed with why (for `status`, `select` and `report`, which name them).
+    /// and each such file is listed with why (for `select` and `report`, which name them). A damaged
+    /// candidate is still an error: what it was cannot be ranked.
     pub fn history_readable(
         &self,
         space: &SpaceDef,
         input: &InputInfo,
     ) -> Result<(Vec<Entry>, Vec<Damaged>)> {
-        let mut out = self.candidate_entries(space, input)?;
-        let mut damaged = Vec::new();
-        for (id, path) in list_ids(&self.results())? {
+        let (out, damaged) = self.history_salvaged(space, input)?;
+        if let Some((_, why)) = damaged
+            .iter()
+            .find(|(p, _)| p.starts_with(self.candidates()))
+        {
+            bail!("{why}");
+        }
+        Ok((out, damaged))
+    }
+
+    /// [`RunDir::history_readable`] that also goes on past candidate files it cannot read: those are left
+    /// out (with their results) and listed too (for `status`, which shows what it can).
+    pub fn history_salvaged(
+        &self,
+        space: &SpaceDef,
+        input: &InputInfo,
+    ) -> Result<(Vec<Entry>, Vec<Damaged>)> {
+        let (mut out, mut damaged) = (Vec::new(), Vec::new());
+        let mut unknown = Vec::new();
+        for (id, path) in list_ids(&self.candidates())? {
+            match read_candidate(&path, id, space, input) {
+                Ok(e) => out.push(e),
+                Err(e) => {
+                    damaged.push((path, e.to_string()));
+                    unknown.push(id);
+                }
+            }
+        }
+        for (id, path) in list_ids(&self.results())?
+            .into_iter()
+            .filter(|(id, _)| !unknown.contains(id))
+        {
             match self.read_result(&path, id, &out) {
                 Ok(r) => {
                     if let Some(e) = out.iter_mut().find(|e| e.candidate.id == id) {
@@ -218,8 +222,39 @@ fn check_id(path: &Path, stored: u64, named: u64) -> Result<()> {
     Ok(())
 }
 
-/// A result file that cannot be read, and why (the message names the file).
+/// A candidate or result file that cannot be read, and why (the message names the file).
 pub type Damaged = (PathBuf, String);
+
+/// One candidate file (`id` by its name), checked against its name and against its architecture.
+fn read_candidate(path: &Path, id: u64, space: &SpaceDef, input: &InputInfo) -> Result<Entry> {
+    let c: CandidateFile = read_artifact(path, "nas.candidate", ARTIFACTS_READ)?;
+    check_id(path, c.id, id)?;
+    let arch = space
+        .parse(&c.arch)
+        .map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
+    // What the file claims about its architecture must be what the architecture is (a hand edit that
+    // changed one and not the others would make rankings and the Pareto front lie).
+    let (params, flops) = space.cost(&arch, input);
+    let key = space.key(&arch, input);
+    for (field, stored, actual) in [
+        ("params", c.params.to_string(), params.to_string()),
+        ("flops", c.flops.to_string(), flops.to_string()),
+        ("key", c.key.clone(), key),
+    ] {
+        if stored != actual {
+            bail!(
+                "{}: {field} is {stored}, but arch `{}` has {actual} (was the file edited? restore it, or delete it and its result to generate again)",
+                path.display(),
+                c.arch
+            );
+        }
+    }
+    Ok(Entry {
+        candidate: c,
+        arch,
+        result: None,
+    })
+}
 
 impl RunDir {
     /// Every lease file, with its age in seconds (from its modification time); unreadable ones are skipped

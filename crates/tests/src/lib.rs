@@ -54,6 +54,20 @@ pub fn count_results(dir: &Path) -> usize {
     })
 }
 
+/// The ids of a run's results with status `stopped` (raced out), in order.
+pub fn stopped(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir.join("results")).map_or(vec![], |rd| {
+        rd.filter_map(|e| e.ok())
+            .filter(|e| {
+                std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("status = \"stopped\""))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    });
+    out.sort();
+    out
+}
+
 /// Runs `cmd` to completion, failing the test (instead of hanging CI) if it takes over `secs` seconds.
 pub fn within(mut cmd: Command, secs: u64) -> Output {
     let mut child = cmd

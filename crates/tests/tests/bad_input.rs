@@ -358,7 +358,15 @@ fn damaged_artifacts_are_named_and_left_in_place() {
     ];
     for (name, text, want) in cases {
         std::fs::write(&c1, &text).unwrap();
-        for cmd in ["generate", "evaluate", "select", "status"] {
+        // `status` shows what it can and names the file (rough_edges.rs); the stages stop at it.
+        let out = nas().arg("status").arg(&run).output().unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name}/status: {shown}");
+        assert!(
+            shown.contains("1 candidate files cannot be read") && shown.contains(want),
+            "{name}/status: {shown}"
+        );
+        for cmd in ["generate", "evaluate", "select"] {
             let out = nas().arg(cmd).arg(&run).output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{name}/{cmd}: {err}");

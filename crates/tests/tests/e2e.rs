@@ -63,7 +63,12 @@ fn report_renders_in_headless_chromium_and_an_exported_digits_model_predicts_as_
     assert!(!html.contains("<link") && !html.contains("src=") && !html.contains("url("));
     let marks = plot_marks(&html);
     assert_eq!(marks.len(), 3, "three plots");
-    assert!(marks.iter().all(|&(c, p)| c >= 6 && p >= 1), "{marks:?}");
+    // Every candidate scored in full is drawn (racing, on by default for these images, may stop some).
+    let scored = 6 - tests::stopped(&run).len();
+    assert!(
+        marks.iter().all(|&(c, p)| c >= scored && p >= 1),
+        "{marks:?}"
+    );
     let csv = std::fs::read_to_string(d.join("table.csv")).unwrap();
     assert_eq!(csv.lines().count(), 7, "header + 6 candidates");
     // Rendered by a real browser: the plots survive parsing and layout, and the page is not blank.

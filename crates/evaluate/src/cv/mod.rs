@@ -313,7 +313,7 @@ impl crate::evaluator::Evaluator for CrossValidation<'_> {
     ) -> Result<Vec<ResultFile>> {
         let plan = self.plan;
         let group = grouped(plan, &self.devices);
-        let races = if plan.exp().evaluate.race && !group {
+        let races = if plan.exp().evaluate.race == Some(true) && !group {
             race::incumbents(
                 self.history,
                 claimed,

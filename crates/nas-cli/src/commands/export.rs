@@ -18,16 +18,8 @@ fn export(run: &RunDir, format: space::ExportFormat, out: &std::path::Path) -> R
     } else {
         select::select(run, None, true)?.0
     };
-    let current = export::load_model(&run.model())
-        .ok()
-        .filter(|m| m.file.id == sel.best.id);
-    let loaded = match current {
-        Some(m) => m,
-        None => {
-            retrain(run, sel.best.id)?;
-            export::load_model(&run.model())?
-        }
-    };
+    retrain(run, sel.best.id, false)?;
+    let loaded = export::load_model(&run.model())?;
     let written = export::write_format(&run.model(), loaded, format, out)?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     println!(

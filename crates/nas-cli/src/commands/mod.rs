@@ -121,12 +121,29 @@ pub(crate) fn drive(
     }
 }
 
-pub(crate) fn retrain(run: &RunDir, id: u64) -> Result<()> {
-    eprintln!("nas: retraining c{id:05} on all rows for model/ …");
+/// Makes `model/` hold candidate `id` retrained on all rows: kept when it already does (retraining is
+/// deterministic, so a finished run's command run again does not train the winner again), else retrained.
+pub(crate) fn retrain(run: &RunDir, id: u64, quiet: bool) -> Result<()> {
+    let model = run.model().join("model.toml");
+    if ::export::load_model(&run.model()).is_ok_and(|m| m.file.id == id) {
+        if !quiet {
+            eprintln!(
+                "nas: {} holds c{id:05} already, retrained earlier; kept",
+                model.display()
+            );
+        }
+        return Ok(());
+    }
+    if !quiet {
+        eprintln!("nas: retraining c{id:05} on all rows for model/ …");
+    }
     let m = ::export::retrain(run, id)?;
+    if quiet {
+        return Ok(());
+    }
     println!(
         "model: {} (c{:05}, training accuracy {:.4})",
-        run.model().join("model.toml").display(),
+        model.display(),
         m.id,
         m.train_accuracy
     );

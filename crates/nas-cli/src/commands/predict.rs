@@ -5,7 +5,7 @@ use anyhow::Result;
 
 /// `nas predict`.
 pub(crate) fn run(a: PredictArgs) -> Result<()> {
-    let p = export::predict_source(&a.model, &a.data)?;
+    let p = export::predict_source(&a.model, &a.data, a.labels.as_deref())?;
     if !p.ignored.is_empty() {
         eprintln!(
             "nas: note: the model does not read column{} {} (ignored)",
@@ -19,25 +19,26 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
             p.unknown_categories
         );
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    use std::io::Write;
-    write!(out, "row,prediction")?;
-    if a.logits {
-        for c in &p.class_names {
-            write!(out, ",logit:{c}")?;
-        }
+    if !p.unknown_labels.is_empty() {
+        let shown: Vec<&str> = p
+            .unknown_labels
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        eprintln!(
+            "nas: warning: {} label value{} the model never saw in training ({}{}); those rows count as wrong",
+            p.unknown_labels.len(),
+            if p.unknown_labels.len() > 1 { "s" } else { "" },
+            shown.join(", "),
+            if p.unknown_labels.len() > 5 { ", …" } else { "" }
+        );
     }
-    writeln!(out)?;
-    for (i, (c, l)) in p.classes.iter().zip(&p.logits).enumerate() {
-        write!(out, "{},{c}", i + 1)?;
-        if a.logits {
-            for v in l {
-                write!(out, ",{v}")?;
-            }
-        }
-        writeln!(out)?;
+    match write_rows(&p, a.logits) {
+        // A reader that stops early (`nas predict … | head`) is not an error: it has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        r => r?,
     }
-    drop(out);
     match p.accuracy {
         Some(acc) => eprintln!("accuracy: {acc:.4} on {} rows", p.classes.len()),
         None => eprintln!(
@@ -46,4 +47,27 @@ pub(crate) fn run(a: PredictArgs) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// The predictions as CSV on stdout.
+fn write_rows(p: &export::Predictions, logits: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write!(out, "row,prediction")?;
+    if logits {
+        for c in &p.class_names {
+            write!(out, ",logit:{c}")?;
+        }
+    }
+    writeln!(out)?;
+    for (i, (c, l)) in p.classes.iter().zip(&p.logits).enumerate() {
+        write!(out, "{},{c}", i + 1)?;
+        if logits {
+            for v in l {
+                write!(out, ",{v}")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    out.flush()
 }

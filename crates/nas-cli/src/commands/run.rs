@@ -18,6 +18,7 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         let exec = plan.exp().execution();
         (plan, exec)
     };
+    say_on_interrupt(&run);
     let sf = &plan.file;
     if !a.quiet {
         let e = plan.exp();
@@ -58,7 +59,7 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         progress::print_table(&sel, sf.experiment.evaluate.metric, 10);
     }
     if !a.no_retrain && sf.experiment.evaluate.evaluator == Evaluator::Train {
-        retrain(&run, sel.best.id)?;
+        retrain(&run, sel.best.id, a.quiet)?;
     }
     if !a.quiet {
         println!(
@@ -73,6 +74,31 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// On Ctrl-C (SIGINT), says what the run kept and how to resume it, then exits with 130. Every artifact is
+/// written crash-safely, so stopping at any moment loses at most the trainings in progress.
+fn say_on_interrupt(run: &RunDir) {
+    let (results, candidates, root) = (run.results(), run.candidates(), run.root.clone());
+    let count = |d: &std::path::Path| {
+        std::fs::read_dir(d).map_or(0, |r| {
+            r.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+                .count()
+        })
+    };
+    // Without a handler (one is already set, e.g. in a test harness) Ctrl-C simply ends the process.
+    let _ = ctrlc::set_handler(move || {
+        let (done, all) = (count(&results), count(&candidates));
+        eprintln!(
+            "\nnas: interrupted. Kept in {}: {done} results of {all} candidates ({} pending, trainings in progress \
+             are lost). Resume with: nas run --out {}",
+            root.display(),
+            all.saturating_sub(done),
+            root.display()
+        );
+        std::process::exit(130);
+    });
 }
 
 /// Resumes the run in `run`: checks the experiment asked for is the one it was made with (its identity),

@@ -40,7 +40,7 @@ pub(crate) fn run(a: SelectArgs) -> Result<()> {
             .join(", ")
     );
     if a.retrain {
-        retrain(&run, sel.best.id)?;
+        retrain(&run, sel.best.id, false)?;
     }
     Ok(())
 }

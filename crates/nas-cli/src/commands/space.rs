@@ -41,6 +41,14 @@ pub(crate) fn make_space(
     let folds = plan.exp().evaluate.folds;
     if !quiet {
         eprintln!("nas: data: {}", describe(&plan.file, &data));
+        if let Some([c, h, w]) = data.looks_like_images() {
+            eprintln!(
+                "nas: note: the {} columns look like {h}×{w} {} images; searched as a table. To search CNNs over \
+                 them, add --shape {c},{h},{w} ([data] shape)",
+                data.features,
+                if c == 1 { "grey" } else { "colour" }
+            );
+        }
         let mut counts = vec![0usize; data.classes.len()];
         for &y in &data.y {
             counts[y as usize] += 1;

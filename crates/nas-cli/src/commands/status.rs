@@ -8,7 +8,7 @@ use space::RunDir;
 pub(crate) fn run(run: &RunDir) -> Result<()> {
     let plan = run.load_plan()?;
     let (sf, def) = (&plan.file, &plan.def);
-    let (h, damaged) = run.history_readable(def, &sf.input)?;
+    let (h, damaged) = run.history_salvaged(def, &sf.input)?;
     let count = |s: space::Status| {
         h.iter()
             .filter(|e| e.result.as_ref().is_some_and(|r| r.status == s))
@@ -55,13 +55,32 @@ pub(crate) fn run(run: &RunDir) -> Result<()> {
             format!(" ({})", id_list(&pending))
         }
     );
-    if !damaged.is_empty() {
-        println!("damaged:    {} result files cannot be read", damaged.len());
-        for (_, why) in &damaged {
+    let (bad_candidates, bad_results): (Vec<_>, Vec<_>) = damaged
+        .iter()
+        .partition(|(p, _)| p.starts_with(run.candidates()));
+    if !bad_results.is_empty() {
+        println!(
+            "damaged:    {} result files cannot be read",
+            bad_results.len()
+        );
+        for (_, why) in &bad_results {
             println!("  {why}");
         }
         println!(
             "  recover:  nas evaluate {} --retry-failed   (sets them aside in retried/ and evaluates those candidates again)",
+            run.root.display()
+        );
+    }
+    if !bad_candidates.is_empty() {
+        println!(
+            "damaged:    {} candidate files cannot be read (left out above)",
+            bad_candidates.len()
+        );
+        for (_, why) in &bad_candidates {
+            println!("  {why}");
+        }
+        println!(
+            "  recover:  restore them, or delete them and every later candidate and result: nas run --out {} then generates and evaluates those again, the same way",
             run.root.display()
         );
     }
