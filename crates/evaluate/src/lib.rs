@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod stage;
 pub mod table;
 
+pub use cv::baseline::baselines;
 pub use cv::{cross_validate, cross_validate_until, CrossValidation, PEAK_MIB};
 pub use nn::{init_threads, thread_count};
 pub use stage::{check_plan, evaluate_pending, queue, retry_failed, Options, Outcome, Queue};

@@ -264,6 +264,15 @@ fn fmt_secs(d: Duration) -> String {
     }
 }
 
+/// The baselines in one line: `majority class 0.1000 · linear model 0.8450 ± 0.0061`.
+pub fn baseline_line(b: &space::BaselineFile) -> String {
+    b.baseline
+        .iter()
+        .map(|s| format!("{} {:.4} ± {:.4}", s.name, s.cv_mean, s.cv_std))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 /// Prints the top `n` of the ranking as a table.
 pub fn print_table(sel: &SelectionFile, metric: space::Metric, n: usize) {
     println!(

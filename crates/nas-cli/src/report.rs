@@ -422,6 +422,41 @@ document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventL
 }));
 </script>"#;
 
+/// The baselines of `baseline.toml` (written by `nas run`), if the run has them, as a paragraph.
+fn baseline_paragraph(run: &RunDir) -> String {
+    let Ok(b) = space::io::read_artifact::<space::BaselineFile>(
+        &run.baseline(),
+        "nas.baseline",
+        space::ARTIFACTS_READ,
+    ) else {
+        return String::new();
+    };
+    format!(
+        "<p class=\"baseline\">Baselines on the same folds ({}): {}. A network that does not clearly beat the \
+         linear model is not worth its cost.</p>\n",
+        b.metric,
+        esc(&crate::progress::baseline_line(&b))
+    )
+}
+
+/// Why the search stopped where it did, for the report's header.
+fn why_ended(plan: &Plan, sel: &space::SelectionFile, root: &std::path::Path) -> String {
+    match sel.ended {
+        Some(space::Ended::Time) => format!(
+            "stopped by the time limit{}",
+            plan.time.map_or(String::new(), |t| format!(" ({t})"))
+        ),
+        Some(space::Ended::Space) => {
+            "the space ran out: every architecture the strategy could find was tried".into()
+        }
+        None if sel.evaluated >= plan.budget => "the budget was spent".into(),
+        None => format!(
+            "not finished (in progress, or interrupted: nas run --out {} resumes it)",
+            root.display()
+        ),
+    }
+}
+
 /// Renders the report of a run as HTML.
 pub fn render(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<String> {
     let sel = select::chosen(run, plan, history)?;
@@ -436,14 +471,15 @@ pub fn render(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<String> {
 table{{border-collapse:collapse;font-size:13px}} th,td{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}} td.a,th.a{{text-align:left;font-family:monospace}}
 th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::after{{content:" ▲"}} th[data-dir=desc]::after{{content:" ▼"}} .best{{background:#eaf6ea}}</style></head><body>
 <h1>nas report: {title}</h1>
-<p>{family} space of {size} architectures · {strategy} search, budget {budget} · {folds}-fold CV, {epochs} epochs · data {data} ({rows} rows, {classes} classes) · seed {seed}</p>
+<p>{family} space of {size} architectures · {strategy} search: {evaluated} of budget {budget} evaluated, {why} · {folds}-fold CV, {epochs} epochs · data {data} ({rows} rows, {classes} classes) · seed {seed}</p>
 <p><b>Selected: c{bid:05}</b> <code>{barch}</code> — CV accuracy {bmean:.4} ± {bstd:.4}, {bparams} parameters, {bflops} multiply-accumulates per sample. {evaluated} evaluated, {ok} ok; {nfront} on the Pareto front.</p>
-"#,
+{baseline}"#,
         title = esc(&run.root.display().to_string()),
         family = e.space.family,
         size = esc(&sf.size),
         strategy = esc(e.search.strategy.name()),
         budget = plan.budget,
+        why = esc(&why_ended(plan, &sel, &run.root)),
         folds = e.evaluate.folds,
         epochs = plan.epochs,
         data = esc(&e.data.source.to_string()),
@@ -459,6 +495,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         evaluated = sel.evaluated,
         ok = sel.ok,
         nfront = sel.front.len(),
+        baseline = baseline_paragraph(run),
     );
     let _ = write!(
         h,

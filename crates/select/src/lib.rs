@@ -79,14 +79,21 @@ pub fn pareto_front_2d(ranking: &[Ranked]) -> Vec<Ranked> {
 /// `max_params` it was selected with, or the most accurate when the run has no selection yet. `status` and
 /// `report` use this, so they name the same candidate `export` exports.
 pub fn chosen(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<SelectionFile> {
-    let max_params = if run.selection().exists() {
-        let stored: SelectionFile =
-            io::read_artifact(&run.selection(), "nas.selection", space::ARTIFACTS_READ)?;
-        stored.max_params
+    let stored: Option<SelectionFile> = if run.selection().exists() {
+        Some(io::read_artifact(
+            &run.selection(),
+            "nas.selection",
+            space::ARTIFACTS_READ,
+        )?)
     } else {
         None
     };
-    selection_within(plan, history, max_params)
+    let mut sel = selection_within(plan, history, stored.as_ref().and_then(|s| s.max_params))?;
+    // Why the search ended still holds while no result was added since.
+    if let Some(s) = stored.filter(|s| s.evaluated == sel.evaluated) {
+        sel.ended = s.ended;
+    }
+    Ok(sel)
 }
 
 /// Builds the selection from the history (errors when nothing was scored).

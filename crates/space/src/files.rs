@@ -304,6 +304,34 @@ impl ResultFile {
     }
 }
 
+/// `baseline.toml`: what simple models score on the run's own folds, in its metric, to judge a result by.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineFile {
+    /// Format version.
+    pub version: u32,
+    /// Always `nas.baseline`.
+    pub kind: String,
+    /// The metric of the scores (`[evaluate] metric`).
+    pub metric: crate::Metric,
+    /// Each baseline, simplest first.
+    pub baseline: Vec<BaselineScore>,
+}
+
+/// One baseline's cross-validated score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineScore {
+    /// What it is, e.g. `majority class`.
+    pub name: String,
+    /// Mean of the fold scores.
+    pub cv_mean: f64,
+    /// Sample standard deviation of the fold scores.
+    pub cv_std: f64,
+    /// Held-out score of each fold, in fold order.
+    pub fold_scores: Vec<f64>,
+}
+
 /// Mean and sample standard deviation.
 pub fn mean_std(v: &[f64]) -> (f64, f64) {
     if v.is_empty() {

@@ -56,6 +56,10 @@ impl RunDir {
     pub fn selection(&self) -> PathBuf {
         self.root.join("selection.toml")
     }
+    /// `baseline.toml`
+    pub fn baseline(&self) -> PathBuf {
+        self.root.join("baseline.toml")
+    }
     /// `model/`
     pub fn model(&self) -> PathBuf {
         self.root.join("model")

@@ -61,6 +61,19 @@ fn report_renders_in_headless_chromium_and_an_exported_digits_model_predicts_as_
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     // Self-contained: nothing fetched from elsewhere.
     assert!(!html.contains("<link") && !html.contains("src=") && !html.contains("url("));
+    // The baselines `nas run` computed on the same folds, in the report: the majority class of ten digits
+    // scores about a tenth, a linear model well above it.
+    assert!(
+        html.contains("Baselines on the same folds (accuracy): majority class 0.1"),
+        "baselines"
+    );
+    let b: toml::Table = std::fs::read_to_string(run.join("baseline.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let linear = &b["baseline"].as_array().unwrap()[1];
+    assert_eq!(linear["name"].as_str(), Some("linear model"));
+    assert!(linear["cv_mean"].as_float().unwrap() > 0.85, "{linear}");
     let marks = plot_marks(&html);
     assert_eq!(marks.len(), 3, "three plots");
     // Every candidate scored in full is drawn (racing, on by default for these images, may stop some).

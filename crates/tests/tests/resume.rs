@@ -205,6 +205,18 @@ fn a_time_limit_stops_the_search_cleanly_and_a_new_one_extends_it() {
     assert!(std::fs::read_dir(run.join("leases")).map_or(true, |d| d.count() == 0));
     let sel = std::fs::read_to_string(run.join("selection.toml")).unwrap();
     assert!(sel.contains("ended = \"time\""), "{sel}");
+    // The report says how far the search got and why it ended, not just the budget.
+    ok(
+        nas().arg("report").arg(&run).output().unwrap(),
+        "nas report",
+    );
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let want = format!("{first} of budget 200 evaluated, stopped by the time limit (2s)");
+    assert!(
+        html.contains(&want),
+        "{want}: {}",
+        &html[..html.len().min(3000)]
+    );
     let err = session("3s");
     assert!(err.contains("time limit from 2s to 3s"), "{err}");
     assert!(names(&run.join("results")).len() > first);

@@ -2,6 +2,7 @@
 //! trainings spread over the devices (one per (candidate, fold) on the CPU; a candidate's folds grouped on a
 //! GPU), and one [`ResultFile`] per candidate the moment its last fold ends.
 
+pub mod baseline;
 mod folds;
 mod job;
 mod race;

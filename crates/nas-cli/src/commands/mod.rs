@@ -121,6 +121,22 @@ pub(crate) fn drive(
     }
 }
 
+/// The run's baselines (`baseline.toml`): read when there, else computed on the run's folds (seconds) and
+/// written.
+pub(crate) fn baselines(run: &RunDir, plan: &::space::Plan) -> Result<::space::BaselineFile> {
+    if run.baseline().exists() {
+        return ::space::io::read_artifact(
+            &run.baseline(),
+            "nas.baseline",
+            ::space::ARTIFACTS_READ,
+        );
+    }
+    let data = ::data::load_checked(plan, &run.space())?;
+    let b = ::evaluate::baselines(plan, &data)?;
+    ::space::io::write_toml(&run.baseline(), &b)?;
+    Ok(b)
+}
+
 /// Makes `model/` hold candidate `id` retrained on all rows: kept when it already does (retraining is
 /// deterministic, so a finished run's command run again does not train the winner again), else retrained.
 pub(crate) fn retrain(run: &RunDir, id: u64, quiet: bool) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `nas run`: the porcelain — make or resume a run, loop the stages over its files, select and retrain.
 
 use super::space::make_space;
-use super::{drive, ended, retrain, Stop};
+use super::{baselines, drive, ended, retrain, Stop};
 use crate::args::RunArgs;
 use crate::progress;
 use anyhow::{anyhow, bail, Result};
@@ -54,11 +54,23 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         _ => e,
     })?;
     select::record_end(&run, &mut sel, end.recorded())?;
+    let trains = sf.experiment.evaluate.evaluator == Evaluator::Train;
+    let baseline = if trains {
+        Some(baselines(&run, &plan)?)
+    } else {
+        None
+    };
     if !a.quiet {
         eprintln!("nas: {}", ended(end));
         progress::print_table(&sel, sf.experiment.evaluate.metric, 10);
+        if let Some(b) = &baseline {
+            println!(
+                "baselines on the same folds: {}",
+                progress::baseline_line(b)
+            );
+        }
     }
-    if !a.no_retrain && sf.experiment.evaluate.evaluator == Evaluator::Train {
+    if !a.no_retrain && trains {
         retrain(&run, sel.best.id, a.quiet)?;
     }
     if !a.quiet {

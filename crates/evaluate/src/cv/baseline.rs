@@ -1,0 +1,180 @@
+//! Baselines on the run's own folds, to say whether a result is good: the majority class of each training
+//! fold, and a linear model (multinomial logistic regression on the same preprocessed inputs the networks
+//! read). Both take seconds; neither is searched or tuned, so they are a floor, not a competitor.
+
+use super::folds::FoldPlan;
+use anyhow::Result;
+use data::Dataset;
+use rayon::prelude::*;
+use space::{BaselineFile, BaselineScore, Plan, Rng, ARTIFACT_VERSION};
+
+/// Epochs of the linear model: enough for a convex problem on standardised inputs to settle.
+const LINEAR_EPOCHS: usize = 20;
+
+/// The baselines of `plan` on `data`, scored fold by fold in the run's metric on the run's folds.
+pub fn baselines(plan: &Plan, data: &Dataset) -> Result<BaselineFile> {
+    let folds = FoldPlan::new(plan, data)?;
+    let metric = plan.exp().evaluate.metric;
+    let classes = data.classes.len();
+    let seed = plan.exp().seed;
+    let per_fold: Vec<(f64, f64)> = (0..folds.len())
+        .into_par_iter()
+        .map(|f| {
+            let ((xt, yt), (xv, yv)) = folds.split(data, f);
+            let width = folds.input(f).features;
+            let majority = majority(&yt, classes);
+            let m = metric.score(&vec![majority; yv.len()], &yv, classes);
+            let model = Linear::fit(
+                &xt,
+                &yt,
+                width,
+                classes,
+                Rng::derive(seed, "baseline", &[f as u64]),
+            );
+            let l = metric.score(&model.predict(&xv), &yv, classes);
+            (m, l)
+        })
+        .collect();
+    let score = |name: &str, v: Vec<f64>| {
+        let (cv_mean, cv_std) = space::mean_std(&v);
+        BaselineScore {
+            name: name.into(),
+            cv_mean,
+            cv_std,
+            fold_scores: v,
+        }
+    };
+    Ok(BaselineFile {
+        version: ARTIFACT_VERSION,
+        kind: "nas.baseline".into(),
+        metric,
+        baseline: vec![
+            score("majority class", per_fold.iter().map(|p| p.0).collect()),
+            score("linear model", per_fold.iter().map(|p| p.1).collect()),
+        ],
+    })
+}
+
+/// The most frequent class of `y` (the lowest index on a tie).
+fn majority(y: &[u32], classes: usize) -> u32 {
+    let mut counts = vec![0usize; classes];
+    for &c in y {
+        counts[c as usize] += 1;
+    }
+    (0..classes).fold(0, |b, c| if counts[c] > counts[b] { c } else { b }) as u32
+}
+
+/// Multinomial logistic regression: `classes` outputs of `width` weights and a bias.
+struct Linear {
+    width: usize,
+    classes: usize,
+    /// Row-major `classes × width`.
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Linear {
+    /// Trains on rows `x` (`width` each) and labels `y`: mini-batches of 64 in an order drawn from `rng`,
+    /// Adam with a cosine-decayed rate from 0.01 and a little weight decay, [`LINEAR_EPOCHS`] epochs.
+    fn fit(x: &[f32], y: &[u32], width: usize, classes: usize, mut rng: Rng) -> Linear {
+        let mut m = Linear {
+            width,
+            classes,
+            w: vec![0.0; classes * width],
+            b: vec![0.0; classes],
+        };
+        let n = y.len();
+        let params = classes * (width + 1);
+        let (mut m1, mut m2) = (vec![0f32; params], vec![0f32; params]);
+        let (b1, b2, eps, decay) = (0.9f32, 0.999f32, 1e-8f32, 1e-4f32);
+        let batches = n.div_ceil(64).max(1);
+        let total = (LINEAR_EPOCHS * batches) as f32;
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut grad = vec![0f32; params];
+        let mut probs = vec![0f32; classes];
+        let mut t = 0f32;
+        for _ in 0..LINEAR_EPOCHS {
+            rng.shuffle(&mut order);
+            for batch in order.chunks(64) {
+                grad.iter_mut().for_each(|g| *g = 0.0);
+                for &r in batch {
+                    let row = &x[r * width..(r + 1) * width];
+                    m.softmax(row, &mut probs);
+                    probs[y[r] as usize] -= 1.0;
+                    for (c, &p) in probs.iter().enumerate() {
+                        let g = &mut grad[c * width..(c + 1) * width];
+                        g.iter_mut().zip(row).for_each(|(g, &v)| *g += p * v);
+                        grad[classes * width + c] += p;
+                    }
+                }
+                t += 1.0;
+                let lr = 0.005 * (1.0 + (std::f32::consts::PI * (t - 1.0) / total).cos());
+                let scale = 1.0 / batch.len() as f32;
+                let (c1, c2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
+                for i in 0..params {
+                    let g = grad[i] * scale;
+                    m1[i] = b1 * m1[i] + (1.0 - b1) * g;
+                    m2[i] = b2 * m2[i] + (1.0 - b2) * g * g;
+                    let step = lr * (m1[i] / c1) / ((m2[i] / c2).sqrt() + eps);
+                    let p = if i < classes * width {
+                        &mut m.w[i]
+                    } else {
+                        &mut m.b[i - classes * width]
+                    };
+                    *p -= step + lr * decay * *p;
+                }
+            }
+        }
+        m
+    }
+
+    /// The class probabilities of one row, into `out`.
+    fn softmax(&self, row: &[f32], out: &mut [f32]) {
+        for (c, o) in out.iter_mut().enumerate() {
+            let w = &self.w[c * self.width..(c + 1) * self.width];
+            *o = self.b[c] + w.iter().zip(row).map(|(a, b)| a * b).sum::<f32>();
+        }
+        let max = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for o in out.iter_mut() {
+            *o = (*o - max).exp();
+            sum += *o;
+        }
+        out.iter_mut().for_each(|o| *o /= sum);
+    }
+
+    /// The most probable class of each row of `x`.
+    fn predict(&self, x: &[f32]) -> Vec<u32> {
+        let mut probs = vec![0f32; self.classes];
+        x.chunks(self.width)
+            .map(|row| {
+                self.softmax(row, &mut probs);
+                (0..self.classes).fold(0, |b, c| if probs[c] > probs[b] { c } else { b }) as u32
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_linear_model_separates_what_a_line_separates_and_the_majority_is_the_most_frequent() {
+        // Two classes split by x0 + x1 > 0, on a grid; the majority class of [1, 1, 0] is 1.
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in -10..10 {
+            for j in -10..10 {
+                if i + j != 0 {
+                    x.extend([i as f32 / 5.0, j as f32 / 5.0]);
+                    y.push(u32::from(i + j > 0));
+                }
+            }
+        }
+        let m = Linear::fit(&x, &y, 2, 2, Rng::derive(1, "t", &[]));
+        let hit = m.predict(&x).iter().zip(&y).filter(|(p, t)| p == t).count();
+        assert!(hit as f64 / y.len() as f64 > 0.97, "{hit} of {}", y.len());
+        assert_eq!(majority(&[1, 1, 0], 2), 1);
+        assert_eq!(majority(&[0, 1], 2), 0);
+    }
+}
