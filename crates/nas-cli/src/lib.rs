@@ -11,6 +11,8 @@ mod args;
 mod bench;
 mod bench_proxy;
 mod commands;
+mod html;
+mod per_class;
 mod progress;
 mod report;
 

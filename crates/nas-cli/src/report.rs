@@ -1,18 +1,11 @@
 //! `nas report`: one self-contained HTML file with hand-made SVG plots (no network, no framework; a few lines
 //! of inline script only make the table sortable), and the same table as CSV for pandas users.
 
+use crate::html::esc;
 use anyhow::Result;
 use space::{Entry, Plan, Ranked, RunDir};
 use std::fmt::Write as _;
 use std::path::Path;
-
-/// Escapes text for HTML.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// A plot area mapping data to SVG coordinates.
 struct Plot {
@@ -497,6 +490,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         nfront = sel.front.len(),
         baseline = baseline_paragraph(run),
     );
+    h.push_str(&crate::per_class::section(run, plan, sel.best.id));
     let _ = write!(
         h,
         r#"<h2>Search</h2><div class="plots">

@@ -93,6 +93,7 @@ pub mod fidelity;
 pub mod files;
 pub mod io;
 pub mod metrics;
+pub mod oof;
 pub mod plan;
 pub mod rng;
 pub mod run_dir;
@@ -108,6 +109,7 @@ pub use files::{
     ARTIFACTS_READ, ARTIFACT_VERSION, MODEL_VERSION,
 };
 pub use metrics::Metric;
+pub use oof::Oof;
 pub use plan::{DataFacts, Plan};
 pub use rng::Rng;
 pub use run_dir::{Damaged, Entry, RunDir};

@@ -56,6 +56,10 @@ impl RunDir {
     pub fn selection(&self) -> PathBuf {
         self.root.join("selection.toml")
     }
+    /// `results/cNNNNN.oof`: candidate `id`'s out-of-fold predictions ([`crate::Oof`]).
+    pub fn oof(&self, id: u64) -> PathBuf {
+        self.results().join(format!("c{id:05}.oof"))
+    }
     /// `baseline.toml`
     pub fn baseline(&self) -> PathBuf {
         self.root.join("baseline.toml")

@@ -45,11 +45,29 @@ pub fn outcome(dir: &Path) -> (toml::Value, toml::Value) {
     (s["best"].clone(), s["ranking"].clone())
 }
 
+/// A run's result files (`results/cNNNNN.toml`; not the `.oof` predictions beside them), in name order.
+pub fn result_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("results")).map_or(vec![], |rd| {
+        rd.filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p.file_name().unwrap_or_default().to_string_lossy();
+                name.starts_with('c') && name.ends_with(".toml")
+            })
+            .collect()
+    });
+    v.sort();
+    v
+}
+
 /// How many result files a run has.
 pub fn count_results(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("results")).map_or(0, |rd| {
         rd.filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with('c'))
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with('c') && name.ends_with(".toml")
+            })
             .count()
     })
 }
@@ -93,7 +111,7 @@ pub fn assert_intact(dir: &Path, n: usize) {
         for e in std::fs::read_dir(dir.join(sub)).unwrap() {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with('c') {
+            if name.starts_with('c') && name.ends_with(".toml") {
                 let t: toml::Table = std::fs::read_to_string(&p)
                     .unwrap()
                     .parse()

@@ -72,6 +72,25 @@ fn kill_and_resume(name: &str, extra: &[&str], kills_wanted: usize, files: usize
         "none raced out: racing untested here"
     );
     assert_eq!(stopped(&full), stopped(&killed));
+    // The out-of-fold predictions are the same bytes, for every candidate scored.
+    let oofs = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("results"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "oof"))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (oofs(&full), oofs(&killed));
+    assert!(!a.is_empty(), "no out-of-fold predictions written");
+    assert!(a == b, "out-of-fold predictions differ after kills");
     assert_intact(&killed, files);
     std::fs::remove_dir_all(&d).unwrap();
 }

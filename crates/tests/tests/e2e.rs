@@ -74,6 +74,17 @@ fn report_renders_in_headless_chromium_and_an_exported_digits_model_predicts_as_
     let linear = &b["baseline"].as_array().unwrap()[1];
     assert_eq!(linear["name"].as_str(), Some("linear model"));
     assert!(linear["cv_mean"].as_float().unwrap() > 0.85, "{linear}");
+    // The winner's per-class view, from the out-of-fold predictions stored beside its result.
+    let best = tests::selection(&run)["best"]["id"].as_integer().unwrap();
+    assert!(run.join(format!("results/c{best:05}.oof")).exists());
+    assert!(
+        html.contains(&format!("Per class (c{best:05}, out-of-fold)")),
+        "per class"
+    );
+    assert!(
+        html.contains("<table class=\"confusion\">"),
+        "confusion matrix"
+    );
     let marks = plot_marks(&html);
     assert_eq!(marks.len(), 3, "three plots");
     // Every candidate scored in full is drawn (racing, on by default for these images, may stop some).
@@ -156,8 +167,8 @@ fn run_on_builtin_digits_writes_selection_and_model() {
     assert_eq!(model["arch"].as_str(), best["arch"].as_str());
     // Each result records the most memory one of its trainings held (a conv net on 8×8 digits: well
     // above zero, well below 100 MiB).
-    for entry in std::fs::read_dir(run.join("results")).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for path in tests::result_files(&run) {
+        let text = std::fs::read_to_string(path).unwrap();
         let result: toml::Table = text.parse().unwrap();
         let peak = result["metrics"]["peak_mib"].as_float().unwrap();
         assert!(peak > 0.0 && peak < 100.0, "peak {peak} MiB in {text}");
@@ -573,13 +584,10 @@ fn retry_failed_sets_failed_results_aside_and_evaluates_them_again() {
 
 /// Every result's (id, status, fold scores) in `run`.
 fn decisions(run: &Path) -> Vec<(String, String, String)> {
-    let mut v: Vec<(String, String, String)> = std::fs::read_dir(run.join("results"))
-        .unwrap()
-        .map(|e| {
-            let t: toml::Table = std::fs::read_to_string(e.unwrap().path())
-                .unwrap()
-                .parse()
-                .unwrap();
+    let mut v: Vec<(String, String, String)> = tests::result_files(run)
+        .into_iter()
+        .map(|p| {
+            let t: toml::Table = std::fs::read_to_string(p).unwrap().parse().unwrap();
             (
                 t["id"].to_string(),
                 t["status"].to_string(),

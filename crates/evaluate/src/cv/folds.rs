@@ -65,6 +65,11 @@ impl FoldPlan {
         }
     }
 
+    /// Fold `f`'s held-out rows (indices into the data), in the order [`FoldPlan::split`] gives them.
+    pub(super) fn held_out(&self, f: usize) -> &[usize] {
+        &self.rows[f].1
+    }
+
     /// Fold `f`'s standardised (training, held-out) rows of `data`.
     pub(super) fn split(&self, data: &Dataset, f: usize) -> (Rows, Rows) {
         let (train_rows, val_rows) = &self.rows[f];

@@ -2,7 +2,7 @@
 //! (on a GPU) several as one grouped network — and each fold's scores on its held-out rows.
 
 use super::folds::FoldPlan;
-use super::{fold_scores, FoldOutcome};
+use super::{fold_scores, FoldOutcome, FoldScore};
 use crate::Event;
 use anyhow::Result;
 use candle_core::Device;
@@ -66,11 +66,14 @@ impl Job<'_> {
                 self.deadline,
             )? {
                 Trained::Stopped => return Ok(None),
-                Trained::Ok(mut m) => Ok(fold_scores(
-                    &train::predict(&mut m, xv, input.features)?,
-                    yv,
-                    input.classes,
-                )),
+                Trained::Ok(mut m) => Ok(FoldScore {
+                    scores: fold_scores(
+                        &train::predict(&mut m, xv, input.features)?,
+                        yv,
+                        input.classes,
+                    ),
+                    probs: probabilities(train::logits(&mut m, xv, input.features)?),
+                }),
                 Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
             }]));
         }
@@ -106,7 +109,12 @@ impl Job<'_> {
                     preds
                         .iter()
                         .zip(&splits)
-                        .map(|(p, (_, (_, yv)))| Ok(fold_scores(p, yv, input.classes)))
+                        .map(|(p, (_, (_, yv)))| {
+                            Ok(FoldScore {
+                                scores: fold_scores(p, yv, input.classes),
+                                probs: Vec::new(),
+                            })
+                        })
                         .collect(),
                 ))
             }
@@ -117,4 +125,16 @@ impl Job<'_> {
             Err(train::GroupStop::Deadline) => Ok(None),
         }
     }
+}
+
+/// Each row's logits as probabilities (softmax), concatenated.
+fn probabilities(logits: Vec<Vec<f32>>) -> Vec<f32> {
+    let mut out = Vec::with_capacity(logits.len() * logits.first().map_or(0, Vec::len));
+    for row in logits {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
+        let sum: f32 = exps.iter().sum();
+        out.extend(exps.iter().map(|e| e / sum));
+    }
+    out
 }

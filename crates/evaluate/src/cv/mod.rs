@@ -56,12 +56,23 @@ pub fn cross_validate_until(
         grouped(plan, devices),
         deadline,
         &[],
+        None,
         on_event,
         done,
     )
 }
 
-pub(super) type FoldOutcome = std::result::Result<Vec<f64>, (Status, String)>;
+/// What a fold that trained gives: its scores and its held-out rows' class probabilities.
+#[derive(Clone, Debug)]
+pub(super) struct FoldScore {
+    /// Every metric, in [`Metric::ALL`] order.
+    pub(super) scores: Vec<f64>,
+    /// `held-out rows × classes`, in the fold's held-out order (empty when not computed: grouped GPU folds).
+    pub(super) probs: Vec<f32>,
+}
+
+/// A fold's outcome: its scores, or why it has none.
+pub(super) type FoldOutcome = std::result::Result<FoldScore, (Status, String)>;
 
 /// Every metric of a fold's predictions, in [`Metric::ALL`] order.
 pub(crate) fn fold_scores(pred: &[u32], truth: &[u32], classes: usize) -> Vec<f64> {
@@ -92,12 +103,14 @@ pub(crate) fn cross_validate_with(
 ) -> Result<Vec<ResultFile>> {
     let races = [];
     cross_validate_raced(
-        plan, data, entries, devices, group, deadline, &races, on_event, done,
+        plan, data, entries, devices, group, deadline, &races, None, on_event, done,
     )
 }
 
 /// [`cross_validate_with`], each candidate racing its incumbent (`races[i]` for `entries[i]`: its id and fold
 /// scores; empty or `None`: no race, see [`race`]). Racing orders the jobs fold by fold across candidates.
+/// With `oof`, each candidate scored (ok or stopped) on the CPU gets its out-of-fold predictions written
+/// there ([`space::Oof`]) before `done` hears of its result.
 #[allow(clippy::too_many_arguments)]
 fn cross_validate_raced(
     plan: &Plan,
@@ -107,6 +120,7 @@ fn cross_validate_raced(
     group: bool,
     deadline: Option<Instant>,
     races: &[Option<(u64, Vec<f64>)>],
+    oof: Option<&RunDir>,
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
@@ -120,7 +134,8 @@ fn cross_validate_raced(
         .position(|&m| m == spec.metric)
         .expect("listed");
     let seed = sf.experiment.seed;
-    let folds = FoldPlan::new(plan, data)?;
+    let folds_plan = FoldPlan::new(plan, data)?;
+    let folds = &folds_plan;
     on_event(Event::Begin {
         total: entries.len(),
         folds: k,
@@ -151,7 +166,7 @@ fn cross_validate_raced(
         seed,
         group,
         deadline,
-        folds: &folds,
+        folds,
         data,
         on_event,
     };
@@ -181,7 +196,7 @@ fn cross_validate_raced(
             on_event(Event::Fold {
                 id,
                 fold: f,
-                score: score.map(|s| s[metric_at]),
+                score: score.map(|s| s.scores[metric_at]),
             });
         }
         let finished = {
@@ -193,11 +208,20 @@ fn cross_validate_raced(
                 }
             }
             p.finished().then(|| {
-                tally::make_result(entry, &mut p, evaluator.clone(), spec.metric, plan.epochs)
+                let predictions = oof.and_then(|_| p.oof(&folds_plan, &data.y, data.classes.len()));
+                let r =
+                    tally::make_result(entry, &mut p, evaluator.clone(), spec.metric, plan.epochs);
+                (r, predictions)
             })
         };
-        if let Some(r) = finished {
-            if let Err(err) = done(&r) {
+        if let Some((r, predictions)) = finished {
+            let written = match (oof, predictions) {
+                (Some(run), Some(o)) if matches!(r.status, Status::Ok | Status::Stopped) => {
+                    o.write(&run.oof(id))
+                }
+                _ => Ok(()),
+            };
+            if let Err(err) = written.and_then(|_| done(&r)) {
                 first_error.lock().unwrap().get_or_insert(err);
                 return;
             }
@@ -268,6 +292,8 @@ fn attempt(
 /// k-fold cross-validated training on the devices an evaluate pass may use.
 pub struct CrossValidation<'a> {
     plan: &'a Plan,
+    /// Where out-of-fold predictions are written.
+    run: RunDir,
     /// The run's candidates and results when the pass began: racing's incumbents come from it.
     history: &'a [Entry],
     data: Dataset,
@@ -297,6 +323,7 @@ impl<'a> CrossValidation<'a> {
         let devices = nn::device::resolve(setting, threads, per_training, requested)?;
         Ok(CrossValidation {
             plan,
+            run: run.clone(),
             history,
             data,
             devices,
@@ -332,6 +359,7 @@ impl crate::evaluator::Evaluator for CrossValidation<'_> {
             group,
             self.deadline,
             &races,
+            Some(&self.run),
             on_event,
             record,
         )
@@ -393,7 +421,7 @@ mod tests {
             let none = &|_| {};
             let ok = &|_: &ResultFile| Ok(());
             let (d, n) = (&data, cpus(threads));
-            cross_validate_raced(&plan, d, &es, &n, false, None, races, none, ok).unwrap()
+            cross_validate_raced(&plan, d, &es, &n, false, None, races, None, none, ok).unwrap()
         };
         // What racing decides (not the seconds it took).
         let strip = |v: &[ResultFile]| -> Vec<(Status, Vec<f64>, String)> {

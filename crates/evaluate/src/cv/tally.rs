@@ -1,6 +1,7 @@
 //! The tally of a cross-validation: each candidate's fold outcomes as its jobs end (in any order), and its
 //! [`ResultFile`] once its last fold is in.
 
+use super::folds::FoldPlan;
 use super::FoldOutcome;
 use crate::evaluator::{Folds, Scored};
 use space::{mean_std, Entry, EvaluatedBy, Metric, ResultFile, Status};
@@ -9,6 +10,8 @@ use space::{mean_std, Entry, EvaluatedBy, Metric, ResultFile, Status};
 pub(super) struct Pending {
     /// Each fold's scores, one per [`Metric::ALL`].
     scores: Vec<Option<Vec<f64>>>,
+    /// Each fold's held-out class probabilities (see [`super::FoldScore`]).
+    probs: Vec<Option<Vec<f32>>>,
     problem: Option<(Status, String)>,
     /// A job of this candidate was abandoned at the deadline: it gets no result (it stays pending).
     abandoned: bool,
@@ -28,6 +31,7 @@ impl Pending {
     pub(super) fn new(k: usize) -> Pending {
         Pending {
             scores: vec![None; k],
+            probs: vec![None; k],
             problem: None,
             abandoned: false,
             secs: 0.0,
@@ -56,7 +60,10 @@ impl Pending {
             Some(outcomes) => {
                 for (&f, o) in folds.iter().zip(outcomes) {
                     match o {
-                        Ok(s) => self.scores[f] = Some(s),
+                        Ok(s) => {
+                            self.scores[f] = Some(s.scores);
+                            self.probs[f] = Some(s.probs);
+                        }
                         Err(prob) => {
                             self.problem.get_or_insert(prob);
                         }
@@ -76,6 +83,27 @@ impl Pending {
     /// Whether fold `f` has ended.
     pub(super) fn has_fold(&self, f: usize) -> bool {
         self.ended[f]
+    }
+
+    /// Its out-of-fold predictions over the rows of `data` (labels `y`, `classes` classes): the folds of its
+    /// result (racing's prefix when stopped); `None` when a fold of those has no probabilities (grouped GPU
+    /// folds) or none has.
+    pub(super) fn oof(&self, folds: &FoldPlan, y: &[u32], classes: usize) -> Option<space::Oof> {
+        let used = self.stopped.as_ref().map_or(self.probs.len(), |s| s.0);
+        let mut o = space::Oof::empty(y.to_vec(), classes);
+        let mut any = false;
+        for (f, p) in self.probs.iter().enumerate().take(used) {
+            let Some(p) = p else { continue };
+            let rows = folds.held_out(f);
+            if p.len() != rows.len() * classes {
+                return None;
+            }
+            for (i, &r) in rows.iter().enumerate() {
+                o.set_row(r, &p[i * classes..(i + 1) * classes]);
+            }
+            any = true;
+        }
+        any.then_some(o)
     }
 
     /// Whether its result was made (a later job of it changes nothing).
