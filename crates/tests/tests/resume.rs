@@ -161,7 +161,7 @@ fn a_finished_search_resumed_with_a_larger_budget_and_no_config_continues() {
     ok(out, "resumed with --budget 6");
     assert!(err.contains("budget changed from 3 to 6"), "{err}");
     assert_eq!(candidates(3), before, "the first candidates are kept");
-    assert_eq!(names(&run.join("results")).len(), 6);
+    assert_eq!(tests::result_files(&run).len(), 6);
     let space = std::fs::read_to_string(run.join("space.toml")).unwrap();
     assert!(space.contains("budget = 6"), "{space}");
     std::fs::remove_dir_all(&d).unwrap();
@@ -198,7 +198,7 @@ fn a_time_limit_stops_the_search_cleanly_and_a_new_one_extends_it() {
         err.contains("the time limit ([search] time) passed"),
         "{err}"
     );
-    let first = names(&run.join("results")).len();
+    let first = tests::result_files(&run).len();
     assert!(first < 200, "{first} results after 2 s");
     // What was abandoned stays pending: no result file, no lease left.
     assert!(names(&run.join("candidates")).len() >= first);
@@ -219,6 +219,6 @@ fn a_time_limit_stops_the_search_cleanly_and_a_new_one_extends_it() {
     );
     let err = session("3s");
     assert!(err.contains("time limit from 2s to 3s"), "{err}");
-    assert!(names(&run.join("results")).len() > first);
+    assert!(tests::result_files(&run).len() > first);
     std::fs::remove_dir_all(&d).unwrap();
 }
