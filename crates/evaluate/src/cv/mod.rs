@@ -215,13 +215,7 @@ fn cross_validate_raced(
             })
         };
         if let Some((r, predictions)) = finished {
-            let written = match (oof, predictions) {
-                (Some(run), Some(o)) if matches!(r.status, Status::Ok | Status::Stopped) => {
-                    o.write(&run.oof(id))
-                }
-                _ => Ok(()),
-            };
-            if let Err(err) = written.and_then(|_| done(&r)) {
+            if let Err(err) = record(&r, oof.zip(predictions), done) {
                 first_error.lock().unwrap().get_or_insert(err);
                 return;
             }
@@ -237,6 +231,19 @@ fn cross_validate_raced(
         .into_iter()
         .filter_map(|r| r.into_inner().unwrap())
         .collect())
+}
+
+/// Records a finished candidate's result `r`: its out-of-fold predictions first (when the run keeps them and
+/// it was scored, in full or raced out), so a result's are complete whenever it exists; then `done`.
+fn record(
+    r: &ResultFile,
+    oof: Option<(&RunDir, space::Oof)>,
+    done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
+) -> Result<()> {
+    if let Some((run, o)) = oof.filter(|_| matches!(r.status, Status::Ok | Status::Stopped)) {
+        o.write(&run.oof(r.id))?;
+    }
+    done(r)
 }
 
 /// The next job to start, in `jobs`' order, marked taken; `None` when none is left. Jobs of a candidate racing
