@@ -11,6 +11,7 @@ mod args;
 mod bench;
 mod bench_proxy;
 mod commands;
+mod drawing;
 mod html;
 mod per_class;
 mod progress;

@@ -490,6 +490,11 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         nfront = sel.front.len(),
         baseline = baseline_paragraph(run),
     );
+    let _ = writeln!(
+        h,
+        "<h2>The selected network</h2>{}",
+        crate::drawing::network_svg(plan, &sel.best.arch)
+    );
     h.push_str(&crate::per_class::section(run, plan, sel.best.id));
     let _ = write!(
         h,
