@@ -8,8 +8,10 @@ use data::Dataset;
 use rayon::prelude::*;
 use space::{BaselineFile, BaselineScore, Plan, Rng, ARTIFACT_VERSION};
 
-/// Epochs of the linear model: enough for a convex problem on standardised inputs to settle.
+/// Epochs of the linear model at the least, and optimiser steps at the least (small data gets more epochs):
+/// enough for a convex problem on standardised inputs to settle.
 const LINEAR_EPOCHS: usize = 20;
+const LINEAR_STEPS: usize = 2000;
 
 /// The baselines of `plan` on `data`, scored fold by fold in the run's metric on the run's folds.
 pub fn baselines(plan: &Plan, data: &Dataset) -> Result<BaselineFile> {
@@ -75,7 +77,8 @@ struct Linear {
 
 impl Linear {
     /// Trains on rows `x` (`width` each) and labels `y`: mini-batches of 64 in an order drawn from `rng`,
-    /// Adam with a cosine-decayed rate from 0.01 and a little weight decay, [`LINEAR_EPOCHS`] epochs.
+    /// Adam with a cosine-decayed rate from 0.01 and a little weight decay, [`LINEAR_EPOCHS`] epochs or
+    /// [`LINEAR_STEPS`] steps, whichever is more.
     fn fit(x: &[f32], y: &[u32], width: usize, classes: usize, mut rng: Rng) -> Linear {
         let mut m = Linear {
             width,
@@ -88,12 +91,13 @@ impl Linear {
         let (mut m1, mut m2) = (vec![0f32; params], vec![0f32; params]);
         let (b1, b2, eps, decay) = (0.9f32, 0.999f32, 1e-8f32, 1e-4f32);
         let batches = n.div_ceil(64).max(1);
-        let total = (LINEAR_EPOCHS * batches) as f32;
+        let epochs = LINEAR_EPOCHS.max(LINEAR_STEPS.div_ceil(batches));
+        let total = (epochs * batches) as f32;
         let mut order: Vec<usize> = (0..n).collect();
         let mut grad = vec![0f32; params];
         let mut probs = vec![0f32; classes];
         let mut t = 0f32;
-        for _ in 0..LINEAR_EPOCHS {
+        for _ in 0..epochs {
             rng.shuffle(&mut order);
             for batch in order.chunks(64) {
                 grad.iter_mut().for_each(|g| *g = 0.0);
