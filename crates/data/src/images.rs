@@ -20,8 +20,8 @@ pub fn is_idx(bytes: &[u8]) -> bool {
 
 /// An IDX file's dimensions and data (unsigned bytes only).
 /// `bytes`: the file's content, decompressed (`path` names it in errors).
-fn idx(path: &Path, bytes: Vec<u8>) -> Result<(Vec<usize>, Vec<u8>)> {
-    if !is_idx(&bytes) {
+fn idx(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<u8>)> {
+    if !is_idx(bytes) {
         bail!("{}: not an IDX file of unsigned bytes (expected the magic 00 00 08 and 1 to 4 dimensions)", path.display());
     }
     let n = bytes[3] as usize;
@@ -80,7 +80,7 @@ fn classes_of(labels: &[String]) -> (Vec<String>, Vec<u32>) {
 type IdxImages = (Vec<f32>, usize, [usize; 3], Vec<u8>);
 
 /// Images from an IDX file, `[n, h, w]` (grey) or `[n, h, w, c]`.
-fn idx_images(images: &Path, image_bytes: Vec<u8>) -> Result<IdxImages> {
+fn idx_images(images: &Path, image_bytes: &[u8]) -> Result<IdxImages> {
     let (dims, px) = idx(images, image_bytes)?;
     let (n, c, h, w) = match dims[..] {
         [n, h, w] => (n, 1, h, w),
@@ -105,7 +105,7 @@ fn idx_images(images: &Path, image_bytes: Vec<u8>) -> Result<IdxImages> {
 
 /// The `n` labels of an IDX labels file (of the images file `images`), as texts, and its raw bytes.
 fn idx_labels(labels: &Path, n: usize, images: &Path) -> Result<(Vec<String>, Vec<u8>)> {
-    let (ldims, lab) = idx(labels, crate::table::read_data_file(labels)?)?;
+    let (ldims, lab) = idx(labels, &crate::table::read_data_file(labels)?)?;
     if ldims != [n] {
         bail!(
             "{}: {} labels for the {n} images of {}",
@@ -120,7 +120,7 @@ fn idx_labels(labels: &Path, n: usize, images: &Path) -> Result<(Vec<String>, Ve
 /// Images and labels from two IDX files: images `[n, h, w]` (grey) or `[n, h, w, c]`, labels `[n]`.
 /// `image_bytes` is the images file's content, already read (and decompressed).
 pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
-    let (x, n, shape, px) = idx_images(images, image_bytes)?;
+    let (x, n, shape, px) = idx_images(images, &image_bytes)?;
     let (texts, lab) = idx_labels(labels, n, images)?;
     let (classes, y) = classes_of(&texts);
     let mut fp = space::rng::fnv1a(&px);
@@ -141,10 +141,10 @@ pub fn load_idx(images: &Path, image_bytes: Vec<u8>, labels: &Path) -> Result<Da
 /// when given, for prediction: `None` when the bytes are neither.
 pub fn unlabelled_rows(
     path: &Path,
-    bytes: Vec<u8>,
+    bytes: &[u8],
     labels: Option<&Path>,
 ) -> Result<Option<CsvRows>> {
-    if is_idx(&bytes) {
+    if is_idx(bytes) {
         let (x, n, shape, _) = idx_images(path, bytes)?;
         let labels = labels.map(|l| idx_labels(l, n, path)).transpose()?;
         let columns = pixel_columns(shape.iter().product());
@@ -154,7 +154,7 @@ pub fn unlabelled_rows(
             labels: labels.map(|l| l.0),
         }));
     }
-    if is_npy(&bytes) {
+    if is_npy(bytes) {
         let (x, n, shape) = npy_features(path, bytes)?;
         let labels = labels.map(|l| npy_labels(l, n, path)).transpose()?;
         let columns = npy_columns(x.len() / n.max(1), shape);
@@ -272,9 +272,9 @@ pub fn is_npy(bytes: &[u8]) -> bool {
 
 /// A `.npy` array (little-endian `u1`, `i1`, `i4`, `i8`, `f4`, `f8`; C order) as numbers, with its shape.
 /// `bytes`: the file's content, decompressed (`path` names it in errors).
-fn npy(path: &Path, bytes: Vec<u8>) -> Result<(Vec<usize>, Vec<f64>)> {
+fn npy(path: &Path, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f64>)> {
     let bad = |why: &str| anyhow!("{}: not a NumPy array this reads: {why}", path.display());
-    if !is_npy(&bytes) || bytes.len() < 10 {
+    if !is_npy(bytes) || bytes.len() < 10 {
         return Err(bad("no \\x93NUMPY magic"));
     }
     let (len, start) = match bytes[6] {
@@ -341,7 +341,7 @@ fn npy(path: &Path, bytes: Vec<u8>) -> Result<(Vec<usize>, Vec<f64>)> {
 /// (channel-first images), as finite numbers, with the row count and the image shape.
 fn npy_features(
     features: &Path,
-    feature_bytes: Vec<u8>,
+    feature_bytes: &[u8],
 ) -> Result<(Vec<f64>, usize, Option<[usize; 3]>)> {
     let (dims, values) = npy(features, feature_bytes)?;
     let (n, shape) = match dims[..] {
@@ -364,7 +364,7 @@ fn npy_features(
 
 /// The `n` labels of a `.npy` labels file (of the features file `features`), as texts.
 fn npy_labels(labels: &Path, n: usize, features: &Path) -> Result<Vec<String>> {
-    let (ldims, lab) = npy(labels, crate::table::read_data_file(labels)?)?;
+    let (ldims, lab) = npy(labels, &crate::table::read_data_file(labels)?)?;
     if ldims != [n] {
         bail!(
             "{}: labels of shape {ldims:?} for {n} rows of {}",
@@ -390,7 +390,7 @@ fn npy_columns(f: usize, shape: Option<[usize; 3]>) -> Vec<Column> {
 /// `[n, c, h, w]` (channel-first images); labels `[n]` of integers or numbers.
 /// `feature_bytes` is the features file's content, already read (and decompressed).
 pub fn load_npy(features: &Path, feature_bytes: Vec<u8>, labels: &Path) -> Result<Dataset> {
-    let (values, n, shape) = npy_features(features, feature_bytes)?;
+    let (values, n, shape) = npy_features(features, &feature_bytes)?;
     let texts = npy_labels(labels, n, features)?;
     let f = values.len() / n.max(1);
     let (classes, y) = classes_of(&texts);

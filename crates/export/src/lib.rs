@@ -257,8 +257,7 @@ pub fn predict_source(dir: &Path, source: &str, labels: Option<&Path>) -> Result
         }
     } else {
         let bytes = data::table::source_bytes(&source.parse()?)?;
-        if let Some(rows) = data::images::unlabelled_rows(Path::new(source), bytes.clone(), labels)?
-        {
+        if let Some(rows) = data::images::unlabelled_rows(Path::new(source), &bytes, labels)? {
             rows
         } else {
             if labels.is_some() {
@@ -272,16 +271,14 @@ pub fn predict_source(dir: &Path, source: &str, labels: Option<&Path>) -> Result
 
 /// The rows of a CSV `source` (its `bytes`) for model `m`: its categorical columns read as text.
 fn csv_rows(m: &Loaded, source: &str, bytes: &[u8]) -> Result<data::table::CsvRows> {
-    {
-        let categorical: Vec<&str> = m
-            .file
-            .columns
-            .iter()
-            .filter(|c| matches!(c, ColumnEncoding::Categorical { .. }))
-            .map(ColumnEncoding::name)
-            .collect();
-        data::table::parse_csv_with(source, bytes, &m.file.label, false, &categorical)
-    }
+    let categorical: Vec<&str> = m
+        .file
+        .columns
+        .iter()
+        .filter(|c| matches!(c, ColumnEncoding::Categorical { .. }))
+        .map(ColumnEncoding::name)
+        .collect();
+    data::table::parse_csv_with(source, bytes, &m.file.label, false, &categorical)
 }
 
 /// Predicts `rows` of `source` with model `m`.
@@ -338,10 +335,7 @@ fn predict_rows(mut m: Loaded, source: &str, rows: data::table::CsvRows) -> Resu
     let logits = train::logits(&mut m.model, &xs, prep.width())?;
     let classes: Vec<String> = logits
         .iter()
-        .map(|row| {
-            let best = (0..row.len()).fold(0, |b, k| if row[k] > row[b] { k } else { b });
-            m.file.class_names[best].clone()
-        })
+        .map(|row| m.file.class_names[space::metrics::argmax(row)].clone())
         .collect();
     let accuracy = rows.labels.as_ref().map(|labels| {
         let hit = labels.iter().zip(&classes).filter(|(a, b)| a == b).count();

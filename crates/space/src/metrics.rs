@@ -13,6 +13,23 @@ string_enum!(
     }
 );
 
+/// The index of the largest of `v`, the first on a tie (as candle's `argmax`, which `nn::train::predict`
+/// uses): the predicted class of a row of outputs.
+pub fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).fold(0, |b, k| if v[k] > v[b] { k } else { b })
+}
+
+/// `v` (a row of outputs) made class probabilities in place (softmax).
+pub fn softmax(v: &mut [f32]) {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for o in v.iter_mut() {
+        *o = (*o - max).exp();
+        sum += *o;
+    }
+    v.iter_mut().for_each(|o| *o /= sum);
+}
+
 impl Metric {
     /// The metric of `pred` against `truth` (class indices below `classes`).
     pub fn score(self, pred: &[u32], truth: &[u32], classes: usize) -> f64 {

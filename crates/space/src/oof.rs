@@ -112,8 +112,7 @@ impl Oof {
             if p.iter().any(|v| v.is_nan()) {
                 continue;
             }
-            let best = (0..self.classes).fold(0, |b, c| if p[c] > p[b] { c } else { b });
-            m[l as usize][best] += 1;
+            m[l as usize][crate::metrics::argmax(p)] += 1;
         }
         m
     }

@@ -138,13 +138,7 @@ impl Linear {
             let w = &self.w[c * self.width..(c + 1) * self.width];
             *o = self.b[c] + w.iter().zip(row).map(|(a, b)| a * b).sum::<f32>();
         }
-        let max = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for o in out.iter_mut() {
-            *o = (*o - max).exp();
-            sum += *o;
-        }
-        out.iter_mut().for_each(|o| *o /= sum);
+        space::metrics::softmax(out);
     }
 
     /// The most probable class of each row of `x`.
@@ -153,7 +147,7 @@ impl Linear {
         x.chunks(self.width)
             .map(|row| {
                 self.softmax(row, &mut probs);
-                (0..self.classes).fold(0, |b, c| if probs[c] > probs[b] { c } else { b }) as u32
+                space::metrics::argmax(&probs) as u32
             })
             .collect()
     }

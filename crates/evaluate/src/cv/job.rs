@@ -8,6 +8,7 @@ use anyhow::Result;
 use candle_core::Device;
 use data::Dataset;
 use nn::train::{self, Trained};
+use space::metrics::{argmax, softmax};
 use space::{Entry, SpaceDef, Status};
 use std::time::Instant;
 
@@ -66,14 +67,18 @@ impl Job<'_> {
                 self.deadline,
             )? {
                 Trained::Stopped => return Ok(None),
-                Trained::Ok(mut m) => Ok(FoldScore {
-                    scores: fold_scores(
-                        &train::predict(&mut m, xv, input.features)?,
-                        yv,
-                        input.classes,
-                    ),
-                    probs: probabilities(train::logits(&mut m, xv, input.features)?),
-                }),
+                Trained::Ok(mut m) => {
+                    // One pass over the held-out rows: the classes `train::predict` would give (the
+                    // first largest output) and the probabilities.
+                    let logits = train::logits(&mut m, xv, input.features)?;
+                    let pred: Vec<u32> = logits.iter().map(|l| argmax(l) as u32).collect();
+                    let mut probs: Vec<f32> = logits.into_iter().flatten().collect();
+                    probs.chunks_mut(input.classes).for_each(softmax);
+                    Ok(FoldScore {
+                        scores: fold_scores(&pred, yv, input.classes),
+                        probs,
+                    })
+                }
                 Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
             }]));
         }
@@ -125,16 +130,4 @@ impl Job<'_> {
             Err(train::GroupStop::Deadline) => Ok(None),
         }
     }
-}
-
-/// Each row's logits as probabilities (softmax), concatenated.
-fn probabilities(logits: Vec<Vec<f32>>) -> Vec<f32> {
-    let mut out = Vec::with_capacity(logits.len() * logits.first().map_or(0, Vec::len));
-    for row in logits {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exps: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
-        let sum: f32 = exps.iter().sum();
-        out.extend(exps.iter().map(|e| e / sum));
-    }
-    out
 }

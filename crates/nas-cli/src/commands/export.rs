@@ -1,6 +1,6 @@
 //! `nas export`: the retrained winner in another format (ONNX, PyTorch, or nas's own), retrained if needed.
 
-use super::retrain;
+use super::{current_model, retrain};
 use crate::args::ExportArgs;
 use anyhow::Result;
 use space::RunDir;
@@ -18,8 +18,13 @@ fn export(run: &RunDir, format: space::ExportFormat, out: &std::path::Path) -> R
     } else {
         select::select(run, None, true)?.0
     };
-    retrain(run, sel.best.id, false)?;
-    let loaded = export::load_model(&run.model())?;
+    let loaded = match current_model(run, sel.best.id) {
+        Some(m) => m,
+        None => {
+            retrain(run, sel.best.id, false)?;
+            export::load_model(&run.model())?
+        }
+    };
     let written = export::write_format(&run.model(), loaded, format, out)?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     println!(

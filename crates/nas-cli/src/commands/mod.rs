@@ -137,11 +137,18 @@ pub(crate) fn baselines(run: &RunDir, plan: &::space::Plan) -> Result<::space::B
     Ok(b)
 }
 
+/// `model/`, loaded, when it holds candidate `id` and can be read.
+pub(crate) fn current_model(run: &RunDir, id: u64) -> Option<::export::Loaded> {
+    ::export::load_model(&run.model())
+        .ok()
+        .filter(|m| m.file.id == id)
+}
+
 /// Makes `model/` hold candidate `id` retrained on all rows: kept when it already does (retraining is
 /// deterministic, so a finished run's command run again does not train the winner again), else retrained.
 pub(crate) fn retrain(run: &RunDir, id: u64, quiet: bool) -> Result<()> {
     let model = run.model().join("model.toml");
-    if ::export::load_model(&run.model()).is_ok_and(|m| m.file.id == id) {
+    if current_model(run, id).is_some() {
         if !quiet {
             eprintln!(
                 "nas: {} holds c{id:05} already, retrained earlier; kept",
