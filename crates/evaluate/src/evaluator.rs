@@ -73,6 +73,8 @@ pub struct Scored {
     pub wall_s: f64,
     /// Epochs each fold trained (None for evaluators that do not train).
     pub epochs: Option<usize>,
+    /// Each trained fold's curve (empty for evaluators that do not train).
+    pub curves: Vec<space::Curve>,
 }
 
 /// The result file of candidate `c` evaluated by `by`: the one constructor of every evaluator's results.
@@ -99,6 +101,7 @@ pub fn result(c: &CandidateFile, by: EvaluatedBy, s: Scored) -> ResultFile {
         epochs: s.epochs,
         error,
         metrics: s.metrics,
+        curves: s.curves,
     }
 }
 
@@ -125,6 +128,7 @@ pub(crate) fn single_score(
             metrics,
             wall_s,
             epochs: None,
+            curves: Vec::new(),
         },
     )
 }

@@ -64,8 +64,9 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
         &Device::Cpu,
         &|_| {},
         None,
+        None,
     )? {
-        Trained::Ok(m) => m,
+        Trained::Ok(m, _) => m,
         Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
         Trained::Stopped => unreachable!("retraining has no deadline"),
     };

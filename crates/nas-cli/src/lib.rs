@@ -11,9 +11,11 @@ mod args;
 mod bench;
 mod bench_proxy;
 mod commands;
+mod curves;
 mod drawing;
 mod html;
 mod per_class;
+mod plot;
 mod progress;
 mod report;
 

@@ -86,8 +86,8 @@ pub struct Tick {
 /// How a training ended.
 #[allow(clippy::large_enum_variant)] // one per training, moved once: boxing buys nothing
 pub enum Trained {
-    /// The model, trained.
-    Ok(Model),
+    /// The model, trained, and its curve (held-out columns empty without held-out rows to watch).
+    Ok(Model, space::Curve),
     /// The loss became NaN or infinite.
     Diverged(String),
     /// The deadline passed before the training ended: nothing to score.
@@ -121,6 +121,7 @@ pub fn train(
     dev: &Device,
     on_step: &dyn Fn(Tick),
     deadline: Option<std::time::Instant>,
+    watch: Option<(&[f32], &[u32])>,
 ) -> anyhow::Result<Trained> {
     let dev = dev.clone();
     let f = input.features;
@@ -142,7 +143,9 @@ pub fn train(
     let steps = steps_per_epoch(order.len(), spec);
     let mut xb = Vec::with_capacity(spec.batch_size * f);
     let mut yb = Vec::with_capacity(spec.batch_size);
+    let mut curve = space::Curve::default();
     for epoch in 0..spec.epochs {
+        let mut loss_sum = 0.0;
         let mut shuf = Rng::derive(seed, "batches", &[stream, &[epoch as u64]].concat());
         shuf.shuffle(&mut order);
         for (s, chunk) in order.chunks(spec.batch_size).enumerate() {
@@ -166,6 +169,7 @@ pub fn train(
                     epoch + 1
                 )));
             }
+            loss_sum += f64::from(l) * chunk.len() as f64;
             opt.set_learning_rate(lr_at(spec, epoch * steps + s, spec.epochs * steps));
             opt.backward_step(&loss)?;
             on_step(Tick {
@@ -174,6 +178,12 @@ pub fn train(
                 steps,
                 epochs: spec.epochs,
             });
+        }
+        curve.train_loss.push(loss_sum / order.len().max(1) as f64);
+        if let Some((wx, wy)) = watch {
+            let (loss, acc) = heldout(&mut model, wx, wy, f)?;
+            curve.heldout_loss.push(loss);
+            curve.heldout_accuracy.push(acc);
         }
         if let (Some(patience), false) = (spec.patience, val.is_empty()) {
             let acc = accuracy(&predict(&mut model, &val_x, f)?, &val_y);
@@ -192,7 +202,21 @@ pub fn train(
     if let Some((_, _, weights)) = best {
         model.load_tensors(&weights.into_iter().collect())?;
     }
-    Ok(Trained::Ok(model))
+    Ok(Trained::Ok(model, curve.rounded()))
+}
+
+/// Mean cross-entropy and accuracy of `model` on rows `x` (labels `y`), in inference mode.
+fn heldout(model: &mut Model, x: &[f32], y: &[u32], features: usize) -> anyhow::Result<(f64, f64)> {
+    let mut loss = 0.0;
+    let mut right = 0usize;
+    for (l, &t) in logits(model, x, features)?.iter().zip(y) {
+        let m = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = m + l.iter().map(|v| (v - m).exp()).sum::<f32>().ln();
+        loss += f64::from(lse - l[t as usize]);
+        right += usize::from(space::metrics::argmax(l) == t as usize);
+    }
+    let n = y.len().max(1) as f64;
+    Ok((loss / n, right as f64 / n))
 }
 
 /// AdamW over every parameter of `model`, with the experiment's learning rate and weight decay.
@@ -551,7 +575,7 @@ mod tests {
             patience: Some(3),
         };
         let last = std::sync::Mutex::new(0);
-        let Trained::Ok(mut m) = train(
+        let Trained::Ok(mut m, _) = train(
             &def,
             &arch,
             &input,
@@ -562,6 +586,7 @@ mod tests {
             y,
             &Device::Cpu,
             &|t| *last.lock().unwrap() = t.epoch,
+            None,
             None,
         )
         .unwrap() else {
@@ -581,6 +606,83 @@ mod tests {
             acc > 0.9,
             "validation accuracy of the returned weights: {acc}"
         );
+    }
+
+    /// Scoring held-out rows after each epoch for the curve changes no weight; the curve has an entry per
+    /// epoch, and a training that learns shows it.
+    #[test]
+    fn watching_held_out_rows_changes_nothing_and_draws_the_curve() {
+        let mut e = space::Experiment::default();
+        e.space.block = Some(space::BlockKind::Dense);
+        e.space.pool = None;
+        e.space.dropout = Some(vec![0.2]);
+        let def = SpaceDef::from_spec(&e.space).unwrap();
+        let data = data::Dataset::load(&e.data).unwrap();
+        let f = data.features;
+        let input = InputInfo {
+            features: f,
+            shape: None,
+            classes: data.classes.len(),
+        };
+        let arch = def.parse("fc32-relu-drop0.2").unwrap();
+        let rows: Vec<usize> = (0..800).collect();
+        let x = data::prep::Standardizer::fit(&data.x, f, &rows).apply(&data.x, &rows);
+        let (xt, xv) = x.split_at(600 * f);
+        let (yt, yv) = data.y[..800].split_at(600);
+        let spec = Hyper {
+            epochs: 4,
+            batch_size: 32,
+            lr: 0.003,
+            weight_decay: 0.0,
+            patience: None,
+        };
+        let run = |watch| match train(
+            &def,
+            &arch,
+            &input,
+            &spec,
+            5,
+            &[1],
+            xt,
+            yt,
+            &Device::Cpu,
+            &|_| {},
+            None,
+            watch,
+        )
+        .unwrap()
+        {
+            Trained::Ok(m, c) => (m, c),
+            _ => panic!("training failed"),
+        };
+        let (mut plain, unwatched) = run(None);
+        let (mut watched, c) = run(Some((xv, yv)));
+        assert_eq!(plain.tensors().len(), watched.tensors().len());
+        for ((n, a), (_, b)) in plain.tensors().iter().zip(watched.tensors()) {
+            let (a, b) = (a.flatten_all().unwrap(), b.flatten_all().unwrap());
+            let (a, b) = (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+            assert_eq!(a, b, "{n} differs");
+        }
+        assert_eq!(unwatched.train_loss, c.train_loss);
+        assert!(unwatched.heldout_loss.is_empty());
+        assert_eq!(
+            (
+                c.train_loss.len(),
+                c.heldout_loss.len(),
+                c.heldout_accuracy.len()
+            ),
+            (4, 4, 4)
+        );
+        assert!(
+            c.train_loss[3] < c.train_loss[0] && c.heldout_loss[3] < c.heldout_loss[0],
+            "{c:?}"
+        );
+        let acc = accuracy(&predict(&mut watched, xv, f).unwrap(), yv);
+        assert!(
+            (c.heldout_accuracy[3] - acc).abs() < 1e-4,
+            "{c:?} against {acc}"
+        );
+        assert_eq!(acc, accuracy(&predict(&mut plain, xv, f).unwrap(), yv));
     }
 
     #[test]
@@ -682,10 +784,11 @@ mod tests {
                     &Device::Cpu,
                     &|_| {},
                     None,
+                    None,
                 )
                 .unwrap()
                 {
-                    Trained::Ok(m) => m,
+                    Trained::Ok(m, _) => m,
                     Trained::Diverged(m) => panic!("{m}"),
                     Trained::Stopped => unreachable!("no deadline"),
                 };

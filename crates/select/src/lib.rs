@@ -235,6 +235,7 @@ mod tests {
                 epochs: None,
                 error: String::new(),
                 metrics: Default::default(),
+                curves: Vec::new(),
             }),
         }
     }

@@ -282,6 +282,43 @@ pub struct ResultFile {
     /// benchmark's test accuracy).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub metrics: std::collections::BTreeMap<String, f64>,
+    /// Each trained fold's training, epoch by epoch, in fold order (a stopped candidate's prefix); empty for
+    /// evaluators that do not train, for grouped GPU folds, and in results of earlier versions. For reporting
+    /// only, like `metrics`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curves: Vec<Curve>,
+}
+
+/// One fold's training, epoch by epoch: the mean training loss over the epoch's batches, and the
+/// cross-entropy and accuracy on a sample of the fold's held-out rows (every k-th, at most
+/// [`Curve::SAMPLE`]) after the epoch. The fold's score in `fold_scores` is on all its held-out rows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Curve {
+    /// Mean cross-entropy of the epoch's mini-batches (training mode: dropout on).
+    pub train_loss: Vec<f64>,
+    /// Cross-entropy on the held-out sample after each epoch.
+    pub heldout_loss: Vec<f64>,
+    /// Accuracy on the held-out sample after each epoch.
+    pub heldout_accuracy: Vec<f64>,
+}
+
+impl Curve {
+    /// Held-out rows a curve is measured on, at most: a forward pass over them each epoch costs a few
+    /// percent of the epoch's training on a few thousand rows (1/3 of a training step's work per row).
+    pub const SAMPLE: usize = 512;
+
+    /// Rounds every value to 4 decimals, which is all a drawing needs, to keep result files small.
+    pub fn rounded(mut self) -> Curve {
+        for v in [
+            &mut self.train_loss,
+            &mut self.heldout_loss,
+            &mut self.heldout_accuracy,
+        ] {
+            v.iter_mut().for_each(|x| *x = (*x * 1e4).round() / 1e4);
+        }
+        self
+    }
 }
 
 impl ResultFile {

@@ -104,7 +104,7 @@ pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef
 pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Proxy, Strategy, TimeLimit};
 pub use fidelity::Fidelity;
 pub use files::{
-    mean_std, BaselineFile, BaselineScore, CandidateFile, Ended, EvaluatedBy, ExportFormat,
+    mean_std, BaselineFile, BaselineScore, CandidateFile, Curve, Ended, EvaluatedBy, ExportFormat,
     LeaseFile, ModelFile, Origin, Ranked, ResultFile, SelectionFile, SpaceFile, Status,
     ARTIFACTS_READ, ARTIFACT_VERSION, MODEL_VERSION,
 };

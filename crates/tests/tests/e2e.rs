@@ -85,12 +85,28 @@ fn report_renders_in_headless_chromium_and_an_exported_digits_model_predicts_as_
         html.contains("<table class=\"confusion\">"),
         "confusion matrix"
     );
+    // Each trained fold's curve is in its result: one value per epoch (the example trains 1).
+    let r: toml::Table = std::fs::read_to_string(run.join(format!("results/c{best:05}.toml")))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let curves = r["curves"].as_array().unwrap();
+    assert_eq!(curves.len(), r["fold_scores"].as_array().unwrap().len());
+    for c in curves {
+        for k in ["train_loss", "heldout_loss", "heldout_accuracy"] {
+            assert_eq!(c[k].as_array().unwrap().len(), 1, "{k} of {c}");
+        }
+    }
     let marks = plot_marks(&html);
-    assert_eq!(marks.len(), 3, "three plots");
+    assert_eq!(marks.len(), 5, "two curve plots and three search plots");
+    // The curves of the selected network and the next five: both losses drawn, an accuracy dot per epoch.
+    let drawn = 6.min(6 - tests::stopped(&run).len()).max(1);
+    assert!(html.contains("<h2>Training curves</h2>"));
+    assert!(marks[0].1 >= 2 * drawn && marks[1].0 >= drawn, "{marks:?}");
     // Every candidate scored in full is drawn (racing, on by default for these images, may stop some).
     let scored = 6 - tests::stopped(&run).len();
     assert!(
-        marks.iter().all(|&(c, p)| c >= scored && p >= 1),
+        marks[2..].iter().all(|&(c, p)| c >= scored && p >= 1),
         "{marks:?}"
     );
     let csv = std::fs::read_to_string(d.join("table.csv")).unwrap();
@@ -109,7 +125,15 @@ fn report_renders_in_headless_chromium_and_an_exported_digits_model_predicts_as_
         Some(b) => {
             let url = format!("file://{}", run.join("report.html").display());
             let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1240,1400"];
-            let dom = Command::new(b).args(flags).arg("--dump-dom").arg(&url).output().unwrap();
+            let dom = Command::new(b)
+                .args(flags)
+                .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+                .arg(&url)
+                .output()
+                .unwrap();
+            // No script error or console message (the sortable table's script is the page's only one).
+            let log = String::from_utf8_lossy(&dom.stderr);
+            assert!(!log.contains(":CONSOLE"), "console output: {log}");
             let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
             assert_eq!(plot_marks(&dom), marks, "the browser's DOM has the same plots");
             let png = d.join("report.png");

@@ -277,6 +277,15 @@ fn decimal_commas_are_numbers_pixels_get_a_shape_hint_and_predict_names_unseen_l
     ok(out, "nas space on pixels");
     assert!(err.contains("look like 8×8 grey images"), "{err}");
     assert!(err.contains("--shape 1,8,8"), "{err}");
+    // With the shape given, no such note.
+    let out = nas()
+        .current_dir(&d)
+        .args(["space", "--data", "px.csv", "--shape", "1,8,8", "--out", "s3"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    ok(out, "nas space on pixels with --shape");
+    assert!(err.contains("images 1×8×8") && !err.contains("look like"), "{err}");
     // A model of the decimal-comma table, asked about a label it never saw.
     let out = nas()
         .current_dir(&d)

@@ -53,6 +53,15 @@ impl Job<'_> {
             let ((xt, yt), (xv, yv)) = &splits[0];
             let on_step = |tick| (self.on_event)(Event::Step { id, fold: f, tick });
             let stream = [sid, f as u64];
+            // The curve's held-out sample: every k-th held-out row (class-sorted files stay represented).
+            let step = yv.len().div_ceil(space::Curve::SAMPLE).max(1);
+            let wy: Vec<u32> = yv.iter().step_by(step).copied().collect();
+            let wx: Vec<f32> = xv
+                .chunks(input.features)
+                .step_by(step)
+                .flatten()
+                .copied()
+                .collect();
             return Ok(Some(vec![match train::train(
                 self.def,
                 &entry.arch,
@@ -65,9 +74,10 @@ impl Job<'_> {
                 dev,
                 &on_step,
                 self.deadline,
+                Some((&wx, &wy)),
             )? {
                 Trained::Stopped => return Ok(None),
-                Trained::Ok(mut m) => {
+                Trained::Ok(mut m, curve) => {
                     // One pass over the held-out rows: the classes `train::predict` would give (the
                     // first largest output) and the probabilities.
                     let logits = train::logits(&mut m, xv, input.features)?;
@@ -77,6 +87,7 @@ impl Job<'_> {
                     Ok(FoldScore {
                         scores: fold_scores(&pred, yv, input.classes),
                         probs,
+                        curve,
                     })
                 }
                 Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
@@ -118,6 +129,7 @@ impl Job<'_> {
                             Ok(FoldScore {
                                 scores: fold_scores(p, yv, input.classes),
                                 probs: Vec::new(),
+                                curve: space::Curve::default(),
                             })
                         })
                         .collect(),

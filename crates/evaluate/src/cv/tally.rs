@@ -12,6 +12,8 @@ pub(super) struct Pending {
     scores: Vec<Option<Vec<f64>>>,
     /// Each fold's held-out class probabilities (see [`super::FoldScore`]).
     probs: Vec<Option<Vec<f32>>>,
+    /// Each fold's curve.
+    curves: Vec<Option<space::Curve>>,
     problem: Option<(Status, String)>,
     /// A job of this candidate was abandoned at the deadline: it gets no result (it stays pending).
     abandoned: bool,
@@ -32,6 +34,7 @@ impl Pending {
         Pending {
             scores: vec![None; k],
             probs: vec![None; k],
+            curves: vec![None; k],
             problem: None,
             abandoned: false,
             secs: 0.0,
@@ -63,6 +66,7 @@ impl Pending {
                         Ok(s) => {
                             self.scores[f] = Some(s.scores);
                             self.probs[f] = Some(s.probs);
+                            self.curves[f] = Some(s.curve);
                         }
                         Err(prob) => {
                             self.problem.get_or_insert(prob);
@@ -188,6 +192,19 @@ pub(super) fn make_result(
             .collect()
     };
     let mut metrics = std::collections::BTreeMap::new();
+    // Curves when every fold of the result has one (grouped GPU folds have none).
+    let curves: Vec<space::Curve> = match &p.problem {
+        None => p.curves[..n]
+            .iter()
+            .map(|c| c.clone().unwrap_or_default())
+            .collect(),
+        Some(_) => Vec::new(),
+    };
+    let curves = if curves.iter().any(|c| c.train_loss.is_empty()) {
+        Vec::new()
+    } else {
+        curves
+    };
     let folds = match &p.problem {
         None => {
             for (i, m) in Metric::ALL.iter().enumerate() {
@@ -217,6 +234,7 @@ pub(super) fn make_result(
             metrics,
             wall_s: (p.secs * 1000.0).round() / 1000.0,
             epochs: Some(entry.candidate.epochs_or(full_epochs)),
+            curves,
         },
     )
 }

@@ -41,7 +41,8 @@ pub(crate) fn make_space(
     let folds = plan.exp().evaluate.folds;
     if !quiet {
         eprintln!("nas: data: {}", describe(&plan.file, &data));
-        if let Some([c, h, w]) = data.looks_like_images() {
+        let hint = data.looks_like_images().filter(|_| plan.file.input.shape.is_none());
+        if let Some([c, h, w]) = hint {
             eprintln!(
                 "nas: note: the {} columns look like {h}×{w} {} images; searched as a table. To search CNNs over \
                  them, add --shape {c},{h},{w} ([data] shape)",
