@@ -2,7 +2,8 @@
 //!
 //! - [`Dataset`] and its readers: the built-in digits and CSV tables ([`table`]), IDX and NPY arrays and
 //!   folders of images ([`images`]), chosen by what the source is ([`Dataset::load`]);
-//! - [`prep::Prep`]: imputation, one-hot, image layout and standardisation, fitted on training rows only;
+//! - [`prep::Prep`]: imputation, one-hot, token ids of text ([`text`]), image layout and standardisation,
+//!   fitted on training rows only;
 //! - [`resolve`]: an experiment resolved against its data into the run's [`space::Plan`].
 //!
 //! Key design decision: `space` (the stages' shared vocabulary) never reads data files; it resolves an
@@ -15,6 +16,7 @@ pub mod images;
 mod load;
 pub mod prep;
 pub mod table;
+pub mod text;
 
 pub use load::{load_checked, resolve};
 pub use table::{Column, ColumnKind, Dataset};

@@ -31,7 +31,10 @@ impl Dataset {
             (false, false, Some(_)) => bail!(
                 "{name}: [data] labels names a labels file, which only IDX and NPY data take (a CSV has a label column)"
             ),
-            (false, false, None) => Dataset::from_csv_bytes(&name, &bytes, &spec.label),
+            (false, false, None) => {
+                let text: Vec<&str> = spec.text.iter().map(String::as_str).collect();
+                Dataset::from_csv_forced(&name, &bytes, &spec.label, &text)
+            }
         }
     }
 
@@ -47,6 +50,11 @@ impl Dataset {
             classes: self.classes.clone(),
             features: self.features,
             shape: self.shape,
+            text: self
+                .text_columns()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
             not_pixels: not_pixels.map(|c| {
                 format!(
                     "column `{}` {}",
@@ -69,7 +77,8 @@ pub fn resolve(exp: Experiment) -> Result<(Plan, Dataset)> {
     let data = Dataset::load(&exp.data)?;
     let width = || {
         let all: Vec<usize> = (0..data.rows()).collect();
-        Prep::fit(&data.x, &data.columns, &all, None).width()
+        let p = Prep::fit(&data.x, &data.columns, &all, None);
+        (p.width(), p.text_inputs())
     };
     let plan = Plan::resolve(exp, &data.facts(), &width)?;
     Ok((plan, data))

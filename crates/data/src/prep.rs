@@ -3,12 +3,14 @@
 //! A table's columns are encoded ([`ColumnEncoding`]): a numeric column as itself, its missing cells filled
 //! with the training mean, plus an "is missing" indicator when the training rows have any; a categorical
 //! column one-hot over the levels seen in the training rows, a missing cell as the most frequent level, a
-//! level never seen in training as all zeros. Images (all numeric, complete) are reordered channel-last.
-//! Then every feature is standardised with the training rows' mean and standard deviation. [`Prep::fit`]
+//! level never seen in training as all zeros; a text column as token ids over a vocabulary fitted on the
+//! training rows ([`crate::text`]), placed after every other input and not standardised. Images (all
+//! numeric, complete) are reordered channel-last. Then every other feature is standardised with the training rows' mean and standard deviation. [`Prep::fit`]
 //! sees only the rows it is given, so a held-out fold changes nothing that is fitted. The fitted [`Prep`] is
 //! stored in `model.toml`, so prediction applies exactly what training did.
 
 use crate::table::{Column, ColumnKind};
+use crate::text;
 pub use space::encoding::ColumnEncoding;
 
 /// Rows as the networks read them: images reordered channel-last (`h, w, c`), other data as is.
@@ -117,6 +119,27 @@ fn fit_encoding(col: &Column, values: impl Iterator<Item = f32>) -> ColumnEncodi
                     .map_or(String::new(), |i| levels[i].clone()),
             }
         }
+        ColumnKind::Text { values: texts } => {
+            let rows: Vec<&str> = values
+                .filter(|v| !v.is_nan())
+                .map(|v| texts[v as usize].as_str())
+                .collect();
+            let vocab = text::fit_vocab(rows.iter().copied());
+            let ix = text::index(&vocab);
+            // As many slots as the longest training text has known tokens (at least one, at most MAX_LEN).
+            let len = rows
+                .iter()
+                .map(|t| {
+                    text::tokens(t)
+                        .iter()
+                        .filter(|k| ix.contains_key(k.as_str()))
+                        .count()
+                })
+                .max()
+                .unwrap_or(0)
+                .clamp(1, text::MAX_LEN);
+            ColumnEncoding::Text { name, vocab, len }
+        }
     }
 }
 
@@ -160,7 +183,24 @@ impl Prep {
         let enc = prep.encode(x, columns, &source, rows).0;
         let w = prep.width();
         prep.standardizer = Standardizer::fit(&enc, w, &(0..rows.len()).collect::<Vec<_>>());
+        // Token ids are indices, not measurements: they reach the network as they are.
+        let ids: usize = prep.text_inputs().iter().map(|t| t.len).sum();
+        prep.standardizer.mean[w - ids..].fill(0.0);
+        prep.standardizer.std[w - ids..].fill(1.0);
         prep
+    }
+
+    /// The text columns' token-id inputs, the last of the network's inputs (see [`space::InputInfo::text`]).
+    pub fn text_inputs(&self) -> Vec<space::TextInput> {
+        space::encoding::input_order(&self.columns)
+            .filter_map(|(_, e)| match e {
+                ColumnEncoding::Text { vocab, len, .. } => Some(space::TextInput {
+                    len: *len,
+                    vocab: vocab.len() + text::RESERVED,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Network inputs per row.
@@ -197,9 +237,22 @@ impl Prep {
                 _ => Vec::new(),
             })
             .collect();
+        // For text columns: the vocabulary's token → id map.
+        let indexes: Vec<_> = self
+            .columns
+            .iter()
+            .map(|e| match e {
+                ColumnEncoding::Text { vocab, .. } => text::index(vocab),
+                _ => Default::default(),
+            })
+            .collect();
+        let order: Vec<usize> = space::encoding::input_order(&self.columns)
+            .map(|(i, _)| i)
+            .collect();
         for &r in rows {
             let row = &x[r * f..(r + 1) * f];
-            for ((e, &j), map) in self.columns.iter().zip(source).zip(&maps) {
+            for &i in &order {
+                let (e, j, map) = (&self.columns[i], source[i], &maps[i]);
                 let v = row[j];
                 match e {
                     ColumnEncoding::Numeric {
@@ -223,6 +276,19 @@ impl Prep {
                         if let Some(h) = hot {
                             out[at + h] = 1.0;
                         }
+                    }
+                    ColumnEncoding::Text { len, .. } => {
+                        let t = match &columns[j].kind {
+                            ColumnKind::Text { values } if !v.is_nan() => {
+                                values[v as usize].as_str()
+                            }
+                            _ => "",
+                        };
+                        out.extend(
+                            text::ids(t, &indexes[i], *len)
+                                .into_iter()
+                                .map(|id| id as f32),
+                        );
                     }
                 }
             }

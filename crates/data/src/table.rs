@@ -17,6 +17,22 @@ pub enum ColumnKind {
         /// The distinct values, sorted.
         levels: Vec<String>,
     },
+    /// Free text ([`crate::text`]); [`Dataset::x`] holds the index into `values` (sorted), NaN for a missing
+    /// cell. A column is text when `[data] text` names it, or when it is not numeric and looks like text
+    /// ([`looks_like_text`]).
+    Text {
+        /// The distinct texts, sorted.
+        values: Vec<String>,
+    },
+}
+
+/// Whether a non-numeric column with these distinct `values` in `cells` non-empty cells is free text rather
+/// than categories: at least 20 distinct values, more than half of its cells distinct (a category repeats;
+/// one-hot encoding a column of mostly unique values gives the network nothing to learn), and two words
+/// or more per value on average (a column of single unique words is identifiers; it stays categorical).
+pub fn looks_like_text(values: &[String], cells: usize) -> bool {
+    let words: usize = values.iter().map(|v| v.split_whitespace().count()).sum();
+    values.len() >= 20 && 2 * values.len() > cells && words >= 2 * values.len()
 }
 
 /// One feature column of a table.
@@ -56,6 +72,15 @@ impl Dataset {
         self.y.len()
     }
 
+    /// The names of the text columns.
+    pub fn text_columns(&self) -> Vec<&str> {
+        self.columns
+            .iter()
+            .filter(|c| matches!(c.kind, ColumnKind::Text { .. }))
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
     /// Whether every feature is a number and no cell is missing (what image data must be).
     pub fn all_numeric_and_complete(&self) -> bool {
         self.columns
@@ -87,7 +112,29 @@ impl Dataset {
     /// Parses CSV text with a header row; `label` names the class column; every other column is numbers
     /// or text categories, with empty cells for missing values.
     pub fn from_csv_bytes(name: &str, bytes: &[u8], label: &str) -> Result<Dataset> {
-        let t = parse_csv(name, bytes, label, true)?;
+        Dataset::from_csv_forced(name, bytes, label, &[])
+    }
+
+    /// [`Dataset::from_csv_bytes`], with the columns named in `text` read as free text (`[data] text`).
+    pub fn from_csv_forced(
+        name: &str,
+        bytes: &[u8],
+        label: &str,
+        text: &[&str],
+    ) -> Result<Dataset> {
+        let forced = Forced {
+            categorical: &[],
+            text,
+        };
+        let t = parse_csv_with(name, bytes, label, true, forced)?;
+        for c in text {
+            if *c == label {
+                bail!("{name}: [data] text names `{c}`, the label column: the label holds classes");
+            }
+            if !t.columns.iter().any(|col| col.name == *c) {
+                bail!("{name}: [data] text names `{c}`, which is not a column of the file");
+            }
+        }
         let labels = t.labels.expect("required");
         let mut classes: Vec<String> = labels.clone();
         classes.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
@@ -96,6 +143,13 @@ impl Dataset {
         });
         classes.dedup();
         let rows = labels.len();
+        let numeric = classes.iter().all(|c| c.parse::<f64>().is_ok());
+        if rows >= 20 && classes.len() * 2 > rows && !numeric {
+            bail!(
+                "{name}: label column `{label}` has {} distinct values in {rows} rows: it looks like free text or identifiers, and nas predicts classes (choose a column of classes with --label)",
+                classes.len()
+            );
+        }
         if rows >= 20 && classes.len() * 2 > rows {
             bail!(
                 "{name}: label column `{label}` has {} distinct values in {rows} rows: it looks continuous, and nas classifies (choose a column of classes with --label)",
@@ -162,17 +216,25 @@ fn delimiter(bytes: &[u8]) -> u8 {
 /// names the class column (an error when missing and `label_required`). A feature column whose non-empty
 /// cells are all numbers is numeric, any other is categorical; empty cells are missing values.
 pub fn parse_csv(name: &str, bytes: &[u8], label: &str, label_required: bool) -> Result<CsvRows> {
-    parse_csv_with(name, bytes, label, label_required, &[])
+    parse_csv_with(name, bytes, label, label_required, Forced::default())
 }
 
-/// [`parse_csv`], with the columns named in `categorical` read as categories even when they hold numbers
-/// (prediction reads a table as the training data was read).
+/// How columns are to be read whatever they hold (prediction reads a table as the training data was read).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Forced<'a> {
+    /// Columns read as categories, even when they hold numbers or look like text.
+    pub categorical: &'a [&'a str],
+    /// Columns read as free text, even when they hold numbers or look like categories.
+    pub text: &'a [&'a str],
+}
+
+/// [`parse_csv`], with the columns `forced` names read as it says.
 pub fn parse_csv_with(
     name: &str,
     bytes: &[u8],
     label: &str,
     label_required: bool,
-    categorical: &[&str],
+    forced: Forced,
 ) -> Result<CsvRows> {
     let reader = || {
         csv::ReaderBuilder::new()
@@ -191,7 +253,10 @@ pub fn parse_csv_with(
     // Pass 1: the rows are well formed; which columns hold text; the levels of those.
     let mut text: Vec<Option<std::collections::BTreeSet<String>>> = header
         .iter()
-        .map(|h| categorical.contains(&h.as_str()).then(Default::default))
+        .map(|h| {
+            let h = h.as_str();
+            (forced.categorical.contains(&h) || forced.text.contains(&h)).then(Default::default)
+        })
         .collect();
     let Scan {
         missing,
@@ -247,6 +312,15 @@ pub fn parse_csv_with(
         .map(|&c| Column {
             name: header[c].clone(),
             kind: match &levels[c] {
+                Some(l) if forced.text.contains(&header[c].as_str()) => {
+                    ColumnKind::Text { values: l.clone() }
+                }
+                Some(l)
+                    if !forced.categorical.contains(&header[c].as_str())
+                        && looks_like_text(l, rows - missing[c]) =>
+                {
+                    ColumnKind::Text { values: l.clone() }
+                }
                 Some(l) => ColumnKind::Categorical { levels: l.clone() },
                 None => ColumnKind::Numeric,
             },
@@ -499,5 +573,36 @@ mod tests {
         let d = Dataset::from_csv_bytes("d.csv", b"a,y\n1,10\n2,9\n3,10\n", "y").unwrap();
         assert_eq!(d.classes, vec!["9", "10"]);
         assert_eq!(d.y, vec![1, 0, 1]);
+    }
+
+    #[test]
+    fn free_text_is_mostly_distinct_and_multi_word() {
+        let v = |f: &dyn Fn(usize) -> String, n: usize| (0..n).map(f).collect::<Vec<String>>();
+        let notes = v(&|i| format!("looked well on day {i}"), 30);
+        assert!(looks_like_text(&notes, 30));
+        assert!(
+            !looks_like_text(&notes, 90),
+            "each value three times: categories"
+        );
+        assert!(
+            !looks_like_text(&v(&|i| format!("id{i}"), 30), 30),
+            "single words: identifiers"
+        );
+        assert!(!looks_like_text(&notes[..10], 10), "too few values to tell");
+        let d = Dataset::from_csv_bytes(
+            "t.csv",
+            format!(
+                "n,y\n{}",
+                notes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("{n},{}\n", i % 2))
+                    .collect::<String>()
+            )
+            .as_bytes(),
+            "y",
+        )
+        .unwrap();
+        assert_eq!(d.text_columns(), vec!["n"]);
     }
 }

@@ -149,6 +149,13 @@ pub fn write_format(
         std::fs::create_dir_all(d).map_err(|e| anyhow!("{}: cannot create: {e}", d.display()))
     };
     let file = &loaded.file;
+    if format != ExportFormat::Native && !file.input.text.is_empty() {
+        bail!(
+            "{}: the model reads text columns, which the {} export does not carry yet (its tokenizer and vocabulary); `nas predict` and the native export do",
+            model_dir.display(),
+            format.name()
+        );
+    }
     Ok(match format {
         ExportFormat::Native => {
             folder(out)?;
@@ -270,16 +277,22 @@ pub fn predict_source(dir: &Path, source: &str, labels: Option<&Path>) -> Result
     predict_rows(m, source, rows)
 }
 
-/// The rows of a CSV `source` (its `bytes`) for model `m`: its categorical columns read as text.
+/// The rows of a CSV `source` (its `bytes`) for model `m`: its categorical and text columns read as such.
 fn csv_rows(m: &Loaded, source: &str, bytes: &[u8]) -> Result<data::table::CsvRows> {
-    let categorical: Vec<&str> = m
-        .file
-        .columns
-        .iter()
-        .filter(|c| matches!(c, ColumnEncoding::Categorical { .. }))
-        .map(ColumnEncoding::name)
-        .collect();
-    data::table::parse_csv_with(source, bytes, &m.file.label, false, &categorical)
+    let names = |text: bool| -> Vec<&str> {
+        m.file
+            .columns
+            .iter()
+            .filter(|c| c.is_text() == text && !matches!(c, ColumnEncoding::Numeric { .. }))
+            .map(ColumnEncoding::name)
+            .collect()
+    };
+    let (categorical, text) = (names(false), names(true));
+    let forced = data::table::Forced {
+        categorical: &categorical,
+        text: &text,
+    };
+    data::table::parse_csv_with(source, bytes, &m.file.label, false, forced)
 }
 
 /// Predicts `rows` of `source` with model `m`.

@@ -53,6 +53,11 @@ fn py_columns(columns: &[ColumnEncoding]) -> String {
                 py_list(levels.iter().cloned()),
                 py_str(fill)
             ),
+            ColumnEncoding::Text { name, vocab, len } => format!(
+                "{{\"name\": {}, \"kind\": \"text\", \"len\": {len}, \"vocab\": {}}}",
+                py_str(name),
+                py_list(vocab.iter().cloned()),
+            ),
         })
         .collect();
     format!("[{}]", items.join(",\n    "))

@@ -162,8 +162,9 @@ mod tests {
                 features: 64,
                 shape: Some([1, 8, 8]),
                 not_pixels: None,
+                text: Vec::new(),
             };
-            Plan::resolve(e.clone(), &facts, &|| 64).unwrap()
+            Plan::resolve(e.clone(), &facts, &|| (64, Vec::new())).unwrap()
         };
         // Brackets 9 → 3 → 1, then the 4 proposals left → 1 → 1, at rungs of 1, 3 and 8 epochs.
         assert_eq!(planned_epochs(&plan(&e), 13), 9 + 9 + 8 + 4 + 3 + 8);

@@ -111,8 +111,9 @@ pub fn bench_space(
         features: 3 * 32 * 32,
         shape: Some([3, 32, 32]),
         not_pixels: None,
+        text: Vec::new(),
     };
-    Plan::resolve(e, &facts, &|| 0)
+    Plan::resolve(e, &facts, &|| (0, Vec::new()))
 }
 
 /// `--proxy-correlation`: the Spearman correlation of each proxy with the table's two columns.

@@ -164,6 +164,7 @@ mod tests {
             features: 784,
             shape: Some([1, 28, 28]),
             classes: 10,
+            text: Vec::new(),
         };
         let boxes = chain_boxes(&blocks, &input);
         let shapes: Vec<&str> = boxes.iter().map(|b| b.1.as_str()).collect();

@@ -111,6 +111,22 @@ pub fn conv_gather(x: &Tensor, w: &Tensor, win: &Window) -> Result<Tensor> {
     cols.matmul(w)?.reshape((b, win.n_out(), w.dim(1)?))
 }
 
+/// The mean of `table`'s rows `[V, U]` named by each row of `ids` `[B, L]` (token ids as floats; ids 0 and
+/// 1, padding and unknown, are left out; a row without other ids gives zeros): an embedding bag, `[B, U]`.
+/// From candle ops (a gather, then a batched weighted sum); the gradient reaches `table` only.
+pub fn bag_mean(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
+    let (b, l) = ids.dims2()?;
+    let rows = table
+        .index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?
+        .reshape((b, l, table.dim(1)?))?;
+    let mask = ids.ge(2.0)?.to_dtype(table.dtype())?;
+    let count = mask.sum_keepdim(1)?.maximum(1.0)?;
+    mask.broadcast_div(&count)?
+        .unsqueeze(1)?
+        .matmul(&rows)?
+        .squeeze(1)
+}
+
 /// Fully connected layer: `[B, F]` × `[F, U]` + `[U]` (grouped: see [`matmul`], [`add_bias`]).
 pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, grp: Option<&Groups>) -> Result<Tensor> {
     add_bias(&matmul(x, w, grp)?, b, grp)
@@ -582,6 +598,29 @@ mod tests {
             .unwrap();
         let d = max_diff(&got, &want);
         assert!(d < 1e-9, "max diff {d}");
+    }
+
+    /// The embedding bag against finite differences (the table's gradient) and against its definition.
+    #[test]
+    fn bag_mean_matches_finite_differences_and_its_definition() {
+        let mut rng = Rng::derive(9, "bag", &[]);
+        let table = rand(&[7, 3], &mut rng);
+        let ids = Tensor::new(
+            &[[2f64, 5., 5., 0.], [1., 6., 0., 0.], [0., 0., 0., 0.]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        check("bag", vec![table.clone()], |t| bag_mean(&t[0], &ids));
+        let got: Vec<Vec<f64>> = bag_mean(&table, &ids).unwrap().to_vec2().unwrap();
+        let t: Vec<Vec<f64>> = table.to_vec2().unwrap();
+        for j in 0..3 {
+            assert!((got[0][j] - (t[2][j] + 2.0 * t[5][j]) / 3.0).abs() < 1e-12);
+            assert!(
+                (got[1][j] - t[6][j]).abs() < 1e-12,
+                "the unknown id 1 is left out"
+            );
+            assert_eq!(got[2][j], 0.0, "an empty text");
+        }
     }
 
     #[test]

@@ -121,6 +121,7 @@ mod tests {
             features: 3,
             shape: None,
             classes: 2,
+            text: Vec::new(),
         };
         (def, input)
     }
@@ -235,6 +236,7 @@ mod tests {
             features: 3 * 8 * 8,
             shape: Some([3, 8, 8]),
             classes: 10,
+            text: Vec::new(),
         };
         let conv = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
         let none = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|";

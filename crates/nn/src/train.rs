@@ -48,7 +48,7 @@ impl Hyper {
         Hyper {
             epochs,
             batch_size: e.batch_size,
-            lr: e.lr,
+            lr: e.lr.unwrap_or(space::experiment::TABLE_DEFAULTS.lr),
             weight_decay: e.weight_decay,
             patience: e.patience,
         }
@@ -513,6 +513,7 @@ mod tests {
             features: 32 * 32,
             shape: Some([1, 32, 32]),
             classes: 10,
+            text: Vec::new(),
         };
         assert_eq!(predict_rows(input.features), 64);
         let mut rng = Rng::derive(1, "init", &[]);
@@ -562,6 +563,7 @@ mod tests {
             features: data.features,
             shape: None,
             classes: data.classes.len(),
+            text: Vec::new(),
         };
         let arch = def.parse("fc32-relu").unwrap();
         let rows: Vec<usize> = (0..600).collect();
@@ -623,6 +625,7 @@ mod tests {
             features: f,
             shape: None,
             classes: data.classes.len(),
+            text: Vec::new(),
         };
         let arch = def.parse("fc32-relu-drop0.2").unwrap();
         let rows: Vec<usize> = (0..800).collect();
@@ -738,6 +741,7 @@ mod tests {
                 features: data.features,
                 shape: Some([1, 8, 8]),
                 classes: data.classes.len(),
+                text: Vec::new(),
             };
             let arch = def.parse(arch).unwrap();
             let x = data::prep::network_layout(&data.x, data.features, input.shape);

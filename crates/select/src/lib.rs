@@ -189,6 +189,7 @@ mod tests {
             features: 64,
             shape: Some([1, 8, 8]),
             classes: 10,
+            text: Vec::new(),
         };
         Plan::from_file(space::SpaceFile {
             version: space::ARTIFACT_VERSION,

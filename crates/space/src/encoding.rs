@@ -25,13 +25,25 @@ pub enum ColumnEncoding {
         /// The most frequent training level, for missing cells.
         fill: String,
     },
+    /// Free text: `len` inputs holding token ids (`data::text`: the vocabulary's token i is id i + 2; 0 pads,
+    /// unknown tokens are left out). A table's text inputs come after all its other inputs, in column order.
+    Text {
+        /// Column name.
+        name: String,
+        /// The tokens fitted on the training rows, most frequent first.
+        vocab: Vec<String>,
+        /// Token ids per text (longer texts are cut).
+        len: usize,
+    },
 }
 
 impl ColumnEncoding {
     /// The column's name.
     pub fn name(&self) -> &str {
         match self {
-            ColumnEncoding::Numeric { name, .. } | ColumnEncoding::Categorical { name, .. } => name,
+            ColumnEncoding::Numeric { name, .. }
+            | ColumnEncoding::Categorical { name, .. }
+            | ColumnEncoding::Text { name, .. } => name,
         }
     }
 
@@ -40,14 +52,27 @@ impl ColumnEncoding {
         match self {
             ColumnEncoding::Numeric { indicator, .. } => 1 + usize::from(*indicator),
             ColumnEncoding::Categorical { levels, .. } => levels.len(),
+            ColumnEncoding::Text { len, .. } => *len,
         }
     }
+
+    /// Whether the column is free text (its inputs are token ids, after every other column's).
+    pub fn is_text(&self) -> bool {
+        matches!(self, ColumnEncoding::Text { .. })
+    }
+}
+
+/// The encodings in input order: every column that is not text, then the text columns, each in column order.
+pub fn input_order(columns: &[ColumnEncoding]) -> impl Iterator<Item = (usize, &ColumnEncoding)> {
+    let (text, other): (Vec<_>, Vec<_>) =
+        columns.iter().enumerate().partition(|(_, c)| c.is_text());
+    other.into_iter().chain(text)
 }
 
 /// The names of a table's encoded features, in input order.
 pub fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
     let mut out = Vec::new();
-    for c in columns {
+    for (_, c) in input_order(columns) {
         match c {
             ColumnEncoding::Numeric {
                 name, indicator, ..
@@ -59,6 +84,9 @@ pub fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
             }
             ColumnEncoding::Categorical { name, levels, .. } => {
                 out.extend(levels.iter().map(|l| format!("{name}={l}")));
+            }
+            ColumnEncoding::Text { name, len, .. } => {
+                out.extend((0..*len).map(|i| format!("{name} token {i}")));
             }
         }
     }

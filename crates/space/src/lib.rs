@@ -100,7 +100,7 @@ pub mod run_dir;
 pub mod spec_data;
 pub mod spec_space;
 
-pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef};
+pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef, TextInput};
 pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Proxy, Strategy, TimeLimit};
 pub use fidelity::Fidelity;
 pub use files::{

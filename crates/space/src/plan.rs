@@ -5,9 +5,9 @@
 //! never reads data files. The plan is stored as `space.toml` ([`SpaceFile`], the same strings as ever) and
 //! rebuilt from it by [`Plan::from_file`] without the data.
 
-use crate::arch::{InputInfo, SpaceDef};
+use crate::arch::{InputInfo, SpaceDef, TextInput};
 use crate::experiment::{
-    BlockKind, Experiment, SpaceFamily, TimeLimit, IMAGE_DEFAULTS, TABLE_DEFAULTS,
+    BlockKind, Experiment, SpaceFamily, TimeLimit, IMAGE_DEFAULTS, TABLE_DEFAULTS, TEXT_DEFAULTS,
 };
 use crate::files::{SpaceFile, ARTIFACT_VERSION};
 use crate::{CandidateFile, Pool};
@@ -28,6 +28,8 @@ pub struct DataFacts {
     pub shape: Option<[usize; 3]>,
     /// Why the columns cannot be image pixels (a column of text or with empty cells), if they cannot.
     pub not_pixels: Option<String>,
+    /// The columns of free text.
+    pub text: Vec<String>,
 }
 
 /// An experiment resolved against its data: what the stages run.
@@ -47,12 +49,13 @@ pub struct Plan {
 
 impl Plan {
     /// Resolves a validated experiment ([`Experiment::validate`]) against its data's `facts`; `table_width`
-    /// gives a table's network inputs after encoding (asked only when the data is a table). The `data`
+    /// gives a table's network inputs after encoding and its text inputs (asked only when the data is a
+    /// table). The `data`
     /// crate's `resolve` validates, reads the data and calls this.
     pub fn resolve(
         mut exp: Experiment,
         facts: &DataFacts,
-        table_width: &dyn Fn() -> usize,
+        table_width: &dyn Fn() -> (usize, Vec<TextInput>),
     ) -> Result<Plan> {
         let source = exp.data.source.to_string();
         let builtin = match &exp.data.source {
@@ -70,27 +73,28 @@ impl Plan {
         let shape: Option<[usize; 3]> = exp.data.shape.as_deref().and_then(|s| s.try_into().ok());
         default_space(&mut exp, shape);
         exp.fill_defaults(
-            if shape.is_some() {
-                IMAGE_DEFAULTS
-            } else {
-                TABLE_DEFAULTS
+            match (shape, facts.text.is_empty()) {
+                (Some(_), _) => IMAGE_DEFAULTS,
+                (None, false) => TEXT_DEFAULTS,
+                (None, true) => TABLE_DEFAULTS,
             },
             facts.rows,
         );
         let s = &exp.search;
         crate::fidelity::check(s.fidelity, s.eta, s.min_epochs, exp.evaluate.epochs)?;
         let def = SpaceDef::from_spec(&exp.space)?;
-        let features = match (shape, &facts.not_pixels) {
+        let (features, text) = match (shape, &facts.not_pixels) {
             (Some(_), Some(why)) => bail!(
                 "{source}: [data] shape: image data must be numbers without empty cells, but {why}"
             ),
-            (Some(_), None) => facts.features,
+            (Some(_), None) => (facts.features, Vec::new()),
             (None, _) => table_width(),
         };
         let input = InputInfo {
             features,
             shape,
             classes: facts.classes.len(),
+            text,
         };
         def.check_input(&input)
             .map_err(|e| anyhow!("{source}: {e}"))?;

@@ -108,6 +108,10 @@ pub struct DataSpec {
     /// `[height, width]` every image of an image folder is resized to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize: Option<Vec<usize>>,
+    /// Columns read as free text whatever they look like (`data::table::looks_like_text` decides for the
+    /// others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<String>,
 }
 
 fn default_label() -> String {
@@ -122,6 +126,7 @@ impl Default for DataSpec {
             shape: None,
             labels: None,
             resize: None,
+            text: Vec::new(),
         }
     }
 }

@@ -160,6 +160,10 @@ fn a_finished_search_resumed_with_a_larger_budget_and_no_config_continues() {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     ok(out, "resumed with --budget 6");
     assert!(err.contains("budget changed from 3 to 6"), "{err}");
+    assert!(
+        !err.contains("time limit"),
+        "only what changed is named: {err}"
+    );
     assert_eq!(candidates(3), before, "the first candidates are kept");
     assert_eq!(tests::result_files(&run).len(), 6);
     let space = std::fs::read_to_string(run.join("space.toml")).unwrap();

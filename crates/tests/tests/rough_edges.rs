@@ -280,12 +280,17 @@ fn decimal_commas_are_numbers_pixels_get_a_shape_hint_and_predict_names_unseen_l
     // With the shape given, no such note.
     let out = nas()
         .current_dir(&d)
-        .args(["space", "--data", "px.csv", "--shape", "1,8,8", "--out", "s3"])
+        .args([
+            "space", "--data", "px.csv", "--shape", "1,8,8", "--out", "s3",
+        ])
         .output()
         .unwrap();
     let err = stderr(&out);
     ok(out, "nas space on pixels with --shape");
-    assert!(err.contains("images 1×8×8") && !err.contains("look like"), "{err}");
+    assert!(
+        err.contains("images 1×8×8") && !err.contains("look like"),
+        "{err}"
+    );
     // A model of the decimal-comma table, asked about a label it never saw.
     let out = nas()
         .current_dir(&d)

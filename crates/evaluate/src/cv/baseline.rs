@@ -1,6 +1,7 @@
 //! Baselines on the run's own folds, to say whether a result is good: the majority class of each training
 //! fold, and a linear model (multinomial logistic regression on the same preprocessed inputs the networks
-//! read). Both take seconds; neither is searched or tuned, so they are a floor, not a competitor.
+//! read; a text column as its normalised bag of tokens, which is what a network's first layer reads of it).
+//! Both take seconds; neither is searched or tuned, so they are a floor, not a competitor.
 
 use super::folds::FoldPlan;
 use anyhow::Result;
@@ -23,9 +24,10 @@ pub fn baselines(plan: &Plan, data: &Dataset) -> Result<BaselineFile> {
         .into_par_iter()
         .map(|f| {
             let ((xt, yt), (xv, yv)) = folds.split(data, f);
-            let width = folds.input(f).features;
+            let input = folds.input(f);
             let majority = majority(&yt, classes);
             let m = metric.score(&vec![majority; yv.len()], &yv, classes);
+            let (xt, width) = sparse(&xt, &input);
             let model = Linear::fit(
                 &xt,
                 &yt,
@@ -33,7 +35,7 @@ pub fn baselines(plan: &Plan, data: &Dataset) -> Result<BaselineFile> {
                 classes,
                 Rng::derive(seed, "baseline", &[f as u64]),
             );
-            let l = metric.score(&model.predict(&xv), &yv, classes);
+            let l = metric.score(&model.predict(&sparse(&xv, &input).0), &yv, classes);
             (m, l)
         })
         .collect();
@@ -66,6 +68,40 @@ fn majority(y: &[u32], classes: usize) -> u32 {
     (0..classes).fold(0, |b, c| if counts[c] > counts[b] { c } else { b }) as u32
 }
 
+/// A row's non-zero inputs as (index, value).
+type Sparse = Vec<(u32, f32)>;
+
+/// The rows of `x` (network inputs described by `input`) as sparse rows over the linear model's inputs, and
+/// their number: the dense inputs as they are, then per text column one input per vocabulary id, the
+/// mean of the text's tokens (each of its `n` known ids counts 1/n).
+fn sparse(x: &[f32], input: &space::InputInfo) -> (Vec<Sparse>, usize) {
+    let dense = input.dense_features();
+    let width = dense + input.text.iter().map(|t| t.vocab).sum::<usize>();
+    let rows = x
+        .chunks(input.features)
+        .map(|row| {
+            let mut out: Sparse = (0..dense)
+                .filter(|&j| row[j] != 0.0)
+                .map(|j| (j as u32, row[j]))
+                .collect();
+            let (mut at, mut base) = (dense, dense);
+            for t in &input.text {
+                let ids: Vec<usize> = row[at..at + t.len]
+                    .iter()
+                    .map(|&v| v as usize)
+                    .filter(|&id| id >= data::text::RESERVED)
+                    .collect();
+                let w = 1.0 / ids.len().max(1) as f32;
+                out.extend(ids.into_iter().map(|id| ((base + id) as u32, w)));
+                at += t.len;
+                base += t.vocab;
+            }
+            out
+        })
+        .collect();
+    (rows, width)
+}
+
 /// Multinomial logistic regression: `classes` outputs of `width` weights and a bias.
 struct Linear {
     width: usize,
@@ -79,7 +115,7 @@ impl Linear {
     /// Trains on rows `x` (`width` each) and labels `y`: mini-batches of 64 in an order drawn from `rng`,
     /// Adam with a cosine-decayed rate from 0.01 and a little weight decay, [`LINEAR_EPOCHS`] epochs or
     /// [`LINEAR_STEPS`] steps, whichever is more.
-    fn fit(x: &[f32], y: &[u32], width: usize, classes: usize, mut rng: Rng) -> Linear {
+    fn fit(x: &[Sparse], y: &[u32], width: usize, classes: usize, mut rng: Rng) -> Linear {
         let mut m = Linear {
             width,
             classes,
@@ -102,12 +138,12 @@ impl Linear {
             for batch in order.chunks(64) {
                 grad.iter_mut().for_each(|g| *g = 0.0);
                 for &r in batch {
-                    let row = &x[r * width..(r + 1) * width];
+                    let row = &x[r];
                     m.softmax(row, &mut probs);
                     probs[y[r] as usize] -= 1.0;
                     for (c, &p) in probs.iter().enumerate() {
                         let g = &mut grad[c * width..(c + 1) * width];
-                        g.iter_mut().zip(row).for_each(|(g, &v)| *g += p * v);
+                        row.iter().for_each(|&(j, v)| g[j as usize] += p * v);
                         grad[classes * width + c] += p;
                     }
                 }
@@ -133,18 +169,18 @@ impl Linear {
     }
 
     /// The class probabilities of one row, into `out`.
-    fn softmax(&self, row: &[f32], out: &mut [f32]) {
+    fn softmax(&self, row: &Sparse, out: &mut [f32]) {
         for (c, o) in out.iter_mut().enumerate() {
             let w = &self.w[c * self.width..(c + 1) * self.width];
-            *o = self.b[c] + w.iter().zip(row).map(|(a, b)| a * b).sum::<f32>();
+            *o = self.b[c] + row.iter().map(|&(j, v)| w[j as usize] * v).sum::<f32>();
         }
         space::metrics::softmax(out);
     }
 
     /// The most probable class of each row of `x`.
-    fn predict(&self, x: &[f32]) -> Vec<u32> {
+    fn predict(&self, x: &[Sparse]) -> Vec<u32> {
         let mut probs = vec![0f32; self.classes];
-        x.chunks(self.width)
+        x.iter()
             .map(|row| {
                 self.softmax(row, &mut probs);
                 space::metrics::argmax(&probs) as u32
@@ -169,7 +205,13 @@ mod tests {
                 }
             }
         }
-        let m = Linear::fit(&x, &y, 2, 2, Rng::derive(1, "t", &[]));
+        let input = space::InputInfo {
+            features: 2,
+            classes: 2,
+            ..Default::default()
+        };
+        let (x, width) = sparse(&x, &input);
+        let m = Linear::fit(&x, &y, width, 2, Rng::derive(1, "t", &[]));
         let hit = m.predict(&x).iter().zip(&y).filter(|(p, t)| p == t).count();
         assert!(hit as f64 / y.len() as f64 > 0.97, "{hit} of {}", y.len());
         assert_eq!(majority(&[1, 1, 0], 2), 1);

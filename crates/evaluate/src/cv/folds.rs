@@ -57,10 +57,11 @@ impl FoldPlan {
     }
 
     /// What fold `f`'s network reads (a table's encoding may have fewer inputs when a level is missing from
-    /// the fold's training rows).
+    /// the fold's training rows; a text column has the fold's own vocabulary and length).
     pub(super) fn input(&self, f: usize) -> InputInfo {
         InputInfo {
             features: self.preps[f].width(),
+            text: self.preps[f].text_inputs(),
             ..self.input.clone()
         }
     }

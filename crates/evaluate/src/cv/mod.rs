@@ -85,9 +85,12 @@ pub(crate) fn fold_scores(pred: &[u32], truth: &[u32], classes: usize) -> Vec<f6
 }
 
 /// Whether a candidate's folds train as one grouped network: on a GPU, unless early stopping (which ends each
-/// fold's training at its own epoch, which a grouped network cannot do).
+/// fold's training at its own epoch, which a grouped network cannot do) or text columns (each fold has its
+/// own vocabulary, so its own embedding tables).
 fn grouped(plan: &Plan, devices: &[Device]) -> bool {
-    devices.first().is_some_and(|d| !d.is_cpu()) && plan.exp().evaluate.patience.is_none()
+    devices.first().is_some_and(|d| !d.is_cpu())
+        && plan.exp().evaluate.patience.is_none()
+        && plan.file.input.text.is_empty()
 }
 
 /// [`cross_validate`], with the folds grouped into one training each (`group`) or not.
@@ -633,7 +636,7 @@ mod tests {
 
     #[test]
     fn divergence_is_recorded_not_fatal() {
-        let (plan, data) = small(|e| e.evaluate.lr = 1e30);
+        let (plan, data) = small(|e| e.evaluate.lr = Some(1e30));
         let r = cross_validate(
             &plan,
             &data,

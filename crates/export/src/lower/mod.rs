@@ -358,6 +358,7 @@ mod tests {
             features,
             shape,
             classes: 3,
+            text: Vec::new(),
         };
         let a = def.parse(arch).unwrap();
         let mut rng = Rng::derive(1, "test", &[]);

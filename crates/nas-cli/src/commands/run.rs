@@ -140,12 +140,18 @@ fn resume(run: &RunDir, a: &RunArgs) -> Result<(Plan, space::Execution)> {
     if (budget, want.search.time) != (plan.budget, plan.time) {
         if !a.quiet {
             let show = |t: Option<space::TimeLimit>| t.map_or("none".into(), |t| t.to_string());
-            eprintln!(
-                "nas: budget changed from {} to {budget}, time limit from {} to {}",
-                plan.budget,
-                show(plan.time),
-                show(want.search.time)
-            );
+            let mut changes = Vec::new();
+            if budget != plan.budget {
+                changes.push(format!("budget changed from {} to {budget}", plan.budget));
+            }
+            if want.search.time != plan.time {
+                changes.push(format!(
+                    "time limit changed from {} to {}",
+                    show(plan.time),
+                    show(want.search.time)
+                ));
+            }
+            eprintln!("nas: {}", changes.join(", "));
         }
         plan.set_limits(budget, want.search.time);
         plan.file.write(run)?;

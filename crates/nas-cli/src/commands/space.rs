@@ -41,7 +41,9 @@ pub(crate) fn make_space(
     let folds = plan.exp().evaluate.folds;
     if !quiet {
         eprintln!("nas: data: {}", describe(&plan.file, &data));
-        let hint = data.looks_like_images().filter(|_| plan.file.input.shape.is_none());
+        let hint = data
+            .looks_like_images()
+            .filter(|_| plan.file.input.shape.is_none());
         if let Some([c, h, w]) = hint {
             eprintln!(
                 "nas: note: the {} columns look like {h}×{w} {} images; searched as a table. To search CNNs over \
@@ -96,6 +98,26 @@ fn describe(sf: &SpaceFile, data: &data::Dataset) -> String {
             cats.len(),
             shown.join(", "),
             if cats.len() > 6 { ", …" } else { "" }
+        );
+    }
+    let text = data.text_columns();
+    if !text.is_empty() {
+        let vocab: Vec<String> = sf
+            .input
+            .text
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} tokens, up to {} per text",
+                    t.vocab - data::text::RESERVED,
+                    t.len
+                )
+            })
+            .collect();
+        s += &format!(
+            "; text: {} ({}; [data] text = [...] names text columns, the others are told by their values)",
+            text.join(", "),
+            vocab.join("; ")
         );
     }
     if missing > 0 {

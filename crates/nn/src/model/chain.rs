@@ -9,10 +9,40 @@ use candle_core::{Result, Tensor, Var};
 use space::arch::ChainSpace;
 use space::{Block, InputInfo, Pool, Rng};
 
-/// A chain block's linear transform: a convolution (with bias) or a dense layer (weight, bias).
+/// A chain block's linear transform: a convolution (with bias), a dense layer (weight, bias), or the first
+/// dense layer over text columns.
 enum Transform {
     Conv(Conv),
     Dense(Var, Var),
+    Text(TextStem),
+}
+
+/// A dense layer whose inputs end in text columns' token ids: the other inputs times a matrix, plus, per
+/// text column, the mean of an embedding table's rows named by its ids (what the matrix would give on the
+/// text's normalised bag of tokens), plus the bias.
+struct TextStem {
+    /// `[dense inputs, width]`, when there are dense inputs.
+    dense: Option<Var>,
+    /// Per text column: its table `[vocab, width]` and its ids' length.
+    tables: Vec<(Var, usize)>,
+    bias: Var,
+}
+
+impl TextStem {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let total: usize = self.tables.iter().map(|t| t.1).sum();
+        let at = x.dim(1)? - total;
+        let mut y = match &self.dense {
+            Some(w) => x.narrow(1, 0, at)?.matmul(w)?,
+            None => Tensor::zeros((x.dim(0)?, self.bias.dim(0)?), x.dtype(), x.device())?,
+        };
+        let mut off = at;
+        for (table, len) in &self.tables {
+            y = (y + ops::bag_mean(table, &x.narrow(1, off, *len)?)?)?;
+            off += len;
+        }
+        y.broadcast_add(&self.bias)
+    }
 }
 
 /// The projection of a residual connection whose widths differ: a 1×1 convolution or a matrix.
@@ -55,7 +85,32 @@ impl ChainBody {
         };
         for (i, b) in blocks.iter().enumerate() {
             let name = format!("block{i}");
+            let mut b = b.clone();
+            let text = i == 0 && !cs.conv && !input.text.is_empty();
+            // Its input is token ids, not features: no residual (as `canonical` says).
+            b.res &= !text;
             let transform = match b.kernel {
+                None if text => {
+                    let dense = input.dense_features();
+                    Transform::Text(TextStem {
+                        dense: match dense {
+                            0 => None,
+                            d => Some(init.weight(format!("{name}.weight"), d, b.width)?),
+                        },
+                        tables: (input.text.iter().enumerate())
+                            .map(|(t, ti)| {
+                                // Rows uniform in ±1: a mean over n ids starts at about 1/√n per entry.
+                                let table = init.param(
+                                    format!("{name}.text{t}"),
+                                    &[ti.vocab, b.width],
+                                    |r| 2.0 * r.uniform() - 1.0,
+                                )?;
+                                Ok((table, ti.len))
+                            })
+                            .collect::<Result<Vec<_>>>()?,
+                        bias: init.zeros(format!("{name}.bias"), b.width)?,
+                    })
+                }
                 Some(k) => Transform::Conv(init.conv(
                     &format!("{name}.conv"),
                     h,
@@ -72,7 +127,7 @@ impl ChainBody {
                 ),
             };
             let proj = match (&transform, b.res && c != b.width) {
-                (_, false) => None,
+                (_, false) | (Transform::Text(_), true) => None,
                 (Transform::Conv(_), true) => Some(Projection::Conv(init.conv(
                     &format!("{name}.proj"),
                     h,
@@ -153,6 +208,7 @@ impl ChainBody {
                     let z = match &l.transform {
                         Transform::Conv(cv) => cv.forward(&x, grp)?,
                         Transform::Dense(w, bias) => ops::dense(&x, w, bias, grp)?,
+                        Transform::Text(stem) => stem.forward(&x)?,
                     };
                     match (&mut l.bn, fuse) {
                         (Some(bn), true) if train => {

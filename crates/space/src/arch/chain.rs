@@ -360,6 +360,10 @@ impl Family for ChainSpace {
     fn canonical(&self, blocks: &Vec<Block>, input: &InputInfo) -> Vec<Block> {
         let [_, mut h, mut w] = input.shape.unwrap_or([1, 1, 1]);
         let mut out = blocks.clone();
+        // The first block over a text's token ids has no residual: its input is ids, not features.
+        if let Some(b) = out.first_mut().filter(|_| !input.text.is_empty()) {
+            b.res = false;
+        }
         for b in out.iter_mut() {
             if b.pool != Pool::None {
                 if h < 2 || w < 2 {
@@ -433,10 +437,18 @@ impl Family for ChainSpace {
             }
             _ => {
                 let mut f = input.features as u64;
-                for b in blocks {
+                for (i, b) in blocks.iter().enumerate() {
                     let u = b.width as u64;
                     params += f * u + u;
                     flops += f * u;
+                    if i == 0 && !input.text.is_empty() {
+                        // Over text, the first block's weights are an embedding table per column (a row
+                        // per vocabulary id) and the dense inputs' matrix; a token id costs `u` adds, counted
+                        // as multiply-accumulates.
+                        let dense = input.dense_features() as u64;
+                        let vocab: u64 = input.text.iter().map(|t| t.vocab as u64).sum();
+                        params += (dense + vocab) * u - f * u;
+                    }
                     if b.bn {
                         params += 2 * u;
                     }

@@ -18,8 +18,9 @@ use crate::spec_space::{SpaceFamily, SpaceSpec};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-/// What the network sees: flattened feature count, optional image shape `[C, H, W]`, class count.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What the network sees: flattened feature count, optional image shape `[C, H, W]`, class count, and the
+/// inputs that are a text's token ids.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputInfo {
     /// Number of feature columns.
@@ -29,6 +30,26 @@ pub struct InputInfo {
     pub shape: Option<[usize; 3]>,
     /// Number of classes.
     pub classes: usize,
+    /// The text columns' token-id inputs, the last of the features, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<TextInput>,
+}
+
+/// One text column's inputs: `len` token ids from a vocabulary of `vocab` ids (reserved ones included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextInput {
+    /// Token ids per row.
+    pub len: usize,
+    /// Ids 0..vocab (0: padding, 1: unknown, then the vocabulary's tokens).
+    pub vocab: usize,
+}
+
+impl InputInfo {
+    /// The inputs before the text columns' token ids (all of them without text).
+    pub fn dense_features(&self) -> usize {
+        self.features - self.text.iter().map(|t| t.len).sum::<usize>()
+    }
 }
 
 /// What a space family provides: the search operations on its own architecture type.
@@ -150,6 +171,9 @@ impl SpaceDef {
 
     /// Checks that the data fits the space (conv needs an image shape).
     pub fn check_input(&self, input: &InputInfo) -> Result<()> {
+        if !input.text.is_empty() && !matches!(self, SpaceDef::Chain(c) if !c.conv) {
+            bail!("[space]: the data has text columns, which only the chain family's dense blocks read (block = \"dense\")");
+        }
         if family!(self, f => f.needs_image()) {
             match &input.shape {
                 None => bail!("[data] shape: this space has convolutions, so the data needs an image shape [channels, height, width]"),
@@ -261,6 +285,7 @@ mod tests {
             features: 64,
             shape: Some([1, 8, 8]),
             classes: 10,
+            text: Vec::new(),
         }
     }
 
@@ -349,6 +374,7 @@ mod tests {
             features: 16,
             shape: Some([1, 4, 4]),
             classes: 3,
+            text: Vec::new(),
         };
         assert_eq!(
             sp.key(&a, &tiny),
