@@ -222,7 +222,7 @@ fn a_time_limit_stops_the_search_cleanly_and_a_new_one_extends_it() {
         &html[..html.len().min(3000)]
     );
     let err = session("3s");
-    assert!(err.contains("time limit from 2s to 3s"), "{err}");
+    assert!(err.contains("time limit changed from 2s to 3s"), "{err}");
     assert!(tests::result_files(&run).len() > first);
     std::fs::remove_dir_all(&d).unwrap();
 }
