@@ -194,7 +194,8 @@ impl Prep {
     pub fn text_inputs(&self) -> Vec<space::TextInput> {
         space::encoding::input_order(&self.columns)
             .filter_map(|(_, e)| match e {
-                ColumnEncoding::Text { vocab, len, .. } => Some(space::TextInput {
+                ColumnEncoding::Text { name, vocab, len } => Some(space::TextInput {
+                    column: name.clone(),
                     len: *len,
                     vocab: vocab.len() + text::RESERVED,
                 }),
@@ -394,6 +395,45 @@ mod tests {
         assert_eq!(
             pa.apply(&a.x, &a.columns, &train),
             pb.apply(&b.x, &b.columns, &train)
+        );
+    }
+
+    #[test]
+    fn a_text_vocabulary_and_length_come_from_the_training_rows_only() {
+        let mut csv = String::from("note,y\n");
+        for i in 0..30 {
+            csv += &format!("\"a quiet day number {i}\",{}\n", i % 2);
+        }
+        csv += "\"unseen words only here here here here here here\",1\n";
+        let d = table(&csv);
+        assert_eq!(d.text_columns(), vec!["note"]);
+        let train: Vec<usize> = (0..30).collect();
+        let p = Prep::fit(&d.x, &d.columns, &train, None);
+        let ColumnEncoding::Text { vocab, len, .. } = &p.columns[0] else {
+            panic!("{:?}", p.columns[0])
+        };
+        assert!(
+            !vocab
+                .iter()
+                .any(|t| t.contains("unseen") || t.contains("here")),
+            "{vocab:?}"
+        );
+        // "a", "a quiet", "quiet", "quiet day", "day", "day number", "number": in every training text.
+        assert_eq!(*len, 7);
+        assert_eq!(
+            p.text_inputs(),
+            vec![space::TextInput {
+                column: "note".into(),
+                len: 7,
+                vocab: vocab.len() + 2
+            }]
+        );
+        // The held-out text's tokens are all unknown: an empty bag.
+        assert_eq!(p.apply(&d.x, &d.columns, &[30]), vec![0.0; 7]);
+        assert_eq!(
+            p.apply(&d.x, &d.columns, &[0])[0],
+            2.0,
+            "the most frequent token first"
         );
     }
 }

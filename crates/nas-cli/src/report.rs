@@ -287,7 +287,7 @@ pub fn render(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<String> {
 table{{border-collapse:collapse;font-size:13px}} th,td{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}} td.a,th.a{{text-align:left;font-family:monospace}}
 th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::after{{content:" ▲"}} th[data-dir=desc]::after{{content:" ▼"}} .best{{background:#eaf6ea}}</style></head><body>
 <h1>nas report: {title}</h1>
-<p>{family} space of {size} architectures · {strategy} search: {evaluated} of budget {budget} evaluated, {why} · {folds}-fold CV, {epochs} epochs · data {data} ({rows} rows, {classes} classes) · seed {seed}</p>
+<p>{family} space of {size} architectures · {strategy} search: {evaluated} of budget {budget} evaluated, {why} · {folds}-fold CV, {epochs} epochs · data {data} ({rows} rows, {classes} classes{text}) · seed {seed}</p>
 <p><b>Selected: c{bid:05}</b> <code>{barch}</code> — CV accuracy {bmean:.4} ± {bstd:.4}, {bparams} parameters, {bflops} multiply-accumulates per sample. {evaluated} evaluated, {ok} ok; {nfront} on the Pareto front.</p>
 {baseline}"#,
         title = esc(&run.root.display().to_string()),
@@ -301,6 +301,16 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         data = esc(&e.data.source.to_string()),
         rows = sf.rows,
         classes = sf.input.classes,
+        text = sf
+            .input
+            .text
+            .iter()
+            .map(|t| format!(
+                "; text column <code>{}</code>: {} tokens",
+                esc(&t.column),
+                t.vocab - 2
+            ))
+            .collect::<String>(),
         seed = e.seed,
         bid = sel.best.id,
         barch = esc(&sel.best.arch),

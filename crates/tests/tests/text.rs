@@ -102,6 +102,10 @@ fn a_text_column_is_detected_searched_with_the_others_and_predicted_from_a_csv()
     let preds = ok(out, "nas predict");
     assert_eq!(preds.lines().count(), 121, "a header and a line per row");
     assert!(err.contains("accuracy"), "{err}");
+    // The report names the text column and its vocabulary.
+    ok(nas().arg("report").arg(&run).output().unwrap(), "nas report");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("text column <code>review</code>: "), "report header");
     // The foreign exports do not carry the tokenizer yet, and say so.
     let out = nas()
         .args(["export", "--format", "onnx"])

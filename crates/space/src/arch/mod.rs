@@ -36,9 +36,11 @@ pub struct InputInfo {
 }
 
 /// One text column's inputs: `len` token ids from a vocabulary of `vocab` ids (reserved ones included).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextInput {
+    /// The column's name.
+    pub column: String,
     /// Token ids per row.
     pub len: usize,
     /// Ids 0..vocab (0: padding, 1: unknown, then the vocabulary's tokens).
