@@ -3,8 +3,8 @@
 For a set of architectures that together use every op the spaces can produce, it runs a one-candidate search
 whose space allows only that architecture's choices, exports the retrained winner in both formats, and checks
 that on 100 rows the ONNX model (onnxruntime, after onnx.checker) and the PyTorch module (strict
-load_state_dict) give nas's logits within 1e-4 and the same classes. A table with gaps and categories is fed
-to both as model.py's encode() makes it from the raw rows that nas predict reads.
+load_state_dict) give nas's logits within 1e-4 and the same classes. A table with gaps and categories, and one
+with a text column, are fed to both as model.py's encode() makes them from the raw rows that nas predict reads.
 Usage: python check_export.py NAS WORKDIR
 """
 import csv
@@ -36,6 +36,10 @@ CASES = [
     ("dense-mixed-table", "mixed", None,
      'block = "dense"\ndepth = [2, 2]\nwidth = [8]\nactivation = ["relu"]\nbatch_norm = [true]\n'
      'residual = [false]\ndropout = [0.0]'),
+    # A text column (an embedding bag in the first block) beside a number column with gaps.
+    ("dense-text-bag", "text", None,
+     'block = "dense"\ndepth = [2, 2]\nwidth = [8]\nactivation = ["relu"]\nbatch_norm = [true]\n'
+     'residual = [true]\ndropout = [0.0]'),
     ("dense-silu-on-image", "image", "3,7,7",
      'block = "dense"\ndepth = [2, 2]\nwidth = [12]\nactivation = ["silu"]\nbatch_norm = [true]\n'
      'residual = [true]\ndropout = [0.0]'),
@@ -101,6 +105,26 @@ def make_data():
         w.writerow(head + ["label"])
         w.writerows(row + [f"class{lab}"] for row, lab in zip(cells[6:], y[6:]))
     paths["mixed"] = (path, [dict(zip(head, row)) for row in cells[:ROWS]])
+    # Reviews of two kinds, with punctuation, quotes, capitals, an accent and an empty one; and a number.
+    good = ["Lovely", "great", "superb,", "charming", "\"warm\"", "café"]
+    bad = ["dull", "awful", "tedious!", "clumsy", "boring", "cold"]
+    filler = ["the", "story", "was", "and", "a", "film", "with", "cast", "ending"]
+    cells, y = [], []
+    for i in range(n):
+        words = good if i % 2 == 0 else bad
+        k = int(rng.integers(3, 12))
+        text = " ".join(f"{filler[int(rng.integers(9))]} {words[int(rng.integers(6))]}" for _ in range(k))
+        cells.append([text if i % 17 else "", "" if i % 5 == 0 else f"{rng.normal():.4f}"])
+        y.append(i % 2)
+    path = os.path.join(WORK, "text.csv")
+    head = ["review", "n"]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head + ["label"])
+        w.writerows(row + [f"class{lab}"] for row, lab in zip(cells[6:], y[6:]))
+    rows = [dict(zip(head, row)) for row in cells[:ROWS]]
+    rows[1]["review"] = "words never seen, and the story"
+    paths["text"] = (path, rows)
     return paths
 
 
@@ -134,7 +158,7 @@ def main():
         nas("export", f"{d}/run", "--format", "pytorch", "--out", f"{d}/torch")
         nas("export", f"{d}/run", "--out", f"{d}/native")
         rows = os.path.join(d, "rows.csv")
-        if kind == "mixed":
+        if kind in ("mixed", "text"):
             with open(rows, "w", newline="") as fh:
                 w = csv.DictWriter(fh, fieldnames=list(x[0]))
                 w.writeheader()
@@ -148,7 +172,7 @@ def main():
         our_class = [r[1] for r in out[1:]]
         sys.path.insert(0, f"{d}/torch")
         import model as torch_model  # noqa: E402  (each case's own model.py)
-        if kind == "mixed":
+        if kind in ("mixed", "text"):
             xs = torch_model.encode(x).numpy()
         else:
             xs = np.loadtxt(rows, delimiter=",", skiprows=1, dtype=np.float32)
@@ -183,7 +207,7 @@ def main():
             if not ok:
                 failures.append(f"{name} {fmt}")
     needed = {"Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Tanh", "Sigmoid", "MaxPool",
-              "AveragePool", "Add", "GlobalAveragePool", "ConstantOfShape", "Transpose",
+              "AveragePool", "Add", "GlobalAveragePool", "ConstantOfShape", "Transpose", "Gather", "Einsum",
               "none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
     if needed - seen_ops:
         failures.append(f"ops never exercised: {sorted(needed - seen_ops)}")

@@ -149,13 +149,6 @@ pub fn write_format(
         std::fs::create_dir_all(d).map_err(|e| anyhow!("{}: cannot create: {e}", d.display()))
     };
     let file = &loaded.file;
-    if format != ExportFormat::Native && !file.input.text.is_empty() {
-        bail!(
-            "{}: the model reads text columns, which the {} export does not carry yet (its tokenizer and vocabulary); `nas predict` and the native export do",
-            model_dir.display(),
-            format.name()
-        );
-    }
     Ok(match format {
         ExportFormat::Native => {
             folder(out)?;

@@ -1,4 +1,5 @@
 import math
+import re
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,7 @@ class Block(nn.Module):
     (same padding) or a linear layer, batch norm, activation, residual add (with a 1×1 convolution or linear
     projection when the width changes), 2×2 pooling (when the input is at least 2×2), dropout."""
 
-    def __init__(self, spec, cin, height, width):
+    def __init__(self, spec, cin, height, width, text=()):
         super().__init__()
         first, act, *flags = spec.split("-")
         self.is_conv = first.startswith("conv")
@@ -33,7 +34,11 @@ class Block(nn.Module):
         if "bn" in flags:
             self.bn = nn.BatchNorm2d(out) if self.is_conv else nn.BatchNorm1d(out)
         self.act = ACTIVATIONS[act]()
-        self.res = "res" in flags
+        # Over text columns (the first block only): an embedding table per column, whose rows named by a text's
+        # token ids are averaged into the output (ids 0 and 1, padding and unknown, left out); no residual.
+        self.text = nn.ModuleList(nn.Embedding(t["vocab"], out) for t in text)
+        self.text_lens = [t["len"] for t in text]
+        self.res = "res" in flags and not text
         self.proj = None
         if self.res and cin != out:
             self.proj = nn.Conv2d(cin, out, 1, bias=False) if self.is_conv else nn.Linear(cin, out, bias=False)
@@ -46,6 +51,13 @@ class Block(nn.Module):
 
     def forward(self, x):
         y = self.conv(x) if self.is_conv else self.fc(x)
+        at = x.shape[1] - sum(self.text_lens)
+        for emb, n in zip(self.text, self.text_lens):
+            ids = x[:, at:at + n].long()
+            known = (ids >= 2).to(y.dtype)
+            weights = known / known.sum(1, keepdim=True).clamp(min=1.0)
+            y = y + torch.einsum("nl,nlw->nw", weights, emb(ids))
+            at += n
         if self.bn is not None:
             y = self.bn(y)
         y = self.act(y)
@@ -58,21 +70,48 @@ class Block(nn.Module):
         return y
 
 
+def tokens(text):
+    """nas's tokens of a text: the words of the lower-cased text (runs of letters and digits), each followed by
+    its pair with the next word."""
+    words = re.findall(r"[^\W_]+", text.lower())
+    out = []
+    for i, w in enumerate(words):
+        out.append(w)
+        if i + 1 < len(words):
+            out.append(w + " " + words[i + 1])
+    return out
+
+
+_INDEX = {}
+
+
+def text_ids(col, text):
+    """A text's `len` inputs: the ids of its tokens in the vocabulary (token i is id i + 2), in order, cut at
+    `len`, then zeros."""
+    index = _INDEX.setdefault(col["name"], {t: i + 2 for i, t in enumerate(col["vocab"])})
+    ids = [index[t] for t in tokens(text) if t in index][: col["len"]]
+    return [float(i) for i in ids] + [0.0] * (col["len"] - len(ids))
+
+
 def encode(rows):
     """A table's raw rows as the network's input [N, len(FEATURES)], encoded as nas encodes them: `rows` is a
     list of dicts, column name -> the cell as in the CSV (text or a number; None, "" or NaN when missing).
     A number fills a missing cell with the training mean, followed by an "is missing" input when the column
     had gaps in training; a category is one-hot over the training levels (a missing cell counts as the most
-    frequent level, a level never seen in training is all zeros)."""
+    frequent level, a level never seen in training is all zeros); a text column is its token ids (see
+    text_ids; a missing text is all zeros), after every other column."""
     out = []
+    order = [c for c in COLUMNS if c["kind"] != "text"] + [c for c in COLUMNS if c["kind"] == "text"]
     for row in rows:
         f = []
-        for col in COLUMNS:
+        for col in order:
             v = row[col["name"]]
             if isinstance(v, str):
                 v = v.strip()
             missing = v is None or v == "" or (isinstance(v, float) and math.isnan(v))
-            if col["kind"] == "numeric":
+            if col["kind"] == "text":
+                f.extend(text_ids(col, "" if missing else str(v)))
+            elif col["kind"] == "numeric":
                 f.append(col["fill"] if missing else float(v))
                 if col["indicator"]:
                     f.append(1.0 if missing else 0.0)
@@ -173,8 +212,8 @@ class Net(nn.Module):
             self.image = len(input_shape) == 3
             c, h, w = input_shape if self.conv else (math.prod(input_shape), 1, 1)
             blocks = []
-            for spec in specs:
-                blocks.append(Block(spec, c, h, w))
+            for i, spec in enumerate(specs):
+                blocks.append(Block(spec, c, h, w, TEXT if i == 0 else ()))
                 if blocks[-1].pool is not None:
                     h, w = h // 2, w // 2
                 c = blocks[-1].out

@@ -99,6 +99,8 @@ pub mod attribute_type {
     pub const FLOAT: i32 = 1;
     /// `INT`.
     pub const INT: i32 = 2;
+    /// `STRING`.
+    pub const STRING: i32 = 3;
     /// `TENSOR`.
     pub const TENSOR: i32 = 4;
     /// `INTS`.
@@ -120,6 +122,9 @@ pub struct AttributeProto {
     /// Field 3.
     #[prost(int64, tag = "3")]
     pub i: i64,
+    /// Field 4.
+    #[prost(bytes = "vec", tag = "4")]
+    pub s: Vec<u8>,
     /// Field 5.
     #[prost(message, optional, tag = "5")]
     pub t: Option<TensorProto>,
@@ -132,6 +137,8 @@ pub struct AttributeProto {
 pub mod data_type {
     /// `FLOAT`.
     pub const FLOAT: i32 = 1;
+    /// `INT64`.
+    pub const INT64: i32 = 7;
 }
 
 /// `TensorProto`.

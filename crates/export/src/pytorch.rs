@@ -114,6 +114,8 @@ FEATURES = {features}
 COLUMNS = {columns}
 # Cell family: the network around the cell.
 CELL = {cell}
+# Tables with text columns: each one's token ids (the last inputs, in order): `len` ids from `vocab` ids.
+TEXT = {text}
 
 {BODY}"#,
         id = file.id,
@@ -121,6 +123,20 @@ CELL = {cell}
         arch = py_str(&file.arch),
         family = py_str(family),
         class_names = py_list(file.class_names.iter().cloned()),
+        text = format!(
+            "[{}]",
+            file.input
+                .text
+                .iter()
+                .map(|t| format!(
+                    "{{\"column\": {}, \"len\": {}, \"vocab\": {}}}",
+                    py_str(&t.column),
+                    t.len,
+                    t.vocab
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     ))
 }
 

@@ -1,7 +1,8 @@
 //! The `chain` family in ONNX: each block's convolution or dense layer, batch norm, activation, residual
 //! add and pooling, then the head, reading our tensors under their PyTorch names.
 
-use super::{int, ints, Walk};
+use super::{int, ints, string, Walk};
+use crate::onnx_proto::data_type;
 use anyhow::{bail, Result};
 use space::arch::ChainSpace;
 use space::{Block, InputInfo, Pool};
@@ -27,7 +28,9 @@ pub(super) fn lower(
     }
     for (i, b) in blocks.iter().enumerate() {
         let (ours, torch) = (format!("block{i}"), format!("blocks.{i}"));
+        let text = i == 0 && !cs.conv && !input.text.is_empty();
         let mut y = match b.kernel {
+            None if text => text_stem(g, input, b.width, &x)?,
             Some(k) => g.conv(
                 &x,
                 &format!("{ours}.conv"),
@@ -50,7 +53,7 @@ pub(super) fn lower(
             y = g.bn(&y, &format!("{ours}.bn"), &format!("{torch}.bn"), b.width)?;
         }
         y = g.act(&y, b.act);
-        if b.res {
+        if b.res && !text {
             let skip = match (c != b.width, b.kernel) {
                 (false, _) => x.clone(),
                 (true, Some(_)) => g.conv(
@@ -105,4 +108,60 @@ pub(super) fn lower(
         Some(&rows),
     )?;
     Ok(x)
+}
+
+/// The first dense block's transform over text columns (see `nn::model::chain`'s `TextStem`): the dense
+/// inputs' matrix as a linear layer over every input (zero rows for the text slots, so PyTorch's module is a
+/// plain `nn.Linear`), plus per text column the mean of its embedding table's rows named by its ids other
+/// than 0 and 1. Each text's ids are picked out of the input by a selection matrix (no integer tensors).
+fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<String> {
+    let (features, dense) = (input.features, input.dense_features());
+    let mut full = vec![0f32; features * width];
+    if dense > 0 {
+        full[..dense * width].copy_from_slice(g.take("block0.weight", &[dense, width])?);
+    }
+    let bias = g.take("block0.bias", &[width])?.to_vec();
+    let mut t = vec![0f32; full.len()];
+    for o in 0..width {
+        for f in 0..features {
+            t[o * features + f] = full[f * width + o];
+        }
+    }
+    let wn = g.param("blocks.0.fc.weight".into(), vec![width, features], t);
+    let bn = g.param("blocks.0.fc.bias".into(), vec![width], bias);
+    let mut y = g.node("Gemm", &[x, &wn, &bn], vec![int("transB", 1)]);
+    let (one_half, one) = (g.constant(1.5), g.constant(1.0));
+    let mut at = dense;
+    for (k, ti) in input.text.iter().enumerate() {
+        let table = g
+            .take(&format!("block0.text{k}"), &[ti.vocab, width])?
+            .to_vec();
+        let tn = g.param(
+            format!("blocks.0.text.{k}.weight"),
+            vec![ti.vocab, width],
+            table,
+        );
+        let mut pick = vec![0f32; features * ti.len];
+        for l in 0..ti.len {
+            pick[(at + l) * ti.len + l] = 1.0;
+        }
+        let pn = g.tensor_constant(&[features, ti.len], pick);
+        let ids = g.node("MatMul", &[x, &pn], vec![]);
+        let idx = g.node("Cast", &[&ids], vec![int("to", data_type::INT64 as i64)]);
+        let rows = g.node("Gather", &[&tn, &idx], vec![int("axis", 0)]);
+        let known = g.node("Greater", &[&ids, &one_half], vec![]);
+        let mask = g.node("Cast", &[&known], vec![int("to", data_type::FLOAT as i64)]);
+        let ones = g.tensor_constant(&[ti.len, 1], vec![1.0; ti.len]);
+        let count = g.node("MatMul", &[&mask, &ones], vec![]);
+        let count = g.node("Max", &[&count, &one], vec![]);
+        let w = g.node("Div", &[&mask, &count], vec![]);
+        let bag = g.node(
+            "Einsum",
+            &[&w, &rows],
+            vec![string("equation", "nl,nlw->nw")],
+        );
+        y = g.node("Add", &[&y, &bag], vec![]);
+        at += ti.len;
+    }
+    Ok(y)
 }

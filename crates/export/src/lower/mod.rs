@@ -62,6 +62,15 @@ fn int(name: &str, v: i64) -> AttributeProto {
     }
 }
 
+fn string(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::STRING,
+        s: v.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
 fn float(name: &str, v: f32) -> AttributeProto {
     AttributeProto {
         name: name.into(),
@@ -104,8 +113,13 @@ impl Walk<'_> {
     }
 
     fn constant(&mut self, v: f32) -> String {
+        self.tensor_constant(&[], vec![v])
+    }
+
+    /// An ONNX-only float constant of `dims` (not a parameter: PyTorch's module does not hold it).
+    fn tensor_constant(&mut self, dims: &[usize], data: Vec<f32>) -> String {
         let name = format!("const{}", self.out.constants.len());
-        self.out.constants.push(tensor(&name, &[], vec![v]));
+        self.out.constants.push(tensor(&name, dims, data));
         name
     }
 
