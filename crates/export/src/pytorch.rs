@@ -93,6 +93,17 @@ pub(crate) fn model_py(file: &ModelFile, def: &SpaceDef) -> Result<String> {
             py_columns(&file.columns),
         ),
     };
+    let text: Vec<String> = (file.input.text.iter())
+        .map(|t| {
+            format!(
+                "{{\"column\": {}, \"len\": {}, \"vocab\": {}}}",
+                py_str(&t.column),
+                t.len,
+                t.vocab
+            )
+        })
+        .collect();
+    let text = format!("[{}]", text.join(", "));
     Ok(format!(
         r#""""Candidate c{id:05} found by nas, as a PyTorch module (written by `nas export --format pytorch`).
 
@@ -123,20 +134,6 @@ TEXT = {text}
         arch = py_str(&file.arch),
         family = py_str(family),
         class_names = py_list(file.class_names.iter().cloned()),
-        text = format!(
-            "[{}]",
-            file.input
-                .text
-                .iter()
-                .map(|t| format!(
-                    "{{\"column\": {}, \"len\": {}, \"vocab\": {}}}",
-                    py_str(&t.column),
-                    t.len,
-                    t.vocab
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     ))
 }
 
