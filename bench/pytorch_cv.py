@@ -6,7 +6,8 @@ one JSON line: samples/s and the mean held-out accuracy.
 
 Input: a CSV written by the Rust side: columns fold, label, then the features (channel-first image pixels).
 Arguments: CSV ARCH FAMILY SHAPE CELL EPOCHS BATCH LR WD REPEATS [PART/PARTS]
-  SHAPE: C,H,W or F; CELL: channels,cells_per_stage,stages or -.
+  SHAPE: C,H,W or F, or text:LEN:VOCAB (the features are one text's token ids, not standardised);
+  CELL: channels,cells_per_stage,stages or -.
   PART/PARTS (e.g. 0/2): train only the folds f with f % PARTS == PART, on one thread (the per-core set-up);
   without it, every fold one after another with torch's default threads.
 """
@@ -31,8 +32,8 @@ def load(path):
     return fold, y, x
 
 
-def net_class():
-    ns = {"ARCH": "", "FAMILY": "chain", "INPUT_SHAPE": (1,), "CLASSES": [], "CELL": None}
+def net_class(text=()):
+    ns = {"ARCH": "", "FAMILY": "chain", "INPUT_SHAPE": (1,), "CLASSES": [], "CELL": None, "TEXT": list(text)}
     with open(MODEL_PY) as f:
         exec(compile(f.read(), MODEL_PY, "exec"), ns)
     return ns["Net"]
@@ -41,13 +42,19 @@ def net_class():
 def main():
     path, arch, family, shape, cell, epochs, batch, lr, wd, repeats = sys.argv[1:11]
     part = sys.argv[11] if len(sys.argv) > 11 else None
-    shape = tuple(int(v) for v in shape.split(","))
+    text = ()
+    if shape.startswith("text:"):
+        _, n, vocab = shape.split(":")
+        text = ({"column": "text", "len": int(n), "vocab": int(vocab)},)
+        shape = (int(n),)
+    else:
+        shape = tuple(int(v) for v in shape.split(","))
     cell = None if cell == "-" else dict(zip(["channels", "cells_per_stage", "stages"], map(int, cell.split(","))))
     epochs, batch, lr, wd, repeats = int(epochs), int(batch), float(lr), float(wd), int(repeats)
     if part is not None:
         torch.set_num_threads(1)
         me, parts = map(int, part.split("/"))
-    Net = net_class()
+    Net = net_class(text)
     fold, y, x = load(path)
     k = int(fold.max()) + 1
     classes = int(y.max()) + 1
@@ -62,6 +69,8 @@ def main():
             xt, yt, xv, yv = x[tr], y[tr], x[va], y[va]
             mu, sd = xt.mean(0), xt.std(0, unbiased=False)
             sd[sd < 1e-6] = 1.0
+            if text:
+                mu, sd = torch.zeros_like(mu), torch.ones_like(sd)
             xt, xv = ((xt - mu) / sd).reshape(-1, *shape), ((xv - mu) / sd).reshape(-1, *shape)
             m = Net(arch, family, shape, classes, cell)
             opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=wd)

@@ -40,6 +40,10 @@ CASES = [
     ("dense-text-bag", "text", None,
      'block = "dense"\ndepth = [2, 2]\nwidth = [8]\nactivation = ["relu"]\nbatch_norm = [true]\n'
      'residual = [true]\ndropout = [0.0]'),
+    # Text alone: the first block is its embedding bag and a bias.
+    ("dense-text-only", "textonly", None,
+     'block = "dense"\ndepth = [1, 1]\nwidth = [8]\nactivation = ["silu"]\nbatch_norm = [false]\n'
+     'residual = [false]\ndropout = [0.0]'),
     ("dense-silu-on-image", "image", "3,7,7",
      'block = "dense"\ndepth = [2, 2]\nwidth = [12]\nactivation = ["silu"]\nbatch_norm = [true]\n'
      'residual = [true]\ndropout = [0.0]'),
@@ -125,6 +129,12 @@ def make_data():
     rows = [dict(zip(head, row)) for row in cells[:ROWS]]
     rows[1]["review"] = "words never seen, and the story"
     paths["text"] = (path, rows)
+    path = os.path.join(WORK, "textonly.csv")
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["review", "label"])
+        w.writerows([row[0], f"class{lab}"] for row, lab in zip(cells[6:], y[6:]))
+    paths["textonly"] = (path, [{"review": r["review"]} for r in rows])
     return paths
 
 
@@ -158,7 +168,7 @@ def main():
         nas("export", f"{d}/run", "--format", "pytorch", "--out", f"{d}/torch")
         nas("export", f"{d}/run", "--out", f"{d}/native")
         rows = os.path.join(d, "rows.csv")
-        if kind in ("mixed", "text"):
+        if kind in ("mixed", "text", "textonly"):
             with open(rows, "w", newline="") as fh:
                 w = csv.DictWriter(fh, fieldnames=list(x[0]))
                 w.writeheader()
@@ -172,7 +182,7 @@ def main():
         our_class = [r[1] for r in out[1:]]
         sys.path.insert(0, f"{d}/torch")
         import model as torch_model  # noqa: E402  (each case's own model.py)
-        if kind in ("mixed", "text"):
+        if kind in ("mixed", "text", "textonly"):
             xs = torch_model.encode(x).numpy()
         else:
             xs = np.loadtxt(rows, delimiter=",", skiprows=1, dtype=np.float32)

@@ -7,7 +7,9 @@
 //! digits (an MLP and a small CNN): 2 candidates, `--epochs` (default 5). At image scale, 1 candidate and 1 epoch:
 //! 10,000 28×28×1 images (`--fashion` fashion10k.csv.gz, else a generated set of that size) with the
 //! reference CNN of fashion10k's README, a 5×5 variant, and one with batch norm and residual blocks; 4,000
-//! generated 32×32×3 images with a CNN and a NAS-Bench-201 cell network. Both sides
+//! generated 32×32×3 images with a CNN and a NAS-Bench-201 cell network; 8,000 texts (`--text` a CSV with
+//! `text` and `novel` columns, e.g. austen, else generated ones) with a bag of words and pairs into one
+//! 64-wide block, 2 epochs. Both sides
 //! build the network from the same architecture string (PyTorch through the module `nas export --format pytorch`
 //! writes). PyTorch runs two ways: the folds one after another with all cores, and one single-thread process
 //! per core (each a share of the folds; its training time is the slowest process's). Printed per workload, in
@@ -31,6 +33,9 @@ enum Data {
     Image28,
     /// 4,000 generated 32×32×3 images ([`synthetic`]).
     Image32,
+    /// 8,000 texts: `--text CSV` (a `text` and a `label` column, e.g. austen) or a generated set
+    /// ([`synthetic_text`]).
+    Text,
 }
 
 struct Workload {
@@ -43,7 +48,7 @@ struct Workload {
 
 const CHAIN_CONV: &str = "family = \"chain\"\nblock = \"conv\"\ndepth = [1, 4]\nwidth = [8, 16, 32, 64]\nkernel = [3, 5]\nactivation = [\"relu\", \"silu\"]\npool = [\"none\", \"max\", \"avg\"]\nbatch_norm = [false, true]\ndropout = [0.0]\nresidual = [false, true]\n";
 
-const MODELS: [Workload; 7] = [
+const MODELS: [Workload; 8] = [
     Workload {
         name: "digits MLP 64-128-128-10",
         arch: "fc128-relu/fc128-relu",
@@ -79,6 +84,12 @@ const MODELS: [Workload; 7] = [
         arch: "conv32x3-relu-maxpool/conv64x3-relu-maxpool",
         space: CHAIN_CONV,
         data: Data::Image32,
+    },
+    Workload {
+        name: "text bag of words+pairs → fc64 (vocabulary 20,000)",
+        arch: "fc64-relu",
+        space: "family = \"chain\"\nblock = \"dense\"\ndepth = [1, 1]\nwidth = [64]\nactivation = [\"relu\"]\nbatch_norm = [false]\ndropout = [0.0]\nresidual = [false]\n",
+        data: Data::Text,
     },
     Workload {
         name: "32×32×3 NB201 cell (8 ch, 3 stages)",
@@ -185,12 +196,37 @@ fn synthetic(dir: &Path, [c, h, w]: [usize; 3], rows: usize) -> Result<PathBuf> 
     Ok(path)
 }
 
-/// The workload's experiment; `fashion`: the fashion10k CSV, when given.
+/// 8,000 generated texts of 40–80 words in 6 classes (stream `(seed 1, "bench", [6])`): words drawn from a
+/// 5,000-word vocabulary, a third of them from a class's own 300, so that pairs and words both matter. Written
+/// once as a CSV (`text`, `label`) under `dir`. (Training speed depends on the sizes, not on the words.)
+fn synthetic_text(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("synthetic-text.csv");
+    if path.exists() {
+        return Ok(path);
+    }
+    let mut rng = space::Rng::derive(1, "bench", &[6]);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    writeln!(out, "text,label")?;
+    for r in 0..8000 {
+        let class = r % 6;
+        let n = 40 + rng.below(41);
+        let words: Vec<String> = (0..n)
+            .map(|_| match rng.uniform() < 1.0 / 3.0 {
+                true => format!("w{}", 5000 + class * 300 + rng.below(300)),
+                false => format!("w{}", rng.below(5000)),
+            })
+            .collect();
+        writeln!(out, "{},c{class}", words.join(" "))?;
+    }
+    Ok(path)
+}
+
+/// The workload's experiment; `fashion`: the fashion10k CSV, `text`: a text CSV, when given.
 fn experiment(
     w: &Workload,
     epochs: usize,
     dir: &Path,
-    fashion: Option<&Path>,
+    (fashion, text_csv): (Option<&Path>, Option<&Path>),
 ) -> Result<Experiment> {
     let section = |source: PathBuf, shape: [usize; 3]| {
         format!(
@@ -208,9 +244,20 @@ fn experiment(
             [1, 28, 28],
         ),
         Data::Image32 => section(synthetic(dir, [3, 32, 32], 4000)?, [3, 32, 32]),
+        Data::Text => {
+            let source = match text_csv {
+                Some(t) => t.to_path_buf(),
+                None => synthetic_text(dir)?,
+            };
+            let label = if text_csv.is_some() { "novel" } else { "label" };
+            format!(
+                "[data]\nsource = \"{}\"\nlabel = \"{label}\"\ntext = [\"text\"]\n",
+                source.display()
+            )
+        }
     };
     let text = format!(
-        "seed = 1\n{data}[space]\n{}[evaluate]\nfolds = {FOLDS}\nepochs = {epochs}\nbatch_size = 64\nlr = 0.003\nweight_decay = 0.0001\n",
+        "seed = 1\n{data}[space]\n{}[evaluate]\nfolds = {FOLDS}\nepochs = {epochs}\nbatch_size = 64\nweight_decay = 0.0001\n",
         w.space
     );
     Ok(toml::from_str(&text)?)
@@ -258,15 +305,24 @@ fn ours(
     Ok((wall, rs.into_iter().map(|r| r.fold_scores).collect()))
 }
 
-/// Writes fold, label and channel-first features for the PyTorch script.
+/// Writes fold, label and channel-first features for the PyTorch script (a text's token ids, encoded with a
+/// vocabulary fitted on all rows).
 fn write_csv(path: &std::path::Path, data: &data::Dataset, folds: &[usize]) -> Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let all: Vec<usize> = (0..data.rows()).collect();
+    let (x, features) = match data.text_columns().is_empty() {
+        true => (data.x.clone(), data.features),
+        false => {
+            let p = data::prep::Prep::fit(&data.x, &data.columns, &all, None);
+            (p.apply(&data.x, &data.columns, &all), p.width())
+        }
+    };
     write!(f, "fold,label")?;
-    for j in 0..data.features {
+    for j in 0..features {
         write!(f, ",x{j}")?;
     }
     writeln!(f)?;
-    for (r, row) in data.x.chunks(data.features).enumerate() {
+    for (r, row) in x.chunks(features).enumerate() {
         write!(f, "{},{}", folds[r], data.y[r])?;
         for v in row {
             write!(f, ",{v}")?;
@@ -292,9 +348,10 @@ impl Torch {
         epochs: usize,
         candidates: usize,
     ) -> Torch {
-        let shape = match sf.input.shape {
-            Some([c, h, w]) => format!("{c},{h},{w}"),
-            None => sf.input.features.to_string(),
+        let shape = match (sf.input.shape, sf.input.text.first()) {
+            (Some([c, h, w]), _) => format!("{c},{h},{w}"),
+            (None, Some(t)) => format!("text:{}:{}", t.len, t.vocab),
+            (None, None) => sf.input.features.to_string(),
         };
         let cell = match def {
             space::SpaceDef::Cell(c) => {
@@ -311,7 +368,8 @@ impl Torch {
             cell,
         ];
         args.extend([epochs, 64].map(|v| v.to_string()));
-        args.extend(["0.003", "0.0001"].map(String::from));
+        let lr = sf.experiment.evaluate.lr.unwrap_or(0.003);
+        args.extend([lr.to_string(), "0.0001".into()]);
         args.push(candidates.to_string());
         Torch {
             python: python.into(),
@@ -378,6 +436,7 @@ fn main() -> Result<()> {
     let mut epochs = 5usize;
     let mut only = String::new();
     let mut fashion: Option<PathBuf> = None;
+    let mut text: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -385,8 +444,9 @@ fn main() -> Result<()> {
             "--epochs" => epochs = args.next().context("--epochs N")?.parse()?,
             "--only" => only = args.next().context("--only TEXT")?,
             "--fashion" => fashion = Some(args.next().context("--fashion CSV")?.into()),
+            "--text" => text = Some(args.next().context("--text CSV")?.into()),
             other => bail!(
-                "unknown argument {other} (expected --python PATH, --epochs N, --only TEXT, --fashion CSV)"
+                "unknown argument {other} (expected --python PATH, --epochs N, --only TEXT, --fashion CSV, --text CSV)"
             ),
         }
     }
@@ -396,7 +456,7 @@ fn main() -> Result<()> {
     let peak = matmul_gflops(cores);
     evaluate::init_threads();
     println!("machine: {cores} cores; f32 matmul 512³ peak {peak1:.1} GFLOP/s on 1 core, {peak:.1} GFLOP/s on {cores}");
-    println!("workloads: candidates × {FOLDS} folds, batch 64, AdamW (lr 0.003, wd 1e-4); digits: 2 candidates × {epochs} epochs; image scale: 1 candidate × 1 epoch\n");
+    println!("workloads: candidates × {FOLDS} folds, batch 64, AdamW (wd 1e-4, lr the data kind's default: 0.003, text 0.02); digits: 2 candidates × {epochs} epochs; image scale: 1 candidate × 1 epoch; text: 1 candidate × 2 epochs\n");
     println!(
         "| workload | PyTorch in sequence | PyTorch per-core processes | ours one-by-one | ours parallel | ours parallel / faster PyTorch | ours GFLOP/s (% of peak) |"
     );
@@ -408,9 +468,11 @@ fn main() -> Result<()> {
     for w in MODELS.iter().filter(|w| w.name.contains(only.as_str())) {
         let (candidates, epochs) = match w.data {
             Data::Digits => (2, epochs),
+            Data::Text => (1, 2),
             _ => (1, 1),
         };
-        let (plan, data) = data::resolve(experiment(w, epochs, &dir, fashion.as_deref())?)?;
+        let sources = (fashion.as_deref(), text.as_deref());
+        let (plan, data) = data::resolve(experiment(w, epochs, &dir, sources)?)?;
         let (sf, def) = (&plan.file, &plan.def);
         let folds = nn::train::stratified_folds(&data.y, FOLDS, sf.experiment.seed);
         let rows_trained: usize = (0..FOLDS)

@@ -28,14 +28,19 @@ class Block(nn.Module):
             self.conv = nn.Conv2d(cin, out, k, padding=k // 2)
         else:
             out = int(first[len("fc"):])
-            self.fc = nn.Linear(cin, out)
+            dense = cin - sum(t["len"] for t in text)
+            # Over text columns without other inputs, the layer is its bias alone.
+            self.fc = nn.Linear(dense, out) if dense or not text else None
+            if self.fc is None:
+                self.bias = nn.Parameter(torch.zeros(out))
         self.out = out
         self.bn = None
         if "bn" in flags:
             self.bn = nn.BatchNorm2d(out) if self.is_conv else nn.BatchNorm1d(out)
         self.act = ACTIVATIONS[act]()
-        # Over text columns (the first block only): an embedding table per column, whose rows named by a text's
-        # token ids are averaged into the output (ids 0 and 1, padding and unknown, left out); no residual.
+        # Over text columns (the first block only, whose linear layer reads the other inputs): an embedding
+        # table per column, whose rows named by a text's token ids are averaged into the output (ids 0 and 1,
+        # padding and unknown, left out); no residual.
         self.text = nn.ModuleList(nn.Embedding(t["vocab"], out) for t in text)
         self.text_lens = [t["len"] for t in text]
         self.res = "res" in flags and not text
@@ -50,8 +55,11 @@ class Block(nn.Module):
         self.drop = nn.Dropout(drops[0]) if drops else None
 
     def forward(self, x):
-        y = self.conv(x) if self.is_conv else self.fc(x)
         at = x.shape[1] - sum(self.text_lens)
+        if self.is_conv:
+            y = self.conv(x)
+        else:
+            y = self.fc(x[:, :at]) if self.fc is not None else self.bias.expand(x.shape[0], -1)
         for emb, n in zip(self.text, self.text_lens):
             ids = x[:, at:at + n].long()
             known = (ids >= 2).to(y.dtype)

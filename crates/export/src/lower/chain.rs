@@ -111,25 +111,35 @@ pub(super) fn lower(
 }
 
 /// The first dense block's transform over text columns (see `nn::model::chain`'s `TextStem`): the dense
-/// inputs' matrix as a linear layer over every input (zero rows for the text slots, so PyTorch's module is a
-/// plain `nn.Linear`), plus per text column the mean of its embedding table's rows named by its ids other
-/// than 0 and 1. Each text's ids are picked out of the input by a selection matrix (no integer tensors).
+/// inputs (picked out by a constant selection matrix) through a linear layer, or the bias alone without them,
+/// plus per text column the mean of its embedding table's rows named by its ids other than 0 and 1 (picked
+/// out the same way: no integer tensors).
 fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<String> {
     let (features, dense) = (input.features, input.dense_features());
-    let mut full = vec![0f32; features * width];
-    if dense > 0 {
-        full[..dense * width].copy_from_slice(g.take("block0.weight", &[dense, width])?);
-    }
-    let bias = g.take("block0.bias", &[width])?.to_vec();
-    let mut t = vec![0f32; full.len()];
-    for o in 0..width {
-        for f in 0..features {
-            t[o * features + f] = full[f * width + o];
+    let pick = |g: &mut Walk, from: usize, n: usize| {
+        let mut m = vec![0f32; features * n];
+        for l in 0..n {
+            m[(from + l) * n + l] = 1.0;
         }
-    }
-    let wn = g.param("blocks.0.fc.weight".into(), vec![width, features], t);
-    let bn = g.param("blocks.0.fc.bias".into(), vec![width], bias);
-    let mut y = g.node("Gemm", &[x, &wn, &bn], vec![int("transB", 1)]);
+        let c = g.tensor_constant(&[features, n], m);
+        g.node("MatMul", &[x, &c], vec![])
+    };
+    let mut y = if dense > 0 {
+        let xd = pick(g, 0, dense);
+        g.linear(
+            &xd,
+            ("block0.weight", Some("block0.bias")),
+            "blocks.0.fc",
+            (dense, width),
+            None,
+        )?
+    } else {
+        g.param(
+            "blocks.0.bias".into(),
+            vec![width],
+            g.take("block0.bias", &[width])?.to_vec(),
+        )
+    };
     let (one_half, one) = (g.constant(1.5), g.constant(1.0));
     let mut at = dense;
     for (k, ti) in input.text.iter().enumerate() {
@@ -141,12 +151,7 @@ fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<S
             vec![ti.vocab, width],
             table,
         );
-        let mut pick = vec![0f32; features * ti.len];
-        for l in 0..ti.len {
-            pick[(at + l) * ti.len + l] = 1.0;
-        }
-        let pn = g.tensor_constant(&[features, ti.len], pick);
-        let ids = g.node("MatMul", &[x, &pn], vec![]);
+        let ids = pick(g, at, ti.len);
         let idx = g.node("Cast", &[&ids], vec![int("to", data_type::INT64 as i64)]);
         let rows = g.node("Gather", &[&tn, &idx], vec![int("axis", 0)]);
         let known = g.node("Greater", &[&ids, &one_half], vec![]);
