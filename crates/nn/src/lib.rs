@@ -19,6 +19,8 @@
 
 /// The activations of the fused CPU ops.
 mod act_fn;
+/// AdamW, one pass per parameter on the CPU.
+pub mod adamw;
 /// 3×3 average pooling as one CPU op.
 pub mod avg_pool3;
 /// A bias added along the last dimension as one CPU op.

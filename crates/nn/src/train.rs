@@ -3,7 +3,7 @@
 use crate::model::Model;
 use crate::ops;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use crate::adamw::AdamW;
 use space::{Arch, InputInfo, Rng, SpaceDef};
 
 /// Stratified fold of every row: each class shuffled (stream `(seed, "folds")`) and dealt round-robin.
@@ -221,14 +221,7 @@ fn heldout(model: &mut Model, x: &[f32], y: &[u32], features: usize) -> anyhow::
 
 /// AdamW over every parameter of `model`, with the experiment's learning rate and weight decay.
 fn optimizer(model: &Model, spec: &Hyper) -> candle_core::Result<AdamW> {
-    AdamW::new(
-        model.vars(),
-        ParamsAdamW {
-            lr: spec.lr,
-            weight_decay: spec.weight_decay,
-            ..Default::default()
-        },
-    )
+    AdamW::new(model.vars(), spec.lr, spec.weight_decay)
 }
 
 /// One fold's standardised training rows and random-stream name, for [`train_grouped`].
