@@ -43,11 +43,18 @@ impl InplaceOp2 for Step<'_> {
         "adamw-step"
     }
 
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
         let (CpuStorage::F32(theta), CpuStorage::F32(g)) = (s1, s2) else {
             candle_core::bail!("adamw-step: f32 only");
         };
-        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
+        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
             candle_core::bail!("adamw-step: contiguous tensors only");
         };
         let (theta, g) = (&mut theta[a1..b1], &g[a2..b2]);
@@ -155,13 +162,20 @@ mod tests {
     fn the_fused_step_is_candles_adamw() {
         let run = |candle: bool| {
             let go = || {
-                let w = Var::from_tensor(&Tensor::new(&[1.5f32, -2.0, 0.25], &Device::Cpu).unwrap()).unwrap();
+                let w =
+                    Var::from_tensor(&Tensor::new(&[1.5f32, -2.0, 0.25], &Device::Cpu).unwrap())
+                        .unwrap();
                 let mut opt = AdamW::new(vec![w.clone()], 0.05, 0.01).unwrap();
                 assert_eq!(matches!(opt.0, Inner::Candle(_)), candle);
                 for s in 0..20 {
                     opt.set_learning_rate(0.05 / (1.0 + s as f64));
                     let target = Tensor::new(&[0.5f32, 1.0, -1.0], &Device::Cpu).unwrap();
-                    let loss = (w.as_tensor() - target).unwrap().sqr().unwrap().sum_all().unwrap();
+                    let loss = (w.as_tensor() - target)
+                        .unwrap()
+                        .sqr()
+                        .unwrap()
+                        .sum_all()
+                        .unwrap();
                     opt.backward_step(&loss).unwrap();
                 }
                 w.as_tensor().to_vec1::<f32>().unwrap()

@@ -23,6 +23,8 @@ mod act_fn;
 pub mod adamw;
 /// 3×3 average pooling as one CPU op.
 pub mod avg_pool3;
+/// The embedding bag as one CPU op.
+pub mod bag;
 /// A bias added along the last dimension as one CPU op.
 pub mod bias;
 /// Batch normalisation with running statistics.

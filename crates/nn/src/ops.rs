@@ -113,8 +113,12 @@ pub fn conv_gather(x: &Tensor, w: &Tensor, win: &Window) -> Result<Tensor> {
 
 /// The mean of `table`'s rows `[V, U]` named by each row of `ids` `[B, L]` (token ids as floats; ids 0 and
 /// 1, padding and unknown, are left out; a row without other ids gives zeros): an embedding bag, `[B, U]`.
-/// From candle ops (a gather, then a batched weighted sum); the gradient reaches `table` only.
+/// On the CPU one op ([`crate::bag`]), elsewhere candle ops (a gather, then a batched weighted sum); the
+/// gradient reaches `table` only.
 pub fn bag_mean(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
+    if kernels(table) {
+        return crate::bag::bag_mean(table, ids);
+    }
     let (b, l) = ids.dims2()?;
     let rows = table
         .index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?
@@ -611,6 +615,11 @@ mod tests {
         )
         .unwrap();
         check("bag", vec![table.clone()], |t| bag_mean(&t[0], &ids));
+        let candle = with_candle_ops(|| {
+            check("bag candle", vec![table.clone()], |t| bag_mean(&t[0], &ids));
+            bag_mean(&table, &ids).unwrap()
+        });
+        assert!(max_diff(&bag_mean(&table, &ids).unwrap(), &candle) < 1e-12);
         let got: Vec<Vec<f64>> = bag_mean(&table, &ids).unwrap().to_vec2().unwrap();
         let t: Vec<Vec<f64>> = table.to_vec2().unwrap();
         for j in 0..3 {

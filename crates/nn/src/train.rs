@@ -1,9 +1,9 @@
 //! One training: the AdamW loop (plain, or several folds grouped), prediction, accuracy; and the folds.
 
+use crate::adamw::AdamW;
 use crate::model::Model;
 use crate::ops;
 use candle_core::{DType, Device, Tensor};
-use crate::adamw::AdamW;
 use space::{Arch, InputInfo, Rng, SpaceDef};
 
 /// Stratified fold of every row: each class shuffled (stream `(seed, "folds")`) and dealt round-robin.
