@@ -274,11 +274,11 @@ fn why_ended(plan: &Plan, sel: &space::SelectionFile, root: &std::path::Path) ->
 }
 
 /// Renders the report of a run as HTML.
-pub fn render(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<String> {
-    let sel = select::chosen(run, plan, history)?;
+/// The page's head and first paragraphs: the search and why it ended, the selected network, the baselines.
+fn head(run: &RunDir, plan: &Plan, sel: &space::SelectionFile) -> String {
     let sf = &plan.file;
-    let mut h = String::new();
     let e = &sf.experiment;
+    let mut h = String::new();
     let _ = write!(
         h,
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>nas report: {title}</title>
@@ -295,7 +295,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         size = esc(&sf.size),
         strategy = esc(e.search.strategy.name()),
         budget = plan.budget,
-        why = esc(&why_ended(plan, &sel, &run.root)),
+        why = esc(&why_ended(plan, sel, &run.root)),
         folds = e.evaluate.folds,
         epochs = plan.epochs,
         data = esc(&e.data.source.to_string()),
@@ -323,6 +323,12 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         nfront = sel.front.len(),
         baseline = baseline_paragraph(run),
     );
+    h
+}
+
+pub fn render(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<String> {
+    let sel = select::chosen(run, plan, history)?;
+    let mut h = head(run, plan, &sel);
     let _ = writeln!(
         h,
         "<h2>The selected network</h2>{}",
@@ -400,7 +406,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
     h.push_str(SORT_SCRIPT);
     h.push_str("</body></html>\n");
     // Every score shown is the run's metric.
-    let metric = e.evaluate.metric.name().replace('_', " ");
+    let metric = plan.exp().evaluate.metric.name().replace('_', " ");
     Ok(h.replace("CV accuracy", &format!("CV {metric}"))
         .replace("fold accuracy", &format!("fold {metric}")))
 }
