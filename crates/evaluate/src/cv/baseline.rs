@@ -1,6 +1,6 @@
 //! Baselines on the run's own folds, to say whether a result is good: the majority class of each training
 //! fold, and a linear model (multinomial logistic regression on the same preprocessed inputs the networks
-//! read; a text column as its normalised bag of tokens, which is what a network's first layer reads of it).
+//! read; a text column as TF-IDF over its tokens, as a user's scikit-learn baseline would read it).
 //! Both take seconds; neither is searched or tuned, so they are a floor, not a competitor.
 
 use super::folds::FoldPlan;
@@ -27,7 +27,11 @@ pub fn baselines(plan: &Plan, data: &Dataset) -> Result<BaselineFile> {
             let input = folds.input(f);
             let majority = majority(&yt, classes);
             let m = metric.score(&vec![majority; yv.len()], &yv, classes);
-            let (xt, width) = sparse(&xt, &input);
+            let ((mut xt, width), (mut xv, _)) = (sparse(&xt, &input), sparse(&xv, &input));
+            let dense = input.dense_features();
+            let fitted = xt.clone();
+            tf_idf(&fitted, &mut xt, dense, width);
+            tf_idf(&fitted, &mut xv, dense, width);
             let model = Linear::fit(
                 &xt,
                 &yt,
@@ -35,7 +39,7 @@ pub fn baselines(plan: &Plan, data: &Dataset) -> Result<BaselineFile> {
                 classes,
                 Rng::derive(seed, "baseline", &[f as u64]),
             );
-            let l = metric.score(&model.predict(&sparse(&xv, &input).0), &yv, classes);
+            let l = metric.score(&model.predict(&xv), &yv, classes);
             (m, l)
         })
         .collect();
@@ -72,8 +76,8 @@ fn majority(y: &[u32], classes: usize) -> u32 {
 type Sparse = Vec<(u32, f32)>;
 
 /// The rows of `x` (network inputs described by `input`) as sparse rows over the linear model's inputs, and
-/// their number: the dense inputs as they are, then per text column one input per vocabulary id, the
-/// mean of the text's tokens (each of its `n` known ids counts 1/n).
+/// their number: the dense inputs as they are, then per text column one input per vocabulary id holding the
+/// id's count in the text (see [`tf_idf`]).
 fn sparse(x: &[f32], input: &space::InputInfo) -> (Vec<Sparse>, usize) {
     let dense = input.dense_features();
     let width = dense + input.text.iter().map(|t| t.vocab).sum::<usize>();
@@ -86,13 +90,19 @@ fn sparse(x: &[f32], input: &space::InputInfo) -> (Vec<Sparse>, usize) {
                 .collect();
             let (mut at, mut base) = (dense, dense);
             for t in &input.text {
-                let ids: Vec<usize> = row[at..at + t.len]
+                let mut ids: Vec<u32> = row[at..at + t.len]
                     .iter()
                     .map(|&v| v as usize)
                     .filter(|&id| id >= data::text::RESERVED)
+                    .map(|id| (base + id) as u32)
                     .collect();
-                let w = 1.0 / ids.len().max(1) as f32;
-                out.extend(ids.into_iter().map(|id| ((base + id) as u32, w)));
+                ids.sort_unstable();
+                for id in ids {
+                    match out.last_mut() {
+                        Some(last) if last.0 == id => last.1 += 1.0,
+                        _ => out.push((id, 1.0)),
+                    }
+                }
                 at += t.len;
                 base += t.vocab;
             }
@@ -100,6 +110,31 @@ fn sparse(x: &[f32], input: &space::InputInfo) -> (Vec<Sparse>, usize) {
         })
         .collect();
     (rows, width)
+}
+
+/// Text counts made TF-IDF as scikit-learn's `TfidfVectorizer(sublinear_tf=True)` makes them: each count `c`
+/// of an input from `dense` on becomes `(1 + ln c) · idf`, idf `ln((1 + n) / (1 + df)) + 1` over the `n`
+/// rows of `fitted` (the training rows), and each row's text part is scaled to unit length.
+fn tf_idf(fitted: &[Sparse], rows: &mut [Sparse], dense: usize, width: usize) {
+    let mut df = vec![0u32; width];
+    for r in fitted {
+        r.iter()
+            .filter(|e| e.0 as usize >= dense)
+            .for_each(|e| df[e.0 as usize] += 1);
+    }
+    let n = fitted.len() as f32;
+    for r in rows.iter_mut() {
+        let mut norm = 0f32;
+        for e in r.iter_mut().filter(|e| e.0 as usize >= dense) {
+            let idf = ((1.0 + n) / (1.0 + df[e.0 as usize] as f32)).ln() + 1.0;
+            e.1 = (1.0 + e.1.ln()) * idf;
+            norm += e.1 * e.1;
+        }
+        let norm = norm.sqrt().max(1e-12);
+        r.iter_mut()
+            .filter(|e| e.0 as usize >= dense)
+            .for_each(|e| e.1 /= norm);
+    }
 }
 
 /// Multinomial logistic regression: `classes` outputs of `width` weights and a bias.
