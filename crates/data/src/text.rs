@@ -23,8 +23,8 @@ pub const MIN_TEXTS: usize = 2;
 pub const MAX_LEN: usize = 512;
 
 /// Ids 0 and 1 are reserved: 0 pads a text's slots, 1 stands for a token outside the vocabulary. The
-/// vocabulary's token i has id `i + RESERVED`.
-pub const RESERVED: usize = 2;
+/// vocabulary's token i has id `i + RESERVED` ([`space::TextInput::RESERVED`], which the networks read).
+pub const RESERVED: usize = space::TextInput::RESERVED;
 
 /// The words of `text`, lower-cased.
 pub fn words(text: &str) -> Vec<String> {

@@ -308,7 +308,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
             .map(|t| format!(
                 "; text column <code>{}</code>: {} tokens",
                 esc(&t.column),
-                t.vocab - 2
+                t.tokens()
             ))
             .collect::<String>(),
         seed = e.seed,

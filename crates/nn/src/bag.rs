@@ -14,11 +14,17 @@ struct BagGrad {
     vocab: usize,
 }
 
-/// A row's ids that name table rows (2 and up), as indices.
+/// A row's ids that name table rows (from [`space::TextInput::RESERVED`] on), as indices.
 fn known<T: Elem>(row: &[T]) -> impl Iterator<Item = usize> + '_ {
     row.iter()
         .map(|&v| candle_core::WithDType::to_f64(v) as usize)
-        .filter(|&id| id >= 2)
+        .filter(|&id| id >= space::TextInput::RESERVED)
+}
+
+/// Each known id's share of a row's mean, 1/their count; `None` for a row without any (it reads as zeros).
+fn share<T: Elem>(row: &[T]) -> Option<T> {
+    let n = known(row).count();
+    (n > 0).then(|| <T as candle_core::WithDType>::from_f64(1.0 / n as f64))
 }
 
 impl CustomOp2 for Bag {
@@ -36,16 +42,12 @@ impl CustomOp2 for Bag {
             let b = ids.len() / l.max(1);
             let mut out = vec![T::default(); b * u];
             for (row, o) in ids.chunks_exact(l).zip(out.chunks_exact_mut(u)) {
-                let n = known(row).count();
-                if n == 0 {
-                    continue;
-                }
+                let Some(inv) = share(row) else { continue };
                 for id in known(row) {
                     for (o, t) in o.iter_mut().zip(&table[id * u..(id + 1) * u]) {
                         *o += *t;
                     }
                 }
-                let inv = <T as candle_core::WithDType>::from_f64(1.0 / n as f64);
                 o.iter_mut().for_each(|v| *v *= inv);
             }
             out
@@ -83,11 +85,7 @@ impl CustomOp2 for BagGrad {
         fn run<T: Elem>(ids: &[T], g: &[T], vocab: usize, u: usize, l: usize) -> Vec<T> {
             let mut dt = vec![T::default(); vocab * u];
             for (row, gr) in ids.chunks_exact(l).zip(g.chunks_exact(u)) {
-                let n = known(row).count();
-                if n == 0 {
-                    continue;
-                }
-                let inv = <T as candle_core::WithDType>::from_f64(1.0 / n as f64);
+                let Some(inv) = share(row) else { continue };
                 for id in known(row) {
                     for (d, x) in dt[id * u..(id + 1) * u].iter_mut().zip(gr) {
                         *d += *x * inv;

@@ -123,7 +123,9 @@ pub fn bag_mean(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
     let rows = table
         .index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?
         .reshape((b, l, table.dim(1)?))?;
-    let mask = ids.ge(2.0)?.to_dtype(table.dtype())?;
+    let mask = ids
+        .ge(space::TextInput::RESERVED as f64)?
+        .to_dtype(table.dtype())?;
     let count = mask.sum_keepdim(1)?.maximum(1.0)?;
     mask.broadcast_div(&count)?
         .unsqueeze(1)?

@@ -140,7 +140,9 @@ fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<S
             g.take("block0.bias", &[width])?.to_vec(),
         )
     };
-    let (one_half, one) = (g.constant(1.5), g.constant(1.0));
+    // Ids are whole numbers: above RESERVED − ½ is from RESERVED on.
+    let first = g.constant(space::TextInput::RESERVED as f32 - 0.5);
+    let one = g.constant(1.0);
     let mut at = dense;
     for (k, ti) in input.text.iter().enumerate() {
         let table = g
@@ -154,7 +156,7 @@ fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<S
         let ids = pick(g, at, ti.len);
         let idx = g.node("Cast", &[&ids], vec![int("to", data_type::INT64 as i64)]);
         let rows = g.node("Gather", &[&tn, &idx], vec![int("axis", 0)]);
-        let known = g.node("Greater", &[&ids, &one_half], vec![]);
+        let known = g.node("Greater", &[&ids, &first], vec![]);
         let mask = g.node("Cast", &[&known], vec![int("to", data_type::FLOAT as i64)]);
         let ones = g.tensor_constant(&[ti.len, 1], vec![1.0; ti.len]);
         let count = g.node("MatMul", &[&mask, &ones], vec![]);

@@ -47,6 +47,17 @@ pub struct TextInput {
     pub vocab: usize,
 }
 
+impl TextInput {
+    /// Ids below this are reserved: 0 pads a text's slots, 1 stands for a token outside the vocabulary; the
+    /// vocabulary's token i has id `i + RESERVED`. A text's embedding bag reads only ids from here on.
+    pub const RESERVED: usize = 2;
+
+    /// The vocabulary's tokens (its ids less the reserved ones).
+    pub fn tokens(&self) -> usize {
+        self.vocab - TextInput::RESERVED
+    }
+}
+
 impl InputInfo {
     /// The inputs before the text columns' token ids (all of them without text).
     pub fn dense_features(&self) -> usize {
