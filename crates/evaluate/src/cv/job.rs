@@ -87,7 +87,7 @@ impl Job<'_> {
                     Ok(FoldScore {
                         scores: fold_scores(&pred, yv, input.classes),
                         probs,
-                        curve,
+                        curve: Some(curve),
                     })
                 }
                 Trained::Diverged(msg) => Err((Status::Diverged, format!("fold {f}: {msg}"))),
@@ -129,7 +129,7 @@ impl Job<'_> {
                             Ok(FoldScore {
                                 scores: fold_scores(p, yv, input.classes),
                                 probs: Vec::new(),
-                                curve: space::Curve::default(),
+                                curve: None,
                             })
                         })
                         .collect(),

@@ -69,8 +69,8 @@ pub(super) struct FoldScore {
     pub(super) scores: Vec<f64>,
     /// `held-out rows × classes`, in the fold's held-out order (empty when not computed: grouped GPU folds).
     pub(super) probs: Vec<f32>,
-    /// Its training epoch by epoch (empty for grouped GPU folds).
-    pub(super) curve: space::Curve,
+    /// Its training epoch by epoch (`None` for grouped GPU folds).
+    pub(super) curve: Option<space::Curve>,
 }
 
 /// A fold's outcome: its scores, or why it has none.

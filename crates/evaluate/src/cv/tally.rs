@@ -12,7 +12,7 @@ pub(super) struct Pending {
     scores: Vec<Option<Vec<f64>>>,
     /// Each fold's held-out class probabilities (see [`super::FoldScore`]).
     probs: Vec<Option<Vec<f32>>>,
-    /// Each fold's curve.
+    /// Each fold's curve, when it has one (see [`super::FoldScore`]).
     curves: Vec<Option<space::Curve>>,
     problem: Option<(Status, String)>,
     /// A job of this candidate was abandoned at the deadline: it gets no result (it stays pending).
@@ -66,7 +66,7 @@ impl Pending {
                         Ok(s) => {
                             self.scores[f] = Some(s.scores);
                             self.probs[f] = Some(s.probs);
-                            self.curves[f] = Some(s.curve);
+                            self.curves[f] = s.curve;
                         }
                         Err(prob) => {
                             self.problem.get_or_insert(prob);
@@ -193,17 +193,9 @@ pub(super) fn make_result(
     };
     let mut metrics = std::collections::BTreeMap::new();
     // Curves when every fold of the result has one (grouped GPU folds have none).
-    let curves: Vec<space::Curve> = match &p.problem {
-        None => p.curves[..n]
-            .iter()
-            .map(|c| c.clone().unwrap_or_default())
-            .collect(),
-        Some(_) => Vec::new(),
-    };
-    let curves = if curves.iter().any(|c| c.train_loss.is_empty()) {
-        Vec::new()
-    } else {
-        curves
+    let curves = match &p.problem {
+        None => p.curves[..n].iter().cloned().collect::<Option<Vec<_>>>(),
+        Some(_) => None,
     };
     let folds = match &p.problem {
         None => {
@@ -234,7 +226,7 @@ pub(super) fn make_result(
             metrics,
             wall_s: (p.secs * 1000.0).round() / 1000.0,
             epochs: Some(entry.candidate.epochs_or(full_epochs)),
-            curves,
+            curves: curves.unwrap_or_default(),
         },
     )
 }
