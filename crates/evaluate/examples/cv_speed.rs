@@ -474,7 +474,7 @@ fn main() -> Result<()> {
         let sources = (fashion.as_deref(), text.as_deref());
         let (plan, data) = data::resolve(experiment(w, epochs, &dir, sources)?)?;
         let (sf, def) = (&plan.file, &plan.def);
-        let folds = nn::train::stratified_folds(&data.y, FOLDS, sf.experiment.seed);
+        let folds = space::folds::stratified_folds(&data.y, FOLDS, sf.experiment.seed);
         let rows_trained: usize = (0..FOLDS)
             .map(|f| folds.iter().filter(|&&g| g != f).count())
             .sum();

@@ -1,31 +1,10 @@
-//! One training: the AdamW loop (plain, or several folds grouped), prediction, accuracy; and the folds.
+//! One training: the AdamW loop (plain, or several folds grouped), prediction, accuracy.
 
 use crate::adamw::AdamW;
 use crate::model::Model;
 use crate::ops;
 use candle_core::{DType, Device, Tensor};
 use space::{Arch, InputInfo, Rng, SpaceDef};
-
-/// Stratified fold of every row: each class shuffled (stream `(seed, "folds")`) and dealt round-robin.
-pub fn stratified_folds(y: &[u32], k: usize, seed: u64) -> Vec<usize> {
-    deal(y, k, Rng::derive(seed, "folds", &[k as u64]))
-}
-
-/// Each class's rows shuffled by `rng` and dealt round-robin into `k` parts.
-fn deal(y: &[u32], k: usize, mut rng: Rng) -> Vec<usize> {
-    let classes = y.iter().copied().max().map_or(0, |m| m as usize + 1);
-    let mut fold = vec![0; y.len()];
-    let mut next = 0;
-    for c in 0..classes {
-        let mut rows: Vec<usize> = (0..y.len()).filter(|&i| y[i] as usize == c).collect();
-        rng.shuffle(&mut rows);
-        for r in rows {
-            fold[r] = next % k;
-            next += 1;
-        }
-    }
-    fold
-}
 
 /// The training settings that change results: epochs, mini-batch size and AdamW's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,7 +44,7 @@ fn inner_split(y: &[u32], seed: u64, stream: &[u64]) -> (Vec<usize>, Vec<usize>)
     if y.len() < 20 {
         return ((0..y.len()).collect(), Vec::new());
     }
-    let part = deal(y, 10, Rng::derive(seed, "inner", stream));
+    let part = space::folds::deal(y, 10, Rng::derive(seed, "inner", stream));
     (0..y.len()).partition(|&r| part[r] != 0)
 }
 
@@ -480,22 +459,6 @@ pub fn accuracy(pred: &[u32], y: &[u32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn folds_are_stratified_and_balanced() {
-        let y: Vec<u32> = (0..103).map(|i| (i % 3) as u32).collect();
-        let f = stratified_folds(&y, 5, 1);
-        for k in 0..5 {
-            let n = f.iter().filter(|&&x| x == k).count();
-            assert!((20..=21).contains(&n), "fold {k}: {n}");
-            for c in 0..3 {
-                let m = (0..103).filter(|&i| f[i] == k && y[i] == c).count();
-                assert!((6..=8).contains(&m));
-            }
-        }
-        assert_eq!(f, stratified_folds(&y, 5, 1));
-        assert_ne!(f, stratified_folds(&y, 5, 2));
-    }
 
     /// Large inputs are predicted a few rows at a time: the classes are those of predicting row by row.
     #[test]

@@ -6,6 +6,8 @@
 //! winner is a training job and lives in the `evaluate` crate; the CLI's `nas select --retrain` calls both.
 #![deny(missing_docs)]
 
+pub mod ensemble;
+
 use anyhow::{bail, Result};
 use space::{io, Entry, Plan, Ranked, RunDir, SelectionFile, ARTIFACT_VERSION};
 

@@ -91,6 +91,7 @@ pub mod execution;
 pub mod experiment;
 pub mod fidelity;
 pub mod files;
+pub mod folds;
 pub mod io;
 pub mod metrics;
 pub mod oof;

@@ -24,7 +24,7 @@ impl FoldPlan {
     /// The `[evaluate] folds` of `data`, stratified by class with the stream (seed, "folds").
     pub(super) fn new(plan: &Plan, data: &Dataset) -> Result<FoldPlan> {
         let k = plan.exp().evaluate.folds;
-        let fold_of = train::stratified_folds(&data.y, k, plan.exp().seed);
+        let fold_of = space::folds::stratified_folds(&data.y, k, plan.exp().seed);
         for f in 0..k {
             if !fold_of.contains(&f) {
                 bail!("{} rows are too few for {k} folds", data.rows());

@@ -1,0 +1,175 @@
+//! Ensemble selection (Caruana et al., 2004) over the ranked candidates' out-of-fold predictions: greedy
+//! forward selection with replacement, each step adding the candidate whose probabilities, averaged in,
+//! score best; the ensemble is the best prefix of those steps, its weights how often each was picked.
+//!
+//! Its estimate is nested, so it is never scored on the rows it was chosen on: for each of the run's folds,
+//! the selection is made on the other folds' rows and scored on that fold's. The single best is estimated the
+//! same way (the candidate best on the other folds' rows, scored on the fold), so the two compare like with
+//! like; the ensemble is used when its nested estimate is higher. What both share: the pool is the top of a
+//! ranking made on every row, as the single best's plain CV score is.
+
+use space::{folds, metrics::argmax, Metric, Oof};
+
+/// The most candidates, from the top of the ranking, the selection picks from.
+pub const POOL: usize = 5;
+/// Steps of the greedy selection (the ensemble is the best prefix of them).
+pub const STEPS: usize = 10;
+
+/// The mean cross-entropy on `rows` of `sum` (each row's summed probabilities, `classes` wide, in the order
+/// of `rows`) plus `extra`'s probabilities for those rows, divided by `n`.
+fn loss(sum: &[f64], extra: &Oof, rows: &[usize], n: f64) -> f64 {
+    let classes = extra.classes;
+    let total: f64 = rows
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| {
+            let l = extra.labels[r] as usize;
+            let p = (sum[i * classes + l] + f64::from(extra.row(r)[l])) / n;
+            -p.max(1e-7).ln()
+        })
+        .sum();
+    total / rows.len().max(1) as f64
+}
+
+/// Greedy selection with replacement from `pool` (best ranked first; ties go to the earlier) on `rows`, at
+/// most `steps` steps, each adding the member that gives the averaged probabilities the lowest
+/// cross-entropy: how often each member is picked in the best prefix (the shortest on a tie). Cross-entropy
+/// rather than the run's metric: it is smooth where a metric on a few hundred rows ties and jumps, and it
+/// measured better (docs/benchmarks.md); the metric judges the result.
+pub fn greedy(pool: &[&Oof], rows: &[usize], steps: usize) -> Vec<usize> {
+    let Some(first) = pool.first() else {
+        return Vec::new();
+    };
+    let classes = first.classes;
+    let mut sum = vec![0f64; rows.len() * classes];
+    let mut picks = vec![0usize; pool.len()];
+    let mut best: Option<(f64, Vec<usize>)> = None;
+    for step in 0..steps {
+        let n = (step + 1) as f64;
+        let (m, l) = pool
+            .iter()
+            .enumerate()
+            .map(|(m, o)| (m, loss(&sum, o, rows, n)))
+            .fold(None::<(usize, f64)>, |acc, (m, l)| match acc {
+                Some((_, b)) if l >= b => acc,
+                _ => Some((m, l)),
+            })
+            .expect("a non-empty pool");
+        picks[m] += 1;
+        for (i, &r) in rows.iter().enumerate() {
+            let p = pool[m].row(r);
+            for c in 0..classes {
+                sum[i * classes + c] += f64::from(p[c]);
+            }
+        }
+        if best.as_ref().is_none_or(|(b, _)| l < *b) {
+            best = Some((l, picks.clone()));
+        }
+    }
+    best.map(|(_, p)| p).unwrap_or(picks)
+}
+
+/// The metric of the ensemble `picks` of `pool` (weights in proportion) on `rows`.
+pub fn score_of(pool: &[&Oof], picks: &[usize], rows: &[usize], metric: Metric) -> f64 {
+    let classes = pool[0].classes;
+    let mut p = vec![0f32; classes];
+    let pred: Vec<u32> = rows
+        .iter()
+        .map(|&r| {
+            p.fill(0.0);
+            for (o, &k) in pool.iter().zip(picks) {
+                for (v, q) in p.iter_mut().zip(o.row(r)) {
+                    *v += k as f32 * q;
+                }
+            }
+            argmax(&p) as u32
+        })
+        .collect();
+    let truth: Vec<u32> = rows.iter().map(|&r| pool[0].labels[r]).collect();
+    metric.score(&pred, &truth, classes)
+}
+
+/// The nested estimates on the run's `k` folds (stream `seed`): each fold's score of the ensemble selected
+/// on the other folds' rows, and of the single candidate best on them.
+pub fn nested(
+    pool: &[&Oof],
+    k: usize,
+    seed: u64,
+    metric: Metric,
+    steps: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let fold_of = folds::stratified_folds(&pool[0].labels, k, seed);
+    (0..k)
+        .map(|f| {
+            let (inner, outer): (Vec<usize>, Vec<usize>) =
+                (0..fold_of.len()).partition(|&r| fold_of[r] != f);
+            let ens = greedy(pool, &inner, steps);
+            let one = greedy(pool, &inner, 1);
+            (
+                score_of(pool, &ens, &outer, metric),
+                score_of(pool, &one, &outer, metric),
+            )
+        })
+        .unzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `Oof` of `labels` whose row r puts probability `right[r]` on its label and the rest on the next class.
+    fn oof(labels: &[u32], right: &[f32]) -> Oof {
+        let mut o = Oof::empty(labels.to_vec(), 3);
+        for (r, &l) in labels.iter().enumerate() {
+            let mut p = [0f32; 3];
+            p[l as usize] = right[r];
+            p[(l as usize + 1) % 3] = 1.0 - right[r];
+            o.set_row(r, &p);
+        }
+        o
+    }
+
+    #[test]
+    fn complementary_candidates_make_an_ensemble_better_than_either() {
+        // a is right on rows 0-3 and sure and wrong on 4-5; b the other way round, less sure where wrong.
+        let labels = [0, 1, 2, 0, 1, 2];
+        let a = oof(&labels, &[0.9, 0.9, 0.9, 0.9, 0.1, 0.1]);
+        let b = oof(&labels, &[0.45, 0.45, 0.45, 0.45, 0.95, 0.95]);
+        let rows: Vec<usize> = (0..6).collect();
+        let pool = [&a, &b];
+        assert_eq!(score_of(&pool, &[1, 0], &rows, Metric::Accuracy), 4.0 / 6.0);
+        let picks = greedy(&pool, &rows, 10);
+        assert_eq!(score_of(&pool, &picks, &rows, Metric::Accuracy), 1.0);
+        assert!(picks[0] >= 1 && picks[1] >= 1, "{picks:?}");
+        // A pool of one is that candidate, picked once (the shortest best prefix).
+        assert_eq!(greedy(&[&a], &rows, 10), vec![1]);
+    }
+
+    #[test]
+    fn a_worse_duplicate_is_never_picked_over_the_best() {
+        let labels = [0, 1, 2, 0, 1, 2];
+        let a = oof(&labels, &[0.9; 6]);
+        let worse = oof(&labels, &[0.6; 6]);
+        let rows: Vec<usize> = (0..6).collect();
+        assert_eq!(greedy(&[&worse, &a], &rows, 5), vec![0, 1]);
+    }
+
+    #[test]
+    fn nested_scores_each_fold_on_rows_it_did_not_select_on() {
+        // b is right and sure on fold 0's rows only; a is wrong everywhere but never sure. Chosen on any
+        // other folds' rows, a has the lower loss; so fold 0 is scored with a, not with the b it favours.
+        let labels: Vec<u32> = (0..30).map(|i| i % 3).collect();
+        let fold_of = folds::stratified_folds(&labels, 5, 0);
+        let a = oof(&labels, &[0.4; 30]);
+        let right: Vec<f32> = (0..30)
+            .map(|r| if fold_of[r] == 0 { 0.99 } else { 0.01 })
+            .collect();
+        let b = oof(&labels, &right);
+        let (ens, one) = nested(&[&a, &b], 5, 0, Metric::Accuracy, 5);
+        assert_eq!(one, vec![0.0; 5]);
+        assert_eq!(ens, vec![0.0; 5]);
+        // In-sample, on fold 0's rows, b alone would have scored 1.
+        let fold0: Vec<usize> = (0..30).filter(|&r| fold_of[r] == 0).collect();
+        assert_eq!(score_of(&[&a, &b], &[0, 1], &fold0, Metric::Accuracy), 1.0);
+    }
+}
