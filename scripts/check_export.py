@@ -3,8 +3,9 @@
 For a set of architectures that together use every op the spaces can produce, it runs a one-candidate search
 whose space allows only that architecture's choices, exports the retrained winner in both formats, and checks
 that on 100 rows the ONNX model (onnxruntime, after onnx.checker) and the PyTorch module (strict
-load_state_dict) give nas's logits within 1e-4 and the same classes. A table with gaps and categories, and one
-with a text column, are fed to both as model.py's encode() makes them from the raw rows that nas predict reads.
+load_state_dict) give nas's logits within 1e-4 and the same classes; one case exports an ensemble (the graph
+averages its members' probabilities). A table with gaps and categories, and one with a text column, are fed
+to both as model.py's encode() makes them from the raw rows that nas predict reads.
 Usage: python check_export.py NAS WORKDIR
 """
 import csv
@@ -43,6 +44,10 @@ CASES = [
     # Text alone: the first block is its embedding bag and a bias.
     ("dense-text-only", "textonly", None,
      'block = "dense"\ndepth = [1, 1]\nwidth = [8]\nactivation = ["silu"]\nbatch_norm = [false]\n'
+     'residual = [false]\ndropout = [0.0]'),
+    # An ensemble (a search of six, its ensemble made the model): the graph averages the members' probabilities.
+    ("ensemble-dense", "table", None,
+     'block = "dense"\ndepth = [1, 2]\nwidth = [8, 16]\nactivation = ["relu", "tanh"]\nbatch_norm = [true, false]\n'
      'residual = [false]\ndropout = [0.0]'),
     ("dense-silu-on-image", "image", "3,7,7",
      'block = "dense"\ndepth = [2, 2]\nwidth = [12]\nactivation = ["silu"]\nbatch_norm = [true]\n'
@@ -156,12 +161,19 @@ def main():
         with open(cfg, "w") as fh:
             fh.write(f"[space]\n{space}\n\n[evaluate]\nfolds = 2\n")
         extra = ["--shape", shape] if shape else []
+        ensemble = name.startswith("ensemble")
         for seed in range(1, 100):
-            nas("run", "-c", cfg, "--data", path, "--budget", "1", "--epochs", "2", "--seed", str(seed), "-q",
-                "-o", f"{d}/run", *extra)
+            nas("run", "-c", cfg, "--data", path, "--budget", "6" if ensemble else "1", "--epochs", "2",
+                "--seed", str(seed), "-q", "--no-retrain", "-o", f"{d}/run", *extra)
+            if ensemble:
+                nas("select", f"{d}/run", "--ensemble", "always")
             with open(f"{d}/run/selection.toml") as fh:
-                chosen = next(line for line in fh if line.startswith("arch"))
-            if "unreachable" not in name or unreachable(chosen.split('"')[1]):
+                text = fh.read()
+            chosen = next(line for line in text.splitlines() if line.startswith("arch"))
+            # Seeds are tried until the greedy selection picks two candidates or more.
+            if ensemble and "used = true" not in text:
+                pass
+            elif "unreachable" not in name or unreachable(chosen.split('"')[1]):
                 break
             shutil.rmtree(f"{d}/run")
         nas("export", f"{d}/run", "--format", "onnx", "--out", f"{d}/onnx")
@@ -201,7 +213,9 @@ def main():
         sess = onnxruntime.InferenceSession(f"{d}/onnx/model.onnx", providers=["CPUExecutionProvider"])
         got_onnx = sess.run(["logits"], {"input": xs})[0]
 
-        net = torch_model.Net()
+        net = torch_model.Ensemble() if torch_model.MEMBERS else torch_model.Net()
+        if ensemble and len(torch_model.MEMBERS or []) < 2:
+            failures.append(f"{name}: the exported model is not an ensemble")
         net.load_state_dict(safetensors.torch.load_file(f"{d}/torch/weights.safetensors"), strict=True)
         net.eval()
         with torch.no_grad():
@@ -218,7 +232,7 @@ def main():
                 failures.append(f"{name} {fmt}")
     needed = {"Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Tanh", "Sigmoid", "MaxPool",
               "AveragePool", "Add", "GlobalAveragePool", "ConstantOfShape", "Transpose", "Gather", "Einsum",
-              "none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
+              "Softmax", "Sum", "Log", "none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
     if needed - seen_ops:
         failures.append(f"ops never exercised: {sorted(needed - seen_ops)}")
     if failures:

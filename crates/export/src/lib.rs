@@ -21,7 +21,7 @@ use candle_core::{DType, Device};
 use data::prep::{match_columns, ColumnEncoding, Prep, Standardizer};
 use nn::train::{self, Trained};
 use nn::{init_threads, Model};
-use space::{io, Arch, ExportFormat, ModelFile, Rng, RunDir, SpaceDef, MODEL_VERSION};
+use space::{io, Arch, ExportFormat, ModelFile, ModelMember, Rng, RunDir, SpaceDef, MODEL_VERSION};
 use std::path::{Path, PathBuf};
 
 /// The network's tensors in the safetensors format, as bytes (`path` names the file in errors).
@@ -30,9 +30,10 @@ fn safetensors_bytes(tensors: &[(String, candle_core::Tensor)], path: &Path) -> 
         .map_err(|e| anyhow!("{}: cannot encode the weights: {e}", path.display()))
 }
 
-/// Trains candidate `id` on all the data (stream `(seed, "retrain")`) and writes `model/model.toml` and
-/// `model/weights.safetensors`.
-pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
+/// Trains `members` (one candidate, or an ensemble's; stream `(seed, "init"/…, [u64::MAX, id])`, so a
+/// candidate retrains alike alone or in an ensemble) on all the data, each training on its own thread up to
+/// one per core, and writes their weights and then `model/model.toml`.
+pub fn retrain(run: &RunDir, members: &[space::Member]) -> Result<ModelFile> {
     init_threads();
     let plan = run.load_plan()?;
     let (sf, def) = (&plan.file, &plan.def);
@@ -43,97 +44,210 @@ pub fn retrain(run: &RunDir, id: u64) -> Result<ModelFile> {
             sf.experiment.evaluate.evaluator
         );
     }
-    let entry = run
-        .history(def, &sf.input)?
-        .into_iter()
-        .find(|e| e.candidate.id == id)
-        .ok_or_else(|| anyhow!("{}: no candidate {id}", run.candidates().display()))?;
+    let history = run.history(def, &sf.input)?;
+    let archs = members
+        .iter()
+        .map(|m| {
+            history
+                .iter()
+                .find(|e| e.candidate.id == m.id)
+                .map(|e| e.arch.clone())
+                .ok_or_else(|| anyhow!("{}: no candidate {}", run.candidates().display(), m.id))
+        })
+        .collect::<Result<Vec<Arch>>>()?;
     let data = data::load_checked(&plan, &run.space())?;
     let all: Vec<usize> = (0..data.rows()).collect();
     let prep = Prep::fit(&data.x, &data.columns, &all, sf.input.shape);
     let xs = prep.apply(&data.x, &data.columns, &all);
-    let mut model = match train::train(
-        def,
-        &entry.arch,
-        &sf.input,
-        &nn::Hyper::new(&sf.experiment.evaluate, plan.epochs),
-        sf.experiment.seed,
-        &[u64::MAX, id],
-        &xs,
-        &data.y,
-        &Device::Cpu,
-        &|_| {},
-        None,
-        None,
-    )? {
-        Trained::Ok(m, _) => m,
-        Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
-        Trained::Stopped => unreachable!("retraining has no deadline"),
+    let hyper = nn::Hyper::new(&sf.experiment.evaluate, plan.epochs);
+    let train_one = |i: usize| -> Result<Model> {
+        let id = members[i].id;
+        match train::train(
+            def,
+            &archs[i],
+            &sf.input,
+            &hyper,
+            sf.experiment.seed,
+            &[u64::MAX, id],
+            &xs,
+            &data.y,
+            &Device::Cpu,
+            &|_| {},
+            None,
+            None,
+        )? {
+            Trained::Ok(m, _) => Ok(m),
+            Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
+            Trained::Stopped => unreachable!("retraining has no deadline"),
+        }
     };
-    let acc = train::accuracy(&train::predict(&mut model, &xs, prep.width())?, &data.y);
+    let mut models = in_parallel(members.len(), train_one)?;
+    let total: usize = members.iter().map(|m| m.picks).sum();
     let dir = run.model();
     std::fs::create_dir_all(&dir).map_err(|e| anyhow!("{}: cannot create: {e}", dir.display()))?;
-    let weights = dir.join("weights.safetensors");
-    io::atomic_write(&weights, &safetensors_bytes(&model.tensors(), &weights)?)?;
+    let mut nets = Vec::new();
+    for (m, model) in members.iter().zip(&mut models) {
+        let name = if members.len() == 1 {
+            "weights.safetensors".to_string()
+        } else {
+            format!("weights-c{:05}.safetensors", m.id)
+        };
+        let path = dir.join(&name);
+        io::atomic_write(&path, &safetensors_bytes(&model.tensors(), &path)?)?;
+        nets.push(ModelMember {
+            id: m.id,
+            arch: m.arch.clone(),
+            weights: name,
+            weight: m.picks as f64 / total as f64,
+        });
+    }
+    let weights = nets.iter().map(|n| n.weight as f32);
+    let logits = average(models.iter_mut().zip(weights), &xs, prep.width())?;
+    let hit = (logits.iter().zip(&data.y))
+        .filter(|(l, &y)| space::metrics::argmax(l) == y as usize)
+        .count();
+    let first = nets[0].clone();
     let mf = ModelFile {
         version: MODEL_VERSION,
         kind: "nas.model".into(),
-        id,
-        arch: entry.candidate.arch.clone(),
+        id: first.id,
+        arch: first.arch,
         input: sf.input.clone(),
         class_names: sf.class_names.clone(),
         columns: prep.columns,
         feature_mean: prep.standardizer.mean,
         feature_std: prep.standardizer.std,
-        train_accuracy: acc,
-        weights: "weights.safetensors".into(),
+        train_accuracy: hit as f64 / data.rows().max(1) as f64,
+        weights: first.weights,
         label: sf.experiment.data.label.clone(),
         space: sf.experiment.space.clone(),
+        members: if nets.len() > 1 { nets } else { Vec::new() },
     };
     io::write_toml(&dir.join("model.toml"), &mf)?;
     Ok(mf)
 }
 
-/// An exported model, loaded: its description and the network with its weights.
+/// `f(0..n)`, on up to one thread per core, in order; the first error.
+fn in_parallel<T: Send>(n: usize, f: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<T>>>> =
+        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..nn::thread_count(0).min(n) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = f(i);
+                *slots[i].lock().expect("no poisoned slot") = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .expect("no poisoned slot")
+                .expect("every index ran")
+        })
+        .collect()
+}
+
+/// The class logits of `xs` (rows of `width` inputs): one network's own, or for an ensemble the logarithm
+/// of its networks' class probabilities averaged with their weights (so the class is still the first
+/// largest).
+fn average<'a>(
+    nets: impl IntoIterator<Item = (&'a mut Model, f32)>,
+    xs: &[f32],
+    width: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let mut nets: Vec<(&mut Model, f32)> = nets.into_iter().collect();
+    if let [(one, _)] = nets.as_mut_slice() {
+        return train::logits(one, xs, width);
+    }
+    let mut sum: Vec<Vec<f32>> = Vec::new();
+    for (model, w) in nets {
+        let logits = train::logits(model, xs, width)?;
+        if sum.is_empty() {
+            sum = vec![vec![0.0; logits.first().map_or(0, Vec::len)]; logits.len()];
+        }
+        for (acc, mut row) in sum.iter_mut().zip(logits) {
+            space::metrics::softmax(&mut row);
+            acc.iter_mut().zip(&row).for_each(|(a, p)| *a += w * p);
+        }
+    }
+    sum.iter_mut()
+        .for_each(|row| row.iter_mut().for_each(|p| *p = p.ln()));
+    Ok(sum)
+}
+
+/// One network of an exported model, loaded.
+pub struct Net {
+    /// Its architecture, parsed once.
+    pub arch: Arch,
+    /// The network with its weights.
+    pub model: Model,
+    /// Its share of the averaged probabilities (1 for a model of one network).
+    pub weight: f32,
+}
+
+/// An exported model, loaded: its description and its networks (one, or an ensemble's).
 pub struct Loaded {
     /// `model.toml`.
     pub file: ModelFile,
     /// Its space, built once from `file.space`.
     pub def: SpaceDef,
-    /// Its architecture, parsed once from `file.arch`.
-    pub arch: Arch,
-    /// The network.
-    pub model: Model,
+    /// Its networks, in `file.networks()` order.
+    pub nets: Vec<Net>,
+}
+
+impl Loaded {
+    /// The model's class logits of `xs` (see [`average`]).
+    pub fn logits(&mut self, xs: &[f32], width: usize) -> Result<Vec<Vec<f32>>> {
+        average(
+            self.nets.iter_mut().map(|n| (&mut n.model, n.weight)),
+            xs,
+            width,
+        )
+    }
 }
 
 /// Loads `DIR/model.toml` and its weights.
 pub fn load_model(dir: &Path) -> Result<Loaded> {
     let path = dir.join("model.toml");
-    let file: ModelFile = io::read_artifact(&path, "nas.model", MODEL_VERSION..=MODEL_VERSION)
-        .map_err(|e| {
+    let file: ModelFile =
+        io::read_artifact(&path, "nas.model", 2..=MODEL_VERSION).map_err(|e| {
             anyhow!(
                 "{e} (to make it again with this nas: nas export RUN --out DIR, which retrains it)"
             )
         })?;
     let def =
         SpaceDef::from_spec(&file.space).map_err(|e| anyhow!("{}: space: {e}", path.display()))?;
-    let arch = def
-        .parse(&file.arch)
-        .map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
-    let mut rng = Rng::derive(0, "load", &[]);
-    let mut model = Model::new(&def, &arch, &file.input, &mut rng, DType::F32, &Device::Cpu)?;
-    let wpath = dir.join(&file.weights);
-    let tensors = candle_core::safetensors::load(&wpath, &Device::Cpu)
-        .map_err(|e| anyhow!("{}: cannot read weights: {e}", wpath.display()))?;
-    model
-        .load_tensors(&tensors)
-        .map_err(|e| anyhow!("{}: {e}", wpath.display()))?;
-    Ok(Loaded {
-        file,
-        def,
-        arch,
-        model,
-    })
+    let nets = file
+        .networks()
+        .iter()
+        .map(|n| {
+            let arch = def
+                .parse(&n.arch)
+                .map_err(|e| anyhow!("{}: arch: {e}", path.display()))?;
+            let mut rng = Rng::derive(0, "load", &[]);
+            let mut model =
+                Model::new(&def, &arch, &file.input, &mut rng, DType::F32, &Device::Cpu)?;
+            let wpath = dir.join(&n.weights);
+            let tensors = candle_core::safetensors::load(&wpath, &Device::Cpu)
+                .map_err(|e| anyhow!("{}: cannot read weights: {e}", wpath.display()))?;
+            model
+                .load_tensors(&tensors)
+                .map_err(|e| anyhow!("{}: {e}", wpath.display()))?;
+            Ok(Net {
+                arch,
+                model,
+                weight: n.weight as f32,
+            })
+        })
+        .collect::<Result<Vec<Net>>>()?;
+    Ok(Loaded { file, def, nets })
 }
 
 /// Writes `loaded`, the model exported in `model_dir` ([`load_model`]), to `out` in `format`: a folder for
@@ -148,17 +262,29 @@ pub fn write_format(
     let folder = |d: &Path| {
         std::fs::create_dir_all(d).map_err(|e| anyhow!("{}: cannot create: {e}", d.display()))
     };
+    let mut lowered = || -> Result<lower::Lowered> {
+        let nets = (loaded.nets.iter_mut())
+            .map(|n| Ok((&n.arch, our_tensors(&mut n.model)?, n.weight)))
+            .collect::<Result<Vec<lower::Net>>>()?;
+        lower::lower(&loaded.file, &loaded.def, &nets)
+    };
     let file = &loaded.file;
     Ok(match format {
         ExportFormat::Native => {
             folder(out)?;
-            let from = model_dir.join(&file.weights);
-            let weights = std::fs::read(&from)
-                .map_err(|e| anyhow!("{}: cannot read: {e}", from.display()))?;
-            let (w, m) = (out.join(&file.weights), out.join("model.toml"));
-            io::atomic_write(&w, &weights)?;
+            let mut written = Vec::new();
+            for n in file.networks() {
+                let from = model_dir.join(&n.weights);
+                let weights = std::fs::read(&from)
+                    .map_err(|e| anyhow!("{}: cannot read: {e}", from.display()))?;
+                let w = out.join(&n.weights);
+                io::atomic_write(&w, &weights)?;
+                written.push(w);
+            }
+            let m = out.join("model.toml");
             io::write_toml(&m, file)?;
-            vec![m, w]
+            written.insert(0, m);
+            written
         }
         ExportFormat::Onnx => {
             let path = if out.extension().is_some_and(|e| e == "onnx") {
@@ -170,23 +296,12 @@ pub fn write_format(
                 folder(out)?;
                 out.join("model.onnx")
             };
-            let l = lower::lower(
-                file,
-                &loaded.def,
-                &loaded.arch,
-                &our_tensors(&mut loaded.model)?,
-            )?;
-            io::atomic_write(&path, &onnx::model_bytes(file, l))?;
+            io::atomic_write(&path, &onnx::model_bytes(file, lowered()?))?;
             vec![path]
         }
         ExportFormat::Pytorch => {
             folder(out)?;
-            let l = lower::lower(
-                file,
-                &loaded.def,
-                &loaded.arch,
-                &our_tensors(&mut loaded.model)?,
-            )?;
+            let l = lowered()?;
             let (py, w) = (out.join("model.py"), out.join("weights.safetensors"));
             let bytes = safetensors_bytes(&pytorch::state_dict(&l)?, &w)?;
             io::atomic_write(&py, pytorch::model_py(file, &loaded.def)?.as_bytes())?;
@@ -339,7 +454,7 @@ fn predict_rows(mut m: Loaded, source: &str, rows: data::table::CsvRows) -> Resu
     let n = rows.x.len() / rows.columns.len().max(1);
     let all: Vec<usize> = (0..n).collect();
     let (xs, unknown_categories) = prep.apply_with(&rows.x, &rows.columns, &source_cols, &all);
-    let logits = train::logits(&mut m.model, &xs, prep.width())?;
+    let logits = m.logits(&xs, prep.width())?;
     let classes: Vec<String> = logits
         .iter()
         .map(|row| m.file.class_names[space::metrics::argmax(row)].clone())

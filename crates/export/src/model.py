@@ -241,3 +241,16 @@ class Net(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.head(x.flatten(1))
+
+
+class Ensemble(nn.Module):
+    """The exported ensemble: its networks (`members.I`) give class probabilities, averaged with the weights
+    of MEMBERS; the output is their logarithm, whose largest is the class."""
+
+    def __init__(self, members=MEMBERS):
+        super().__init__()
+        self.members = nn.ModuleList(Net(arch) for arch, _ in members)
+        self.weights = [w for _, w in members]
+
+    def forward(self, x):
+        return torch.log(sum(w * F.softmax(m(x), dim=1) for m, w in zip(self.members, self.weights)))

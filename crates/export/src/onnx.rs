@@ -1,6 +1,7 @@
 //! The ONNX form of an exported network (opset 17, IR version 8): one `input` (`[N, C, H, W]` images or
 //! `[N, features]` tables, the encoded features before normalisation, named in the metadata `features`), one
-//! `logits` output `[N, classes]`.
+//! `logits` output `[N, classes]`; an ensemble's graph holds every member and averages their class
+//! probabilities (see `lower`).
 
 use crate::lower::{tensor, Lowered};
 use crate::onnx_proto::{
@@ -47,16 +48,31 @@ pub(crate) fn model_bytes(file: &ModelFile, l: Lowered) -> Vec<u8> {
             file.input.features
         ),
     };
+    let nets = file.networks();
+    let (name, doc, output) = if nets.len() == 1 {
+        (
+            format!("c{:05}", file.id),
+            format!("nas candidate c{:05}: {}", file.id, file.arch),
+            "class logits",
+        )
+    } else {
+        let ids: Vec<String> = nets.iter().map(|n| format!("c{:05}", n.id)).collect();
+        (
+            format!("ensemble of {}", ids.join(", ")),
+            format!("nas ensemble of {} (metadata `members`)", ids.join(", ")),
+            "log of the members' averaged class probabilities",
+        )
+    };
     let graph = GraphProto {
         node: l.nodes,
-        name: format!("c{:05}", file.id),
+        name,
         initializer,
-        doc_string: file.arch.clone(),
+        doc_string: doc.clone(),
         input: vec![value_info("input", &l.input_dims, input_doc)],
         output: vec![value_info(
             "logits",
             &[file.input.classes],
-            "class logits; the classes are the metadata `classes`, one per line".into(),
+            format!("{output}; the classes are the metadata `classes`, one per line"),
         )],
     };
     let meta = |k: &str, v: String| StringStringEntryProto {
@@ -67,6 +83,12 @@ pub(crate) fn model_bytes(file: &ModelFile, l: Lowered) -> Vec<u8> {
         meta("arch", file.arch.clone()),
         meta("classes", file.class_names.join("\n")),
     ];
+    if nets.len() > 1 {
+        let lines: Vec<String> = (nets.iter())
+            .map(|n| format!("c{:05} {} {}", n.id, n.weight as f32, n.arch))
+            .collect();
+        metadata_props.push(meta("members", lines.join("\n")));
+    }
     if file.input.shape.is_none() {
         metadata_props.push(meta(
             "features",
@@ -81,7 +103,7 @@ pub(crate) fn model_bytes(file: &ModelFile, l: Lowered) -> Vec<u8> {
         }],
         producer_name: "nas".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
-        doc_string: format!("nas candidate c{:05}: {}", file.id, file.arch),
+        doc_string: doc,
         graph: Some(graph),
         metadata_props,
     }

@@ -104,14 +104,34 @@ pub(crate) fn model_py(file: &ModelFile, def: &SpaceDef) -> Result<String> {
         })
         .collect();
     let text = format!("[{}]", text.join(", "));
+    let nets = file.networks();
+    let (what, class, output, members) = if nets.len() == 1 {
+        (
+            format!("Candidate c{:05}", file.id),
+            "Net",
+            "the class logits",
+            "None".to_string(),
+        )
+    } else {
+        let ids: Vec<String> = nets.iter().map(|n| format!("c{:05}", n.id)).collect();
+        let members: Vec<String> = (nets.iter())
+            .map(|n| format!("({}, {:?})", py_str(&n.arch), n.weight as f32))
+            .collect();
+        (
+            format!("The ensemble of {}", ids.join(", ")),
+            "Ensemble",
+            "the logarithm of the members' averaged class probabilities",
+            format!("[{}]", members.join(",\n    ")),
+        )
+    };
     Ok(format!(
-        r#""""Candidate c{id:05} found by nas, as a PyTorch module (written by `nas export --format pytorch`).
+        r#""""{what} found by nas, as a PyTorch module (written by `nas export --format pytorch`).
 
     import safetensors.torch
-    from model import Net
-    net = Net(); net.load_state_dict(safetensors.torch.load_file("weights.safetensors")); net.eval()
+    from model import {class}
+    net = {class}(); net.load_state_dict(safetensors.torch.load_file("weights.safetensors")); net.eval()
 
-`net(x)` gives the class logits [N, {classes}] (class names: CLASSES) for x: {input_doc}.
+`net(x)` gives {output} [N, {classes}] (class names: CLASSES) for x: {input_doc}.
 """
 
 # What nas exported: the architecture, the input, the classes.
@@ -127,9 +147,10 @@ COLUMNS = {columns}
 CELL = {cell}
 # Tables with text columns: each one's token ids (the last inputs, in order): `len` ids from `vocab` ids.
 TEXT = {text}
+# An ensemble: each network's architecture and its weight in the averaged class probabilities.
+MEMBERS = {members}
 
 {BODY}"#,
-        id = file.id,
         classes = file.input.classes,
         arch = py_str(&file.arch),
         family = py_str(family),

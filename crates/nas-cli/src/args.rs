@@ -287,6 +287,10 @@ pub(crate) struct SelectArgs {
     /// Select the most accurate candidate with at most this many parameters.
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) max_params: Option<u64>,
+    /// When the model is the ensemble selected from the candidates' out-of-fold predictions: auto (when its
+    /// nested CV estimate beats the single best's), always, or off (the single best)
+    #[arg(long, default_value = "auto")]
+    pub(crate) ensemble: space::EnsembleUse,
     /// Stop at a result file that cannot be read, instead of naming it and going on without it.
     #[arg(long)]
     pub(crate) strict: bool,

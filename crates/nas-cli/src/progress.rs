@@ -273,6 +273,30 @@ pub fn baseline_line(b: &space::BaselineFile) -> String {
         .join(" · ")
 }
 
+/// The ensemble in one line: its members and weights, its nested estimate against the single best's, and
+/// whether it is the run's model.
+pub fn ensemble_line(e: &space::Ensemble, using: space::EnsembleUse) -> String {
+    let total: usize = e.members.iter().map(|m| m.picks).sum();
+    format!(
+        "ensemble of {} ({}): nested CV {:.4} ± {:.4} against {:.4} for the single best chosen the same way — {}",
+        e.members.len(),
+        e.members
+            .iter()
+            .map(|m| format!("c{:05} ×{:.2}", m.id, m.picks as f64 / total.max(1) as f64))
+            .collect::<Vec<_>>()
+            .join(", "),
+        e.cv_mean,
+        e.cv_std,
+        e.single_cv_mean,
+        match (e.used, using) {
+            (true, _) => "the model is the ensemble",
+            (false, _) if e.members.len() < 2 => "not used (the selection picked one candidate)",
+            (false, space::EnsembleUse::Off) => "not used (--ensemble off)",
+            (false, _) => "not used (no better than the single best)",
+        }
+    )
+}
+
 /// Prints the top `n` of the ranking as a table.
 pub fn print_table(sel: &SelectionFile, metric: space::Metric, n: usize) {
     println!(

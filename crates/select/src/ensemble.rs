@@ -8,7 +8,10 @@
 //! like; the ensemble is used when its nested estimate is higher. What both share: the pool is the top of a
 //! ranking made on every row, as the single best's plain CV score is.
 
-use space::{folds, metrics::argmax, Metric, Oof};
+use anyhow::Result;
+use space::{
+    folds, metrics::argmax, Ensemble, EnsembleUse, Member, Metric, Oof, Plan, Ranked, RunDir,
+};
 
 /// The most candidates, from the top of the ranking, the selection picks from.
 pub const POOL: usize = 5;
@@ -111,6 +114,66 @@ pub fn nested(
             )
         })
         .unzip()
+}
+
+/// The ensemble of the run's `ranking` (best first), selected from the out-of-fold predictions of its first
+/// [`POOL`]; `None` when fewer than two were ranked or one of them has no predictions (an older run's, or a
+/// GPU training's). `using` says when it is the model.
+pub fn build(
+    run: &RunDir,
+    plan: &Plan,
+    ranking: &[Ranked],
+    using: EnsembleUse,
+) -> Result<Option<Ensemble>> {
+    let top = &ranking[..ranking.len().min(POOL)];
+    if top.len() < 2 {
+        return Ok(None);
+    }
+    let mut oofs = Vec::with_capacity(top.len());
+    for r in top {
+        let path = run.oof(r.id);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let o = Oof::read(&path)?;
+        if o.probs.iter().any(|p| !p.is_finite()) {
+            return Ok(None);
+        }
+        oofs.push(o);
+    }
+    let pool: Vec<&Oof> = oofs.iter().collect();
+    let e = plan.exp();
+    let (metric, k) = (e.evaluate.metric, e.evaluate.folds);
+    let (fold_scores, single) = nested(&pool, k, e.seed, metric, STEPS);
+    let all: Vec<usize> = (0..pool[0].labels.len()).collect();
+    let picks = greedy(&pool, &all, STEPS);
+    let mut members: Vec<Member> = top
+        .iter()
+        .zip(&picks)
+        .filter(|(_, &p)| p > 0)
+        .map(|(r, &picks)| Member {
+            id: r.id,
+            arch: r.arch.clone(),
+            picks,
+        })
+        .collect();
+    members.sort_by_key(|m| std::cmp::Reverse(m.picks));
+    let (cv_mean, cv_std) = space::mean_std(&fold_scores);
+    let (single_cv_mean, _) = space::mean_std(&single);
+    Ok(Some(Ensemble {
+        used: members.len() > 1
+            && match using {
+                EnsembleUse::Auto => cv_mean > single_cv_mean,
+                EnsembleUse::Always => true,
+                EnsembleUse::Off => false,
+            },
+        fold_scores,
+        cv_mean,
+        cv_std,
+        single_fold_scores: single,
+        single_cv_mean,
+        members,
+    }))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 pub mod ensemble;
 
 use anyhow::{bail, Result};
-use space::{io, Entry, Plan, Ranked, RunDir, SelectionFile, ARTIFACT_VERSION};
+use space::{io, EnsembleUse, Entry, Plan, Ranked, RunDir, SelectionFile, ARTIFACT_VERSION};
 
 /// Every ok result at the top rung (see [`Plan::top_rung`]; every result of a `full` search), best
 /// first.
@@ -90,10 +90,19 @@ pub fn chosen(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<SelectionF
     } else {
         None
     };
-    let mut sel = selection_within(plan, history, stored.as_ref().and_then(|s| s.max_params))?;
-    // Why the search ended still holds while no result was added since.
-    if let Some(s) = stored.filter(|s| s.evaluated == sel.evaluated) {
-        sel.ended = s.ended;
+    let max_params = stored.as_ref().and_then(|s| s.max_params);
+    let using = stored
+        .as_ref()
+        .map_or(EnsembleUse::Auto, |s| s.ensemble_use);
+    let mut sel = selection_within(plan, history, max_params)?;
+    sel.ensemble_use = using;
+    // Why the search ended, and the ensemble, still hold while no result was added since.
+    match stored.filter(|s| s.evaluated == sel.evaluated) {
+        Some(s) => (sel.ended, sel.ensemble) = (s.ended, s.ensemble),
+        None if max_params.is_none() => {
+            sel.ensemble = ensemble::build(run, plan, &sel.ranking, using)?
+        }
+        None => {}
     }
     Ok(sel)
 }
@@ -141,15 +150,20 @@ pub fn selection_within(
         front: pareto_front(&ranking),
         ranking,
         ended: None,
+        ensemble: None,
+        ensemble_use: EnsembleUse::Auto,
     })
 }
 
 /// The select stage: writes `selection.toml` atomically and returns it. Safe while workers are busy: it
 /// reads only complete result files. A result file that cannot be read is an error when `strict`; else the
-/// candidate counts as unscored and the file is returned with why, for the caller to name.
+/// candidate counts as unscored and the file is returned with why, for the caller to name. With
+/// `max_params` there is no ensemble (the limit is on one network); else `using` says when the ensemble is
+/// the model.
 pub fn select(
     run: &RunDir,
     max_params: Option<u64>,
+    using: EnsembleUse,
     strict: bool,
 ) -> Result<(SelectionFile, Vec<space::Damaged>)> {
     let plan = run.load_plan()?;
@@ -158,7 +172,11 @@ pub fn select(
     } else {
         run.history_readable(&plan.def, &plan.file.input)?
     };
-    let sel = selection_within(&plan, &history, max_params)?;
+    let mut sel = selection_within(&plan, &history, max_params)?;
+    sel.ensemble_use = using;
+    if max_params.is_none() {
+        sel.ensemble = ensemble::build(run, &plan, &sel.ranking, using)?;
+    }
     io::write_toml(&run.selection(), &sel)?;
     Ok((sel, damaged))
 }

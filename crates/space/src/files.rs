@@ -1,5 +1,5 @@
-//! The artifact formats every stage reads and writes: `space.toml`, candidates, results, leases,
-//! `selection.toml`, `model.toml`. Documented for other programs in `docs/artifacts.md`; keep the two in step.
+//! The run artifact formats every stage reads and writes: `space.toml`, candidates, results, leases,
+//! `selection.toml` (`model.toml` is in `model_file`). Documented for other programs in `docs/artifacts.md`; keep the two in step.
 
 use crate::arch::InputInfo;
 use crate::experiment::Experiment;
@@ -441,54 +441,86 @@ pub struct SelectionFile {
     /// (the `[search] time` limit) or `space` (no architecture left untried).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<Ended>,
+    /// The ensemble selected from the top of the ranking's out-of-fold predictions, when they were there to
+    /// select from (absent with `max_params`, with fewer than two candidates or with a candidate of the pool
+    /// that has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<Ensemble>,
+    /// When the ensemble is the model (`nas select --ensemble`; absent: `auto`).
+    #[serde(default, skip_serializing_if = "EnsembleUse::is_auto")]
+    pub ensemble_use: EnsembleUse,
 }
 
-/// Version of `model.toml` (2: the column encodings).
-pub const MODEL_VERSION: u32 = 2;
-
 string_enum!(
-    /// The form `nas export --format` writes the winner in.
-    ExportFormat, "format", {
-        /// `model.toml` and our safetensors: what `nas predict` reads.
-        Native = "native",
-        /// A standard ONNX model (`model.onnx`).
-        Onnx = "onnx",
-        /// `model.py` (a PyTorch module) and `weights.safetensors` in PyTorch's names and layouts.
-        Pytorch = "pytorch",
+    /// When the ensemble is the run's model (`nas select --ensemble`).
+    #[derive(Default)]
+    EnsembleUse, "ensemble", {
+        /// When its nested estimate beats the single best's.
+        #[default]
+        Auto = "auto",
+        /// Whenever it has two members or more.
+        Always = "always",
+        /// Never: the model is the single best (the ensemble is still estimated and shown).
+        Off = "off",
     }
 );
 
-/// `model/model.toml`: what is needed to use the exported weights.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+impl EnsembleUse {
+    /// Whether it is the default, `auto` (not written).
+    pub fn is_auto(&self) -> bool {
+        *self == EnsembleUse::Auto
+    }
+}
+
+/// `selection.toml`'s `[ensemble]`: greedy ensemble selection over the out-of-fold predictions
+/// (`select::ensemble`), with nested estimates on the run's folds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModelFile {
-    /// Format version.
-    pub version: u32,
-    /// Always `nas.model`.
-    pub kind: String,
-    /// Candidate id of the winner.
+pub struct Ensemble {
+    /// Whether the ensemble is the run's model: it has two members or more and (with `ensemble_use` auto)
+    /// its nested estimate is higher than the single best's.
+    pub used: bool,
+    /// Nested estimate of the ensemble, in the run's metric: each fold scored with the ensemble selected on
+    /// the other folds' rows.
+    pub fold_scores: Vec<f64>,
+    /// Mean and sample standard deviation of `fold_scores`.
+    pub cv_mean: f64,
+    /// Standard deviation of `fold_scores`.
+    pub cv_std: f64,
+    /// The single best estimated the same way: each fold scored with the candidate best on the other folds'
+    /// rows.
+    pub single_fold_scores: Vec<f64>,
+    /// Mean of `single_fold_scores`.
+    pub single_cv_mean: f64,
+    /// The members, selected on every row, most picked first: the model averages their class probabilities
+    /// with weights `picks` / the sum of `picks`.
+    pub members: Vec<Member>,
+}
+
+/// A member of an [`Ensemble`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Candidate id.
     pub id: u64,
     /// Architecture.
     pub arch: String,
-    /// Input description.
-    pub input: InputInfo,
-    /// Class names in output order.
-    pub class_names: Vec<String>,
-    /// How each data column becomes network inputs, in input order (see `data::prep`); `nas predict` finds
-    /// the columns by name.
-    pub columns: Vec<crate::encoding::ColumnEncoding>,
-    /// Per-input mean subtracted before the network (after encoding; network layout order).
-    pub feature_mean: Vec<f32>,
-    /// Per-feature standard deviation divided by.
-    pub feature_std: Vec<f32>,
-    /// Accuracy on the training data after retraining.
-    pub train_accuracy: f64,
-    /// The safetensors file with the weights, next to this file.
-    pub weights: String,
-    /// The CSV label column the model was trained with (`nas predict` reports accuracy when it is present).
-    pub label: String,
-    /// The search space the architecture belongs to (rebuilds the network).
-    pub space: crate::experiment::SpaceSpec,
+    /// How often the greedy selection picked it (its weight, relative to the others').
+    pub picks: usize,
+}
+
+impl SelectionFile {
+    /// What the run's model is: the ensemble's members when it is used, else the best, alone.
+    pub fn model_members(&self) -> Vec<Member> {
+        match &self.ensemble {
+            Some(e) if e.used => e.members.clone(),
+            _ => vec![Member {
+                id: self.best.id,
+                arch: self.best.arch.clone(),
+                picks: 1,
+            }],
+        }
+    }
 }
 
 #[cfg(test)]

@@ -94,6 +94,7 @@ pub mod files;
 pub mod folds;
 pub mod io;
 pub mod metrics;
+pub mod model_file;
 pub mod oof;
 pub mod plan;
 pub mod rng;
@@ -105,11 +106,12 @@ pub use arch::{Act, Arch, Block, Cell, CellOp, Family, InputInfo, Pool, SpaceDef
 pub use experiment::{DeviceSetting, Evaluator, Execution, Experiment, Proxy, Strategy, TimeLimit};
 pub use fidelity::Fidelity;
 pub use files::{
-    mean_std, BaselineFile, BaselineScore, CandidateFile, Curve, Ended, EvaluatedBy, ExportFormat,
-    LeaseFile, ModelFile, Origin, Ranked, ResultFile, SelectionFile, SpaceFile, Status,
-    ARTIFACTS_READ, ARTIFACT_VERSION, MODEL_VERSION,
+    mean_std, BaselineFile, BaselineScore, CandidateFile, Curve, Ended, Ensemble, EnsembleUse,
+    EvaluatedBy, LeaseFile, Member, Origin, Ranked, ResultFile, SelectionFile, SpaceFile, Status,
+    ARTIFACTS_READ, ARTIFACT_VERSION,
 };
 pub use metrics::Metric;
+pub use model_file::{ExportFormat, ModelFile, ModelMember, MODEL_VERSION};
 pub use oof::Oof;
 pub use plan::{DataFacts, Plan};
 pub use rng::Rng;

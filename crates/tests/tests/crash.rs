@@ -91,6 +91,10 @@ fn kill_and_resume(name: &str, extra: &[&str], kills_wanted: usize, files: usize
     let (a, b) = (oofs(&full), oofs(&killed));
     assert!(!a.is_empty(), "no out-of-fold predictions written");
     assert!(a == b, "out-of-fold predictions differ after kills");
+    // So the ensemble selected from them is the same.
+    let ensemble = |dir: &Path| tests::selection(dir).get("ensemble").cloned();
+    assert!(ensemble(&full).is_some(), "no ensemble selected");
+    assert_eq!(ensemble(&full), ensemble(&killed));
     assert_intact(&killed, files);
     std::fs::remove_dir_all(&d).unwrap();
 }

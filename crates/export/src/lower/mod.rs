@@ -41,6 +41,8 @@ pub(crate) type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
 struct Walk<'a> {
     ours: &'a Tensors,
+    /// What every parameter's name starts with: empty, or `members.I.` for an ensemble's network I.
+    prefix: String,
     out: Lowered,
 }
 
@@ -104,6 +106,7 @@ impl Walk<'_> {
     }
 
     fn param(&mut self, name: String, dims: Vec<usize>, data: Vec<f32>) -> String {
+        let name = format!("{}{name}", self.prefix);
         self.out.params.push(Param {
             name: name.clone(),
             dims,
@@ -221,7 +224,7 @@ impl Walk<'_> {
             let v = self.take(&format!("{ours}.{o}"), &[c])?.to_vec();
             names.push(self.param(format!("{torch}.{t}"), vec![c], v));
         }
-        self.out.batch_norms.push(torch.to_string());
+        self.out.batch_norms.push(format!("{}{torch}", self.prefix));
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         Ok(self.node("BatchNormalization", &refs, vec![float("epsilon", BN_EPS)]))
     }
@@ -269,28 +272,61 @@ impl Walk<'_> {
     }
 }
 
-/// Lowers the network of `file` (its space `def`, its architecture `arch`) with our tensors `ours`.
-pub(crate) fn lower(
-    file: &ModelFile,
-    def: &SpaceDef,
-    arch: &Arch,
-    ours: &Tensors,
-) -> Result<Lowered> {
+/// One network of a model to lower: its architecture, our tensors, its weight in an ensemble.
+pub(crate) type Net<'a> = (&'a Arch, Tensors, f32);
+
+/// The model's networks in both forms: one network, or an ensemble whose graph averages its networks'
+/// class probabilities (`Softmax`, weighted `Sum`) and gives their logarithm as `logits`; its parameters
+/// are named `members.I.…`, as `model.py`'s `Ensemble` holds them.
+pub(crate) fn lower(file: &ModelFile, def: &SpaceDef, nets: &[Net]) -> Result<Lowered> {
     let input = &file.input;
     let input_dims = match input.shape {
         Some(s) => s.to_vec(),
         None => vec![input.features],
     };
+    if file.feature_mean.len() != input.features || file.feature_std.len() != input.features {
+        bail!("the input normalisation has not one value per feature");
+    }
+    let empty = Tensors::new();
     let mut g = Walk {
-        ours,
+        ours: &empty,
+        prefix: String::new(),
         out: Lowered {
             nodes: Vec::new(),
             constants: Vec::new(),
             params: Vec::new(),
             batch_norms: Vec::new(),
-            input_dims: input_dims.clone(),
+            input_dims,
         },
     };
+    let mut probs = Vec::new();
+    for (i, (arch, ours, weight)) in nets.iter().enumerate() {
+        g.ours = ours;
+        if nets.len() > 1 {
+            g.prefix = format!("members.{i}.");
+        }
+        let x = network(&mut g, file, def, arch)?;
+        if nets.len() > 1 {
+            let p = g.node("Softmax", &[&x], vec![int("axis", 1)]);
+            let w = g.constant(*weight);
+            probs.push(g.node("Mul", &[&p, &w], vec![]));
+        }
+    }
+    if nets.len() > 1 {
+        let refs: Vec<&str> = probs.iter().map(String::as_str).collect();
+        let sum = g.node("Sum", &refs, vec![]);
+        g.node("Log", &[&sum], vec![]);
+    }
+    let last = g.out.nodes.last_mut().expect("a network has nodes");
+    last.output[0] = "logits".into();
+    last.name = "logits".into();
+    Ok(g.out)
+}
+
+/// One network, from the graph's `input` to its logits (the name returned): the input normalisation, then
+/// the architecture.
+fn network(g: &mut Walk, file: &ModelFile, def: &SpaceDef, arch: &Arch) -> Result<String> {
+    let input = &file.input;
     // Input normalisation: our mean and std are in the network's layout (h, w, c for images); the input and
     // the buffers are in the data's (c, h, w).
     let from_network = |v: &[f32]| -> Vec<f32> {
@@ -307,33 +343,20 @@ pub(crate) fn lower(
             None => v.to_vec(),
         }
     };
-    if file.feature_mean.len() != input.features || file.feature_std.len() != input.features {
-        bail!("the input normalisation has not one value per feature");
-    }
+    let dims = g.out.input_dims.clone();
     let mean = g.param(
         "mean".into(),
-        input_dims.clone(),
+        dims.clone(),
         from_network(&file.feature_mean),
     );
-    let std = g.param(
-        "std".into(),
-        input_dims.clone(),
-        from_network(&file.feature_std),
-    );
+    let std = g.param("std".into(), dims, from_network(&file.feature_std));
     let centred = g.node("Sub", &["input", &mean], vec![]);
-    let mut x = g.node("Div", &[&centred, &std], vec![]);
+    let x = g.node("Div", &[&centred, &std], vec![]);
     match (def, arch) {
-        (SpaceDef::Chain(cs), Arch::Chain(blocks)) => {
-            x = chain::lower(&mut g, cs, blocks, input, x)?
-        }
-        (SpaceDef::Cell(cs), Arch::Cell(cell)) => x = cell::lower(&mut g, cs, cell, input, x)?,
+        (SpaceDef::Chain(cs), Arch::Chain(blocks)) => chain::lower(g, cs, blocks, input, x),
+        (SpaceDef::Cell(cs), Arch::Cell(cell)) => cell::lower(g, cs, cell, input, x),
         _ => bail!("the architecture does not belong to the model's space"),
     }
-    let last = g.out.nodes.last_mut().expect("a network has nodes");
-    debug_assert_eq!(last.output[0], x);
-    last.output[0] = "logits".into();
-    last.name = "logits".into();
-    Ok(g.out)
 }
 
 #[cfg(test)]
@@ -344,7 +367,7 @@ mod tests {
     fn lower_file(file: &ModelFile, t: &Tensors) -> Result<Lowered> {
         let def = SpaceDef::from_spec(&file.space)?;
         let arch = def.parse(&file.arch)?;
-        lower(file, &def, &arch, t)
+        lower(file, &def, &[(&arch, t.clone(), 1.0)])
     }
     use candle_core::{DType, Device};
     use space::{InputInfo, Rng};
@@ -391,6 +414,7 @@ mod tests {
             weights: "weights.safetensors".into(),
             label: "y".into(),
             space,
+            members: Vec::new(),
         };
         (file, crate::our_tensors(&mut m).unwrap())
     }
@@ -483,5 +507,39 @@ mod tests {
         t.insert("block0.weight".into(), (vec![4, 3], vec![0.0; 12]));
         let e = lower_file(&file, &t).err().unwrap().to_string();
         assert!(e.contains("`block0.weight` has shape [4, 3]"), "{e}");
+    }
+
+    #[test]
+    fn an_ensemble_holds_each_member_under_its_prefix_and_ends_in_the_log_of_the_weighted_sum() {
+        let spec = "block = \"dense\"";
+        let (file, a) = model(spec, "fc4-relu-bn", None, 3);
+        let (_, b) = model(spec, "fc8-tanh/fc4-silu", None, 3);
+        let def = SpaceDef::from_spec(&file.space).unwrap();
+        let (pa, pb) = (
+            def.parse("fc4-relu-bn").unwrap(),
+            def.parse("fc8-tanh/fc4-silu").unwrap(),
+        );
+        let l = lower(
+            &file,
+            &def,
+            &[(&pa, a.clone(), 0.75), (&pb, b.clone(), 0.25)],
+        )
+        .unwrap();
+        assert_well_formed(&l);
+        let one = lower(&file, &def, &[(&pa, a, 1.0)]).unwrap();
+        for p in &one.params {
+            assert!(l
+                .params
+                .iter()
+                .any(|q| q.name == format!("members.0.{}", p.name)));
+        }
+        assert!(l
+            .params
+            .iter()
+            .any(|q| q.name == "members.1.blocks.1.fc.weight"));
+        assert!(l.batch_norms.contains(&"members.0.blocks.0.bn".to_string()));
+        let ops: Vec<&str> = l.nodes.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops.iter().filter(|&&o| o == "Softmax").count(), 2);
+        assert_eq!(ops[ops.len() - 2..], ["Sum", "Log"]);
     }
 }

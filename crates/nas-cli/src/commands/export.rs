@@ -16,22 +16,22 @@ fn export(run: &RunDir, format: space::ExportFormat, out: &std::path::Path) -> R
     let sel: space::SelectionFile = if run.selection().exists() {
         space::io::read_artifact(&run.selection(), "nas.selection", space::ARTIFACTS_READ)?
     } else {
-        select::select(run, None, true)?.0
+        select::select(run, None, space::EnsembleUse::Auto, true)?.0
     };
-    let loaded = match current_model(run, sel.best.id) {
+    let members = sel.model_members();
+    let loaded = match current_model(run, &members) {
         Some(m) => m,
         None => {
-            retrain(run, sel.best.id, false)?;
+            retrain(run, &members, false)?;
             export::load_model(&run.model())?
         }
     };
     let written = export::write_format(&run.model(), loaded, format, out)?;
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    println!(
-        "exported c{:05} {} as {format}: {}",
-        sel.best.id,
-        sel.best.arch,
-        names.join(", ")
-    );
+    let what = match members.as_slice() {
+        [one] => format!("c{:05} {}", one.id, one.arch),
+        _ => super::naming(&members),
+    };
+    println!("exported {what} as {format}: {}", names.join(", "));
     Ok(())
 }

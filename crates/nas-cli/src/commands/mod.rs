@@ -137,37 +137,47 @@ pub(crate) fn baselines(run: &RunDir, plan: &::space::Plan) -> Result<::space::B
     Ok(b)
 }
 
-/// `model/`, loaded, when it holds candidate `id` and can be read.
-pub(crate) fn current_model(run: &RunDir, id: u64) -> Option<::export::Loaded> {
+/// `model/`, loaded, when it holds `members` (with their weights) and can be read.
+pub(crate) fn current_model(run: &RunDir, members: &[::space::Member]) -> Option<::export::Loaded> {
     ::export::load_model(&run.model())
         .ok()
-        .filter(|m| m.file.id == id)
+        .filter(|m| m.file.holds(members))
 }
 
-/// Makes `model/` hold candidate `id` retrained on all rows: kept when it already does (retraining is
-/// deterministic, so a finished run's command run again does not train the winner again), else retrained.
-pub(crate) fn retrain(run: &RunDir, id: u64, quiet: bool) -> Result<()> {
+/// `members` as words: `c00012`, or `the ensemble of c00012, c00003`.
+pub(crate) fn naming(members: &[::space::Member]) -> String {
+    let ids: Vec<String> = members.iter().map(|m| format!("c{:05}", m.id)).collect();
+    match ids.as_slice() {
+        [one] => one.clone(),
+        _ => format!("the ensemble of {}", ids.join(", ")),
+    }
+}
+
+/// Makes `model/` hold `members` (the selection's model: one candidate or an ensemble) retrained on all
+/// rows: kept when it already does (retraining is deterministic, so a finished run's command run again does
+/// not train again), else retrained.
+pub(crate) fn retrain(run: &RunDir, members: &[::space::Member], quiet: bool) -> Result<()> {
     let model = run.model().join("model.toml");
-    if current_model(run, id).is_some() {
+    let what = naming(members);
+    if current_model(run, members).is_some() {
         if !quiet {
             eprintln!(
-                "nas: {} holds c{id:05} already, retrained earlier; kept",
+                "nas: {} holds {what} already, retrained earlier; kept",
                 model.display()
             );
         }
         return Ok(());
     }
     if !quiet {
-        eprintln!("nas: retraining c{id:05} on all rows for model/ …");
+        eprintln!("nas: retraining {what} on all rows for model/ …");
     }
-    let m = ::export::retrain(run, id)?;
+    let m = ::export::retrain(run, members)?;
     if quiet {
         return Ok(());
     }
     println!(
-        "model: {} (c{:05}, training accuracy {:.4})",
+        "model: {} ({what}, training accuracy {:.4})",
         model.display(),
-        m.id,
         m.train_accuracy
     );
     Ok(())

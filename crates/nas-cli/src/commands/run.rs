@@ -41,18 +41,19 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
     let p = progress::Progress::new(&run, a.quiet)?;
     let end = drive(&run, &opts, &p, |_| {})?;
     p.finish();
-    let (mut sel, _) = select::select(&run, None, true).map_err(|e| match end {
-        Stop::Time => anyhow::anyhow!(
-            "{e}: the time limit passed before any candidate {}; resume with more time \
+    let (mut sel, _) =
+        select::select(&run, None, space::EnsembleUse::Auto, true).map_err(|e| match end {
+            Stop::Time => anyhow::anyhow!(
+                "{e}: the time limit passed before any candidate {}; resume with more time \
              (nas run --out {} --time 2h) or train less per candidate (--epochs)",
-            match sf.experiment.search.fidelity {
-                space::Fidelity::Full => "finished its folds",
-                _ => "reached the top rung",
-            },
-            run.root.display()
-        ),
-        _ => e,
-    })?;
+                match sf.experiment.search.fidelity {
+                    space::Fidelity::Full => "finished its folds",
+                    _ => "reached the top rung",
+                },
+                run.root.display()
+            ),
+            _ => e,
+        })?;
     select::record_end(&run, &mut sel, end.recorded())?;
     let trains = sf.experiment.evaluate.evaluator == Evaluator::Train;
     let baseline = if trains {
@@ -69,9 +70,12 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
                 progress::baseline_line(b)
             );
         }
+        if let Some(e) = &sel.ensemble {
+            println!("{}", progress::ensemble_line(e, sel.ensemble_use));
+        }
     }
     if !a.no_retrain && trains {
-        retrain(&run, sel.best.id, a.quiet)?;
+        retrain(&run, &sel.model_members(), a.quiet)?;
     }
     if !a.quiet {
         println!(

@@ -9,7 +9,7 @@ use space::RunDir;
 /// `nas select`.
 pub(crate) fn run(a: SelectArgs) -> Result<()> {
     let run = RunDir::new(&a.dir);
-    let (sel, damaged) = select::select(&run, a.max_params, a.strict)?;
+    let (sel, damaged) = select::select(&run, a.max_params, a.ensemble, a.strict)?;
     warn_damaged(&run, &damaged);
     let plan = run.load_plan()?;
     let sf = &plan.file;
@@ -39,8 +39,11 @@ pub(crate) fn run(a: SelectArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(e) = &sel.ensemble {
+        println!("{}", progress::ensemble_line(e, sel.ensemble_use));
+    }
     if a.retrain {
-        retrain(&run, sel.best.id, false)?;
+        retrain(&run, &sel.model_members(), false)?;
     }
     Ok(())
 }
