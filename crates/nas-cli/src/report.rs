@@ -255,6 +255,48 @@ fn baseline_paragraph(run: &RunDir) -> String {
     )
 }
 
+/// The selection's ensemble, if it has one: its members and weights, its nested estimate against the single
+/// best's, and whether it is the model.
+fn ensemble_paragraph(sel: &space::SelectionFile) -> String {
+    let Some(e) = &sel.ensemble else {
+        return String::new();
+    };
+    let total: usize = e.members.iter().map(|m| m.picks).sum();
+    let mut h = format!(
+        "<p class=\"ensemble\"><b>Ensemble</b> of {n} (greedy selection over the five best candidates' \
+         out-of-fold probabilities): nested CV accuracy {m:.4} ± {sd:.4} against {single:.4} for the single best \
+         chosen the same way (each fold scored with what was chosen on the other folds; the ranking's {best:.4} \
+         was chosen on every fold, so it promises more than it keeps). {used}</p>\n<table><thead><tr><th>id</th>\
+         <th class=\"a\">arch</th><th>weight</th><th>CV accuracy</th></tr></thead><tbody>",
+        n = e.members.len(),
+        m = e.cv_mean,
+        sd = e.cv_std,
+        single = e.single_cv_mean,
+        best = sel.best.cv_mean,
+        used = if e.used {
+            "The model (<code>model/</code> and the exports) is this ensemble."
+        } else {
+            "The model is the single best (<code>nas select --ensemble always</code> makes it the ensemble)."
+        },
+    );
+    for m in &e.members {
+        let cv = sel
+            .ranking
+            .iter()
+            .find(|r| r.id == m.id)
+            .map_or(f64::NAN, |r| r.cv_mean);
+        let _ = write!(
+            h,
+            r#"<tr><td>c{:05}</td><td class="a">{}</td><td>{:.2}</td><td>{cv:.4}</td></tr>"#,
+            m.id,
+            esc(&m.arch),
+            m.picks as f64 / total.max(1) as f64,
+        );
+    }
+    h.push_str("</tbody></table>\n");
+    h
+}
+
 /// Why the search stopped where it did, for the report's header.
 fn why_ended(plan: &Plan, sel: &space::SelectionFile, root: &std::path::Path) -> String {
     match sel.ended {
@@ -289,7 +331,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
 <h1>nas report: {title}</h1>
 <p>{family} space of {size} architectures · {strategy} search: {evaluated} of budget {budget} evaluated, {why} · {folds}-fold CV, {epochs} epochs · data {data} ({rows} rows, {classes} classes{text}) · seed {seed}</p>
 <p><b>Selected: c{bid:05}</b> <code>{barch}</code> — CV accuracy {bmean:.4} ± {bstd:.4}, {bparams} parameters, {bflops} multiply-accumulates per sample. {evaluated} evaluated, {ok} ok; {nfront} on the Pareto front.</p>
-{baseline}"#,
+{baseline}{ensemble}"#,
         title = esc(&run.root.display().to_string()),
         family = e.space.family,
         size = esc(&sf.size),
@@ -322,6 +364,7 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
         ok = sel.ok,
         nfront = sel.front.len(),
         baseline = baseline_paragraph(run),
+        ensemble = ensemble_paragraph(sel),
     );
     h
 }

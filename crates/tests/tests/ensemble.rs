@@ -72,6 +72,21 @@ fn an_ensemble_is_selected_retrained_predicted_and_exported_and_the_single_best_
             .join(n["weights"].as_str().unwrap())
             .exists());
     }
+    // The report shows it with its members and says it is the model.
+    ok(
+        nas().arg("report").arg(&run).output().unwrap(),
+        "nas report",
+    );
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<b>Ensemble</b> of"), "no ensemble paragraph");
+    assert!(html.contains("is this ensemble"));
+    for m in members {
+        let id = m["id"].as_integer().unwrap();
+        assert!(
+            html.contains(&format!("<tr><td>c{id:05}</td>")),
+            "member {id}"
+        );
+    }
     // Predicting every training row reproduces the retraining's accuracy; a native export predicts alike.
     let train = m["train_accuracy"].as_float().unwrap();
     let line = accuracy(&run.join("model"));
