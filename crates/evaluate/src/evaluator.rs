@@ -46,7 +46,7 @@ impl<L: Lookup> Evaluator for L {
         for e in claimed {
             let r = self.score(e);
             record(&r)?;
-            on_event(Event::Done(r.clone()));
+            on_event(Event::Done(Box::new(r.clone())));
             rs.push(r);
         }
         Ok(rs)
@@ -101,6 +101,7 @@ pub fn result(c: &CandidateFile, by: EvaluatedBy, s: Scored) -> ResultFile {
         epochs: s.epochs,
         error,
         metrics: s.metrics,
+        per_class: None,
         curves: s.curves,
     }
 }

@@ -58,5 +58,5 @@ pub enum Event {
         tick: nn::train::Tick,
     },
     /// A candidate finished and its result file is written.
-    Done(ResultFile),
+    Done(Box<ResultFile>),
 }

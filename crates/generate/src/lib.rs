@@ -258,6 +258,7 @@ mod tests {
                     epochs: None,
                     error: String::new(),
                     metrics: Default::default(),
+                    per_class: None,
                     curves: Vec::new(),
                 };
                 io::write_toml(&run.result(e.candidate.id), &r).unwrap();

@@ -55,75 +55,18 @@ pub fn section(run: &RunDir, plan: &Plan, id: u64) -> String {
         h.push_str("</tbody></table>\n");
     }
     h.push_str("<table class=\"sortable\"><thead><tr><th class=\"a\">class</th><th>rows</th><th>precision</th><th>recall</th><th>F1</th></tr></thead><tbody>");
-    for (c, s) in per_class(&m).iter().enumerate().take(k) {
+    let s = space::metrics::PerClass::of(&m);
+    for (c, name) in names.iter().enumerate().take(k) {
         let _ = write!(
             h,
             "<tr><td class=\"a\">{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
-            esc(&names[c]),
-            s.support,
-            s.precision,
-            s.recall,
-            s.f1
+            esc(name),
+            s.support[c],
+            s.precision[c],
+            s.recall[c],
+            s.f1[c]
         );
     }
     h.push_str("</tbody></table>\n");
     h
-}
-
-/// One class's scores.
-#[derive(Debug, PartialEq)]
-struct ClassScores {
-    support: usize,
-    precision: f64,
-    recall: f64,
-    f1: f64,
-}
-
-/// Each class's scores from a confusion matrix (`[true][predicted]`); 0 where undefined.
-fn per_class(m: &[Vec<usize>]) -> Vec<ClassScores> {
-    (0..m.len())
-        .map(|c| {
-            let tp = m[c][c] as f64;
-            let support: usize = m[c].iter().sum();
-            let predicted: usize = m.iter().map(|row| row[c]).sum();
-            let ratio = |a: f64, b: usize| if b == 0 { 0.0 } else { a / b as f64 };
-            let (precision, recall) = (ratio(tp, predicted), ratio(tp, support));
-            let f1 = if precision + recall > 0.0 {
-                2.0 * precision * recall / (precision + recall)
-            } else {
-                0.0
-            };
-            ClassScores {
-                support,
-                precision,
-                recall,
-                f1,
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn per_class_scores_follow_the_confusion_matrix() {
-        // Class 0: 8 right, 2 taken for 1; class 1: 5 right, 5 taken for 0; class 2 never seen nor predicted.
-        let s = per_class(&[vec![8, 2, 0], vec![5, 5, 0], vec![0, 0, 0]]);
-        assert_eq!(s[0].support, 10);
-        assert!((s[0].precision - 8.0 / 13.0).abs() < 1e-12);
-        assert!((s[0].recall - 0.8).abs() < 1e-12);
-        assert!((s[1].precision - 5.0 / 7.0).abs() < 1e-12);
-        assert!((s[1].f1 - 2.0 * (5.0 / 7.0) * 0.5 / (5.0 / 7.0 + 0.5)).abs() < 1e-12);
-        assert_eq!(
-            s[2],
-            ClassScores {
-                support: 0,
-                precision: 0.0,
-                recall: 0.0,
-                f1: 0.0
-            }
-        );
-    }
 }

@@ -366,6 +366,20 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     target_log_prob(logits, targets)?.mean_all()?.neg()
 }
 
+/// Cross-entropy with a weight per row (`weights` `[N, 1]`): Σ wᵢ·(−log pᵢ) / Σ wᵢ, PyTorch's
+/// `CrossEntropyLoss(weight=…)` when each row's weight is its class's.
+pub fn weighted_cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    weights: &Tensor,
+) -> Result<Tensor> {
+    let total = weights.sum_all()?;
+    (target_log_prob(logits, targets)? * weights)?
+        .sum_all()?
+        .div(&total)?
+        .neg()
+}
+
 /// Log-probability `[N, 1]` of each row's target class under softmax(`logits`), from basic ops (candle's
 /// `softmax_last_dim` records no backward).
 fn target_log_prob(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
@@ -841,6 +855,35 @@ mod tests {
             t[0].add(&t[1])
         });
         let targets = Tensor::new(&[0u32, 2, 1, 1, 0, 2], &Device::Cpu).unwrap();
-        check("cross_entropy", vec![x], |t| cross_entropy(&t[0], &targets));
+        check("cross_entropy", vec![x.clone()], |t| {
+            cross_entropy(&t[0], &targets)
+        });
+        let w = Tensor::new(&[[2.0f64], [0.5], [1.0], [1.0], [2.0], [0.5]], &Device::Cpu).unwrap();
+        check("weighted_cross_entropy", vec![x.clone()], |t| {
+            weighted_cross_entropy(&t[0], &targets, &w)
+        });
+        // Equal weights are the plain mean; a weight of 2 counts a row twice.
+        let ones = Tensor::ones((6, 1), DType::F64, &Device::Cpu).unwrap();
+        let plain = cross_entropy(&x, &targets)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        let equal = weighted_cross_entropy(&x, &targets, &ones.affine(3.0, 0.0).unwrap())
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((plain - equal).abs() < 1e-12, "{plain} {equal}");
+        let twice = Tensor::cat(&[&x, &x.narrow(0, 0, 1).unwrap()], 0).unwrap();
+        let t2 = Tensor::new(&[0u32, 2, 1, 1, 0, 2, 0], &Device::Cpu).unwrap();
+        let w2 = Tensor::new(&[[2.0f64], [1.0], [1.0], [1.0], [1.0], [1.0]], &Device::Cpu).unwrap();
+        let a = cross_entropy(&twice, &t2)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        let b = weighted_cross_entropy(&x, &targets, &w2)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((a - b).abs() < 1e-12, "{a} {b}");
     }
 }

@@ -19,6 +19,8 @@ pub struct Hyper {
     pub weight_decay: f64,
     /// Early stopping on an inner validation split ([`train`]); `None`: all epochs on all rows.
     pub patience: Option<usize>,
+    /// Whether the loss weighs classes equally (`[evaluate] class_weight = "balanced"`, [`class_weights`]).
+    pub balanced: bool,
 }
 
 impl Hyper {
@@ -30,8 +32,32 @@ impl Hyper {
             lr: e.lr.unwrap_or(space::experiment::TABLE_DEFAULTS.lr),
             weight_decay: e.weight_decay,
             patience: e.patience,
+            balanced: e.class_weight == Some(space::metrics::ClassWeight::Balanced),
         }
     }
+}
+
+/// Each class's loss weight on the training rows `y`, `n / (k · n_c)` over the `k` classes present (0 for
+/// the absent), when `balanced`; `None` (plain cross-entropy) otherwise.
+pub fn class_weights(y: &[u32], balanced: bool) -> Option<Vec<f32>> {
+    if !balanced {
+        return None;
+    }
+    let classes = y.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut n = vec![0usize; classes];
+    y.iter().for_each(|&c| n[c as usize] += 1);
+    let k = n.iter().filter(|&&c| c > 0).count().max(1);
+    Some(
+        n.iter()
+            .map(|&c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    y.len() as f32 / (k * c) as f32
+                }
+            })
+            .collect(),
+    )
 }
 
 /// A network's tensors by name ([`Model::tensors`]), copied.
@@ -123,6 +149,9 @@ pub fn train(
     let mut xb = Vec::with_capacity(spec.batch_size * f);
     let mut yb = Vec::with_capacity(spec.batch_size);
     let mut curve = space::Curve::default();
+    let labels: Vec<u32> = order.iter().map(|&r| y[r]).collect();
+    let class_w = class_weights(&labels, spec.balanced);
+    let mut wb: Vec<f32> = Vec::with_capacity(spec.batch_size);
     for epoch in 0..spec.epochs {
         let mut loss_sum = 0.0;
         let mut shuf = Rng::derive(seed, "batches", &[stream, &[epoch as u64]].concat());
@@ -140,7 +169,15 @@ pub fn train(
             let xt = Tensor::from_slice(&xb, (chunk.len(), f), &dev)?;
             let yt = Tensor::from_slice(&yb, chunk.len(), &dev)?;
             let logits = model.forward(&xt, true, &mut drop_rng)?;
-            let loss = ops::cross_entropy(&logits, &yt)?;
+            let loss = match &class_w {
+                None => ops::cross_entropy(&logits, &yt)?,
+                Some(w) => {
+                    wb.clear();
+                    wb.extend(yb.iter().map(|&c| w[c as usize]));
+                    let wt = Tensor::from_slice(&wb, (chunk.len(), 1), &dev)?;
+                    ops::weighted_cross_entropy(&logits, &yt, &wt)?
+                }
+            };
             let l = loss.to_scalar::<f32>()?;
             if !l.is_finite() {
                 return Ok(Trained::Diverged(format!(
@@ -460,6 +497,20 @@ pub fn accuracy(pred: &[u32], y: &[u32]) -> f64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn balanced_class_weights_make_every_class_weigh_the_same_in_all() {
+        let y = [0, 0, 0, 0, 0, 0, 1, 1, 3];
+        assert_eq!(class_weights(&y, false), None);
+        let w = class_weights(&y, true).unwrap();
+        assert_eq!(w.len(), 4);
+        assert_eq!(w[2], 0.0);
+        // Three classes present: each class's rows weigh 9 / 3 = 3 in all.
+        for c in [0usize, 1, 3] {
+            let n = y.iter().filter(|&&k| k as usize == c).count() as f32;
+            assert!((w[c] * n - 3.0).abs() < 1e-6, "class {c}: {}", w[c] * n);
+        }
+    }
+
     /// Large inputs are predicted a few rows at a time: the classes are those of predicting row by row.
     #[test]
     fn chunked_prediction_of_large_inputs_equals_row_by_row() {
@@ -531,6 +582,7 @@ mod tests {
             lr: 0.003,
             weight_decay: 0.0,
             patience: Some(3),
+            balanced: false,
         };
         let last = std::sync::Mutex::new(0);
         let Trained::Ok(mut m, _) = train(
@@ -594,6 +646,7 @@ mod tests {
             lr: 0.003,
             weight_decay: 0.0,
             patience: None,
+            balanced: false,
         };
         let run = |watch| match train(
             &def,

@@ -256,6 +256,7 @@ mod tests {
                 epochs: None,
                 error: String::new(),
                 metrics: Default::default(),
+                per_class: None,
                 curves: Vec::new(),
             }),
         }

@@ -303,6 +303,10 @@ pub struct EvalSpec {
     /// recorded in each result's `metrics`).
     #[serde(default = "default_metric")]
     pub metric: crate::Metric,
+    /// How the loss weighs classes: `balanced` or `none` (default: balanced for `balanced_accuracy` and
+    /// `macro_f1`, none for accuracy; a stored plan without it is `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weight: Option<crate::metrics::ClassWeight>,
     /// table: the CSV file (relative paths are relative to the experiment file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
@@ -359,6 +363,7 @@ impl Default for EvalSpec {
             device: default_device(),
             evaluator: default_evaluator(),
             metric: default_metric(),
+            class_weight: None,
             table: None,
             arch_column: default_arch_column(),
             search_metric: None,
@@ -426,6 +431,8 @@ impl Experiment {
         self.search.budget.get_or_insert(d.budget);
         self.evaluate.race.get_or_insert(d.race);
         self.evaluate.lr.get_or_insert(d.lr);
+        let weight = self.evaluate.metric.class_weight();
+        self.evaluate.class_weight.get_or_insert(weight);
         let folds = self.evaluate.folds.max(2);
         let training_rows = (rows * (folds - 1) / folds).max(1);
         let epochs = d.samples.div_ceil(training_rows).clamp(1, d.epochs);

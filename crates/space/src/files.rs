@@ -282,6 +282,10 @@ pub struct ResultFile {
     /// benchmark's test accuracy).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub metrics: std::collections::BTreeMap<String, f64>,
+    /// Each class's precision, recall and F1 over the held-out rows of every fold trained
+    /// ([`crate::metrics::PerClass`]); absent without out-of-fold predictions. For reporting only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<crate::metrics::PerClass>,
     /// Each trained fold's training, epoch by epoch, in fold order (a stopped candidate's prefix); empty for
     /// evaluators that do not train, for grouped GPU folds, and in results of earlier versions. For reporting
     /// only, like `metrics`.

@@ -13,6 +13,28 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// How the training loss weighs each row's class (`[evaluate] class_weight`).
+    ClassWeight, "[evaluate] class_weight", {
+        /// Each class in proportion to its rows (plain cross-entropy).
+        Uniform = "none",
+        /// Each class as much as any other: a row of class c weighs n / (k · n_c) on its training rows
+        /// (scikit-learn's "balanced"), the loss of a mini-batch divided by its rows' summed weights.
+        Balanced = "balanced",
+    }
+);
+
+impl Metric {
+    /// The class weighting that trains for this metric: balanced for the metrics that weigh classes
+    /// equally, none for accuracy.
+    pub fn class_weight(self) -> ClassWeight {
+        match self {
+            Metric::Accuracy => ClassWeight::Uniform,
+            Metric::BalancedAccuracy | Metric::MacroF1 => ClassWeight::Balanced,
+        }
+    }
+}
+
 /// The index of the largest of `v`, the first on a tie (as candle's `argmax`, which `nn::train::predict`
 /// uses): the predicted class of a row of outputs.
 pub fn argmax(v: &[f32]) -> usize {
@@ -67,6 +89,52 @@ impl Metric {
     }
 }
 
+/// Each class's scores from a confusion matrix (`[true][predicted]`), in class order; 0 where undefined. A
+/// result's `[per_class]`: pooled over the held-out rows of every fold it trained (its out-of-fold
+/// predictions), 4 decimals.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerClass {
+    /// Rows of each class.
+    pub support: Vec<usize>,
+    /// Of the rows predicted as the class, the share that are.
+    pub precision: Vec<f64>,
+    /// Of the class's rows, the share predicted as it.
+    pub recall: Vec<f64>,
+    /// Harmonic mean of precision and recall.
+    pub f1: Vec<f64>,
+}
+
+impl PerClass {
+    /// The scores of confusion matrix `m`.
+    pub fn of(m: &[Vec<usize>]) -> PerClass {
+        let round = |v: f64| (v * 1e4).round() / 1e4;
+        let mut s = PerClass {
+            support: Vec::new(),
+            precision: Vec::new(),
+            recall: Vec::new(),
+            f1: Vec::new(),
+        };
+        for c in 0..m.len() {
+            let tp = m[c][c] as f64;
+            let support: usize = m[c].iter().sum();
+            let predicted: usize = m.iter().map(|row| row[c]).sum();
+            let ratio = |a: f64, b: usize| if b == 0 { 0.0 } else { a / b as f64 };
+            let (precision, recall) = (ratio(tp, predicted), ratio(tp, support));
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
+            s.support.push(support);
+            s.precision.push(round(precision));
+            s.recall.push(round(recall));
+            s.f1.push(round(f1));
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +165,17 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("[evaluate] metric"));
+    }
+
+    #[test]
+    fn per_class_scores_follow_the_confusion_matrix() {
+        // Class 0: 8 right, 2 taken for 1; class 1: 5 right, 5 taken for 0; class 2 never seen nor predicted.
+        let s = PerClass::of(&[vec![8, 2, 0], vec![5, 5, 0], vec![0, 0, 0]]);
+        assert_eq!(s.support, [10, 10, 0]);
+        let r = |v: f64| (v * 1e4).round() / 1e4;
+        assert_eq!(s.precision, [r(8.0 / 13.0), r(5.0 / 7.0), 0.0]);
+        assert_eq!(s.recall, [0.8, 0.5, 0.0]);
+        assert_eq!(s.f1[1], r(2.0 * (5.0 / 7.0) * 0.5 / (5.0 / 7.0 + 0.5)));
+        assert_eq!(s.f1[2], 0.0);
     }
 }

@@ -103,6 +103,11 @@ impl Oof {
         })
     }
 
+    /// Each class's scores over the rows predicted (a result's `[per_class]`).
+    pub fn per_class(&self) -> crate::metrics::PerClass {
+        crate::metrics::PerClass::of(&self.confusion())
+    }
+
     /// The confusion matrix over the rows predicted: `[label][predicted class]` counts (the most probable
     /// class; the lowest index on a tie).
     pub fn confusion(&self) -> Vec<Vec<usize>> {

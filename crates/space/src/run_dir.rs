@@ -108,7 +108,12 @@ impl RunDir {
                 self.root.display()
             );
         }
-        let f: SpaceFile = read_artifact(&p, "nas.space", ARTIFACTS_READ)?;
+        let mut f: SpaceFile = read_artifact(&p, "nas.space", ARTIFACTS_READ)?;
+        // Keys added since a stored plan was written mean what that run did: no racing, no class weights.
+        let e = &mut f.experiment.evaluate;
+        e.race.get_or_insert(false);
+        e.class_weight
+            .get_or_insert(crate::metrics::ClassWeight::Uniform);
         Plan::from_file(f).map_err(|e| anyhow!("{}: experiment: {e}", p.display()))
     }
 

@@ -85,12 +85,14 @@ pub(crate) fn fold_scores(pred: &[u32], truth: &[u32], classes: usize) -> Vec<f6
 }
 
 /// Whether a candidate's folds train as one grouped network: on a GPU, unless early stopping (which ends each
-/// fold's training at its own epoch, which a grouped network cannot do) or text columns (each fold has its
-/// own vocabulary, so its own embedding tables).
+/// fold's training at its own epoch, which a grouped network cannot do), text columns (each fold has its
+/// own vocabulary, so its own embedding tables) or class weights (the grouped loss has none).
 fn grouped(plan: &Plan, devices: &[Device]) -> bool {
+    let e = &plan.exp().evaluate;
     devices.first().is_some_and(|d| !d.is_cpu())
-        && plan.exp().evaluate.patience.is_none()
+        && e.patience.is_none()
         && plan.file.input.text.is_empty()
+        && e.class_weight != Some(space::metrics::ClassWeight::Balanced)
 }
 
 /// [`cross_validate`], with the folds grouped into one training each (`group`) or not.
@@ -134,10 +136,7 @@ fn cross_validate_raced(
     let spec = &sf.experiment.evaluate;
     let k = spec.folds;
     let hyper = nn::Hyper::new(spec, plan.epochs);
-    let metric_at = Metric::ALL
-        .iter()
-        .position(|&m| m == spec.metric)
-        .expect("listed");
+    let metric_at = tally::metric_index(spec.metric);
     let seed = sf.experiment.seed;
     let folds_plan = FoldPlan::new(plan, data)?;
     let folds = &folds_plan;
@@ -214,8 +213,9 @@ fn cross_validate_raced(
             }
             p.finished().then(|| {
                 let predictions = oof.and_then(|_| p.oof(&folds_plan, &data.y, data.classes.len()));
-                let r =
+                let mut r =
                     tally::make_result(entry, &mut p, evaluator.clone(), spec.metric, plan.epochs);
+                r.per_class = predictions.as_ref().map(space::Oof::per_class);
                 (r, predictions)
             })
         };
@@ -224,7 +224,7 @@ fn cross_validate_raced(
                 first_error.lock().unwrap().get_or_insert(err);
                 return;
             }
-            on_event(Event::Done(r.clone()));
+            on_event(Event::Done(Box::new(r.clone())));
             *results[e].lock().unwrap() = Some(r);
         }
     });

@@ -6,6 +6,14 @@ use super::FoldOutcome;
 use crate::evaluator::{Folds, Scored};
 use space::{mean_std, Entry, EvaluatedBy, Metric, ResultFile, Status};
 
+/// Where `metric` is in [`Metric::ALL`], the order of a fold's scores.
+pub(super) fn metric_index(metric: Metric) -> usize {
+    Metric::ALL
+        .iter()
+        .position(|&m| m == metric)
+        .expect("listed")
+}
+
 /// A candidate's folds so far.
 pub(super) struct Pending {
     /// Each fold's scores, one per [`Metric::ALL`].
@@ -207,10 +215,7 @@ pub(super) fn make_result(
                 let mib = p.peak as f64 / (1u64 << 20) as f64;
                 metrics.insert(PEAK_MIB.to_string(), (mib * 10.0).round() / 10.0);
             }
-            let chosen = Metric::ALL
-                .iter()
-                .position(|&m| m == metric)
-                .expect("listed");
+            let chosen = metric_index(metric);
             match &p.stopped {
                 Some((_, why)) => Folds::Stopped(column(chosen), why.clone()),
                 None => Folds::Scored(column(chosen)),

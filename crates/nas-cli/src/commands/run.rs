@@ -78,8 +78,12 @@ pub(crate) fn run(a: RunArgs) -> Result<()> {
         retrain(&run, &sel.model_members(), a.quiet)?;
     }
     if !a.quiet {
+        let model = match &sel.ensemble {
+            Some(e) if e.used => "; the model is the ensemble above",
+            _ => "",
+        };
         println!(
-            "best: c{:05} {}  cv {:.4} ± {:.4}  ({} params) — {} in {:.1} s",
+            "best: c{:05} {}  cv {:.4} ± {:.4}  ({} params){model} — {} in {:.1} s",
             sel.best.id,
             sel.best.arch,
             sel.best.cv_mean,

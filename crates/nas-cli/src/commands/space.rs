@@ -63,11 +63,36 @@ pub(crate) fn make_space(
                     data.classes[c]
                 );
             }
+            if let Some(w) = imbalance(&counts, plan.exp()) {
+                eprintln!("nas: warning: class `{}` {w}", data.classes[c]);
+            }
         }
     }
     run.create()?;
     plan.file.write(run)?;
     Ok(plan)
+}
+
+/// Imbalanced classes: the largest has at least `IMBALANCE` times the rows of the smallest (`counts`, per
+/// class). Says so and what the run does about it, or `None`.
+fn imbalance(counts: &[usize], e: &space::Experiment) -> Option<String> {
+    const IMBALANCE: usize = 10;
+    let (min, max) = (counts.iter().min()?, counts.iter().max()?);
+    if max < &(IMBALANCE * min.max(&1)) {
+        return None;
+    }
+    let what = match (e.evaluate.metric, e.evaluate.class_weight) {
+        (space::Metric::Accuracy, _) => "accuracy can be high while it is never predicted: \
+             --metric macro_f1 (or balanced_accuracy) scores every class alike and weighs the loss to match"
+            .to_string(),
+        (m, Some(space::metrics::ClassWeight::Balanced)) => {
+            format!("{m} scores every class alike and the loss weighs them alike ([evaluate] class_weight)")
+        }
+        (m, _) => format!("{m} scores every class alike, but the loss does not ([evaluate] class_weight = \"none\")"),
+    };
+    Some(format!(
+        "has {min} rows, the largest class {max}: the classes are imbalanced; {what}"
+    ))
 }
 
 /// What was detected in the data: rows, columns, classes, kind, categorical columns, missing cells.
