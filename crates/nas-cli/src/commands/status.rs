@@ -89,16 +89,24 @@ pub(crate) fn run(run: &RunDir) -> Result<()> {
         println!("  {l}");
     }
     match select::chosen(run, &plan, &h) {
-        Ok(sel) => println!(
-            "best:       c{:05} {}  cv {:.4} ± {:.4}, {} params{}",
-            sel.best.id,
-            sel.best.arch,
-            sel.best.cv_mean,
-            sel.best.cv_std,
-            sel.best.params,
-            sel.max_params
-                .map_or(String::new(), |m| format!(" (within --max-params {m})"))
-        ),
+        Ok(sel) => {
+            println!(
+                "best:       c{:05} {}  cv {:.4} ± {:.4}, {} params{}",
+                sel.best.id,
+                sel.best.arch,
+                sel.best.cv_mean,
+                sel.best.cv_std,
+                sel.best.params,
+                sel.max_params
+                    .map_or(String::new(), |m| format!(" (within --max-params {m})"))
+            );
+            if let Some(e) = &sel.ensemble {
+                println!(
+                    "ensemble:   {}",
+                    crate::progress::ensemble_line(e, sel.ensemble_use)
+                );
+            }
+        }
         Err(_) => println!("best:       (none yet)"),
     }
     Ok(())
