@@ -72,7 +72,10 @@ fn an_ensemble_is_selected_retrained_predicted_and_exported_and_the_single_best_
             .join(n["weights"].as_str().unwrap())
             .exists());
     }
-    let status = ok(nas().arg("status").arg(&run).output().unwrap(), "nas status");
+    let status = ok(
+        nas().arg("status").arg(&run).output().unwrap(),
+        "nas status",
+    );
     assert!(status.contains("ensemble:   ensemble of"), "{status}");
     // The report shows it with its members and says it is the model.
     ok(
