@@ -20,6 +20,7 @@ pub fn baselines(plan: &Plan, data: &Dataset) -> Result<BaselineFile> {
     let metric = plan.exp().evaluate.metric;
     let classes = data.classes.len();
     let seed = plan.exp().seed;
+    let balanced = plan.exp().evaluate.class_weight == Some(space::metrics::ClassWeight::Balanced);
     let per_fold: Vec<(f64, f64)> = (0..folds.len())
         .into_par_iter()
         .map(|f| {
@@ -35,8 +36,8 @@ pub fn baselines(plan: &Plan, data: &Dataset) -> Result<BaselineFile> {
             let model = Linear::fit(
                 &xt,
                 &yt,
-                width,
-                classes,
+                (width, classes),
+                nn::train::class_weights(&yt, balanced).as_deref(),
                 Rng::derive(seed, "baseline", &[f as u64]),
             );
             let l = metric.score(&model.predict(&xv), &yv, classes);
@@ -149,8 +150,15 @@ struct Linear {
 impl Linear {
     /// Trains on rows `x` (`width` each) and labels `y`: mini-batches of 64 in an order drawn from `rng`,
     /// Adam with a cosine-decayed rate from 0.01 and a little weight decay, [`LINEAR_EPOCHS`] epochs or
-    /// [`LINEAR_STEPS`] steps, whichever is more.
-    fn fit(x: &[Sparse], y: &[u32], width: usize, classes: usize, mut rng: Rng) -> Linear {
+    /// [`LINEAR_STEPS`] steps, whichever is more. With `class_w` (per class) each row's loss is weighted by its
+    /// class's, as the networks' loss is (`[evaluate] class_weight`).
+    fn fit(
+        x: &[Sparse],
+        y: &[u32],
+        (width, classes): (usize, usize),
+        class_w: Option<&[f32]>,
+        mut rng: Rng,
+    ) -> Linear {
         let mut m = Linear {
             width,
             classes,
@@ -172,11 +180,15 @@ impl Linear {
             rng.shuffle(&mut order);
             for batch in order.chunks(64) {
                 grad.iter_mut().for_each(|g| *g = 0.0);
+                let mut weight_sum = 0.0;
                 for &r in batch {
                     let row = &x[r];
+                    let rw = class_w.map_or(1.0, |w| w[y[r] as usize]);
+                    weight_sum += rw;
                     m.softmax(row, &mut probs);
                     probs[y[r] as usize] -= 1.0;
                     for (c, &p) in probs.iter().enumerate() {
+                        let p = p * rw;
                         let g = &mut grad[c * width..(c + 1) * width];
                         row.iter().for_each(|&(j, v)| g[j as usize] += p * v);
                         grad[classes * width + c] += p;
@@ -184,7 +196,7 @@ impl Linear {
                 }
                 t += 1.0;
                 let lr = 0.005 * (1.0 + (std::f32::consts::PI * (t - 1.0) / total).cos());
-                let scale = 1.0 / batch.len() as f32;
+                let scale = 1.0 / weight_sum;
                 let (c1, c2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
                 for i in 0..params {
                     let g = grad[i] * scale;
@@ -246,10 +258,38 @@ mod tests {
             ..Default::default()
         };
         let (x, width) = sparse(&x, &input);
-        let m = Linear::fit(&x, &y, width, 2, Rng::derive(1, "t", &[]));
+        let m = Linear::fit(&x, &y, (width, 2), None, Rng::derive(1, "t", &[]));
         let hit = m.predict(&x).iter().zip(&y).filter(|(p, t)| p == t).count();
         assert!(hit as f64 / y.len() as f64 > 0.97, "{hit} of {}", y.len());
         assert_eq!(majority(&[1, 1, 0], 2), 1);
         assert_eq!(majority(&[0, 1], 2), 0);
+    }
+
+    #[test]
+    fn class_weights_make_the_linear_model_predict_a_rare_overlapping_class_more_often() {
+        // One feature; class 1 (10 of 110 rows) sits at x = 1, class 0 spreads over -1..1: unweighted, the
+        // model hardly ever says 1; weighted by class, it says 1 around x = 1.
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..100 {
+            x.push(-1.0 + 2.0 * i as f32 / 99.0);
+            y.push(0);
+        }
+        for _ in 0..10 {
+            x.push(1.0);
+            y.push(1);
+        }
+        let input = space::InputInfo {
+            features: 1,
+            classes: 2,
+            ..Default::default()
+        };
+        let (x, width) = sparse(&x, &input);
+        let ones = |w: Option<&[f32]>| {
+            let m = Linear::fit(&x, &y, (width, 2), w, Rng::derive(1, "t", &[]));
+            m.predict(&x).iter().filter(|&&p| p == 1).count()
+        };
+        let weights = nn::train::class_weights(&y, true).unwrap();
+        let (plain, weighted) = (ones(None), ones(Some(&weights)));
+        assert!(weighted > plain && weighted >= 10, "{plain} → {weighted}");
     }
 }
