@@ -21,7 +21,9 @@ use candle_core::{DType, Device};
 use data::prep::{match_columns, ColumnEncoding, Prep, Standardizer};
 use nn::train::{self, Trained};
 use nn::{init_threads, Model};
-use space::{io, Arch, ExportFormat, ModelFile, ModelMember, Rng, RunDir, SpaceDef, MODEL_VERSION};
+use space::{
+    io, Arch, ExportFormat, Member, ModelFile, ModelMember, Rng, RunDir, SpaceDef, MODEL_VERSION,
+};
 use std::path::{Path, PathBuf};
 
 /// The network's tensors in the safetensors format, as bytes (`path` names the file in errors).
@@ -33,7 +35,7 @@ fn safetensors_bytes(tensors: &[(String, candle_core::Tensor)], path: &Path) -> 
 /// Trains `members` (one candidate, or an ensemble's; stream `(seed, "init"/…, [u64::MAX, id])`, so a
 /// candidate retrains alike alone or in an ensemble) on all the data, each training on its own thread up to
 /// one per core, and writes their weights and then `model/model.toml`.
-pub fn retrain(run: &RunDir, members: &[space::Member]) -> Result<ModelFile> {
+pub fn retrain(run: &RunDir, members: &[Member]) -> Result<ModelFile> {
     init_threads();
     let plan = run.load_plan()?;
     let (sf, def) = (&plan.file, &plan.def);
@@ -82,11 +84,14 @@ pub fn retrain(run: &RunDir, members: &[space::Member]) -> Result<ModelFile> {
         }
     };
     let mut models = in_parallel(members.len(), train_one)?;
-    let total: usize = members.iter().map(|m| m.picks).sum();
     let dir = run.model();
     std::fs::create_dir_all(&dir).map_err(|e| anyhow!("{}: cannot create: {e}", dir.display()))?;
     let mut nets = Vec::new();
-    for (m, model) in members.iter().zip(&mut models) {
+    for ((m, model), weight) in members
+        .iter()
+        .zip(&mut models)
+        .zip(Member::weights(members))
+    {
         let name = if members.len() == 1 {
             "weights.safetensors".to_string()
         } else {
@@ -98,7 +103,7 @@ pub fn retrain(run: &RunDir, members: &[space::Member]) -> Result<ModelFile> {
             id: m.id,
             arch: m.arch.clone(),
             weights: name,
-            weight: m.picks as f64 / total as f64,
+            weight,
         });
     }
     let weights = nets.iter().map(|n| n.weight as f32);

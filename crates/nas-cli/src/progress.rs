@@ -276,13 +276,11 @@ pub fn baseline_line(b: &space::BaselineFile) -> String {
 /// The ensemble in one line: its members and weights, its nested estimate against the single best's, and
 /// whether it is the run's model.
 pub fn ensemble_line(e: &space::Ensemble, using: space::EnsembleUse) -> String {
-    let total: usize = e.members.iter().map(|m| m.picks).sum();
     format!(
         "ensemble of {} ({}): nested CV {:.4} ± {:.4} against {:.4} for the single best chosen the same way — {}",
         e.members.len(),
-        e.members
-            .iter()
-            .map(|m| format!("c{:05} ×{:.2}", m.id, m.picks as f64 / total.max(1) as f64))
+        (e.members.iter().zip(space::Member::weights(&e.members)))
+            .map(|(m, w)| format!("c{:05} ×{w:.2}", m.id))
             .collect::<Vec<_>>()
             .join(", "),
         e.cv_mean,

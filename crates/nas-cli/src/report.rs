@@ -261,7 +261,6 @@ fn ensemble_paragraph(sel: &space::SelectionFile) -> String {
     let Some(e) = &sel.ensemble else {
         return String::new();
     };
-    let total: usize = e.members.iter().map(|m| m.picks).sum();
     let mut h = format!(
         "<p class=\"ensemble\"><b>Ensemble</b> of {n} (greedy selection over the five best candidates' \
          out-of-fold probabilities): nested CV accuracy {m:.4} ± {sd:.4} against {single:.4} for the single best \
@@ -279,7 +278,7 @@ fn ensemble_paragraph(sel: &space::SelectionFile) -> String {
             "The model is the single best (<code>nas select --ensemble always</code> makes it the ensemble)."
         },
     );
-    for m in &e.members {
+    for (m, w) in e.members.iter().zip(space::Member::weights(&e.members)) {
         let cv = sel
             .ranking
             .iter()
@@ -287,10 +286,9 @@ fn ensemble_paragraph(sel: &space::SelectionFile) -> String {
             .map_or(f64::NAN, |r| r.cv_mean);
         let _ = write!(
             h,
-            r#"<tr><td>c{:05}</td><td class="a">{}</td><td>{:.2}</td><td>{cv:.4}</td></tr>"#,
+            r#"<tr><td>c{:05}</td><td class="a">{}</td><td>{w:.2}</td><td>{cv:.4}</td></tr>"#,
             m.id,
             esc(&m.arch),
-            m.picks as f64 / total.max(1) as f64,
         );
     }
     h.push_str("</tbody></table>\n");

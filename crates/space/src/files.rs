@@ -487,9 +487,9 @@ pub struct Ensemble {
     /// Nested estimate of the ensemble, in the run's metric: each fold scored with the ensemble selected on
     /// the other folds' rows.
     pub fold_scores: Vec<f64>,
-    /// Mean and sample standard deviation of `fold_scores`.
+    /// Mean of `fold_scores`.
     pub cv_mean: f64,
-    /// Standard deviation of `fold_scores`.
+    /// Sample standard deviation of `fold_scores`.
     pub cv_std: f64,
     /// The single best estimated the same way: each fold scored with the candidate best on the other folds'
     /// rows.
@@ -511,6 +511,16 @@ pub struct Member {
     pub arch: String,
     /// How often the greedy selection picked it (its weight, relative to the others').
     pub picks: usize,
+}
+
+impl Member {
+    /// Each of `members`' weight in the averaged probabilities: its `picks` over their sum.
+    pub fn weights(members: &[Member]) -> Vec<f64> {
+        let total: usize = members.iter().map(|m| m.picks).sum();
+        (members.iter())
+            .map(|m| m.picks as f64 / total.max(1) as f64)
+            .collect()
+    }
 }
 
 impl SelectionFile {

@@ -89,11 +89,9 @@ impl ModelFile {
     /// Whether it holds the networks `members` with their weights (what [`SelectionFile::model_members`]
     /// names).
     pub fn holds(&self, members: &[Member]) -> bool {
-        let total: usize = members.iter().map(|m| m.picks).sum();
         let nets = self.networks();
         nets.len() == members.len()
-            && nets.iter().zip(members).all(|(n, m)| {
-                n.id == m.id && (n.weight - m.picks as f64 / total as f64).abs() < 1e-12
-            })
+            && (nets.iter().zip(members).zip(Member::weights(members)))
+                .all(|((n, m), w)| n.id == m.id && (n.weight - w).abs() < 1e-12)
     }
 }
