@@ -95,16 +95,29 @@ pub fn chosen(run: &RunDir, plan: &Plan, history: &[Entry]) -> Result<SelectionF
         .as_ref()
         .map_or(EnsembleUse::Auto, |s| s.ensemble_use);
     let mut sel = selection_within(plan, history, max_params)?;
-    sel.ensemble_use = using;
     // Why the search ended, and the ensemble, still hold while no result was added since.
     match stored.filter(|s| s.evaluated == sel.evaluated) {
-        Some(s) => (sel.ended, sel.ensemble) = (s.ended, s.ensemble),
-        None if max_params.is_none() => {
-            sel.ensemble = ensemble::build(run, plan, &sel.ranking, using)?
+        Some(s) => {
+            (sel.ended, sel.ensemble, sel.ensemble_use) = (s.ended, s.ensemble, s.ensemble_use)
         }
-        None => {}
+        None => with_ensemble(run, plan, &mut sel, using)?,
     }
     Ok(sel)
+}
+
+/// Adds to `sel` the ensemble of its ranking, used as `using` says; none with `max_params` (the limit is on
+/// one network).
+fn with_ensemble(
+    run: &RunDir,
+    plan: &Plan,
+    sel: &mut SelectionFile,
+    using: EnsembleUse,
+) -> Result<()> {
+    sel.ensemble_use = using;
+    if sel.max_params.is_none() {
+        sel.ensemble = ensemble::build(run, plan, &sel.ranking, using)?;
+    }
+    Ok(())
 }
 
 /// Builds the selection from the history (errors when nothing was scored).
@@ -173,10 +186,7 @@ pub fn select(
         run.history_readable(&plan.def, &plan.file.input)?
     };
     let mut sel = selection_within(&plan, &history, max_params)?;
-    sel.ensemble_use = using;
-    if max_params.is_none() {
-        sel.ensemble = ensemble::build(run, &plan, &sel.ranking, using)?;
-    }
+    with_ensemble(run, &plan, &mut sel, using)?;
     io::write_toml(&run.selection(), &sel)?;
     Ok((sel, damaged))
 }
