@@ -21,6 +21,7 @@ use candle_core::{DType, Device};
 use data::prep::{match_columns, ColumnEncoding, Prep, Standardizer};
 use nn::train::{self, Trained};
 use nn::{init_threads, Model};
+use rayon::prelude::*;
 use space::{
     io, Arch, ExportFormat, Member, ModelFile, ModelMember, Rng, RunDir, SpaceDef, MODEL_VERSION,
 };
@@ -83,7 +84,16 @@ pub fn retrain(run: &RunDir, members: &[Member]) -> Result<ModelFile> {
             Trained::Stopped => unreachable!("retraining has no deadline"),
         }
     };
-    let mut models = in_parallel(members.len(), train_one)?;
+    // One training per thread, up to one per core (each training is single-threaded, `init_threads`).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(nn::thread_count(0).min(members.len()))
+        .build()?;
+    let mut models = pool.install(|| {
+        (0..members.len())
+            .into_par_iter()
+            .map(train_one)
+            .collect::<Result<Vec<Model>>>()
+    })?;
     let dir = run.model();
     std::fs::create_dir_all(&dir).map_err(|e| anyhow!("{}: cannot create: {e}", dir.display()))?;
     let mut nets = Vec::new();
@@ -130,33 +140,6 @@ pub fn retrain(run: &RunDir, members: &[Member]) -> Result<ModelFile> {
     };
     io::write_toml(&dir.join("model.toml"), &mf)?;
     Ok(mf)
-}
-
-/// `f(0..n)`, on up to one thread per core, in order; the first error.
-fn in_parallel<T: Send>(n: usize, f: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Result<T>>>> =
-        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..nn::thread_count(0).min(n) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let r = f(i);
-                *slots[i].lock().expect("no poisoned slot") = Some(r);
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|s| {
-            s.into_inner()
-                .expect("no poisoned slot")
-                .expect("every index ran")
-        })
-        .collect()
 }
 
 /// The class logits of `xs` (rows of `width` inputs): one network's own, or for an ensemble the logarithm
