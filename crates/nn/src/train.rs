@@ -32,7 +32,7 @@ impl Hyper {
             lr: e.lr.unwrap_or(space::experiment::TABLE_DEFAULTS.lr),
             weight_decay: e.weight_decay,
             patience: e.patience,
-            balanced: e.class_weight == Some(space::metrics::ClassWeight::Balanced),
+            balanced: e.balanced(),
         }
     }
 }

@@ -349,6 +349,13 @@ fn default_wd() -> f64 {
     0.0001
 }
 
+impl EvalSpec {
+    /// Whether the loss weighs classes alike (`class_weight = "balanced"`).
+    pub fn balanced(&self) -> bool {
+        self.class_weight == Some(crate::metrics::ClassWeight::Balanced)
+    }
+}
+
 impl Default for EvalSpec {
     fn default() -> Self {
         EvalSpec {

@@ -20,7 +20,7 @@ pub fn baselines(plan: &Plan, data: &Dataset) -> Result<BaselineFile> {
     let metric = plan.exp().evaluate.metric;
     let classes = data.classes.len();
     let seed = plan.exp().seed;
-    let balanced = plan.exp().evaluate.class_weight == Some(space::metrics::ClassWeight::Balanced);
+    let balanced = plan.exp().evaluate.balanced();
     let per_fold: Vec<(f64, f64)> = (0..folds.len())
         .into_par_iter()
         .map(|f| {

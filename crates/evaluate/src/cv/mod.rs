@@ -92,7 +92,7 @@ fn grouped(plan: &Plan, devices: &[Device]) -> bool {
     devices.first().is_some_and(|d| !d.is_cpu())
         && e.patience.is_none()
         && plan.file.input.text.is_empty()
-        && e.class_weight != Some(space::metrics::ClassWeight::Balanced)
+        && !e.balanced()
 }
 
 /// [`cross_validate`], with the folds grouped into one training each (`group`) or not.

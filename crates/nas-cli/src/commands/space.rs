@@ -81,14 +81,14 @@ fn imbalance(counts: &[usize], e: &space::Experiment) -> Option<String> {
     if max < &(IMBALANCE * min.max(&1)) {
         return None;
     }
-    let what = match (e.evaluate.metric, e.evaluate.class_weight) {
+    let what = match (e.evaluate.metric, e.evaluate.balanced()) {
         (space::Metric::Accuracy, _) => "accuracy can be high while it is never predicted: \
              --metric macro_f1 (or balanced_accuracy) scores every class alike and weighs the loss to match"
             .to_string(),
-        (m, Some(space::metrics::ClassWeight::Balanced)) => {
+        (m, true) => {
             format!("{m} scores every class alike and the loss weighs them alike ([evaluate] class_weight)")
         }
-        (m, _) => format!("{m} scores every class alike, but the loss does not ([evaluate] class_weight = \"none\")"),
+        (m, false) => format!("{m} scores every class alike, but the loss does not ([evaluate] class_weight = \"none\")"),
     };
     Some(format!(
         "has {min} rows, the largest class {max}: the classes are imbalanced; {what}"
