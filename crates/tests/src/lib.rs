@@ -62,28 +62,17 @@ pub fn result_files(dir: &Path) -> Vec<PathBuf> {
 
 /// How many result files a run has.
 pub fn count_results(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("results")).map_or(0, |rd| {
-        rd.filter_map(|e| e.ok())
-            .filter(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.starts_with('c') && name.ends_with(".toml")
-            })
-            .count()
-    })
+    result_files(dir).len()
 }
 
-/// The ids of a run's results with status `stopped` (raced out), in order.
+/// The names of a run's result files with status `stopped` (raced out), in order (a temporary a kill left
+/// beside them, a copy of a result not yet linked in place, is not a result).
 pub fn stopped(dir: &Path) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(dir.join("results")).map_or(vec![], |rd| {
-        rd.filter_map(|e| e.ok())
-            .filter(|e| {
-                std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("status = \"stopped\""))
-            })
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect()
-    });
-    out.sort();
-    out
+    result_files(dir)
+        .into_iter()
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("status = \"stopped\"")))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Runs `cmd` to completion, failing the test (instead of hanging CI) if it takes over `secs` seconds.
