@@ -77,7 +77,13 @@ pub fn resolve(exp: Experiment) -> Result<(Plan, Dataset)> {
     let data = Dataset::load(&exp.data)?;
     let width = || {
         let all: Vec<usize> = (0..data.rows()).collect();
-        let p = Prep::fit(&data.x, &data.columns, &all, None);
+        let p = Prep::fit(
+            &data.x,
+            &data.columns,
+            &all,
+            None,
+            space::encoding::Standardize::Feature,
+        );
         (p.width(), p.text_inputs())
     };
     let plan = Plan::resolve(exp, &data.facts(), &width)?;

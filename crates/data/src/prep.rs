@@ -5,13 +5,15 @@
 //! column one-hot over the levels seen in the training rows, a missing cell as the most frequent level, a
 //! level never seen in training as all zeros; a text column as token ids over a vocabulary fitted on the
 //! training rows ([`crate::text`]), placed after every other input and not standardised. Images (all
-//! numeric, complete) are reordered channel-last. Then every other feature is standardised with the training rows' mean and standard deviation. [`Prep::fit`]
-//! sees only the rows it is given, so a held-out fold changes nothing that is fitted. The fitted [`Prep`] is
+//! numeric, complete) are reordered channel-last. Then every other input is standardised with the training
+//! rows' mean and standard deviation: each its own, or an image's pixels one per channel
+//! ([`Standardize`], which the run's `space.toml` records). [`Prep::fit`] sees only the rows it is given, so a held-out fold changes nothing that is fitted. The fitted [`Prep`] is
 //! stored in `model.toml`, so prediction applies exactly what training did.
 
 use crate::table::{Column, ColumnKind};
 use crate::text;
 pub use space::encoding::ColumnEncoding;
+use space::encoding::Standardize;
 
 /// Rows as the networks read them: images reordered channel-last (`h, w, c`), other data as is.
 pub fn network_layout(x: &[f32], features: usize, shape: Option<[usize; 3]>) -> Vec<f32> {
@@ -66,6 +68,29 @@ impl Standardizer {
             std: std.collect(),
             mean: mean.iter().map(|&m| m as f32).collect(),
         }
+    }
+
+    /// Fits one mean and deviation per channel of channel-last images of `c` channels (`features` a multiple
+    /// of `c`), pooled over the pixels, written out per feature: every pixel of a channel is standardised
+    /// alike, so an image shifted by a pixel is the same image shifted after standardisation too.
+    pub fn fit_channels(x: &[f32], features: usize, rows: &[usize], c: usize) -> Standardizer {
+        let mut sum = vec![0f64; c];
+        let mut sq = vec![0f64; c];
+        for &r in rows {
+            for (j, v) in x[r * features..(r + 1) * features].iter().enumerate() {
+                sum[j % c] += *v as f64;
+                sq[j % c] += (*v as f64) * (*v as f64);
+            }
+        }
+        let n = (rows.len() * features / c).max(1) as f64;
+        let (mut mean, mut std) = (Vec::with_capacity(features), Vec::with_capacity(features));
+        for j in 0..features {
+            let m = sum[j % c] / n;
+            let sd = (sq[j % c] / n - m * m).max(0.0).sqrt();
+            mean.push(m as f32);
+            std.push(if sd < 1e-6 { 1.0 } else { sd as f32 });
+        }
+        Standardizer { mean, std }
     }
 
     /// Standardised copy of `rows`.
@@ -163,8 +188,15 @@ pub fn match_columns(encodings: &[ColumnEncoding], columns: &[Column]) -> Vec<Op
 }
 
 impl Prep {
-    /// Fits on `rows` of the raw table `x` (columns `columns`); `shape` reorders images channel-last.
-    pub fn fit(x: &[f32], columns: &[Column], rows: &[usize], shape: Option<[usize; 3]>) -> Prep {
+    /// Fits on `rows` of the raw table `x` (columns `columns`); `shape` reorders images channel-last, whose
+    /// inputs `standardize` says how to standardise.
+    pub fn fit(
+        x: &[f32],
+        columns: &[Column],
+        rows: &[usize],
+        shape: Option<[usize; 3]>,
+        standardize: Standardize,
+    ) -> Prep {
         let f = columns.len();
         let encodings: Vec<ColumnEncoding> = columns
             .iter()
@@ -182,7 +214,11 @@ impl Prep {
         let source: Vec<usize> = (0..f).collect();
         let enc = prep.encode(x, columns, &source, rows).0;
         let w = prep.width();
-        prep.standardizer = Standardizer::fit(&enc, w, &(0..rows.len()).collect::<Vec<_>>());
+        let all: Vec<usize> = (0..rows.len()).collect();
+        prep.standardizer = match (shape, standardize) {
+            (Some([c, ..]), Standardize::Channel) => Standardizer::fit_channels(&enc, w, &all, c),
+            _ => Standardizer::fit(&enc, w, &all),
+        };
         // Token ids are indices, not measurements: they reach the network as they are.
         let ids: usize = prep.text_inputs().iter().map(|t| t.len).sum();
         prep.standardizer.mean[w - ids..].fill(0.0);
@@ -342,6 +378,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn images_are_standardised_per_channel_when_the_run_says_so() {
+        // Two 2×1 images of 2 channels, channel-last: (pixel 0: c0, c1), (pixel 1: c0, c1).
+        let x = [0., 10., 2., 30., 4., 50., 6., 70.];
+        let st = Standardizer::fit_channels(&x, 4, &[0, 1], 2);
+        // Channel 0 holds 0, 2, 4, 6 (mean 3, sd √5); channel 1 10, 30, 50, 70 (mean 40, sd √500).
+        assert_eq!(st.mean, vec![3., 40., 3., 40.]);
+        let (a, b) = (5f32.sqrt(), 500f32.sqrt());
+        assert!(
+            st.std
+                .iter()
+                .zip([a, b, a, b])
+                .all(|(s, t)| (s - t).abs() < 1e-5),
+            "{:?}",
+            st.std
+        );
+        // Per feature, each input has its own.
+        assert_eq!(
+            Standardizer::fit(&x, 4, &[0, 1]).mean,
+            vec![2., 30., 4., 50.]
+        );
+    }
+
     fn table(csv: &str) -> Dataset {
         Dataset::from_csv_bytes("t.csv", csv.as_bytes(), "y").unwrap()
     }
@@ -351,7 +410,7 @@ mod tests {
         // colour: text with a missing cell; size: numbers with a missing cell.
         let d = table("colour,size,y\nred,1,a\nblue,,b\n,3,a\nred,5,b\ngreen,7,a\n");
         let train = [0, 1, 2, 3];
-        let p = Prep::fit(&d.x, &d.columns, &train, None);
+        let p = Prep::fit(&d.x, &d.columns, &train, None, Standardize::Feature);
         assert_eq!(
             p.columns,
             vec![
@@ -386,8 +445,8 @@ mod tests {
         let b = table("colour,size,y\nred,1,a\nblue,2,b\nred,3,a\npurple,,b\n");
         let train = [0, 1, 2];
         let (pa, pb) = (
-            Prep::fit(&a.x, &a.columns, &train, None),
-            Prep::fit(&b.x, &b.columns, &train, None),
+            Prep::fit(&a.x, &a.columns, &train, None, Standardize::Feature),
+            Prep::fit(&b.x, &b.columns, &train, None, Standardize::Feature),
         );
         assert_eq!(pa.columns, pb.columns);
         assert_eq!(pa.standardizer.mean, pb.standardizer.mean);
@@ -408,7 +467,7 @@ mod tests {
         let d = table(&csv);
         assert_eq!(d.text_columns(), vec!["note"]);
         let train: Vec<usize> = (0..30).collect();
-        let p = Prep::fit(&d.x, &d.columns, &train, None);
+        let p = Prep::fit(&d.x, &d.columns, &train, None, Standardize::Feature);
         let ColumnEncoding::Text { vocab, len, .. } = &p.columns[0] else {
             panic!("{:?}", p.columns[0])
         };

@@ -313,7 +313,13 @@ fn write_csv(path: &std::path::Path, data: &data::Dataset, folds: &[usize]) -> R
     let (x, features) = match data.text_columns().is_empty() {
         true => (data.x.clone(), data.features),
         false => {
-            let p = data::prep::Prep::fit(&data.x, &data.columns, &all, None);
+            let p = data::prep::Prep::fit(
+                &data.x,
+                &data.columns,
+                &all,
+                None,
+                space::encoding::Standardize::Feature,
+            );
             (p.apply(&data.x, &data.columns, &all), p.width())
         }
     };

@@ -35,7 +35,13 @@ impl Proxies {
             Rng::derive(sf.experiment.seed, "proxy-rows", &[]).shuffle(&mut rows);
             rows.truncate(NASWOT_ROWS);
             rows.sort_unstable();
-            let prep = Prep::fit(&data.x, &data.columns, &rows, sf.input.shape);
+            let prep = Prep::fit(
+                &data.x,
+                &data.columns,
+                &rows,
+                sf.input.shape,
+                sf.standardize,
+            );
             input.features = prep.width();
             batch = prep.apply(&data.x, &data.columns, &rows);
         }

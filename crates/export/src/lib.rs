@@ -60,7 +60,7 @@ pub fn retrain(run: &RunDir, members: &[Member]) -> Result<ModelFile> {
         .collect::<Result<Vec<Arch>>>()?;
     let data = data::load_checked(&plan, &run.space())?;
     let all: Vec<usize> = (0..data.rows()).collect();
-    let prep = Prep::fit(&data.x, &data.columns, &all, sf.input.shape);
+    let prep = Prep::fit(&data.x, &data.columns, &all, sf.input.shape, sf.standardize);
     let xs = prep.apply(&data.x, &data.columns, &all);
     let hyper = nn::Hyper::new(&sf.experiment.evaluate, plan.epochs);
     let train_one = |i: usize| -> Result<Model> {

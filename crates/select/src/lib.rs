@@ -228,6 +228,7 @@ mod tests {
             rows: 0,
             data_fingerprint: String::new(),
             class_names: Vec::new(),
+            standardize: space::encoding::Standardize::Channel,
             input,
             experiment: e,
         })

@@ -57,6 +57,9 @@ pub struct SpaceFile {
     pub class_names: Vec<String>,
     /// Input description.
     pub input: InputInfo,
+    /// How the inputs are standardised (a `space.toml` without it: per feature).
+    #[serde(default = "crate::encoding::Standardize::before_key")]
+    pub standardize: crate::encoding::Standardize,
     /// The resolved experiment (defaults filled in, data path absolute).
     pub experiment: Experiment,
 }

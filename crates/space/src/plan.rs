@@ -105,6 +105,7 @@ impl Plan {
             rows: facts.rows,
             data_fingerprint: facts.fingerprint.clone(),
             class_names: facts.classes.clone(),
+            standardize: crate::encoding::Standardize::for_shape(input.shape),
             input,
             experiment: exp,
         };

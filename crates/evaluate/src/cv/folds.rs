@@ -39,10 +39,10 @@ impl FoldPlan {
                 )
             })
             .collect();
-        let shape = plan.file.input.shape;
+        let (shape, st) = (plan.file.input.shape, plan.file.standardize);
         let preps = rows
             .iter()
-            .map(|(t, _)| Prep::fit(&data.x, &data.columns, t, shape))
+            .map(|(t, _)| Prep::fit(&data.x, &data.columns, t, shape, st))
             .collect();
         Ok(FoldPlan {
             rows,
