@@ -21,6 +21,8 @@
 mod act_fn;
 /// AdamW, one pass per parameter on the CPU.
 pub mod adamw;
+/// Random shifts and mirror images of a mini-batch's images.
+pub mod augment;
 /// 3×3 average pooling as one CPU op.
 pub mod avg_pool3;
 /// The embedding bag as one CPU op.

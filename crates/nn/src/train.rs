@@ -1,6 +1,7 @@
 //! One training: the AdamW loop (plain, or several folds grouped), prediction, accuracy.
 
 use crate::adamw::AdamW;
+use crate::augment::Augmenter;
 use crate::model::Model;
 use crate::ops;
 use candle_core::{DType, Device, Tensor};
@@ -21,6 +22,8 @@ pub struct Hyper {
     pub patience: Option<usize>,
     /// Whether the loss weighs classes equally (`[evaluate] class_weight = "balanced"`, [`class_weights`]).
     pub balanced: bool,
+    /// What the training does to its images ([`crate::augment::Augmenter`]).
+    pub augment: space::augment::Augment,
 }
 
 impl Hyper {
@@ -33,6 +36,7 @@ impl Hyper {
             weight_decay: e.weight_decay,
             patience: e.patience,
             balanced: e.balanced(),
+            augment: e.augment,
         }
     }
 }
@@ -99,6 +103,29 @@ pub enum Trained {
     Stopped,
 }
 
+/// A grouped network's mini-batch (rows `idx` of the folds stacked `nmax` apart, `grp.b` per fold, `f`
+/// features a row) with each fold's real rows augmented on the host from its own stream, as [`train`] does.
+fn augmented_batch(
+    a: &mut Augmenter,
+    rngs: &mut [Rng],
+    folds: &[FoldRows],
+    idx: &[u32],
+    grp: &ops::Groups,
+    (nmax, f): (usize, usize),
+    dev: &Device,
+) -> candle_core::Result<Tensor> {
+    let mut xb = Vec::with_capacity(idx.len() * f);
+    for (i, rows) in idx.chunks(grp.b).enumerate() {
+        let start = xb.len();
+        for &r in rows {
+            let r = r as usize - i * nmax;
+            xb.extend_from_slice(&folds[i].x[r * f..(r + 1) * f]);
+        }
+        a.apply(&mut xb[start..start + grp.rows[i] * f], &mut rngs[i]);
+    }
+    Tensor::from_vec(xb, (idx.len(), f), dev)
+}
+
 /// Why a grouped training ended without a model.
 #[derive(Debug)]
 pub enum GroupStop {
@@ -134,6 +161,8 @@ pub fn train(
     let mut model = Model::new(space, arch, input, &mut init, DType::F32, &dev)?;
     let mut opt = optimizer(&model, spec)?;
     let mut drop_rng = Rng::derive(seed, "dropout", stream);
+    let mut augmenter = Augmenter::new(spec.augment, input.shape);
+    let mut aug_rng = Rng::derive(seed, "augment", stream);
     let (mut order, val) = match spec.patience {
         Some(_) => inner_split(y, seed, stream),
         None => ((0..y.len()).collect(), Vec::new()),
@@ -165,6 +194,9 @@ pub fn train(
             for &r in chunk {
                 xb.extend_from_slice(&x[r * f..(r + 1) * f]);
                 yb.push(y[r]);
+            }
+            if let Some(a) = augmenter.as_mut() {
+                a.apply(&mut xb, &mut aug_rng);
             }
             let xt = Tensor::from_slice(&xb, (chunk.len(), f), &dev)?;
             let yt = Tensor::from_slice(&yb, chunk.len(), &dev)?;
@@ -303,6 +335,11 @@ pub fn train_grouped(
         .iter()
         .map(|d| Rng::derive(seed, "dropout", &d.stream))
         .collect();
+    let mut augmenter = Augmenter::new(spec.augment, input.shape);
+    let mut aug_rngs: Vec<Rng> = folds
+        .iter()
+        .map(|d| Rng::derive(seed, "augment", &d.stream))
+        .collect();
     // Every fold's rows uploaded once, fold i at rows i·nmax..; batches are gathered on the device.
     let nmax = *ns.iter().max().unwrap();
     let mut xa = vec![0f32; g * nmax * f];
@@ -337,8 +374,15 @@ pub fn train_grouped(
                     grp.b - chunk.len(),
                 ));
             }
+            let idx_host = idx.clone();
             let idx = Tensor::from_vec(idx, g * grp.b, dev)?;
-            let (xt, yt) = (xa.index_select(&idx, 0)?, ya.index_select(&idx, 0)?);
+            let yt = ya.index_select(&idx, 0)?;
+            let xt = match augmenter.as_mut() {
+                None => xa.index_select(&idx, 0)?,
+                Some(a) => {
+                    augmented_batch(a, &mut aug_rngs, folds, &idx_host, &grp, (nmax, f), dev)?
+                }
+            };
             prof.lap(0, dev)?;
             let logits = model.forward_grouped(&xt, true, &mut drops, &grp)?;
             let losses = ops::cross_entropy_grouped(&logits, &yt, &grp)?;
@@ -583,6 +627,7 @@ mod tests {
             weight_decay: 0.0,
             patience: Some(3),
             balanced: false,
+            augment: space::augment::Augment::Off,
         };
         let last = std::sync::Mutex::new(0);
         let Trained::Ok(mut m, _) = train(
@@ -647,6 +692,7 @@ mod tests {
             weight_decay: 0.0,
             patience: None,
             balanced: false,
+            augment: space::augment::Augment::Off,
         };
         let run = |watch| match train(
             &def,
@@ -729,6 +775,8 @@ mod tests {
             e.space.activation = Some(vec![space::Act::Relu, space::Act::Silu, space::Act::Tanh]);
             e.space.pool = Some(space::Pool::ALL.to_vec());
             e.space.dropout = Some(vec![0.0, 0.1, 0.2]);
+            // Mirror images (8×8 is too small to shift), made on the host for the grouped network.
+            e.evaluate.augment = space::augment::Augment::ShiftFlip;
             match family {
                 "mlp" => {
                     e.space.block = Some(space::BlockKind::Dense);

@@ -307,6 +307,11 @@ pub struct EvalSpec {
     /// `macro_f1`, none for accuracy; a stored plan without it is `none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_weight: Option<crate::metrics::ClassWeight>,
+    /// What a training does to its images: `none` (the default), `shift` or `shift_flip`
+    /// ([`crate::augment::Augment`]: it pays only with more epochs than the default, docs/benchmarks.md).
+    /// Images only.
+    #[serde(default = "default_augment")]
+    pub augment: crate::augment::Augment,
     /// table: the CSV file (relative paths are relative to the experiment file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
@@ -326,6 +331,10 @@ pub struct EvalSpec {
 
 fn default_device() -> DeviceSetting {
     DeviceSetting::Auto
+}
+
+fn default_augment() -> crate::augment::Augment {
+    crate::augment::Augment::Off
 }
 
 fn default_metric() -> crate::Metric {
@@ -371,6 +380,7 @@ impl Default for EvalSpec {
             evaluator: default_evaluator(),
             metric: default_metric(),
             class_weight: None,
+            augment: default_augment(),
             table: None,
             arch_column: default_arch_column(),
             search_metric: None,

@@ -85,6 +85,7 @@ macro_rules! named_serde {
 }
 
 pub mod arch;
+pub mod augment;
 pub mod choices;
 pub mod encoding;
 pub mod execution;
