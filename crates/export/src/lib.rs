@@ -139,7 +139,23 @@ pub fn retrain(run: &RunDir, members: &[Member]) -> Result<ModelFile> {
         members: if nets.len() > 1 { nets } else { Vec::new() },
     };
     io::write_toml(&dir.join("model.toml"), &mf)?;
+    remove_unused_weights(&dir, &mf);
     Ok(mf)
+}
+
+/// Deletes the weights files in `dir` that `mf` does not name: a previous model's (an ensemble's members
+/// after the single best was retrained, or the other way round). Only after the new `model.toml` is in
+/// place, so a crash leaves at worst an unused file, never a model without its weights.
+fn remove_unused_weights(dir: &Path, mf: &ModelFile) {
+    let nets = mf.networks();
+    let used: Vec<&str> = nets.iter().map(|n| n.weights.as_str()).collect();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let weights = name.starts_with("weights") && name.ends_with(".safetensors");
+        if weights && !used.contains(&name.as_str()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The class logits of `xs` (rows of `width` inputs): one network's own, or for an ensemble the logarithm

@@ -143,6 +143,13 @@ fn an_ensemble_is_selected_retrained_predicted_and_exported_and_the_single_best_
     assert!(err.contains(&format!("retraining c{best:05}")), "{err}");
     let model = std::fs::read_to_string(run.join("model/model.toml")).unwrap();
     assert!(!model.contains("[[members]]"), "{model}");
+    // The ensemble's weights files went with it: model/ holds what model.toml names.
+    let mut files: Vec<String> = std::fs::read_dir(run.join("model"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["model.toml", "weights.safetensors"]);
 
     // A model file of version 2 (before ensembles) is still read.
     let old = model.replace("version = 3", "version = 2");
