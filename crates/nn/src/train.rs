@@ -374,14 +374,14 @@ pub fn train_grouped(
                     grp.b - chunk.len(),
                 ));
             }
-            let idx_host = idx.clone();
+            let augmented = (augmenter.as_mut())
+                .map(|a| augmented_batch(a, &mut aug_rngs, folds, &idx, &grp, (nmax, f), dev))
+                .transpose()?;
             let idx = Tensor::from_vec(idx, g * grp.b, dev)?;
             let yt = ya.index_select(&idx, 0)?;
-            let xt = match augmenter.as_mut() {
+            let xt = match augmented {
+                Some(xt) => xt,
                 None => xa.index_select(&idx, 0)?,
-                Some(a) => {
-                    augmented_batch(a, &mut aug_rngs, folds, &idx_host, &grp, (nmax, f), dev)?
-                }
             };
             prof.lap(0, dev)?;
             let logits = model.forward_grouped(&xt, true, &mut drops, &grp)?;

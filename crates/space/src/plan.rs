@@ -80,6 +80,12 @@ impl Plan {
             },
             facts.rows,
         );
+        if shape.is_none() && exp.evaluate.augment != crate::augment::Augment::Off {
+            bail!(
+                "{source}: [evaluate] augment = \"{}\": images only, and this data is a table (give --shape C,H,W for pixel columns)",
+                exp.evaluate.augment
+            );
+        }
         let s = &exp.search;
         crate::fidelity::check(s.fidelity, s.eta, s.min_epochs, exp.evaluate.epochs)?;
         let def = SpaceDef::from_spec(&exp.space)?;

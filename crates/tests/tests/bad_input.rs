@@ -181,6 +181,18 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "needs an image shape",
     ),
     (
+        "augment-on-a-table-csv",
+        "[data]\nsource = \"d.csv\"\nlabel = \"y\"\n[evaluate]\naugment = \"shift\"\n",
+        GOOD_CSV,
+        "d.csv: [evaluate] augment = \"shift\": images only",
+    ),
+    (
+        "unknown-augment",
+        "[evaluate]\naugment = \"flip\"\n",
+        "",
+        "exp.toml:2:11: [evaluate] augment: unknown \"flip\"",
+    ),
+    (
         "missing-csv",
         "[data]\nsource = \"nope.csv\"\n",
         "",
