@@ -44,36 +44,17 @@ pub struct Standardizer {
 }
 
 impl Standardizer {
-    /// Fits on `rows` of `x` (`features` columns).
+    /// Fits on `rows` of `x` (`features` columns), each input its own mean and deviation.
     pub fn fit(x: &[f32], features: usize, rows: &[usize]) -> Standardizer {
-        let n = rows.len().max(1) as f64;
-        let mut mean = vec![0f64; features];
-        let mut sq = vec![0f64; features];
-        for &r in rows {
-            for (j, v) in x[r * features..(r + 1) * features].iter().enumerate() {
-                mean[j] += *v as f64;
-                sq[j] += (*v as f64) * (*v as f64);
-            }
-        }
-        let mean: Vec<f64> = mean.iter().map(|m| m / n).collect();
-        let std = sq.iter().zip(&mean).map(|(s, m)| {
-            let sd = (s / n - m * m).max(0.0).sqrt();
-            if sd < 1e-6 {
-                1.0
-            } else {
-                sd as f32
-            }
-        });
-        Standardizer {
-            std: std.collect(),
-            mean: mean.iter().map(|&m| m as f32).collect(),
-        }
+        Standardizer::fit_channels(x, features, rows, features)
     }
 
     /// Fits one mean and deviation per channel of channel-last images of `c` channels (`features` a multiple
     /// of `c`), pooled over the pixels, written out per feature: every pixel of a channel is standardised
-    /// alike, so an image shifted by a pixel is the same image shifted after standardisation too.
+    /// alike, so an image shifted by a pixel is the same image shifted after standardisation too. With
+    /// `c = features` each input is its own channel ([`Standardizer::fit`]). A deviation under 1e-6 is 1.
     pub fn fit_channels(x: &[f32], features: usize, rows: &[usize], c: usize) -> Standardizer {
+        let c = c.max(1);
         let mut sum = vec![0f64; c];
         let mut sq = vec![0f64; c];
         for &r in rows {
