@@ -6,7 +6,8 @@ one JSON line: samples/s and the mean held-out accuracy.
 
 Input: a CSV written by the Rust side: columns fold, label, then the features (channel-first image pixels).
 Arguments: CSV ARCH FAMILY SHAPE CELL EPOCHS BATCH LR WD REPEATS [PART/PARTS]
-  SHAPE: C,H,W or F, or text:LEN:VOCAB (the features are one text's token ids, not standardised);
+  SHAPE: C,H,W or F, or text:LEN/VOCAB/WEIGHTED,... (the features are a text's token ids, and their weights
+  where WEIGHTED is 1, per text input; not standardised);
   CELL: channels,cells_per_stage,stages or -.
   PART/PARTS (e.g. 0/2): train only the folds f with f % PARTS == PART, on one thread (the per-core set-up);
   without it, every fold one after another with torch's default threads.
@@ -44,9 +45,11 @@ def main():
     part = sys.argv[11] if len(sys.argv) > 11 else None
     text = ()
     if shape.startswith("text:"):
-        _, n, vocab = shape.split(":")
-        text = ({"column": "text", "len": int(n), "vocab": int(vocab)},)
-        shape = (int(n),)
+        text = tuple(
+            {"column": "text", "len": int(n), "vocab": int(v), "weighted": w == "1"}
+            for n, v, w in (t.split("/") for t in shape[len("text:"):].split(","))
+        )
+        shape = (sum(t["len"] * (2 if t["weighted"] else 1) for t in text),)
     else:
         shape = tuple(int(v) for v in shape.split(","))
     cell = None if cell == "-" else dict(zip(["channels", "cells_per_stage", "stages"], map(int, cell.split(","))))

@@ -13,7 +13,7 @@
 use crate::table::{Column, ColumnKind};
 use crate::text;
 pub use space::encoding::ColumnEncoding;
-use space::encoding::Standardize;
+use space::encoding::{Standardize, Tokens};
 
 /// Rows as the networks read them: images reordered channel-last (`h, w, c`), other data as is.
 pub fn network_layout(x: &[f32], features: usize, shape: Option<[usize; 3]>) -> Vec<f32> {
@@ -125,34 +125,44 @@ fn fit_encoding(col: &Column, values: impl Iterator<Item = f32>) -> ColumnEncodi
                     .map_or(String::new(), |i| levels[i].clone()),
             }
         }
-        ColumnKind::Text { values: texts } => {
-            let rows: Vec<&str> = values
-                .filter(|v| !v.is_nan())
-                .map(|v| texts[v as usize].as_str())
-                .collect();
-            let vocab = text::fit_vocab(rows.iter().copied());
+        ColumnKind::Text { .. } => unreachable!("text columns are fitted by fit_text"),
+    }
+}
+
+/// Fits a text column's encodings on its training values (NaN for a missing cell): one per kind of token.
+fn fit_text(name: &str, texts: &[String], values: &[f32]) -> Vec<ColumnEncoding> {
+    let rows: Vec<&str> = values
+        .iter()
+        .filter(|v| !v.is_nan())
+        .map(|&v| texts[v as usize].as_str())
+        .collect();
+    [Tokens::Words, Tokens::Chars]
+        .into_iter()
+        .map(|tokens| {
+            let (vocab, idf) = text::fit_vocab(rows.iter().copied(), tokens);
             let ix = text::index(&vocab);
-            // As many slots as the longest training text has known tokens (at least one, at most MAX_LEN).
+            // As many slots as the training text with the most distinct known tokens has (at least one).
             let len = rows
                 .iter()
-                .map(|t| {
-                    text::tokens(t)
-                        .iter()
-                        .filter(|k| ix.contains_key(k.as_str()))
-                        .count()
-                })
+                .map(|t| text::known_ids(t, &ix, tokens).len())
                 .max()
                 .unwrap_or(0)
-                .clamp(1, text::MAX_LEN);
-            ColumnEncoding::Text { name, vocab, len }
-        }
-    }
+                .clamp(1, text::max_len(tokens));
+            ColumnEncoding::Text {
+                name: name.to_string(),
+                vocab,
+                len,
+                tokens,
+                idf,
+            }
+        })
+        .collect()
 }
 
 /// Everything fitted between raw rows and the network: column encodings, image layout, standardisation.
 #[derive(Clone, Debug)]
 pub struct Prep {
-    /// One encoding per raw column, in the data's column order.
+    /// One encoding per raw column (a text column: one per kind of token), in the data's column order.
     pub columns: Vec<ColumnEncoding>,
     /// The image shape the inputs are reordered for, if any.
     pub shape: Option<[usize; 3]>,
@@ -179,11 +189,19 @@ impl Prep {
         standardize: Standardize,
     ) -> Prep {
         let f = columns.len();
-        let encodings: Vec<ColumnEncoding> = columns
-            .iter()
-            .enumerate()
-            .map(|(j, c)| fit_encoding(c, rows.iter().map(|&r| x[r * f + j])))
-            .collect();
+        let mut encodings = Vec::new();
+        let mut source = Vec::new();
+        for (j, c) in columns.iter().enumerate() {
+            let values = rows.iter().map(|&r| x[r * f + j]);
+            let fitted = match &c.kind {
+                ColumnKind::Text { values: texts } => {
+                    fit_text(&c.name, texts, &values.collect::<Vec<f32>>())
+                }
+                _ => vec![fit_encoding(c, values)],
+            };
+            source.extend(std::iter::repeat_n(j, fitted.len()));
+            encodings.extend(fitted);
+        }
         let mut prep = Prep {
             columns: encodings,
             shape,
@@ -192,7 +210,6 @@ impl Prep {
                 std: Vec::new(),
             },
         };
-        let source: Vec<usize> = (0..f).collect();
         let enc = prep.encode(x, columns, &source, rows).0;
         let w = prep.width();
         let all: Vec<usize> = (0..rows.len()).collect();
@@ -200,8 +217,12 @@ impl Prep {
             (Some([c, ..]), Standardize::Channel) => Standardizer::fit_channels(&enc, w, &all, c),
             _ => Standardizer::fit(&enc, w, &all),
         };
-        // Token ids are indices, not measurements: they reach the network as they are.
-        let ids: usize = prep.text_inputs().iter().map(|t| t.len).sum();
+        // Token ids and their weights are not measurements: they reach the network as they are.
+        let ids: usize = prep
+            .text_inputs()
+            .iter()
+            .map(space::TextInput::inputs)
+            .sum();
         prep.standardizer.mean[w - ids..].fill(0.0);
         prep.standardizer.std[w - ids..].fill(1.0);
         prep
@@ -211,10 +232,18 @@ impl Prep {
     pub fn text_inputs(&self) -> Vec<space::TextInput> {
         space::encoding::input_order(&self.columns)
             .filter_map(|(_, e)| match e {
-                ColumnEncoding::Text { name, vocab, len } => Some(space::TextInput {
+                ColumnEncoding::Text {
+                    name,
+                    vocab,
+                    len,
+                    idf,
+                    tokens,
+                } => Some(space::TextInput {
                     column: name.clone(),
                     len: *len,
                     vocab: vocab.len() + text::RESERVED,
+                    tokens: *tokens,
+                    weighted: !idf.is_empty(),
                 }),
                 _ => None,
             })
@@ -295,18 +324,16 @@ impl Prep {
                             out[at + h] = 1.0;
                         }
                     }
-                    ColumnEncoding::Text { len, .. } => {
+                    ColumnEncoding::Text {
+                        len, tokens, idf, ..
+                    } => {
                         let t = match &columns[j].kind {
                             ColumnKind::Text { values } if !v.is_nan() => {
                                 values[v as usize].as_str()
                             }
                             _ => "",
                         };
-                        out.extend(
-                            text::ids(t, &indexes[i], *len)
-                                .into_iter()
-                                .map(|id| id as f32),
-                        );
+                        out.extend(text::inputs(t, &indexes[i], *len, *tokens, idf));
                     }
                 }
             }
@@ -331,7 +358,10 @@ impl Prep {
 
     /// [`Prep::apply_with`] on the table the prep was fitted on (same columns).
     pub fn apply(&self, x: &[f32], columns: &[Column], rows: &[usize]) -> Vec<f32> {
-        let source: Vec<usize> = (0..columns.len()).collect();
+        let source: Vec<usize> = match_columns(&self.columns, columns)
+            .into_iter()
+            .map(|j| j.expect("the prep was fitted on these columns"))
+            .collect();
         self.apply_with(x, columns, &source, rows).0
     }
 }
@@ -452,28 +482,48 @@ mod tests {
         let ColumnEncoding::Text { vocab, len, .. } = &p.columns[0] else {
             panic!("{:?}", p.columns[0])
         };
+        let ColumnEncoding::Text {
+            vocab: chars,
+            len: char_len,
+            tokens: Tokens::Chars,
+            ..
+        } = &p.columns[1]
+        else {
+            panic!("{:?}", p.columns[1])
+        };
         assert!(
-            !vocab
-                .iter()
-                .any(|t| t.contains("unseen") || t.contains("here")),
-            "{vocab:?}"
+            !(vocab.iter().chain(chars)).any(|t| t.contains("unse") || t.contains("here")),
+            "{vocab:?} {chars:?}"
         );
         // "a", "a quiet", "quiet", "quiet day", "day", "day number", "number": in every training text.
         assert_eq!(*len, 7);
         assert_eq!(
             p.text_inputs(),
-            vec![space::TextInput {
+            [
+                (*len, vocab.len(), Tokens::Words),
+                (*char_len, chars.len(), Tokens::Chars)
+            ]
+            .map(|(len, v, tokens)| space::TextInput {
                 column: "note".into(),
-                len: 7,
-                vocab: vocab.len() + 2
-            }]
+                len,
+                vocab: v + 2,
+                tokens,
+                weighted: true,
+            })
         );
-        // The held-out text's tokens are all unknown: an empty bag.
-        assert_eq!(p.apply(&d.x, &d.columns, &[30]), vec![0.0; 7]);
+        // The held-out text's tokens are all unknown: empty bags (ids and weights zero).
+        assert_eq!(p.width(), 2 * (len + char_len));
         assert_eq!(
-            p.apply(&d.x, &d.columns, &[0])[0],
-            2.0,
-            "the most frequent token first"
+            p.apply(&d.x, &d.columns, &[30]),
+            vec![0.0; 2 * (len + char_len)]
+        );
+        let row = p.apply(&d.x, &d.columns, &[0]);
+        assert_eq!(row[0], 2.0, "the most frequent token first");
+        // Its words' weights: seven known tokens in every text, so one idf each, at unit length.
+        let w = &row[7..14];
+        assert!(
+            w.iter().all(|&v| (v - 1.0 / 7f32.sqrt()).abs() < 1e-6),
+            "{w:?}"
         );
     }
 }

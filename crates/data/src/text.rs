@@ -1,26 +1,40 @@
-//! Free text: the tokenizer, the vocabulary fitted on training rows, and a text's token ids.
+//! Free text: the tokenizers, the vocabularies fitted on training rows, and a text's network inputs.
 //!
-//! Tokens are the words of the lower-cased text (maximal runs of letters and digits; everything else
-//! separates) and each pair of adjacent words (`"of the"`), in text order: word 1, words 1–2, word 2, …
-//! Word pairs are what a linear model on TF-IDF needs to beat a bag of words on sentiment and style; letter
-//! n-grams are left out (they multiply the tokens per text by about five for what pairs already give on
-//! clean text). The rule is four lines of Python (`re.findall(r"[^\W_]+", text.lower())`), so an exported
-//! model's `encode` reproduces it.
+//! A text column is read two ways ([`Tokens`]), each its own vocabulary and embedding table:
+//! - words: the words of the lower-cased text (maximal runs of letters and digits; everything else
+//!   separates) and each pair of adjacent words (`"of the"`), in text order: word 1, words 1–2, word 2, …
+//!   Word pairs are what a linear model on TF-IDF needs to beat a bag of words on sentiment and style.
+//! - chars: the character 3- and 4-grams of each whitespace-separated lower-cased word padded with a space
+//!   on both sides (scikit-learn's `char_wb`): word endings, spelling variants, misspellings and punctuation,
+//!   which words miss. On Austen's novels a linear model on both reads 0.9435 against 0.9337 on words only
+//!   (docs/benchmarks.md); the standard pairing for short, noisy text (reviews, tickets, messages).
+//!
+//! Each kind's known tokens enter once, weighted by their inverse document frequency on the training rows
+//! and scaled to unit length: TF-IDF with binary counts (within 0.001 of sublinear counts there, and a
+//! text's inputs stay one id and one weight per distinct token). Both rules are a few lines of Python, so
+//! an exported model's `encode` reproduces them.
 
+use space::encoding::Tokens;
 use std::collections::HashMap;
 
-/// Most tokens a vocabulary keeps: AutoKeras's largest default, enough for the word pairs that occur in
-/// at least two texts of a few thousand, and an embedding table of 20,002 × width that AdamW updates in a
-/// few milliseconds.
+/// Most tokens a vocabulary keeps (each kind): AutoKeras's largest default, enough for the word pairs that
+/// occur in at least two texts of a few thousand, and an embedding table of 20,002 × width that AdamW updates
+/// in a few milliseconds.
 pub const MAX_VOCAB: usize = 20_000;
 
 /// Fewest training texts a token must occur in to enter the vocabulary (scikit-learn's `min_df`):
 /// a token seen once cannot be learned from and only adds rows.
 pub const MIN_TEXTS: usize = 2;
 
-/// Most token ids one text gives the network: longer texts are cut (a 100,000-character text costs what a
-/// 500-word one does).
-pub const MAX_LEN: usize = 512;
+/// Most token ids one text gives the network, per kind of token ([`max_len`]): a text's distinct known
+/// tokens from its start, the rest cut (a 100,000-character text costs what a long review does). A
+/// 60-word passage has about 140 distinct words and pairs and 570 distinct character n-grams.
+pub fn max_len(tokens: Tokens) -> usize {
+    match tokens {
+        Tokens::Words => 512,
+        Tokens::Chars => 1024,
+    }
+}
 
 /// Ids 0 and 1 are reserved: 0 pads a text's slots, 1 stands for a token outside the vocabulary. The
 /// vocabulary's token i has id `i + RESERVED` ([`space::TextInput::RESERVED`], which the networks read).
@@ -48,14 +62,45 @@ pub fn tokens(text: &str) -> Vec<String> {
     out
 }
 
-/// The vocabulary of `texts` (the training rows'): tokens in at least [`MIN_TEXTS`] of them, words before
-/// word pairs, each by decreasing count (ties in byte order), the first [`MAX_VOCAB`]. Words first: a
-/// common pair ("of the") must not take the slot of a rarer word (a name) that tells texts apart; measured
-/// on Austen's novels, 0.9269 → 0.9313 for the search's best network (docs/benchmarks.md).
-pub fn fit_vocab<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<String> {
+/// The character 3- and 4-grams of `text`'s whitespace-separated lower-cased words, each padded with a
+/// space on both sides; a padded word shorter than a gram is itself one token.
+pub fn char_grams(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in text.to_lowercase().split_whitespace() {
+        let c: Vec<char> = std::iter::once(' ').chain(w.chars()).chain([' ']).collect();
+        for n in [3, 4] {
+            if c.len() <= n {
+                out.push(c.iter().collect());
+                break;
+            }
+            out.extend(c.windows(n).map(|g| g.iter().collect::<String>()));
+        }
+    }
+    out
+}
+
+/// The tokens of `text` of kind `kind`.
+pub fn tokens_of(text: &str, kind: Tokens) -> Vec<String> {
+    match kind {
+        Tokens::Words => tokens(text),
+        Tokens::Chars => char_grams(text),
+    }
+}
+
+/// The vocabulary of `texts` (the training rows') for `kind`: tokens in at least [`MIN_TEXTS`] of them, by
+/// decreasing count of texts (ties in byte order), words before word pairs, the first [`MAX_VOCAB`]; and
+/// each one's idf, `ln((1 + n) / (1 + df)) + 1` over the `n` texts. Words first: a common pair ("of the")
+/// must not take the slot of a rarer word (a name) that tells texts apart; measured on Austen's novels,
+/// 0.9269 → 0.9313 for the search's best network (docs/benchmarks.md).
+pub fn fit_vocab<'a>(
+    texts: impl Iterator<Item = &'a str>,
+    kind: Tokens,
+) -> (Vec<String>, Vec<f32>) {
     let mut df: HashMap<String, usize> = HashMap::new();
+    let mut n = 0usize;
     for t in texts {
-        let mut toks = tokens(t);
+        n += 1;
+        let mut toks = tokens_of(t, kind);
         toks.sort_unstable();
         toks.dedup();
         for k in toks {
@@ -63,14 +108,18 @@ pub fn fit_vocab<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<String> {
         }
     }
     let mut v: Vec<(String, usize)> = df.into_iter().filter(|(_, n)| *n >= MIN_TEXTS).collect();
-    let pair = |k: &str| k.contains(' ');
+    let pair = |k: &str| kind == Tokens::Words && k.contains(' ');
     v.sort_unstable_by(|a, b| {
         (pair(&a.0).cmp(&pair(&b.0)))
             .then(b.1.cmp(&a.1))
             .then_with(|| a.0.cmp(&b.0))
     });
     v.truncate(MAX_VOCAB);
-    v.into_iter().map(|(k, _)| k).collect()
+    let idf = v
+        .iter()
+        .map(|(_, df)| (((1 + n) as f64 / (1 + df) as f64).ln() + 1.0) as f32)
+        .collect();
+    (v.into_iter().map(|(k, _)| k).collect(), idf)
 }
 
 /// A vocabulary's token → id map.
@@ -82,15 +131,50 @@ pub fn index(vocab: &[String]) -> HashMap<&str, usize> {
         .collect()
 }
 
-/// The ids of `text`'s tokens that are in the vocabulary (`index`), in order, at most `len`; then zeros
-/// up to `len`. Tokens outside the vocabulary are left out, so a long text's known tokens fill its slots.
-pub fn ids(text: &str, index: &HashMap<&str, usize>, len: usize) -> Vec<usize> {
-    let mut out: Vec<usize> = tokens(text)
+/// The ids of `text`'s tokens of kind `kind` that are in the vocabulary (`index`), each once, in order of
+/// first occurrence, at most `len`.
+pub fn known_ids(text: &str, index: &HashMap<&str, usize>, kind: Tokens) -> Vec<usize> {
+    let mut seen = std::collections::HashSet::new();
+    tokens_of(text, kind)
         .iter()
         .filter_map(|t| index.get(t.as_str()).copied())
-        .take(len)
-        .collect();
-    out.resize(len, 0);
+        .filter(|&id| seen.insert(id))
+        .collect()
+}
+
+/// A text's network inputs for an encoding with vocabulary `index`, `len` slots, kind `kind` and idf `idf`
+/// (see `space::encoding::ColumnEncoding::Text`): its known tokens' ids, each once, cut at `len`, zeros up
+/// to `len`; then their idf weights scaled to unit length, zeros up to `len`. With an empty `idf` (a model
+/// from before 2026-12-04): the ids of every known token as often as it occurs, and no weights.
+pub fn inputs(
+    text: &str,
+    index: &HashMap<&str, usize>,
+    len: usize,
+    kind: Tokens,
+    idf: &[f32],
+) -> Vec<f32> {
+    let mut ids: Vec<usize> = if idf.is_empty() {
+        let t = tokens_of(text, kind);
+        t.iter()
+            .filter_map(|t| index.get(t.as_str()).copied())
+            .collect()
+    } else {
+        known_ids(text, index, kind)
+    };
+    ids.truncate(len);
+    let mut out: Vec<f32> = ids.iter().map(|&id| id as f32).collect();
+    out.resize(len, 0.0);
+    if !idf.is_empty() {
+        let w: Vec<f32> = ids.iter().map(|&id| idf[id - RESERVED]).collect();
+        let norm = w
+            .iter()
+            .map(|v| v * v)
+            .sum::<f32>()
+            .sqrt()
+            .max(f32::MIN_POSITIVE);
+        out.extend(w.iter().map(|v| v / norm));
+        out.resize(2 * len, 0.0);
+    }
     out
 }
 
@@ -124,14 +208,48 @@ mod tests {
     }
 
     #[test]
+    fn char_grams_are_the_3_and_4_grams_of_padded_whitespace_words() {
+        assert_eq!(
+            char_grams("Ab, c"),
+            vec![" ab", "ab,", "b, ", " ab,", "ab, ", " c "]
+        );
+        // Multi-byte letters are one character each.
+        assert_eq!(char_grams("été")[..3], [" ét", "été", "té "]);
+        assert!(char_grams(" \t\n").is_empty());
+    }
+
+    #[test]
     fn the_vocabulary_keeps_tokens_of_two_texts_words_first_most_frequent_first() {
-        let v = fit_vocab(["b a", "a c", "a b", "d"].into_iter());
+        let (v, idf) = fit_vocab(["b a", "a c", "a b", "d"].into_iter(), Tokens::Words);
         assert_eq!(v, vec!["a", "b"]);
+        // idf over 4 texts: "a" in 3, "b" in 2.
+        let want = [(5f32 / 4.0).ln() + 1.0, (5f32 / 3.0).ln() + 1.0];
+        assert!((idf[0] - want[0]).abs() < 1e-6 && (idf[1] - want[1]).abs() < 1e-6);
         let ix = index(&v);
-        assert_eq!(ids("A b z a", &ix, 5), vec![2, 3, 2, 0, 0]);
-        assert_eq!(ids("a a a a", &ix, 2), vec![2, 2]);
+        // The old encoding (no idf): every known token as often as it occurs.
+        assert_eq!(
+            inputs("A b z a", &ix, 5, Tokens::Words, &[]),
+            [2., 3., 2., 0., 0.]
+        );
+        assert_eq!(inputs("a a a a", &ix, 2, Tokens::Words, &[]), [2., 2.]);
+        // Each known token once, then the idf weights at unit length.
+        let got = inputs("A b z a", &ix, 3, Tokens::Words, &idf);
+        let norm = (want[0] * want[0] + want[1] * want[1]).sqrt();
+        assert_eq!(got[..3], [2., 3., 0.]);
+        assert!((got[3] - want[0] / norm).abs() < 1e-6 && (got[4] - want[1] / norm).abs() < 1e-6);
+        assert_eq!(got[5], 0.0);
+        // No known token: all zeros.
+        assert!(inputs("zz", &ix, 2, Tokens::Words, &idf)
+            .iter()
+            .all(|&v| v == 0.0));
         // Words before pairs: "of the" in three texts comes after "darcy" in two.
-        let v = fit_vocab(["of the darcy", "of the darcy", "of the"].into_iter());
+        let (v, _) = fit_vocab(
+            ["of the darcy", "of the darcy", "of the"].into_iter(),
+            Tokens::Words,
+        );
         assert_eq!(v, ["of", "the", "darcy", "of the", "the darcy"]);
+        // Character grams have no pairs to put last: by count alone.
+        let (v, _) = fit_vocab(["ab ab", "ab", "x y"].into_iter(), Tokens::Chars);
+        assert_eq!(v, [" ab", " ab ", "ab "]);
     }
 }

@@ -354,10 +354,13 @@ impl Torch {
         epochs: usize,
         candidates: usize,
     ) -> Torch {
-        let shape = match (sf.input.shape, sf.input.text.first()) {
+        let text: Vec<String> = (sf.input.text.iter())
+            .map(|t| format!("{}/{}/{}", t.len, t.vocab, u8::from(t.weighted)))
+            .collect();
+        let shape = match (sf.input.shape, text.is_empty()) {
             (Some([c, h, w]), _) => format!("{c},{h},{w}"),
-            (None, Some(t)) => format!("text:{}:{}", t.len, t.vocab),
-            (None, None) => sf.input.features.to_string(),
+            (None, false) => format!("text:{}", text.join(",")),
+            (None, true) => sf.input.features.to_string(),
         };
         let cell = match def {
             space::SpaceDef::Cell(c) => {

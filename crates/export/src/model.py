@@ -28,7 +28,7 @@ class Block(nn.Module):
             self.conv = nn.Conv2d(cin, out, k, padding=k // 2)
         else:
             out = int(first[len("fc"):])
-            dense = cin - sum(t["len"] for t in text)
+            dense = cin - sum(t["len"] * (2 if t.get("weighted") else 1) for t in text)
             # Over text columns without other inputs, the layer is its bias alone.
             self.fc = nn.Linear(dense, out) if dense or not text else None
             if self.fc is None:
@@ -38,11 +38,12 @@ class Block(nn.Module):
         if "bn" in flags:
             self.bn = nn.BatchNorm2d(out) if self.is_conv else nn.BatchNorm1d(out)
         self.act = ACTIVATIONS[act]()
-        # Over text columns (the first block only, whose linear layer reads the other inputs): an embedding
-        # table per column, whose rows named by a text's token ids are averaged into the output (ids 0 and 1,
+        # Over text inputs (the first block only, whose linear layer reads the other inputs): an embedding
+        # table per input, whose rows named by a text's token ids are added into the output, each times its
+        # weight (the input's next `len` values), or averaged when the input has no weights (ids 0 and 1,
         # padding and unknown, left out); no residual.
         self.text = nn.ModuleList(nn.Embedding(t["vocab"], out) for t in text)
-        self.text_lens = [t["len"] for t in text]
+        self.text_lens = [(t["len"], bool(t.get("weighted"))) for t in text]
         self.res = "res" in flags and not text
         self.proj = None
         if self.res and cin != out:
@@ -55,17 +56,20 @@ class Block(nn.Module):
         self.drop = nn.Dropout(drops[0]) if drops else None
 
     def forward(self, x):
-        at = x.shape[1] - sum(self.text_lens)
+        at = x.shape[1] - sum(n * (2 if w else 1) for n, w in self.text_lens)
         if self.is_conv:
             y = self.conv(x)
         else:
             y = self.fc(x[:, :at]) if self.fc is not None else self.bias.expand(x.shape[0], -1)
-        for emb, n in zip(self.text, self.text_lens):
+        for emb, (n, weighted) in zip(self.text, self.text_lens):
             ids = x[:, at:at + n].long()
             known = (ids >= 2).to(y.dtype)
-            weights = known / known.sum(1, keepdim=True).clamp(min=1.0)
+            if weighted:
+                weights = known * x[:, at + n:at + 2 * n]
+            else:
+                weights = known / known.sum(1, keepdim=True).clamp(min=1.0)
             y = y + torch.einsum("nl,nlw->nw", weights, emb(ids))
-            at += n
+            at += n * (2 if weighted else 1)
         if self.bn is not None:
             y = self.bn(y)
         y = self.act(y)
@@ -90,15 +94,40 @@ def tokens(text):
     return out
 
 
+def char_grams(text):
+    """nas's character tokens of a text: the 3- and 4-grams of each whitespace-separated lower-cased word
+    padded with a space on both sides (a padded word shorter than a gram is itself one token)."""
+    out = []
+    for w in text.lower().split():
+        w = " " + w + " "
+        for n in (3, 4):
+            if len(w) <= n:
+                out.append(w)
+                break
+            out.extend(w[i:i + n] for i in range(len(w) - n + 1))
+    return out
+
+
 _INDEX = {}
 
 
 def text_ids(col, text):
-    """A text's `len` inputs: the ids of its tokens in the vocabulary (token i is id i + 2), in order, cut at
-    `len`, then zeros."""
-    index = _INDEX.setdefault(col["name"], {t: i + 2 for i, t in enumerate(col["vocab"])})
-    ids = [index[t] for t in tokens(text) if t in index][: col["len"]]
-    return [float(i) for i in ids] + [0.0] * (col["len"] - len(ids))
+    """A text's inputs for one of its encodings: the ids of its tokens of the encoding's kind in the
+    vocabulary (token i is id i + 2), in order, cut at `len`, then zeros; with `idf`, each known token once,
+    followed by `len` weights: their idf scaled to unit length, then zeros."""
+    key = (col["name"], col.get("tokens", "words"))
+    index = _INDEX.setdefault(key, {t: i + 2 for i, t in enumerate(col["vocab"])})
+    toks = char_grams(text) if key[1] == "chars" else tokens(text)
+    ids = [index[t] for t in toks if t in index]
+    if col.get("idf"):
+        ids = list(dict.fromkeys(ids))
+    ids = ids[: col["len"]]
+    pad = [0.0] * (col["len"] - len(ids))
+    if not col.get("idf"):
+        return [float(i) for i in ids] + pad
+    w = [col["idf"][i - 2] for i in ids]
+    norm = math.sqrt(sum(v * v for v in w)) or 1.0
+    return [float(i) for i in ids] + pad + [v / norm for v in w] + pad
 
 
 def encode(rows):
@@ -106,8 +135,8 @@ def encode(rows):
     list of dicts, column name -> the cell as in the CSV (text or a number; None, "" or NaN when missing).
     A number fills a missing cell with the training mean, followed by an "is missing" input when the column
     had gaps in training; a category is one-hot over the training levels (a missing cell counts as the most
-    frequent level, a level never seen in training is all zeros); a text column is its token ids (see
-    text_ids; a missing text is all zeros), after every other column."""
+    frequent level, a level never seen in training is all zeros); a text column is, per kind of token, its
+    token ids and their weights (see text_ids; a missing text is all zeros), after every other column."""
     out = []
     order = [c for c in COLUMNS if c["kind"] != "text"] + [c for c in COLUMNS if c["kind"] == "text"]
     for row in rows:

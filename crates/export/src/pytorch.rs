@@ -53,10 +53,18 @@ fn py_columns(columns: &[ColumnEncoding]) -> String {
                 py_list(levels.iter().cloned()),
                 py_str(fill)
             ),
-            ColumnEncoding::Text { name, vocab, len } => format!(
-                "{{\"name\": {}, \"kind\": \"text\", \"len\": {len}, \"vocab\": {}}}",
+            ColumnEncoding::Text {
+                name,
+                vocab,
+                len,
+                tokens,
+                idf,
+            } => format!(
+                "{{\"name\": {}, \"kind\": \"text\", \"tokens\": {}, \"len\": {len}, \"vocab\": {}, \"idf\": [{}]}}",
                 py_str(name),
+                py_str(tokens.name()),
                 py_list(vocab.iter().cloned()),
+                idf.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", "),
             ),
         })
         .collect();
@@ -96,10 +104,11 @@ pub(crate) fn model_py(file: &ModelFile, def: &SpaceDef) -> Result<String> {
     let text: Vec<String> = (file.input.text.iter())
         .map(|t| {
             format!(
-                "{{\"column\": {}, \"len\": {}, \"vocab\": {}}}",
+                "{{\"column\": {}, \"len\": {}, \"vocab\": {}, \"weighted\": {}}}",
                 py_str(&t.column),
                 t.len,
-                t.vocab
+                t.vocab,
+                if t.weighted { "True" } else { "False" }
             )
         })
         .collect();

@@ -346,8 +346,9 @@ th{{cursor:pointer;background:#f0f0f0;position:sticky;top:0}} th[data-dir=asc]::
             .text
             .iter()
             .map(|t| format!(
-                "; text column <code>{}</code>: {} tokens",
+                "; text column <code>{}</code> ({}): {} tokens",
                 esc(&t.column),
+                t.tokens.name(),
                 t.tokens()
             ))
             .collect::<String>(),

@@ -133,6 +133,24 @@ pub fn bag_mean(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
         .squeeze(1)
 }
 
+/// The sum of `table`'s rows `[V, U]` named by each row of `ids` `[B, L]`, each times its weight in
+/// `weights` `[B, L]` (ids 0 and 1 left out): a weighted embedding bag (a text's TF-IDF vector times the
+/// table), `[B, U]`. On the CPU one op ([`crate::bag`]), elsewhere candle ops; the gradient reaches `table`
+/// only.
+pub fn bag_weighted(table: &Tensor, ids: &Tensor, weights: &Tensor) -> Result<Tensor> {
+    if kernels(table) {
+        return crate::bag::bag_weighted(table, ids, weights);
+    }
+    let (b, l) = ids.dims2()?;
+    let rows = table
+        .index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?
+        .reshape((b, l, table.dim(1)?))?;
+    let mask = ids
+        .ge(space::TextInput::RESERVED as f64)?
+        .to_dtype(table.dtype())?;
+    (mask * weights)?.unsqueeze(1)?.matmul(&rows)?.squeeze(1)
+}
+
 /// Fully connected layer: `[B, F]` × `[F, U]` + `[U]` (grouped: see [`matmul`], [`add_bias`]).
 pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, grp: Option<&Groups>) -> Result<Tensor> {
     add_bias(&matmul(x, w, grp)?, b, grp)
@@ -618,6 +636,46 @@ mod tests {
             .unwrap();
         let d = max_diff(&got, &want);
         assert!(d < 1e-9, "max diff {d}");
+    }
+
+    /// The weighted embedding bag against finite differences (the table's gradient), the candle ops and its
+    /// definition.
+    #[test]
+    fn bag_weighted_matches_finite_differences_and_its_definition() {
+        let mut rng = Rng::derive(9, "weighted bag", &[]);
+        let table = rand(&[7, 3], &mut rng);
+        let ids = Tensor::new(
+            &[[2f64, 5., 6., 0.], [1., 6., 0., 0.], [0., 0., 0., 0.]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let w = Tensor::new(
+            &[[0.5f64, -0.25, 2.0, 0.0], [3.0, 0.75, 0.0, 0.0], [0.0; 4]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        check("weighted bag", vec![table.clone()], |t| {
+            bag_weighted(&t[0], &ids, &w)
+        });
+        let candle = with_candle_ops(|| {
+            check("weighted bag candle", vec![table.clone()], |t| {
+                bag_weighted(&t[0], &ids, &w)
+            });
+            bag_weighted(&table, &ids, &w).unwrap()
+        });
+        let ours = bag_weighted(&table, &ids, &w).unwrap();
+        assert!(max_diff(&ours, &candle) < 1e-12);
+        let got: Vec<Vec<f64>> = ours.to_vec2().unwrap();
+        let t: Vec<Vec<f64>> = table.to_vec2().unwrap();
+        for j in 0..3 {
+            let want = 0.5 * t[2][j] - 0.25 * t[5][j] + 2.0 * t[6][j];
+            assert!((got[0][j] - want).abs() < 1e-12);
+            assert!(
+                (got[1][j] - 0.75 * t[6][j]).abs() < 1e-12,
+                "the unknown id 1 is left out, whatever its weight"
+            );
+            assert_eq!(got[2][j], 0.0, "an empty text");
+        }
     }
 
     /// The embedding bag against finite differences (the table's gradient) and against its definition.

@@ -31,6 +31,24 @@ impl Standardize {
     }
 }
 
+string_enum!(
+    /// What a text encoding's tokens are (`data::text`).
+    Tokens, "tokens", {
+        /// The lower-cased words (runs of letters and digits) and each pair of adjacent words.
+        Words = "words",
+        /// The character 3- and 4-grams of each whitespace-separated lower-cased word, padded with a space
+        /// on both sides (scikit-learn's `char_wb`): spelling, endings and punctuation.
+        Chars = "chars",
+    }
+);
+
+impl Tokens {
+    /// What a `model.toml` text encoding without the key was.
+    pub fn before_key() -> Tokens {
+        Tokens::Words
+    }
+}
+
 /// How one raw column becomes network inputs (fitted on training rows).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -54,7 +72,11 @@ pub enum ColumnEncoding {
         fill: String,
     },
     /// Free text: `len` inputs holding token ids (`data::text`: the vocabulary's token i is id i + 2; 0 pads,
-    /// unknown tokens are left out). A table's text inputs come after all its other inputs, in column order.
+    /// unknown tokens are left out), then, when `idf` is given, `len` inputs holding their weights: each
+    /// known token once, weighted by its `idf`, the weights scaled to unit length (TF-IDF with binary counts,
+    /// L2-normalised). Without `idf` (files from before 2026-12-04) a token repeats as often as in the text
+    /// and the network takes the ids' mean. A text column has one encoding per kind of token (`tokens`), in
+    /// that order. A table's text inputs come after all its other inputs, in column order.
     Text {
         /// Column name.
         name: String,
@@ -62,6 +84,13 @@ pub enum ColumnEncoding {
         vocab: Vec<String>,
         /// Token ids per text (longer texts are cut).
         len: usize,
+        /// What the tokens are.
+        #[serde(default = "Tokens::before_key")]
+        tokens: Tokens,
+        /// Per vocabulary token, `ln((1 + n) / (1 + df)) + 1` over the `n` training texts, `df` of them
+        /// holding it (scikit-learn's smoothed idf).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        idf: Vec<f32>,
     },
 }
 
@@ -80,7 +109,7 @@ impl ColumnEncoding {
         match self {
             ColumnEncoding::Numeric { indicator, .. } => 1 + usize::from(*indicator),
             ColumnEncoding::Categorical { levels, .. } => levels.len(),
-            ColumnEncoding::Text { len, .. } => *len,
+            ColumnEncoding::Text { len, idf, .. } => len * (1 + usize::from(!idf.is_empty())),
         }
     }
 
@@ -113,8 +142,18 @@ pub fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
             ColumnEncoding::Categorical { name, levels, .. } => {
                 out.extend(levels.iter().map(|l| format!("{name}={l}")));
             }
-            ColumnEncoding::Text { name, len, .. } => {
-                out.extend((0..*len).map(|i| format!("{name} token {i}")));
+            ColumnEncoding::Text {
+                name,
+                len,
+                tokens,
+                idf,
+                ..
+            } => {
+                let kind = tokens.name();
+                out.extend((0..*len).map(|i| format!("{name} {kind} {i}")));
+                if !idf.is_empty() {
+                    out.extend((0..*len).map(|i| format!("{name} {kind} weight {i}")));
+                }
             }
         }
     }

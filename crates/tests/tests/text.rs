@@ -81,10 +81,14 @@ fn a_text_column_is_detected_searched_with_the_others_and_predicted_from_a_csv()
         .parse()
         .unwrap();
     let text = r["input"]["text"].as_array().unwrap();
-    assert_eq!(text.len(), 1);
+    assert_eq!(text.len(), 2, "words, then character grams: {text:?}");
     // The words of two texts and more, the pairs too; the 100,000-character text is cut.
-    assert!(text[0]["vocab"].as_integer().unwrap() > 20, "{text:?}");
-    assert!(text[0]["len"].as_integer().unwrap() <= 512, "{text:?}");
+    for (t, kind, cut) in [(&text[0], "words", 512), (&text[1], "chars", 1024)] {
+        assert_eq!(t["tokens"].as_str(), Some(kind), "{text:?}");
+        assert_eq!(t["weighted"].as_bool(), Some(true), "{text:?}");
+        assert!(t["vocab"].as_integer().unwrap() > 20, "{text:?}");
+        assert!(t["len"].as_integer().unwrap() <= cut, "{text:?}");
+    }
     let best = tests::selection(&run)["best"]["cv_mean"]
         .as_float()
         .unwrap();
@@ -109,7 +113,8 @@ fn a_text_column_is_detected_searched_with_the_others_and_predicted_from_a_csv()
     );
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(
-        html.contains("text column <code>review</code>: "),
+        html.contains("text column <code>review</code> (words): ")
+            && html.contains("text column <code>review</code> (chars): "),
         "report header"
     );
     // The foreign exports carry it (their logits are checked against nas's by scripts/check-export.sh).

@@ -104,7 +104,7 @@ fn sparse(x: &[f32], input: &space::InputInfo) -> (Vec<Sparse>, usize) {
                         _ => out.push((id, 1.0)),
                     }
                 }
-                at += t.len;
+                at += t.inputs();
                 base += t.vocab;
             }
             out

@@ -112,8 +112,9 @@ pub(super) fn lower(
 
 /// The first dense block's transform over text columns (see `nn::model::chain`'s `TextStem`): the dense
 /// inputs (picked out by a constant selection matrix) through a linear layer, or the bias alone without them,
-/// plus per text column the mean of its embedding table's rows named by its ids other than 0 and 1 (picked
-/// out the same way: no integer tensors).
+/// plus per text input the sum of its embedding table's rows named by its ids other than 0 and 1, each
+/// times its weight (the ids and weights picked out the same way: no integer tensors), or their mean when
+/// the input has no weights.
 fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<String> {
     let (features, dense) = (input.features, input.dense_features());
     let pick = |g: &mut Walk, from: usize, n: usize| {
@@ -158,17 +159,22 @@ fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<S
         let rows = g.node("Gather", &[&tn, &idx], vec![int("axis", 0)]);
         let known = g.node("Greater", &[&ids, &first], vec![]);
         let mask = g.node("Cast", &[&known], vec![int("to", data_type::FLOAT as i64)]);
-        let ones = g.tensor_constant(&[ti.len, 1], vec![1.0; ti.len]);
-        let count = g.node("MatMul", &[&mask, &ones], vec![]);
-        let count = g.node("Max", &[&count, &one], vec![]);
-        let w = g.node("Div", &[&mask, &count], vec![]);
+        let w = if ti.weighted {
+            let weights = pick(g, at + ti.len, ti.len);
+            g.node("Mul", &[&mask, &weights], vec![])
+        } else {
+            let ones = g.tensor_constant(&[ti.len, 1], vec![1.0; ti.len]);
+            let count = g.node("MatMul", &[&mask, &ones], vec![]);
+            let count = g.node("Max", &[&count, &one], vec![]);
+            g.node("Div", &[&mask, &count], vec![])
+        };
         let bag = g.node(
             "Einsum",
             &[&w, &rows],
             vec![string("equation", "nl,nlw->nw")],
         );
         y = g.node("Add", &[&y, &bag], vec![]);
-        at += ti.len;
+        at += ti.inputs();
     }
     Ok(y)
 }

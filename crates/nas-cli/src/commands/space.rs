@@ -131,7 +131,14 @@ fn describe(sf: &SpaceFile, data: &data::Dataset) -> String {
             .input
             .text
             .iter()
-            .map(|t| format!("{} tokens, up to {} per text", t.tokens(), t.len))
+            .map(|t| {
+                format!(
+                    "{}: {} tokens, up to {} per text",
+                    t.tokens.name(),
+                    t.tokens(),
+                    t.len
+                )
+            })
             .collect();
         s += &format!(
             "; text: {} ({}; [data] text = [...] names text columns, the others are told by their values)",

@@ -7,7 +7,7 @@ use crate::bn::BatchNorm;
 use crate::{ops, pointwise};
 use candle_core::{Result, Tensor, Var};
 use space::arch::ChainSpace;
-use space::{Block, InputInfo, Pool, Rng};
+use space::{Block, InputInfo, Pool, Rng, TextInput};
 
 /// A chain block's linear transform: a convolution (with bias), a dense layer (weight, bias), or the first
 /// dense layer over text columns.
@@ -18,28 +18,34 @@ enum Transform {
 }
 
 /// A dense layer whose inputs end in text columns' token ids: the other inputs times a matrix, plus, per
-/// text column, the mean of an embedding table's rows named by its ids (what the matrix would give on the
-/// text's normalised bag of tokens), plus the bias.
+/// text input, the sum of an embedding table's rows named by its ids, each times its weight (what the
+/// matrix would give on the text's TF-IDF vector; the rows' mean in models from before 2026-12-04), plus
+/// the bias.
 struct TextStem {
     /// `[dense inputs, width]`, when there are dense inputs.
     dense: Option<Var>,
-    /// Per text column: its table `[vocab, width]` and its ids' length.
-    tables: Vec<(Var, usize)>,
+    /// Per text input: its table `[vocab, width]` and what it reads.
+    tables: Vec<(Var, TextInput)>,
     bias: Var,
 }
 
 impl TextStem {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let total: usize = self.tables.iter().map(|t| t.1).sum();
+        let total: usize = self.tables.iter().map(|t| t.1.inputs()).sum();
         let at = x.dim(1)? - total;
         let mut y = match &self.dense {
             Some(w) => x.narrow(1, 0, at)?.matmul(w)?,
             None => Tensor::zeros((x.dim(0)?, self.bias.dim(0)?), x.dtype(), x.device())?,
         };
         let mut off = at;
-        for (table, len) in &self.tables {
-            y = (y + ops::bag_mean(table, &x.narrow(1, off, *len)?)?)?;
-            off += len;
+        for (table, t) in &self.tables {
+            let ids = x.narrow(1, off, t.len)?;
+            let bag = match t.weighted {
+                true => ops::bag_weighted(table, &ids, &x.narrow(1, off + t.len, t.len)?)?,
+                false => ops::bag_mean(table, &ids)?,
+            };
+            y = (y + bag)?;
+            off += t.inputs();
         }
         y.broadcast_add(&self.bias)
     }
@@ -108,7 +114,7 @@ impl ChainBody {
                                     &[ti.vocab, b.width],
                                     |r| (2.0 * r.uniform() - 1.0) * bound,
                                 )?;
-                                Ok((table, ti.len))
+                                Ok((table, ti.clone()))
                             })
                             .collect::<Result<Vec<_>>>()?,
                         bias: init.zeros(format!("{name}.bias"), b.width)?,

@@ -35,7 +35,8 @@ pub struct InputInfo {
     pub text: Vec<TextInput>,
 }
 
-/// One text column's inputs: `len` token ids from a vocabulary of `vocab` ids (reserved ones included).
+/// One text encoding's inputs (a text column has one per kind of token): `len` token ids from a vocabulary
+/// of `vocab` ids (reserved ones included), then, when `weighted`, `len` weights, one per id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextInput {
@@ -45,6 +46,13 @@ pub struct TextInput {
     pub len: usize,
     /// Ids 0..vocab (0: padding, 1: unknown, then the vocabulary's tokens).
     pub vocab: usize,
+    /// What its tokens are.
+    #[serde(default = "crate::encoding::Tokens::before_key")]
+    pub tokens: crate::encoding::Tokens,
+    /// Whether `len` weights follow the ids (the network sums the rows the ids name, each times its weight);
+    /// otherwise it takes their mean (files from before 2026-12-04).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weighted: bool,
 }
 
 impl TextInput {
@@ -56,12 +64,17 @@ impl TextInput {
     pub fn tokens(&self) -> usize {
         self.vocab - TextInput::RESERVED
     }
+
+    /// Network inputs it takes: its ids, and their weights when it is weighted.
+    pub fn inputs(&self) -> usize {
+        self.len * (1 + usize::from(self.weighted))
+    }
 }
 
 impl InputInfo {
     /// The inputs before the text columns' token ids (all of them without text).
     pub fn dense_features(&self) -> usize {
-        self.features - self.text.iter().map(|t| t.len).sum::<usize>()
+        self.features - self.text.iter().map(TextInput::inputs).sum::<usize>()
     }
 }
 
