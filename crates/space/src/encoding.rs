@@ -159,3 +159,37 @@ pub fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A text encoding and a text input from before 2026-12-04 read as what they were: words, no weights.
+    #[test]
+    fn text_files_from_before_idf_read_as_unweighted_words() {
+        let e: ColumnEncoding =
+            toml::from_str("kind = \"text\"\nname = \"t\"\nvocab = [\"a\", \"b\"]\nlen = 3\n")
+                .unwrap();
+        let ColumnEncoding::Text { tokens, idf, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (*tokens, idf.is_empty(), e.width()),
+            (Tokens::Words, true, 3)
+        );
+        let t: crate::TextInput = toml::from_str("column = \"t\"\nlen = 3\nvocab = 4\n").unwrap();
+        assert_eq!(
+            (t.tokens, t.weighted, t.inputs()),
+            (Tokens::Words, false, 3)
+        );
+        // Today's: ids then as many weights.
+        let t = crate::TextInput {
+            tokens: Tokens::Chars,
+            weighted: true,
+            ..t
+        };
+        assert_eq!(t.inputs(), 6);
+        let back: crate::TextInput = toml::from_str(&toml::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
+    }
+}
