@@ -34,7 +34,8 @@ def load(path):
 
 
 def net_class(text=()):
-    ns = {"ARCH": "", "FAMILY": "chain", "INPUT_SHAPE": (1,), "CLASSES": [], "CELL": None, "TEXT": list(text)}
+    ns = {"ARCH": "", "FAMILY": "chain", "INPUT_SHAPE": (1,), "CLASSES": [], "CELL": None, "TEXT": list(text),
+          "MEMBERS": []}
     with open(MODEL_PY) as f:
         exec(compile(f.read(), MODEL_PY, "exec"), ns)
     return ns["Net"]

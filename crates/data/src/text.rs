@@ -40,51 +40,67 @@ pub fn max_len(tokens: Tokens) -> usize {
 /// vocabulary's token i has id `i + RESERVED` ([`space::TextInput::RESERVED`], which the networks read).
 pub const RESERVED: usize = space::TextInput::RESERVED;
 
-/// The words of `text`, lower-cased.
-pub fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// The tokens of `text`: each word, followed by its pair with the next word.
 pub fn tokens(text: &str) -> Vec<String> {
-    let w = words(text);
-    let mut out = Vec::with_capacity(2 * w.len());
-    for i in 0..w.len() {
-        out.push(w[i].clone());
-        if i + 1 < w.len() {
-            out.push(format!("{} {}", w[i], w[i + 1]));
-        }
-    }
-    out
+    tokens_of(text, Tokens::Words)
 }
 
 /// The character 3- and 4-grams of `text`'s whitespace-separated lower-cased words, each padded with a
 /// space on both sides; a padded word shorter than a gram is itself one token.
 pub fn char_grams(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for w in text.to_lowercase().split_whitespace() {
-        let c: Vec<char> = std::iter::once(' ').chain(w.chars()).chain([' ']).collect();
-        for n in [3, 4] {
-            if c.len() <= n {
-                out.push(c.iter().collect());
-                break;
+    tokens_of(text, Tokens::Chars)
+}
+
+/// Calls `f` on each token of `text` of kind `kind`, in order, without a string per token (a text's
+/// tokens are looked up in every fold, a few hundred character grams each).
+pub fn each_token(text: &str, kind: Tokens, mut f: impl FnMut(&str)) {
+    let lower = text.to_lowercase();
+    let mut buf = String::new();
+    match kind {
+        Tokens::Words => {
+            let mut prev: Option<&str> = None;
+            for w in lower
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                if let Some(p) = prev {
+                    buf.clear();
+                    buf.push_str(p);
+                    buf.push(' ');
+                    buf.push_str(w);
+                    f(&buf);
+                }
+                f(w);
+                prev = Some(w);
             }
-            out.extend(c.windows(n).map(|g| g.iter().collect::<String>()));
+        }
+        Tokens::Chars => {
+            let mut at = Vec::new();
+            for w in lower.split_whitespace() {
+                buf.clear();
+                buf.push(' ');
+                buf.push_str(w);
+                buf.push(' ');
+                at.clear();
+                at.extend(buf.char_indices().map(|(i, _)| i).chain([buf.len()]));
+                let chars = at.len() - 1;
+                for n in [3, 4] {
+                    if chars <= n {
+                        f(&buf);
+                        break;
+                    }
+                    (0..=chars - n).for_each(|s| f(&buf[at[s]..at[s + n]]));
+                }
+            }
         }
     }
-    out
 }
 
 /// The tokens of `text` of kind `kind`.
 pub fn tokens_of(text: &str, kind: Tokens) -> Vec<String> {
-    match kind {
-        Tokens::Words => tokens(text),
-        Tokens::Chars => char_grams(text),
-    }
+    let mut out = Vec::new();
+    each_token(text, kind, |t| out.push(t.to_string()));
+    out
 }
 
 /// The vocabulary of `texts` (the training rows') for `kind`: tokens in at least [`MIN_TEXTS`] of them, by
@@ -135,11 +151,15 @@ pub fn index(vocab: &[String]) -> HashMap<&str, usize> {
 /// first occurrence, at most `len`.
 pub fn known_ids(text: &str, index: &HashMap<&str, usize>, kind: Tokens) -> Vec<usize> {
     let mut seen = std::collections::HashSet::new();
-    tokens_of(text, kind)
-        .iter()
-        .filter_map(|t| index.get(t.as_str()).copied())
-        .filter(|&id| seen.insert(id))
-        .collect()
+    let mut out = Vec::new();
+    each_token(text, kind, |t| {
+        if let Some(&id) = index.get(t) {
+            if seen.insert(id) {
+                out.push(id);
+            }
+        }
+    });
+    out
 }
 
 /// A text's network inputs for an encoding with vocabulary `index`, `len` slots, kind `kind` and idf `idf`

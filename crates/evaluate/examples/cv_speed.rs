@@ -8,8 +8,9 @@
 //! 10,000 28×28×1 images (`--fashion` fashion10k.csv.gz, else a generated set of that size) with the
 //! reference CNN of fashion10k's README, a 5×5 variant, and one with batch norm and residual blocks; 4,000
 //! generated 32×32×3 images with a CNN and a NAS-Bench-201 cell network; 8,000 texts (`--text` a CSV with
-//! `text` and `novel` columns, e.g. austen, else generated ones) with a bag of words and pairs into one
-//! 64-wide block, 2 epochs. Both sides
+//! `text` and `novel` columns, e.g. austen, else generated ones) with TF-IDF bags of words and pairs and of
+//! character grams into one 64-wide block, 2 epochs (our side's time includes each fold's tokenizing and
+//! vocabularies; PyTorch reads the ids and weights encoded once). Both sides
 //! build the network from the same architecture string (PyTorch through the module `nas export --format pytorch`
 //! writes). PyTorch runs two ways: the folds one after another with all cores, and one single-thread process
 //! per core (each a share of the folds; its training time is the slowest process's). Printed per workload, in
@@ -86,7 +87,7 @@ const MODELS: [Workload; 8] = [
         data: Data::Image32,
     },
     Workload {
-        name: "text bag of words+pairs → fc64 (vocabulary 20,000)",
+        name: "text: TF-IDF bags of words+pairs and char 3-4-grams → fc64 (2 × 20,000 tokens)",
         arch: "fc64-relu",
         space: "family = \"chain\"\nblock = \"dense\"\ndepth = [1, 1]\nwidth = [64]\nactivation = [\"relu\"]\nbatch_norm = [false]\ndropout = [0.0]\nresidual = [false]\n",
         data: Data::Text,

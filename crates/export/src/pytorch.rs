@@ -154,7 +154,8 @@ FEATURES = {features}
 COLUMNS = {columns}
 # Cell family: the network around the cell.
 CELL = {cell}
-# Tables with text columns: each one's token ids (the last inputs, in order): `len` ids from `vocab` ids.
+# Tables with text columns: each text encoding's inputs (the last inputs, in order): `len` ids from `vocab` ids,
+# then `len` weights when `weighted`.
 TEXT = {text}
 # An ensemble: each network's architecture and its weight in the averaged class probabilities.
 MEMBERS = {members}
