@@ -3,8 +3,9 @@
 //! A table's columns are encoded ([`ColumnEncoding`]): a numeric column as itself, its missing cells filled
 //! with the training mean, plus an "is missing" indicator when the training rows have any; a categorical
 //! column one-hot over the levels seen in the training rows, a missing cell as the most frequent level, a
-//! level never seen in training as all zeros; a text column as token ids over a vocabulary fitted on the
-//! training rows ([`crate::text`]), placed after every other input and not standardised. Images (all
+//! level never seen in training as all zeros; a text column twice, as its words and as its character
+//! grams, each the ids of its distinct tokens in a vocabulary fitted on the training rows and their idf
+//! weights ([`crate::text`]), placed after every other input and not standardised. Images (all
 //! numeric, complete) are reordered channel-last. Then every other input is standardised with the training
 //! rows' mean and standard deviation: each its own, or an image's pixels one per channel
 //! ([`Standardize`], which the run's `space.toml` records). [`Prep::fit`] sees only the rows it is given, so a held-out fold changes nothing that is fitted. The fitted [`Prep`] is
@@ -87,10 +88,11 @@ impl Standardizer {
     }
 }
 
-/// Fits one column's encoding on its training values (NaN for a missing cell).
-fn fit_encoding(col: &Column, values: impl Iterator<Item = f32>) -> ColumnEncoding {
+/// Fits one column's encodings on its training values (NaN for a missing cell): one, or a text column's
+/// one per kind of token.
+fn fit_encoding(col: &Column, values: impl Iterator<Item = f32>) -> Vec<ColumnEncoding> {
     let name = col.name.clone();
-    match &col.kind {
+    vec![match &col.kind {
         ColumnKind::Numeric => {
             let (mut sum, mut n, mut missing) = (0f64, 0usize, false);
             for v in values {
@@ -125,8 +127,10 @@ fn fit_encoding(col: &Column, values: impl Iterator<Item = f32>) -> ColumnEncodi
                     .map_or(String::new(), |i| levels[i].clone()),
             }
         }
-        ColumnKind::Text { .. } => unreachable!("text columns are fitted by fit_text"),
-    }
+        ColumnKind::Text { values: texts } => {
+            return fit_text(&col.name, texts, &values.collect::<Vec<f32>>())
+        }
+    }]
 }
 
 /// Fits a text column's encodings on its training values (NaN for a missing cell): one per kind of token.
@@ -192,13 +196,7 @@ impl Prep {
         let mut encodings = Vec::new();
         let mut source = Vec::new();
         for (j, c) in columns.iter().enumerate() {
-            let values = rows.iter().map(|&r| x[r * f + j]);
-            let fitted = match &c.kind {
-                ColumnKind::Text { values: texts } => {
-                    fit_text(&c.name, texts, &values.collect::<Vec<f32>>())
-                }
-                _ => vec![fit_encoding(c, values)],
-            };
+            let fitted = fit_encoding(c, rows.iter().map(|&r| x[r * f + j]));
             source.extend(std::iter::repeat_n(j, fitted.len()));
             encodings.extend(fitted);
         }

@@ -1,104 +1,10 @@
-//! The embedding bag as one CPU op: each row's mean of the table rows its token ids name (ids 0 and 1 left
-//! out), or their sum each times its weight; and a backward that adds each row's gradient share into the
-//! rows it read, with no `[B, L, U]` intermediate (candle's gather and batched matmul built one, and their
-//! backward two more). Checked against finite differences and the candle ops in `ops`' tests.
+//! The embedding bag as one CPU op: each row's sum of the table rows its token ids name (ids 0 and 1 left
+//! out), each times its weight; and a backward that adds each row's gradient share into the rows it read,
+//! with no `[B, L, U]` intermediate (candle's gather and batched matmul built one, and their backward two
+//! more). Checked against finite differences and the candle ops in `ops`' tests.
 
 use crate::cpu::{on_floats, slice, Elem};
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-
-/// `table` `[V, U]` and `ids` `[B, L]` (token ids as floats of the table's type) → `[B, U]`.
-struct Bag;
-
-/// The gradient of [`Bag`]'s table: `ids` `[B, L]` and the output's gradient `[B, U]` → `[V, U]`.
-struct BagGrad {
-    vocab: usize,
-}
-
-/// A row's ids that name table rows (from [`space::TextInput::RESERVED`] on), as indices.
-fn known<T: Elem>(row: &[T]) -> impl Iterator<Item = usize> + '_ {
-    row.iter()
-        .map(|&v| candle_core::WithDType::to_f64(v) as usize)
-        .filter(|&id| id >= space::TextInput::RESERVED)
-}
-
-/// Each known id's share of a row's mean, 1/their count; `None` for a row without any (it reads as zeros).
-fn share<T: Elem>(row: &[T]) -> Option<T> {
-    let n = known(row).count();
-    (n > 0).then(|| <T as candle_core::WithDType>::from_f64(1.0 / n as f64))
-}
-
-impl CustomOp2 for Bag {
-    fn name(&self) -> &'static str {
-        "embedding-bag"
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Elem>(table: &[T], ids: &[T], u: usize, l: usize) -> Vec<T> {
-            let b = ids.len() / l.max(1);
-            let mut out = vec![T::default(); b * u];
-            for (row, o) in ids.chunks_exact(l).zip(out.chunks_exact_mut(u)) {
-                let Some(inv) = share(row) else { continue };
-                for id in known(row) {
-                    for (o, t) in o.iter_mut().zip(&table[id * u..(id + 1) * u]) {
-                        *o += *t;
-                    }
-                }
-                o.iter_mut().for_each(|v| *v *= inv);
-            }
-            out
-        }
-        let ([v, u], [b, l]) = (dims2(l1)?, dims2(l2)?);
-        if let Some(bad) = max_id(s2, l2)?.filter(|&m| m >= v) {
-            bail!("embedding-bag: id {bad} in a table of {v} rows");
-        }
-        on_floats!("embedding-bag", [s1 => t, s2 => i], (run(slice(t, l1)?, slice(i, l2)?, u, l), Shape::from((b, u))))
-    }
-    fn bwd(
-        &self,
-        table: &Tensor,
-        ids: &Tensor,
-        _out: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let vocab = table.dim(0)?;
-        let dt = ids.apply_op2_no_bwd(&g.contiguous()?, &BagGrad { vocab })?;
-        Ok((Some(dt), None))
-    }
-}
-
-impl CustomOp2 for BagGrad {
-    fn name(&self) -> &'static str {
-        "embedding-bag-grad"
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        fn run<T: Elem>(ids: &[T], g: &[T], vocab: usize, u: usize, l: usize) -> Vec<T> {
-            let mut dt = vec![T::default(); vocab * u];
-            for (row, gr) in ids.chunks_exact(l).zip(g.chunks_exact(u)) {
-                let Some(inv) = share(row) else { continue };
-                for id in known(row) {
-                    for (d, x) in dt[id * u..(id + 1) * u].iter_mut().zip(gr) {
-                        *d += *x * inv;
-                    }
-                }
-            }
-            dt
-        }
-        let ([_, l], [_, u]) = (dims2(l1)?, dims2(l2)?);
-        let vocab = self.vocab;
-        on_floats!("embedding-bag-grad", [s1 => i, s2 => g], (run(slice(i, l1)?, slice(g, l2)?, vocab, u, l), Shape::from((vocab, u))))
-    }
-}
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 fn dims2(l: &Layout) -> Result<[usize; 2]> {
     match l.shape().dims() {
@@ -114,11 +20,6 @@ fn max_id(s: &CpuStorage, l: &Layout) -> Result<Option<usize>> {
         CpuStorage::F64(v) => slice(v, l)?.iter().map(|&x| x as usize).max(),
         _ => None,
     })
-}
-
-/// The embedding bag of `table` over `ids` as one CPU op (see [`crate::ops::bag_mean`]).
-pub fn bag_mean(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
-    table.contiguous()?.apply_op2(&ids.contiguous()?, Bag)
 }
 
 /// `table` `[V, U]`, `ids` and `weights` `[B, L]` → `[B, U]`: each row's sum of the table rows its known ids

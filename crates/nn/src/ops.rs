@@ -112,25 +112,14 @@ pub fn conv_gather(x: &Tensor, w: &Tensor, win: &Window) -> Result<Tensor> {
 }
 
 /// The mean of `table`'s rows `[V, U]` named by each row of `ids` `[B, L]` (token ids as floats; ids 0 and
-/// 1, padding and unknown, are left out; a row without other ids gives zeros): an embedding bag, `[B, U]`.
-/// On the CPU one op ([`crate::bag`]), elsewhere candle ops (a gather, then a batched weighted sum); the
-/// gradient reaches `table` only.
+/// 1, padding and unknown, are left out; a row without other ids gives zeros): an embedding bag, `[B, U]`;
+/// the weighted bag with each known id's weight one over their count (models from before 2026-12-04).
 pub fn bag_mean(table: &Tensor, ids: &Tensor) -> Result<Tensor> {
-    if kernels(table) {
-        return crate::bag::bag_mean(table, ids);
-    }
-    let (b, l) = ids.dims2()?;
-    let rows = table
-        .index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?
-        .reshape((b, l, table.dim(1)?))?;
     let mask = ids
         .ge(space::TextInput::RESERVED as f64)?
         .to_dtype(table.dtype())?;
     let count = mask.sum_keepdim(1)?.maximum(1.0)?;
-    mask.broadcast_div(&count)?
-        .unsqueeze(1)?
-        .matmul(&rows)?
-        .squeeze(1)
+    bag_weighted(table, ids, &mask.broadcast_div(&count)?)
 }
 
 /// The sum of `table`'s rows `[V, U]` named by each row of `ids` `[B, L]`, each times its weight in
