@@ -174,10 +174,9 @@ pub fn inputs(
     idf: &[f32],
 ) -> Vec<f32> {
     let mut ids: Vec<usize> = if idf.is_empty() {
-        let t = tokens_of(text, kind);
-        t.iter()
-            .filter_map(|t| index.get(t.as_str()).copied())
-            .collect()
+        let mut all = Vec::new();
+        each_token(text, kind, |t| all.extend(index.get(t).copied()));
+        all
     } else {
         known_ids(text, index, kind)
     };

@@ -14,6 +14,11 @@ ACTIVATIONS = {
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}  # 2×2, stride 2
 
 
+def text_width(t):
+    """The network inputs of a text input: its `len` ids, and as many weights when it is weighted."""
+    return t["len"] * (2 if t.get("weighted") else 1)
+
+
 class Block(nn.Module):
     """One chain block, e.g. `conv16x3-relu-bn-maxpool-drop0.1-res` or `fc64-gelu-bn`: a k×k convolution
     (same padding) or a linear layer, batch norm, activation, residual add (with a 1×1 convolution or linear
@@ -28,7 +33,7 @@ class Block(nn.Module):
             self.conv = nn.Conv2d(cin, out, k, padding=k // 2)
         else:
             out = int(first[len("fc"):])
-            dense = cin - sum(t["len"] * (2 if t.get("weighted") else 1) for t in text)
+            dense = cin - sum(text_width(t) for t in text)
             # Over text columns without other inputs, the layer is its bias alone.
             self.fc = nn.Linear(dense, out) if dense or not text else None
             if self.fc is None:
@@ -43,7 +48,7 @@ class Block(nn.Module):
         # weight (the input's next `len` values), or averaged when the input has no weights (ids 0 and 1,
         # padding and unknown, left out); no residual.
         self.text = nn.ModuleList(nn.Embedding(t["vocab"], out) for t in text)
-        self.text_lens = [(t["len"], bool(t.get("weighted"))) for t in text]
+        self.text_inputs = [(t["len"], bool(t.get("weighted")), text_width(t)) for t in text]
         self.res = "res" in flags and not text
         self.proj = None
         if self.res and cin != out:
@@ -56,12 +61,12 @@ class Block(nn.Module):
         self.drop = nn.Dropout(drops[0]) if drops else None
 
     def forward(self, x):
-        at = x.shape[1] - sum(n * (2 if w else 1) for n, w in self.text_lens)
+        at = x.shape[1] - sum(width for _, _, width in self.text_inputs)
         if self.is_conv:
             y = self.conv(x)
         else:
             y = self.fc(x[:, :at]) if self.fc is not None else self.bias.expand(x.shape[0], -1)
-        for emb, (n, weighted) in zip(self.text, self.text_lens):
+        for emb, (n, weighted, width) in zip(self.text, self.text_inputs):
             ids = x[:, at:at + n].long()
             known = (ids >= 2).to(y.dtype)
             if weighted:
@@ -69,7 +74,7 @@ class Block(nn.Module):
             else:
                 weights = known / known.sum(1, keepdim=True).clamp(min=1.0)
             y = y + torch.einsum("nl,nlw->nw", weights, emb(ids))
-            at += n * (2 if weighted else 1)
+            at += width
         if self.bn is not None:
             y = self.bn(y)
         y = self.act(y)
