@@ -127,28 +127,34 @@ fn fit_encoding(col: &Column, values: impl Iterator<Item = f32>) -> Vec<ColumnEn
                     .map_or(String::new(), |i| levels[i].clone()),
             }
         }
-        ColumnKind::Text { values: texts } => {
-            return fit_text(&col.name, texts, &values.collect::<Vec<f32>>())
+        ColumnKind::Text {
+            values: texts,
+            corpus,
+        } => {
+            let rows: Vec<usize> = values.filter(|v| !v.is_nan()).map(|v| v as usize).collect();
+            return fit_text(&col.name, texts, corpus, &rows);
         }
     }]
 }
 
-/// Fits a text column's encodings on its training values (NaN for a missing cell): one per kind of token.
-fn fit_text(name: &str, texts: &[String], values: &[f32]) -> Vec<ColumnEncoding> {
-    let rows: Vec<&str> = values
-        .iter()
-        .filter(|v| !v.is_nan())
-        .map(|&v| texts[v as usize].as_str())
-        .collect();
+/// Fits a text column's encodings on its training texts (`rows`: indices into `texts`, a text as often as
+/// it is a row's): one per kind of token.
+fn fit_text(
+    name: &str,
+    texts: &[String],
+    corpus: &text::Corpus,
+    rows: &[usize],
+) -> Vec<ColumnEncoding> {
     [Tokens::Words, Tokens::Chars]
         .into_iter()
         .map(|tokens| {
-            let (vocab, idf) = text::fit_vocab(rows.iter().copied(), tokens);
-            let ix = text::index(&vocab);
+            let read = corpus.kind(texts, tokens);
+            let (vocab, idf) = read.fit_vocab(rows);
+            let map = read.vocab_ids(&vocab);
             // As many slots as the training text with the most distinct known tokens has (at least one).
             let len = rows
                 .iter()
-                .map(|t| text::known_ids(t, &ix, tokens).len())
+                .map(|&r| read.known_ids(r, &map).count())
                 .max()
                 .unwrap_or(0)
                 .clamp(1, text::max_len(tokens));
@@ -161,6 +167,16 @@ fn fit_text(name: &str, texts: &[String], values: &[f32]) -> Vec<ColumnEncoding>
             }
         })
         .collect()
+}
+
+/// How a text encoding finds a text's vocabulary ids.
+enum TextVocab<'a> {
+    /// From the column's token ids: the ids and the map from them to the vocabulary's.
+    Ids(&'a text::Interned, Vec<u32>),
+    /// By looking each token up (an encoding from before idf weights, which counts repeats).
+    Index(std::collections::HashMap<&'a str, usize>),
+    /// Not a text encoding.
+    None,
 }
 
 /// Everything fitted between raw rows and the network: column encodings, image layout, standardisation.
@@ -282,13 +298,24 @@ impl Prep {
                 _ => Vec::new(),
             })
             .collect();
-        // For text columns: the vocabulary's token → id map.
-        let indexes: Vec<_> = self
+        // For text columns: the texts' token ids → the vocabulary's ids, or (a model from before idf
+        // weights) the vocabulary's token → id map.
+        let vocabs: Vec<TextVocab> = self
             .columns
             .iter()
-            .map(|e| match e {
-                ColumnEncoding::Text { vocab, .. } => text::index(vocab),
-                _ => Default::default(),
+            .zip(source)
+            .map(|(e, &j)| match (e, &columns[j].kind) {
+                (ColumnEncoding::Text { vocab, idf, .. }, _) if idf.is_empty() => {
+                    TextVocab::Index(text::index(vocab))
+                }
+                (
+                    ColumnEncoding::Text { vocab, tokens, .. },
+                    ColumnKind::Text { values, corpus },
+                ) => TextVocab::Ids(
+                    corpus.kind(values, *tokens),
+                    corpus.kind(values, *tokens).vocab_ids(vocab),
+                ),
+                _ => TextVocab::None,
             })
             .collect();
         let order: Vec<usize> = space::encoding::input_order(&self.columns)
@@ -324,15 +351,17 @@ impl Prep {
                     }
                     ColumnEncoding::Text {
                         len, tokens, idf, ..
-                    } => {
-                        let t = match &columns[j].kind {
-                            ColumnKind::Text { values } if !v.is_nan() => {
-                                values[v as usize].as_str()
-                            }
-                            _ => "",
-                        };
-                        out.extend(text::inputs(t, &indexes[i], *len, *tokens, idf));
-                    }
+                    } => match (&vocabs[i], &columns[j].kind) {
+                        (TextVocab::Ids(read, map), _) if !v.is_nan() => {
+                            let ids = read.known_ids(v as usize, map);
+                            text::push_inputs(&mut out, ids, *len, idf)
+                        }
+                        (TextVocab::Index(ix), ColumnKind::Text { values, .. }) if !v.is_nan() => {
+                            out.extend(text::inputs(&values[v as usize], ix, *len, *tokens, idf))
+                        }
+                        // A missing text (or a column read as something else): no known token.
+                        _ => text::push_inputs(&mut out, std::iter::empty(), *len, idf),
+                    },
                 }
             }
         }

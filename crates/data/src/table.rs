@@ -23,6 +23,8 @@ pub enum ColumnKind {
     Text {
         /// The distinct texts, sorted.
         values: Vec<String>,
+        /// Their tokens, read when first needed.
+        corpus: crate::text::Corpus,
     },
 }
 
@@ -312,14 +314,18 @@ pub fn parse_csv_with(
         .map(|&c| Column {
             name: header[c].clone(),
             kind: match &levels[c] {
-                Some(l) if forced.text.contains(&header[c].as_str()) => {
-                    ColumnKind::Text { values: l.clone() }
-                }
+                Some(l) if forced.text.contains(&header[c].as_str()) => ColumnKind::Text {
+                    values: l.clone(),
+                    corpus: Default::default(),
+                },
                 Some(l)
                     if !forced.categorical.contains(&header[c].as_str())
                         && looks_like_text(l, rows - missing[c]) =>
                 {
-                    ColumnKind::Text { values: l.clone() }
+                    ColumnKind::Text {
+                        values: l.clone(),
+                        corpus: Default::default(),
+                    }
                 }
                 Some(l) => ColumnKind::Categorical { levels: l.clone() },
                 None => ColumnKind::Numeric,

@@ -103,39 +103,149 @@ pub fn tokens_of(text: &str, kind: Tokens) -> Vec<String> {
     out
 }
 
-/// The vocabulary of `texts` (the training rows') for `kind`: tokens in at least [`MIN_TEXTS`] of them, by
-/// decreasing count of texts (ties in byte order), words before word pairs, the first [`MAX_VOCAB`]; and
-/// each one's idf, `ln((1 + n) / (1 + df)) + 1` over the `n` texts. Words first: a common pair ("of the")
-/// must not take the slot of a rarer word (a name) that tells texts apart; measured on Austen's novels,
-/// 0.9269 → 0.9313 for the search's best network (docs/benchmarks.md).
+/// A text column's texts read once per kind of token, when a fold first needs them: every fold's vocabulary
+/// and every candidate's inputs then come from the ids of each text's tokens, not from tokenizing again
+/// (a search reads each text in every fold of every candidate). Clones share it; it is a function of the
+/// texts, so it takes no part in comparing columns.
+#[derive(Clone, Default)]
+pub struct Corpus(std::sync::Arc<[std::sync::OnceLock<Interned>; 2]>);
+
+impl Corpus {
+    /// The texts' tokens of kind `kind` (`texts`: the column's texts, which this corpus belongs to).
+    pub fn kind(&self, texts: &[String], kind: Tokens) -> &Interned {
+        let at = match kind {
+            Tokens::Words => 0,
+            Tokens::Chars => 1,
+        };
+        self.0[at].get_or_init(|| Interned::new(texts.iter().map(String::as_str), kind))
+    }
+}
+
+impl PartialEq for Corpus {
+    fn eq(&self, _: &Corpus) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Corpus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Corpus")
+    }
+}
+
+/// Texts' tokens of one kind as ids: the distinct tokens of all the texts, sorted (so ids compare as the
+/// tokens' bytes do), and each text's distinct tokens' ids in order of first occurrence.
+pub struct Interned {
+    kind: Tokens,
+    tokens: Vec<String>,
+    /// Text i's ids are `ids[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
+    ids: Vec<u32>,
+}
+
+impl Interned {
+    /// Reads `texts` once.
+    pub fn new<'a>(texts: impl Iterator<Item = &'a str>, kind: Tokens) -> Interned {
+        let mut id: HashMap<String, u32> = HashMap::new();
+        // Per id: 1 + the last text it was seen in, to keep each text's first occurrence only.
+        let mut last: Vec<usize> = Vec::new();
+        let (mut starts, mut ids) = (vec![0], Vec::new());
+        for (i, text) in texts.enumerate() {
+            each_token(text, kind, |t| {
+                let k = match id.get(t) {
+                    Some(&k) => k,
+                    None => {
+                        let k = last.len() as u32;
+                        id.insert(t.to_string(), k);
+                        last.push(0);
+                        k
+                    }
+                };
+                if last[k as usize] != i + 1 {
+                    last[k as usize] = i + 1;
+                    ids.push(k);
+                }
+            });
+            starts.push(ids.len());
+        }
+        let mut tokens: Vec<(String, u32)> = id.into_iter().collect();
+        tokens.sort_unstable();
+        let mut rank = vec![0u32; tokens.len()];
+        for (r, (_, k)) in tokens.iter().enumerate() {
+            rank[*k as usize] = r as u32;
+        }
+        ids.iter_mut().for_each(|k| *k = rank[*k as usize]);
+        Interned {
+            kind,
+            tokens: tokens.into_iter().map(|(t, _)| t).collect(),
+            starts,
+            ids,
+        }
+    }
+
+    /// Text `i`'s distinct tokens' ids, in order of first occurrence.
+    pub fn text(&self, i: usize) -> &[u32] {
+        &self.ids[self.starts[i]..self.starts[i + 1]]
+    }
+
+    /// The vocabulary of texts `rows` (the training rows'; a text counts as often as it is listed): tokens in
+    /// at least [`MIN_TEXTS`] of them, by decreasing count of texts (ties in byte order), words before word
+    /// pairs, the first [`MAX_VOCAB`]; and each one's idf, `ln((1 + n) / (1 + df)) + 1` over the `n` texts.
+    /// Words first: a common pair ("of the") must not take the slot of a rarer word (a name) that tells
+    /// texts apart; measured on Austen's novels, 0.9269 → 0.9313 for the search's best network
+    /// (docs/benchmarks.md).
+    pub fn fit_vocab(&self, rows: &[usize]) -> (Vec<String>, Vec<f32>) {
+        let mut df = vec![0u32; self.tokens.len()];
+        for &r in rows {
+            self.text(r).iter().for_each(|&k| df[k as usize] += 1);
+        }
+        let pair = |k: u32| self.kind == Tokens::Words && self.tokens[k as usize].contains(' ');
+        let mut v: Vec<(bool, std::cmp::Reverse<u32>, u32)> = (0..df.len() as u32)
+            .filter(|&k| df[k as usize] as usize >= MIN_TEXTS)
+            .map(|k| (pair(k), std::cmp::Reverse(df[k as usize]), k))
+            .collect();
+        v.sort_unstable();
+        v.truncate(MAX_VOCAB);
+        let n = rows.len();
+        let idf = v
+            .iter()
+            .map(|&(_, std::cmp::Reverse(df), _)| {
+                (((1 + n) as f64 / (1 + df as usize) as f64).ln() + 1.0) as f32
+            })
+            .collect();
+        let vocab = v.iter().map(|&(.., k)| self.tokens[k as usize].clone());
+        (vocab.collect(), idf)
+    }
+
+    /// For each of these texts' token ids, its id in `vocab` (from [`RESERVED`] on), or 0 when it is not
+    /// in it.
+    pub fn vocab_ids(&self, vocab: &[String]) -> Vec<u32> {
+        let mut map = vec![0u32; self.tokens.len()];
+        for (i, t) in vocab.iter().enumerate() {
+            if let Ok(k) = self.tokens.binary_search(t) {
+                map[k] = (i + RESERVED) as u32;
+            }
+        }
+        map
+    }
+
+    /// Text `i`'s known tokens' ids (`map` from [`Interned::vocab_ids`]), each once, in order of first
+    /// occurrence: what [`known_ids`] gives on the text.
+    pub fn known_ids<'a>(&'a self, i: usize, map: &'a [u32]) -> impl Iterator<Item = usize> + 'a {
+        (self.text(i).iter())
+            .map(|&k| map[k as usize] as usize)
+            .filter(|&v| v != 0)
+    }
+}
+
+/// The vocabulary of `texts` for `kind` ([`Interned::fit_vocab`] on all of them).
 pub fn fit_vocab<'a>(
     texts: impl Iterator<Item = &'a str>,
     kind: Tokens,
 ) -> (Vec<String>, Vec<f32>) {
-    let mut df: HashMap<String, usize> = HashMap::new();
-    let mut n = 0usize;
-    for t in texts {
-        n += 1;
-        let mut toks = tokens_of(t, kind);
-        toks.sort_unstable();
-        toks.dedup();
-        for k in toks {
-            *df.entry(k).or_default() += 1;
-        }
-    }
-    let mut v: Vec<(String, usize)> = df.into_iter().filter(|(_, n)| *n >= MIN_TEXTS).collect();
-    let pair = |k: &str| kind == Tokens::Words && k.contains(' ');
-    v.sort_unstable_by(|a, b| {
-        (pair(&a.0).cmp(&pair(&b.0)))
-            .then(b.1.cmp(&a.1))
-            .then_with(|| a.0.cmp(&b.0))
-    });
-    v.truncate(MAX_VOCAB);
-    let idf = v
-        .iter()
-        .map(|(_, df)| (((1 + n) as f64 / (1 + df) as f64).ln() + 1.0) as f32)
-        .collect();
-    (v.into_iter().map(|(k, _)| k).collect(), idf)
+    let t = Interned::new(texts, kind);
+    let all: Vec<usize> = (0..t.starts.len() - 1).collect();
+    t.fit_vocab(&all)
 }
 
 /// A vocabulary's token → id map.
@@ -173,28 +283,33 @@ pub fn inputs(
     kind: Tokens,
     idf: &[f32],
 ) -> Vec<f32> {
-    let mut ids: Vec<usize> = if idf.is_empty() {
+    let mut out = Vec::new();
+    if idf.is_empty() {
         let mut all = Vec::new();
         each_token(text, kind, |t| all.extend(index.get(t).copied()));
-        all
+        push_inputs(&mut out, all.into_iter(), len, idf);
     } else {
-        known_ids(text, index, kind)
-    };
-    ids.truncate(len);
-    let mut out: Vec<f32> = ids.iter().map(|&id| id as f32).collect();
-    out.resize(len, 0.0);
-    if !idf.is_empty() {
-        let w: Vec<f32> = ids.iter().map(|&id| idf[id - RESERVED]).collect();
-        let norm = w
-            .iter()
-            .map(|v| v * v)
-            .sum::<f32>()
-            .sqrt()
-            .max(f32::MIN_POSITIVE);
-        out.extend(w.iter().map(|v| v / norm));
-        out.resize(2 * len, 0.0);
+        push_inputs(&mut out, known_ids(text, index, kind).into_iter(), len, idf);
     }
     out
+}
+
+/// Appends to `out` the inputs of a text whose token ids are `ids` (see [`inputs`]).
+pub fn push_inputs(out: &mut Vec<f32>, ids: impl Iterator<Item = usize>, len: usize, idf: &[f32]) {
+    let at = out.len();
+    out.extend(ids.take(len).map(|id| id as f32));
+    let n = out.len() - at;
+    out.resize(at + len, 0.0);
+    if !idf.is_empty() {
+        for k in 0..n {
+            out.push(idf[out[at + k] as usize - RESERVED]);
+        }
+        let w = &mut out[at + len..];
+        let norm = w.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let norm = norm.max(f32::MIN_POSITIVE);
+        w.iter_mut().for_each(|v| *v /= norm);
+        out.resize(at + 2 * len, 0.0);
+    }
 }
 
 #[cfg(test)]
@@ -270,5 +385,27 @@ mod tests {
         // Character grams have no pairs to put last: by count alone.
         let (v, _) = fit_vocab(["ab ab", "ab", "x y"].into_iter(), Tokens::Chars);
         assert_eq!(v, [" ab", " ab ", "ab "]);
+    }
+
+    #[test]
+    fn interned_texts_give_the_ids_their_tokens_do() {
+        let texts = [
+            "The cat sat, the cat!",
+            "a cat sat",
+            "",
+            "Été, été cat",
+            "a a a",
+        ];
+        for kind in [Tokens::Words, Tokens::Chars] {
+            let read = Interned::new(texts.iter().copied(), kind);
+            // A text listed twice counts twice: "été" is in the vocabulary from text 3 alone.
+            let (vocab, _) = read.fit_vocab(&[0, 1, 3, 3, 4]);
+            assert!(vocab.iter().any(|t| t.contains("été")), "{vocab:?}");
+            let (ix, map) = (index(&vocab), read.vocab_ids(&vocab));
+            for (i, text) in texts.iter().enumerate() {
+                let got: Vec<usize> = read.known_ids(i, &map).collect();
+                assert_eq!(got, known_ids(text, &ix, kind), "{kind:?} {text:?}");
+            }
+        }
     }
 }
