@@ -483,7 +483,7 @@ fn main() -> Result<()> {
         };
         let sources = (fashion.as_deref(), text.as_deref());
         // Each timing gets the data afresh, read (and its texts tokenized) outside the timing, as once per
-        // run; the PyTorch script's timing excludes reading too.
+        // data load in a run; the PyTorch script's timing excludes reading too.
         let load = || data::resolve(experiment(w, epochs, &dir, sources)?);
         let t0 = Instant::now();
         let (plan, data) = load()?;
