@@ -311,10 +311,10 @@ impl Prep {
                 (
                     ColumnEncoding::Text { vocab, tokens, .. },
                     ColumnKind::Text { values, corpus },
-                ) => TextVocab::Ids(
-                    corpus.kind(values, *tokens),
-                    corpus.kind(values, *tokens).vocab_ids(vocab),
-                ),
+                ) => {
+                    let read = corpus.kind(values, *tokens);
+                    TextVocab::Ids(read, read.vocab_ids(vocab))
+                }
                 _ => TextVocab::None,
             })
             .collect();
