@@ -45,6 +45,10 @@ CASES = [
     ("dense-text-only", "textonly", None,
      'block = "dense"\ndepth = [1, 1]\nwidth = [8]\nactivation = ["silu"]\nbatch_norm = [false]\n'
      'residual = [false]\ndropout = [0.0]'),
+    # The linear model (no block): the text bags and the other inputs straight to the classes; and over
+    # text alone, the bags and a bias.
+    ("dense-text-linear", "text", None, 'block = "dense"\ndepth = [0, 0]'),
+    ("dense-text-only-linear", "textonly", None, 'block = "dense"\ndepth = [0, 0]'),
     # An ensemble (a search of six, its ensemble made the model): the graph averages the members' probabilities.
     ("ensemble-dense", "table", None,
      'block = "dense"\ndepth = [1, 2]\nwidth = [8, 16]\nactivation = ["relu", "tanh"]\nbatch_norm = [true, false]\n'

@@ -19,10 +19,51 @@ def text_width(t):
     return t["len"] * (2 if t.get("weighted") else 1)
 
 
-class Block(nn.Module):
+class TextLayer(nn.Module):
+    """A linear layer whose inputs may end in text inputs (the first dense block's, or the linear model's
+    head): the other inputs through `fc` (without them, the bias alone), plus per text input an embedding
+    table whose rows named by a text's token ids are added in, each times its weight (the input's next `len`
+    values), or averaged when the input has no weights (ids 0 and 1, padding and unknown, left out)."""
+
+    def linear(self, cin, out, text):
+        dense = cin - sum(text_width(t) for t in text)
+        self.fc = nn.Linear(dense, out) if dense or not text else None
+        if self.fc is None:
+            self.bias = nn.Parameter(torch.zeros(out))
+        self.text = nn.ModuleList(nn.Embedding(t["vocab"], out) for t in text)
+        self.text_inputs = [(t["len"], bool(t.get("weighted")), text_width(t)) for t in text]
+
+    def linear_forward(self, x):
+        at = x.shape[1] - sum(width for _, _, width in self.text_inputs)
+        y = self.fc(x[:, :at]) if self.fc is not None else self.bias.expand(x.shape[0], -1)
+        for emb, (n, weighted, width) in zip(self.text, self.text_inputs):
+            ids = x[:, at:at + n].long()
+            known = (ids >= 2).to(y.dtype)
+            if weighted:
+                weights = known * x[:, at + n:at + 2 * n]
+            else:
+                weights = known / known.sum(1, keepdim=True).clamp(min=1.0)
+            y = y + torch.einsum("nl,nlw->nw", weights, emb(ids))
+            at += width
+        return y
+
+
+class TextHead(TextLayer):
+    """The linear model's head over text (the architecture `linear`): one output per class."""
+
+    def __init__(self, cin, classes, text):
+        super().__init__()
+        self.linear(cin, classes, text)
+
+    def forward(self, x):
+        return self.linear_forward(x)
+
+
+class Block(TextLayer):
     """One chain block, e.g. `conv16x3-relu-bn-maxpool-drop0.1-res` or `fc64-gelu-bn`: a k×k convolution
-    (same padding) or a linear layer, batch norm, activation, residual add (with a 1×1 convolution or linear
-    projection when the width changes), 2×2 pooling (when the input is at least 2×2), dropout."""
+    (same padding) or a linear layer (over text inputs too, the first block only: `TextLayer`), batch norm,
+    activation, residual add (with a 1×1 convolution or linear projection when the width changes; none over
+    text), 2×2 pooling (when the input is at least 2×2), dropout."""
 
     def __init__(self, spec, cin, height, width, text=()):
         super().__init__()
@@ -33,22 +74,12 @@ class Block(nn.Module):
             self.conv = nn.Conv2d(cin, out, k, padding=k // 2)
         else:
             out = int(first[len("fc"):])
-            dense = cin - sum(text_width(t) for t in text)
-            # Over text columns without other inputs, the layer is its bias alone.
-            self.fc = nn.Linear(dense, out) if dense or not text else None
-            if self.fc is None:
-                self.bias = nn.Parameter(torch.zeros(out))
+            self.linear(cin, out, text)
         self.out = out
         self.bn = None
         if "bn" in flags:
             self.bn = nn.BatchNorm2d(out) if self.is_conv else nn.BatchNorm1d(out)
         self.act = ACTIVATIONS[act]()
-        # Over text inputs (the first block only, whose linear layer reads the other inputs): an embedding
-        # table per input, whose rows named by a text's token ids are added into the output, each times its
-        # weight (the input's next `len` values), or averaged when the input has no weights (ids 0 and 1,
-        # padding and unknown, left out); no residual.
-        self.text = nn.ModuleList(nn.Embedding(t["vocab"], out) for t in text)
-        self.text_inputs = [(t["len"], bool(t.get("weighted")), text_width(t)) for t in text]
         self.res = "res" in flags and not text
         self.proj = None
         if self.res and cin != out:
@@ -61,20 +92,7 @@ class Block(nn.Module):
         self.drop = nn.Dropout(drops[0]) if drops else None
 
     def forward(self, x):
-        at = x.shape[1] - sum(width for _, _, width in self.text_inputs)
-        if self.is_conv:
-            y = self.conv(x)
-        else:
-            y = self.fc(x[:, :at]) if self.fc is not None else self.bias.expand(x.shape[0], -1)
-        for emb, (n, weighted, width) in zip(self.text, self.text_inputs):
-            ids = x[:, at:at + n].long()
-            known = (ids >= 2).to(y.dtype)
-            if weighted:
-                weights = known * x[:, at + n:at + 2 * n]
-            else:
-                weights = known / known.sum(1, keepdim=True).clamp(min=1.0)
-            y = y + torch.einsum("nl,nlw->nw", weights, emb(ids))
-            at += width
+        y = self.conv(x) if self.is_conv else self.linear_forward(x)
         if self.bn is not None:
             y = self.bn(y)
         y = self.act(y)
@@ -249,8 +267,9 @@ class Net(nn.Module):
             self.head_bn = nn.BatchNorm2d(ch)
             self.head = nn.Linear(ch, classes)
         else:
-            specs = arch.split("/")
-            self.conv = specs[0].startswith("conv")
+            # `linear`: no block, the inputs straight to the classes (a dense space only).
+            specs = [] if arch == "linear" else arch.split("/")
+            self.conv = bool(specs) and specs[0].startswith("conv")
             self.image = len(input_shape) == 3
             c, h, w = input_shape if self.conv else (math.prod(input_shape), 1, 1)
             blocks = []
@@ -260,7 +279,7 @@ class Net(nn.Module):
                     h, w = h // 2, w // 2
                 c = blocks[-1].out
             self.blocks = nn.ModuleList(blocks)
-            self.head = nn.Linear(c * h * w, classes)
+            self.head = TextHead(c, classes, TEXT) if TEXT and not specs else nn.Linear(c * h * w, classes)
 
     def forward(self, x):
         x = (x - self.mean) / self.std

@@ -30,7 +30,7 @@ pub(super) fn lower(
         let (ours, torch) = (format!("block{i}"), format!("blocks.{i}"));
         let text = i == 0 && !cs.conv && !input.text.is_empty();
         let mut y = match b.kernel {
-            None if text => text_stem(g, input, b.width, &x)?,
+            None if text => text_stem(g, input, b.width, &x, (&ours, &torch))?,
             Some(k) => g.conv(
                 &x,
                 &format!("{ours}.conv"),
@@ -90,6 +90,10 @@ pub(super) fn lower(
         c = b.width;
         x = y;
     }
+    if blocks.is_empty() && !input.text.is_empty() {
+        // The linear model over text: the head is the text layer.
+        return text_stem(g, input, classes, &x, ("head", "head"));
+    }
     // Our head reads features in (h, w, c) order; PyTorch's flatten gives (c, h, w).
     let rows: Vec<usize> = (0..c * h * w)
         .map(|t| {
@@ -114,8 +118,15 @@ pub(super) fn lower(
 /// inputs (picked out by a constant selection matrix) through a linear layer, or the bias alone without them,
 /// plus per text input the sum of its embedding table's rows named by its ids other than 0 and 1, each
 /// times its weight (the ids and weights picked out the same way: no integer tensors), or their mean when
-/// the input has no weights.
-fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<String> {
+/// the input has no weights. `names`: its parameters' prefix, ours and PyTorch's (the first block's, or
+/// the linear model's head).
+fn text_stem(
+    g: &mut Walk,
+    input: &InputInfo,
+    width: usize,
+    x: &str,
+    (ours, torch): (&str, &str),
+) -> Result<String> {
     let (features, dense) = (input.features, input.dense_features());
     let pick = |g: &mut Walk, from: usize, n: usize| {
         let mut m = vec![0f32; features * n];
@@ -129,16 +140,16 @@ fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<S
         let xd = pick(g, 0, dense);
         g.linear(
             &xd,
-            ("block0.weight", Some("block0.bias")),
-            "blocks.0.fc",
+            (&format!("{ours}.weight"), Some(&format!("{ours}.bias"))),
+            &format!("{torch}.fc"),
             (dense, width),
             None,
         )?
     } else {
         g.param(
-            "blocks.0.bias".into(),
+            format!("{torch}.bias"),
             vec![width],
-            g.take("block0.bias", &[width])?.to_vec(),
+            g.take(&format!("{ours}.bias"), &[width])?.to_vec(),
         )
     };
     // Ids are whole numbers: above RESERVED − ½ is from RESERVED on.
@@ -147,10 +158,10 @@ fn text_stem(g: &mut Walk, input: &InputInfo, width: usize, x: &str) -> Result<S
     let mut at = dense;
     for (k, ti) in input.text.iter().enumerate() {
         let table = g
-            .take(&format!("block0.text{k}"), &[ti.vocab, width])?
+            .take(&format!("{ours}.text{k}"), &[ti.vocab, width])?
             .to_vec();
         let tn = g.param(
-            format!("blocks.0.text.{k}.weight"),
+            format!("{torch}.text.{k}.weight"),
             vec![ti.vocab, width],
             table,
         );

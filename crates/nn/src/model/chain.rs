@@ -20,8 +20,8 @@ enum Transform {
 /// A dense layer whose inputs end in text columns' token ids: the other inputs times a matrix, plus, per
 /// text input, the sum of an embedding table's rows named by its ids, each times its weight (what the
 /// matrix would give on the text's TF-IDF vector; the rows' mean in models from before 2026-12-04), plus
-/// the bias.
-struct TextStem {
+/// the bias. The first block of a chain over text, or the head of the linear model (no block).
+pub(super) struct TextStem {
     /// `[dense inputs, width]`, when there are dense inputs.
     dense: Option<Var>,
     /// Per text input: its table `[vocab, width]` and what it reads.
@@ -30,7 +30,37 @@ struct TextStem {
 }
 
 impl TextStem {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// The layer of `width` outputs over `input`, its parameters `{name}.weight` (the dense inputs'
+    /// matrix, when there are any), `{name}.text{t}` (text input t's table) and `{name}.bias`.
+    pub(super) fn new(
+        init: &mut Init,
+        name: &str,
+        input: &InputInfo,
+        width: usize,
+    ) -> Result<TextStem> {
+        let dense = input.dense_features();
+        Ok(TextStem {
+            dense: match dense {
+                0 => None,
+                d => Some(init.weight(format!("{name}.weight"), d, width)?),
+            },
+            tables: (input.text.iter().enumerate())
+                .map(|(t, ti)| {
+                    // Rows uniform in ±1/width, fastText's: the learned rows soon outweigh the random
+                    // ones in a text's mean. On austen (fc64-relu, 5 folds) ±1 scored 0.923, ±√3 0.913,
+                    // ±0.1 0.928, ±0.01 0.926.
+                    let bound = 1.0 / width as f64;
+                    let table = init.param(format!("{name}.text{t}"), &[ti.vocab, width], |r| {
+                        (2.0 * r.uniform() - 1.0) * bound
+                    })?;
+                    Ok((table, ti.clone()))
+                })
+                .collect::<Result<Vec<_>>>()?,
+            bias: init.zeros(format!("{name}.bias"), width)?,
+        })
+    }
+
+    pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let total: usize = self.tables.iter().map(|t| t.1.inputs()).sum();
         let at = x.dim(1)? - total;
         let mut y = match &self.dense {
@@ -96,30 +126,7 @@ impl ChainBody {
             // Its input is token ids, not features: no residual (as `canonical` says).
             b.res &= !text;
             let transform = match b.kernel {
-                None if text => {
-                    let dense = input.dense_features();
-                    Transform::Text(TextStem {
-                        dense: match dense {
-                            0 => None,
-                            d => Some(init.weight(format!("{name}.weight"), d, b.width)?),
-                        },
-                        tables: (input.text.iter().enumerate())
-                            .map(|(t, ti)| {
-                                // Rows uniform in ±1/width, fastText's: the learned rows soon outweigh
-                                // the random ones in a text's mean. On austen (fc64-relu, 5 folds) ±1
-                                // scored 0.923, ±√3 0.913, ±0.1 0.928, ±0.01 0.926.
-                                let bound = 1.0 / b.width as f64;
-                                let table = init.param(
-                                    format!("{name}.text{t}"),
-                                    &[ti.vocab, b.width],
-                                    |r| (2.0 * r.uniform() - 1.0) * bound,
-                                )?;
-                                Ok((table, ti.clone()))
-                            })
-                            .collect::<Result<Vec<_>>>()?,
-                        bias: init.zeros(format!("{name}.bias"), b.width)?,
-                    })
-                }
+                None if text => Transform::Text(TextStem::new(init, &name, input, b.width)?),
                 Some(k) => Transform::Conv(init.conv(
                     &format!("{name}.conv"),
                     h,

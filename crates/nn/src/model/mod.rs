@@ -178,10 +178,17 @@ enum Body {
     Cell(cell::CellBody),
 }
 
+/// The classifier: a dense layer over the body's features, or, for a chain of no blocks over text (the
+/// linear model), the text layer itself with one output per class.
+enum Head {
+    Dense(Var, Var),
+    Text(chain::TextStem),
+}
+
 /// A trainable network for one architecture.
 pub struct Model {
     body: Body,
-    head: (Var, Var),
+    head: Head,
     /// Parameters by name.
     pub store: Store,
     image: Option<(usize, usize, usize)>,
@@ -274,10 +281,15 @@ impl Model {
             }
             _ => candle_core::bail!("architecture does not belong to this space's family"),
         };
-        let head = (
-            init.weight("head.weight".into(), width, classes)?,
-            init.zeros("head.bias".into(), classes)?,
-        );
+        let head = match arch {
+            Arch::Chain(blocks) if blocks.is_empty() && !input.text.is_empty() => {
+                Head::Text(chain::TextStem::new(&mut init, "head", input, classes)?)
+            }
+            _ => Head::Dense(
+                init.weight("head.weight".into(), width, classes)?,
+                init.zeros("head.bias".into(), classes)?,
+            ),
+        };
         Ok(Model {
             body,
             head,
@@ -326,12 +338,15 @@ impl Model {
             Body::Chain(body) => body.run(x, self.image, train, rngs, grp)?,
             Body::Cell(body) => body.run(x, self.image, train, grp)?,
         };
-        ops::dense(&feats, &self.head.0, &self.head.1, grp)
+        match &self.head {
+            Head::Dense(w, b) => ops::dense(&feats, w, b, grp),
+            Head::Text(stem) => stem.forward(&feats),
+        }
     }
 
     /// The device the network lives on.
     pub fn device(&self) -> Device {
-        self.head.0.device().clone()
+        self.store.vars[0].1.device().clone()
     }
 
     /// Every trainable variable.
@@ -391,5 +406,52 @@ impl Model {
             bn.var = get(&format!("{}.running_var", bn.name), &bn.var)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The linear model over text (a chain of no block) is its head alone: the dense inputs times a matrix,
+    /// plus each text input's table rows named by its ids times their weights, plus the bias.
+    #[test]
+    fn the_linear_model_over_text_is_its_text_head() {
+        let mut e = space::Experiment::default();
+        e.space.block = Some(space::BlockKind::Dense);
+        e.space.depth = Some(vec![0, 1]);
+        let def = SpaceDef::from_spec(&e.space).unwrap();
+        let input = InputInfo {
+            features: 2 + 6,
+            shape: None,
+            classes: 3,
+            text: vec![space::TextInput {
+                column: "t".into(),
+                len: 3,
+                vocab: 5,
+                tokens: space::encoding::Tokens::Words,
+                weighted: true,
+            }],
+        };
+        let arch = def.parse("linear").unwrap();
+        let mut rng = Rng::derive(1, "init", &[]);
+        let mut m = Model::new(&def, &arch, &input, &mut rng, DType::F32, &Device::Cpu).unwrap();
+        let names: Vec<&str> = m.store.vars.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["head.weight", "head.text0", "head.bias"]);
+        let get = |i: usize| m.store.vars[i].1.as_tensor().to_vec2::<f32>();
+        let (w, table) = (get(0).unwrap(), get(1).unwrap());
+        let bias = m.store.vars[2].1.as_tensor().to_vec1::<f32>().unwrap();
+        // Dense 0.5, -1; ids 2, 4 and a pad, weights 0.6, 0.8.
+        let row = [0.5f32, -1.0, 2.0, 4.0, 0.0, 0.6, 0.8, 0.0];
+        let x = Tensor::new(&row[..], &Device::Cpu)
+            .unwrap()
+            .reshape((1, 8))
+            .unwrap();
+        let got = m.forward(&x, false, &mut rng).unwrap().to_vec2::<f32>().unwrap();
+        for k in 0..3 {
+            let want =
+                0.5 * w[0][k] - w[1][k] + 0.6 * table[2][k] + 0.8 * table[4][k] + bias[k];
+            assert!((got[0][k] - want).abs() < 1e-6, "{got:?} class {k}: {want}");
+        }
     }
 }

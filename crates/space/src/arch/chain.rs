@@ -122,8 +122,15 @@ impl Block {
     }
 }
 
-/// The chain notation: blocks joined by `/`.
+/// The chain of no blocks: the inputs straight to the classes (a linear model; over text, TF-IDF bags
+/// times a matrix).
+pub const LINEAR: &str = "linear";
+
+/// The chain notation: blocks joined by `/`, or [`LINEAR`] for no block.
 pub fn notation(blocks: &[Block]) -> String {
+    if blocks.is_empty() {
+        return LINEAR.into();
+    }
     let s: Vec<String> = blocks.iter().map(Block::notation).collect();
     s.join("/")
 }
@@ -185,8 +192,11 @@ impl ChainSpace {
         }
         let conv = s.block.unwrap_or(BlockKind::Conv) == BlockKind::Conv;
         let depth = s.depth.clone().unwrap_or(vec![1, 3]);
-        if depth.len() != 2 || depth[0] == 0 || depth[0] > depth[1] || depth[1] > 32 {
-            bail!("[space] depth: expected [min, max] with 1 <= min <= max <= 32, got {depth:?}");
+        if depth.len() != 2 || depth[0] > depth[1] || depth[1] > 32 {
+            bail!("[space] depth: expected [min, max] with 0 <= min <= max <= 32 (0: the linear model), got {depth:?}");
+        }
+        if conv && depth[0] == 0 {
+            bail!("[space] depth: a conv space needs at least one block (the linear model is a dense space's)");
         }
         let width = choices(
             "width",
@@ -238,6 +248,18 @@ impl ChainSpace {
     }
 
     fn random_block(&self, rng: &mut Rng) -> Block {
+        let mut b = self.first_block();
+        macro_rules! draw {
+            ($f:ident) => {
+                b.$f = rng.choose(&self.$f).clone();
+            };
+        }
+        each_choice!(draw);
+        b
+    }
+
+    /// The block of each attribute's first choice.
+    fn first_block(&self) -> Block {
         let mut b = Block {
             width: 0,
             kernel: None,
@@ -247,12 +269,12 @@ impl ChainSpace {
             dropout: 0.0,
             res: false,
         };
-        macro_rules! draw {
+        macro_rules! first {
             ($f:ident) => {
-                b.$f = rng.choose(&self.$f).clone();
+                b.$f = self.$f[0].clone();
             };
         }
-        each_choice!(draw);
+        each_choice!(first);
         b
     }
 
@@ -289,10 +311,12 @@ impl Family for ChainSpace {
     }
 
     fn parse(&self, text: &str) -> Result<Vec<Block>> {
-        let blocks = text
-            .split('/')
-            .map(Block::parse)
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = match text {
+            LINEAR => Vec::new(),
+            _ => (text.split('/'))
+                .map(Block::parse)
+                .collect::<Result<Vec<_>>>()?,
+        };
         if blocks.len() < self.min_depth || blocks.len() > self.max_depth {
             bail!(
                 "arch has {} blocks; the space allows {}..={}",
@@ -326,6 +350,12 @@ impl Family for ChainSpace {
                 };
             }
             each_choice!(vary);
+        }
+        if blocks.is_empty() && self.max_depth > 0 {
+            // From the linear model: one block of the first choices, and it with one choice changed.
+            let first = vec![self.first_block()];
+            let one = self.neighbours(&first).into_iter().filter(|v| v.len() == 1);
+            out.extend(std::iter::once(first.clone()).chain(one));
         }
         if blocks.len() < self.max_depth {
             for i in 0..blocks.len() {
@@ -460,6 +490,13 @@ impl Family for ChainSpace {
                 }
                 params += f * k + k;
                 flops += f * k;
+                if blocks.is_empty() && !input.text.is_empty() {
+                    // The linear model over text: the head is the embedding tables (a row per id, one
+                    // column per class) and the dense inputs' matrix.
+                    let dense = input.dense_features() as u64;
+                    let vocab: u64 = input.text.iter().map(|t| t.vocab as u64).sum();
+                    params += (dense + vocab) * k - f * k;
+                }
             }
         }
         (params, flops)

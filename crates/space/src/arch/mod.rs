@@ -407,4 +407,45 @@ mod tests {
             "conv8x3-relu-maxpool/conv8x3-relu-maxpool/conv8x3-relu"
         );
     }
+
+    #[test]
+    fn a_dense_space_can_hold_the_linear_model() {
+        let mut spec = Experiment::default().space;
+        spec.block = Some(crate::spec_space::BlockKind::Dense);
+        spec.depth = Some(vec![0, 2]);
+        let sp = SpaceDef::from_spec(&spec).unwrap();
+        let text = InputInfo {
+            features: 3 + 8,
+            shape: None,
+            classes: 4,
+            text: vec![crate::TextInput {
+                column: "t".into(),
+                len: 4,
+                vocab: 100,
+                tokens: crate::encoding::Tokens::Words,
+                weighted: true,
+            }],
+        };
+        let linear = sp.parse("linear").unwrap();
+        assert_eq!(linear, Arch::Chain(Vec::new()));
+        assert_eq!(linear.to_string(), "linear");
+        // One block of the first choices, and it with one choice changed: 1 + 2 widths + 1 activation +
+        // batch norm + dropout + residual.
+        let ns = sp.neighbours(&linear);
+        assert_eq!(ns.len(), 1 + 2 + 1 + 1 + 1 + 1, "{ns:?}");
+        assert!(ns.iter().all(|n| matches!(n, Arch::Chain(b) if b.len() == 1)));
+        let m = sp.mutate(&linear, &text, &mut Rng::derive(1, "t", &[]));
+        assert_ne!(m.to_string(), "linear");
+        // Removing the only block of a one-block network gives the linear model.
+        assert!(sp.neighbours(&m).contains(&linear));
+        // Over text the head is the tables (a row per id) and the 3 dense inputs' matrix, then the bias.
+        assert_eq!(sp.cost(&linear, &text).0, (3 + 100) * 4 + 4);
+        // Sampling reaches it (depth 0 of 0..=2).
+        assert!((0..50).any(|i| sp.sample(&mut Rng::derive(2, "t", &[i])) == linear));
+        // A conv space needs a block.
+        let mut conv = Experiment::default().space;
+        conv.depth = Some(vec![0, 2]);
+        let e = SpaceDef::from_spec(&conv).unwrap_err().to_string();
+        assert!(e.contains("conv space needs at least one block"), "{e}");
+    }
 }
