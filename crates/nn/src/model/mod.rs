@@ -447,10 +447,13 @@ mod tests {
             .unwrap()
             .reshape((1, 8))
             .unwrap();
-        let got = m.forward(&x, false, &mut rng).unwrap().to_vec2::<f32>().unwrap();
+        let got = m
+            .forward(&x, false, &mut rng)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         for k in 0..3 {
-            let want =
-                0.5 * w[0][k] - w[1][k] + 0.6 * table[2][k] + 0.8 * table[4][k] + bias[k];
+            let want = 0.5 * w[0][k] - w[1][k] + 0.6 * table[2][k] + 0.8 * table[4][k] + bias[k];
             assert!((got[0][k] - want).abs() < 1e-6, "{got:?} class {k}: {want}");
         }
     }

@@ -433,7 +433,9 @@ mod tests {
         // batch norm + dropout + residual.
         let ns = sp.neighbours(&linear);
         assert_eq!(ns.len(), 1 + 2 + 1 + 1 + 1 + 1, "{ns:?}");
-        assert!(ns.iter().all(|n| matches!(n, Arch::Chain(b) if b.len() == 1)));
+        assert!(ns
+            .iter()
+            .all(|n| matches!(n, Arch::Chain(b) if b.len() == 1)));
         let m = sp.mutate(&linear, &text, &mut Rng::derive(1, "t", &[]));
         assert_ne!(m.to_string(), "linear");
         // Removing the only block of a one-block network gives the linear model.
