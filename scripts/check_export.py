@@ -49,6 +49,9 @@ CASES = [
     # text alone, the bags and a bias.
     ("dense-text-linear", "text", None, 'block = "dense"\ndepth = [0, 0]'),
     ("dense-text-only-linear", "textonly", None, 'block = "dense"\ndepth = [0, 0]'),
+    # The linear model on a table and on an image's values (read in height, width, channel order).
+    ("dense-table-linear", "table", None, 'block = "dense"\ndepth = [0, 0]'),
+    ("dense-linear-on-image", "image", "3,7,7", 'block = "dense"\ndepth = [0, 0]'),
     # An ensemble (a search of six, its ensemble made the model): the graph averages the members' probabilities.
     ("ensemble-dense", "table", None,
      'block = "dense"\ndepth = [1, 2]\nwidth = [8, 16]\nactivation = ["relu", "tanh"]\nbatch_norm = [true, false]\n'
