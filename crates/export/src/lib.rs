@@ -79,7 +79,11 @@ pub fn retrain(run: &RunDir, members: &[Member]) -> Result<ModelFile> {
             None,
             None,
         )? {
-            Trained::Ok(m, _) => Ok(m),
+            Trained::Ok(mut m, _) => {
+                // Its logits divided by the temperature the selection calibrated it with.
+                m.scale_logits(1.0 / members[i].temperature)?;
+                Ok(m)
+            }
             Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
             Trained::Stopped => unreachable!("retraining has no deadline"),
         }
@@ -114,6 +118,7 @@ pub fn retrain(run: &RunDir, members: &[Member]) -> Result<ModelFile> {
             arch: m.arch.clone(),
             weights: name,
             weight,
+            temperature: m.temperature,
         });
     }
     let weights = nets.iter().map(|n| n.weight as f32);

@@ -2,6 +2,9 @@
 //! forward selection with replacement, each step adding the candidate whose probabilities, averaged in,
 //! score best; the ensemble is the best prefix of those steps, its weights how often each was picked.
 //!
+//! Each candidate's probabilities are first calibrated by a temperature fitted on the rows selected on
+//! ([`temperature`]; Guo et al., 2017), and the model divides the member's logits by it.
+//!
 //! Its estimate is nested, so it is never scored on the rows it was chosen on: for each of the run's folds,
 //! the selection is made on the other folds' rows and scored on that fold's. The single best is estimated the
 //! same way (the candidate best on the other folds' rows, scored on the fold), so the two compare like with
@@ -72,6 +75,60 @@ pub fn greedy(pool: &[&Oof], rows: &[usize], steps: usize) -> Vec<usize> {
     best.map(|(_, p)| p).unwrap_or(picks)
 }
 
+/// The temperature that calibrates `o`'s probabilities on `rows`: of 2^(i/4) for i in −8..=8 (¼ to 4), the
+/// one whose tempered probabilities ([`tempered`]) have the lowest cross-entropy (on a tie, the first).
+/// Networks trained to a near-zero training loss are over-confident out of fold (T > 1), a linear model
+/// after a few epochs under-confident (T < 1); selecting by cross-entropy without it passes over an
+/// accurate but under-confident candidate (docs/benchmarks.md).
+pub fn temperature(o: &Oof, rows: &[usize]) -> f64 {
+    let loss = |t: f64| {
+        let total: f64 = rows
+            .iter()
+            .map(|&r| {
+                let p = o.row(r);
+                let z: f64 = p.iter().map(|&q| f64::from(q).powf(1.0 / t)).sum();
+                let q = f64::from(p[o.labels[r] as usize]).powf(1.0 / t) / z.max(1e-300);
+                -q.max(1e-7).ln()
+            })
+            .sum();
+        total / rows.len().max(1) as f64
+    };
+    let mut best = (f64::INFINITY, 1.0);
+    for i in -8..=8 {
+        let t = 2f64.powf(f64::from(i) / 4.0);
+        let l = loss(t);
+        if l < best.0 {
+            best = (l, t);
+        }
+    }
+    best.1
+}
+
+/// `o`'s probabilities at temperature `t`: each row's `p^(1/t)`, normalised (a network's softmax with its
+/// logits divided by `t`).
+pub fn tempered(o: &Oof, t: f64) -> Oof {
+    let mut out = o.clone();
+    for (r, row) in out.probs.chunks_mut(o.classes).enumerate() {
+        let p = o.row(r);
+        let z: f64 = p.iter().map(|&q| f64::from(q).powf(1.0 / t)).sum();
+        for (v, &q) in row.iter_mut().zip(p) {
+            *v = (f64::from(q).powf(1.0 / t) / z.max(1e-300)) as f32;
+        }
+    }
+    out
+}
+
+/// `pool` calibrated on `rows`: each member's temperature ([`temperature`]) and its tempered predictions.
+pub fn calibrated(pool: &[&Oof], rows: &[usize]) -> (Vec<f64>, Vec<Oof>) {
+    let temps: Vec<f64> = pool.iter().map(|o| temperature(o, rows)).collect();
+    let oofs = pool
+        .iter()
+        .zip(&temps)
+        .map(|(o, &t)| tempered(o, t))
+        .collect();
+    (temps, oofs)
+}
+
 /// The metric of the ensemble `picks` of `pool` (weights in proportion) on `rows`.
 pub fn score_of(pool: &[&Oof], picks: &[usize], rows: &[usize], metric: Metric) -> f64 {
     let classes = pool[0].classes;
@@ -106,11 +163,14 @@ pub fn nested(
         .map(|f| {
             let (inner, outer): (Vec<usize>, Vec<usize>) =
                 (0..fold_of.len()).partition(|&r| fold_of[r] != f);
-            let ens = greedy(pool, &inner, steps);
-            let one = greedy(pool, &inner, 1);
+            // Calibrated on the rows it selects on, as the selection on every row is.
+            let (_, cal) = calibrated(pool, &inner);
+            let cal: Vec<&Oof> = cal.iter().collect();
+            let ens = greedy(&cal, &inner, steps);
+            let one = greedy(&cal, &inner, 1);
             (
-                score_of(pool, &ens, &outer, metric),
-                score_of(pool, &one, &outer, metric),
+                score_of(&cal, &ens, &outer, metric),
+                score_of(&cal, &one, &outer, metric),
             )
         })
         .unzip()
@@ -146,15 +206,15 @@ pub fn build(
     let (metric, k) = (e.evaluate.metric, e.evaluate.folds);
     let (fold_scores, single) = nested(&pool, k, e.seed, metric, STEPS);
     let all: Vec<usize> = (0..pool[0].labels.len()).collect();
-    let picks = greedy(&pool, &all, STEPS);
-    let mut members: Vec<Member> = top
-        .iter()
-        .zip(&picks)
-        .filter(|(_, &p)| p > 0)
-        .map(|(r, &picks)| Member {
+    let (temps, cal) = calibrated(&pool, &all);
+    let picks = greedy(&cal.iter().collect::<Vec<_>>(), &all, STEPS);
+    let mut members: Vec<Member> = (top.iter().zip(&picks).zip(temps))
+        .filter(|((_, &p), _)| p > 0)
+        .map(|((r, &picks), temperature)| Member {
             id: r.id,
             arch: r.arch.clone(),
             picks,
+            temperature,
         })
         .collect();
     members.sort_by_key(|m| std::cmp::Reverse(m.picks));
@@ -234,5 +294,59 @@ mod tests {
         // In-sample, on fold 0's rows, b alone would have scored 1.
         let fold0: Vec<usize> = (0..30).filter(|&r| fold_of[r] == 0).collect();
         assert_eq!(score_of(&[&a, &b], &[0, 1], &fold0, Metric::Accuracy), 1.0);
+    }
+
+    /// An `Oof` whose row r is `rows[r % rows.len()]` rotated so its first value falls on the label.
+    fn rotated(labels: &[u32], rows: &[[f32; 3]]) -> Oof {
+        let mut o = Oof::empty(labels.to_vec(), 3);
+        for (r, &l) in labels.iter().enumerate() {
+            let v = rows[r % rows.len()];
+            let mut p = [0f32; 3];
+            for (c, q) in v.iter().enumerate() {
+                p[(l as usize + c) % 3] = *q;
+            }
+            o.set_row(r, &p);
+        }
+        o
+    }
+
+    #[test]
+    fn temperatures_sharpen_the_under_confident_and_soften_the_over_confident() {
+        let labels: Vec<u32> = (0..30).map(|i| i % 3).collect();
+        let rows: Vec<usize> = (0..30).collect();
+        let ce = |o: &Oof| loss(&vec![0.0; 30 * 3], o, &rows, 1.0);
+        // Always right, never sure: the sharpest temperature tried.
+        let under = rotated(&labels, &[[0.5, 0.25, 0.25]]);
+        assert_eq!(temperature(&under, &rows), 0.25);
+        assert!(ce(&tempered(&under, 0.25)) < ce(&under) / 4.0);
+        // Sure, and wrong on a third of the rows: softer.
+        let over = rotated(
+            &labels,
+            &[[0.98, 0.01, 0.01], [0.98, 0.01, 0.01], [0.01, 0.98, 0.01]],
+        );
+        let t = temperature(&over, &rows);
+        assert!(t > 1.0, "{t}");
+        assert!(ce(&tempered(&over, t)) < ce(&over));
+        // Tempering keeps each row's order, so a network's own predictions.
+        let back = tempered(&over, t);
+        assert!((0..30).all(|r| argmax(back.row(r)) == argmax(over.row(r))));
+    }
+
+    #[test]
+    fn an_accurate_under_confident_candidate_is_picked_once_calibrated() {
+        let labels: Vec<u32> = (0..30).map(|i| i % 3).collect();
+        let rows: Vec<usize> = (0..30).collect();
+        // b is sure and right on five rows in six, unsure on the sixth; a is right on every row, unsure.
+        let sure = [0.95, 0.04, 0.01];
+        let b = rotated(&labels, &[sure, sure, sure, sure, sure, [0.2, 0.7, 0.1]]);
+        let a = rotated(&labels, &[[0.5, 0.25, 0.25]]);
+        assert_eq!(
+            greedy(&[&b, &a], &rows, 1),
+            vec![1, 0],
+            "by raw cross-entropy"
+        );
+        let (temps, cal) = calibrated(&[&b, &a], &rows);
+        assert_eq!(temps[1], 0.25);
+        assert_eq!(greedy(&[&cal[0], &cal[1]], &rows, 1), vec![0, 1]);
     }
 }

@@ -514,6 +514,21 @@ pub struct Member {
     pub arch: String,
     /// How often the greedy selection picked it (its weight, relative to the others').
     pub picks: usize,
+    /// The temperature the selection calibrated its out-of-fold probabilities with (fitted on them by
+    /// cross-entropy): the retrained network's logits are divided by it, so the model averages what the
+    /// selection did. 1 for a model of one network, and in selections from before 2026-12-04.
+    #[serde(default = "unit", skip_serializing_if = "is_unit")]
+    pub temperature: f64,
+}
+
+/// A temperature of 1 (serde's default).
+pub fn unit() -> f64 {
+    1.0
+}
+
+/// Whether a temperature is 1 (left out of files).
+pub fn is_unit(t: &f64) -> bool {
+    *t == 1.0
 }
 
 impl Member {
@@ -535,6 +550,7 @@ impl SelectionFile {
                 id: self.best.id,
                 arch: self.best.arch.clone(),
                 picks: 1,
+                temperature: 1.0,
             }],
         }
     }

@@ -69,6 +69,13 @@ pub struct ModelMember {
     pub weights: String,
     /// Its share of the averaged probabilities (the members' add up to 1).
     pub weight: f64,
+    /// The temperature its logits were divided by (already in its weights: its last layer scaled; see
+    /// `Member::temperature`).
+    #[serde(
+        default = "crate::files::unit",
+        skip_serializing_if = "crate::files::is_unit"
+    )]
+    pub temperature: f64,
 }
 
 impl ModelFile {
@@ -80,6 +87,7 @@ impl ModelFile {
                 arch: self.arch.clone(),
                 weights: self.weights.clone(),
                 weight: 1.0,
+                temperature: 1.0,
             }]
         } else {
             self.members.clone()
@@ -91,7 +99,8 @@ impl ModelFile {
     pub fn holds(&self, members: &[Member]) -> bool {
         let nets = self.networks();
         nets.len() == members.len()
-            && (nets.iter().zip(members).zip(Member::weights(members)))
-                .all(|((n, m), w)| n.id == m.id && (n.weight - w).abs() < 1e-12)
+            && (nets.iter().zip(members).zip(Member::weights(members))).all(|((n, m), w)| {
+                n.id == m.id && (n.weight - w).abs() < 1e-12 && n.temperature == m.temperature
+            })
     }
 }

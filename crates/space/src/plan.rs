@@ -71,7 +71,7 @@ impl Plan {
         }
         // `validate` checked a given shape has three sizes.
         let shape: Option<[usize; 3]> = exp.data.shape.as_deref().and_then(|s| s.try_into().ok());
-        default_space(&mut exp, shape);
+        default_space(&mut exp, shape, !facts.text.is_empty());
         exp.fill_defaults(
             match (shape, facts.text.is_empty()) {
                 (Some(_), _) => IMAGE_DEFAULTS,
@@ -174,11 +174,17 @@ impl Plan {
 }
 
 /// The space defaults that depend on the data's kind.
-fn default_space(exp: &mut Experiment, shape: Option<[usize; 3]>) {
+fn default_space(exp: &mut Experiment, shape: Option<[usize; 3]>, text: bool) {
     let chain = exp.space.family == SpaceFamily::Chain;
     // Tabular data (no image shape) gets the dense chain space unless the experiment names a block.
     if shape.is_none() && chain && exp.space.block.is_none() {
         exp.space.block = Some(BlockKind::Dense);
+    }
+    // Over text the space holds the linear model too (no block: the TF-IDF bags straight to the classes),
+    // the standard strong model on text: on Austen's novels the best single network of both seeds' default
+    // runs, and, calibrated, the ensembles' most picked member (docs/benchmarks.md).
+    if text && chain && shape.is_none() && exp.space.depth.is_none() {
+        exp.space.depth = Some(vec![0, 3]);
     }
     // Images of 16×16 and more get a space whose conv blocks all downsample (2×2 max or average pooling),
     // unless the experiment names its pooling: a block at full resolution costs H·W·k²·Cin·Cout per image,

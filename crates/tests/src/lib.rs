@@ -39,6 +39,21 @@ pub fn selection(dir: &Path) -> toml::Table {
     text.parse().unwrap()
 }
 
+/// The weights files of a run's `model/` (the network's, or each ensemble member's), as `model.toml` names
+/// them: a small search's model may be its best network or the ensemble, whichever the selection chose.
+pub fn model_weights(run: &Path) -> Vec<PathBuf> {
+    let dir = run.join("model");
+    let text = std::fs::read_to_string(dir.join("model.toml")).unwrap();
+    let model: toml::Table = text.parse().unwrap();
+    let members = model.get("members").and_then(|m| m.as_array());
+    match members {
+        Some(ms) if !ms.is_empty() => (ms.iter())
+            .map(|m| dir.join(m["weights"].as_str().unwrap()))
+            .collect(),
+        _ => vec![dir.join(model["weights"].as_str().unwrap())],
+    }
+}
+
 /// The parts of a selection that must be identical between equivalent runs (no wall times in it).
 pub fn outcome(dir: &Path) -> (toml::Value, toml::Value) {
     let s = selection(dir);

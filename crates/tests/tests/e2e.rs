@@ -177,18 +177,26 @@ fn run_on_builtin_digits_writes_selection_and_model() {
     assert!(mean > 0.5 && mean <= 1.0, "digits cv_mean {mean}");
     assert_eq!(best["fold_scores"].as_array().unwrap().len(), 3);
     assert!(best["arch"].as_str().unwrap().starts_with("conv"));
-    assert!(
-        run.join("model/weights.safetensors")
-            .metadata()
-            .unwrap()
-            .len()
-            > 1000
-    );
+    for w in tests::model_weights(&run) {
+        assert!(w.metadata().unwrap().len() > 1000, "{}", w.display());
+    }
     let model: toml::Table = std::fs::read_to_string(run.join("model/model.toml"))
         .unwrap()
         .parse()
         .unwrap();
-    assert_eq!(model["arch"].as_str(), best["arch"].as_str());
+    // The model is the best network, or the ensemble when the selection used it.
+    let ids = |v: &toml::Value| -> Vec<i64> {
+        (v.as_array().unwrap().iter())
+            .map(|m| m["id"].as_integer().unwrap())
+            .collect()
+    };
+    match s
+        .get("ensemble")
+        .filter(|e| e["used"].as_bool() == Some(true))
+    {
+        Some(e) => assert_eq!(ids(&model["members"]), ids(&e["members"])),
+        None => assert_eq!(model["arch"].as_str(), best["arch"].as_str()),
+    }
     // Each result records the most memory one of its trainings held (a conv net on 8×8 digits: well
     // above zero, well below 100 MiB).
     for path in tests::result_files(&run) {

@@ -71,13 +71,15 @@ fn onnx_and_pytorch_exports_retrain_first_and_an_unknown_format_lists_the_valid_
     let py = std::fs::read_to_string(d.join("torch/model.py")).unwrap();
     assert!(py.contains(&format!("ARCH = \"{arch}\"")), "{py}");
     let names = safetensors_names(&std::fs::read(d.join("torch/weights.safetensors")).unwrap());
-    for n in [
-        "\"mean\"",
-        "\"std\"",
-        "\"blocks.0.conv.weight\"",
-        "\"head.weight\"",
-    ] {
-        assert!(names.contains(n), "{n} not in {names}");
+    // An ensemble's state dict holds each member's under `members.<i>.`.
+    let at = if names.contains("\"members.0.mean\"") {
+        "members.0."
+    } else {
+        ""
+    };
+    for n in ["mean", "std", "blocks.0.conv.weight", "head.weight"] {
+        let n = format!("\"{at}{n}\"");
+        assert!(names.contains(&n), "{n} not in {names}");
     }
     std::fs::remove_dir_all(&d).unwrap();
 }

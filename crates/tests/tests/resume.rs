@@ -82,10 +82,13 @@ fn a_killed_retraining_leaves_nothing_behind_after_resume_and_the_model_is_the_s
     ok(run_args(&killed, &config).output().unwrap(), "resumed run");
     assert_eq!(
         names(&model),
-        ["model.toml", "weights.safetensors"],
+        names(&full.join("model")),
         "model/ after resume"
     );
-    let weights = |run: &Path| std::fs::read(run.join("model/weights.safetensors")).unwrap();
+    let weights = |run: &Path| -> Vec<Vec<u8>> {
+        let files = tests::model_weights(run);
+        files.iter().map(|w| std::fs::read(w).unwrap()).collect()
+    };
     assert!(
         weights(&full) == weights(&killed),
         "the resumed run's model differs from the uninterrupted one"

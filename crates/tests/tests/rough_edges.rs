@@ -36,7 +36,7 @@ fn quiet_says_nothing_of_retraining_and_a_finished_runs_command_again_keeps_the_
     let err = stderr(&out);
     ok(out, "quiet run");
     assert!(!err.contains("retraining"), "-q printed: {err}");
-    let weights = run.join("model/weights.safetensors");
+    let weights = tests::model_weights(&run)[0].clone();
     let made = std::fs::metadata(&weights).unwrap().modified().unwrap();
     // `--folds 2` reached the results (5 without it).
     let result = std::fs::read_to_string(run.join("results/c00001.toml")).unwrap();

@@ -82,6 +82,10 @@ fn a_text_column_is_detected_searched_with_the_others_and_predicted_from_a_csv()
         .unwrap();
     let text = r["input"]["text"].as_array().unwrap();
     assert_eq!(text.len(), 2, "words, then character grams: {text:?}");
+    // The text space holds the linear model (no block) by default.
+    let depth = &r["experiment"]["space"]["depth"];
+    assert_eq!(depth.as_array().map(Vec::len), Some(2), "{depth:?}");
+    assert_eq!(depth[0].as_integer(), Some(0), "{depth:?}");
     // The words of two texts and more, the pairs too; the 100,000-character text is cut.
     for (t, kind, cut) in [(&text[0], "words", 512), (&text[1], "chars", 1024)] {
         assert_eq!(t["tokens"].as_str(), Some(kind), "{text:?}");

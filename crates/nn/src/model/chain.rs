@@ -60,6 +60,14 @@ impl TextStem {
         })
     }
 
+    /// Its parameters.
+    pub(super) fn vars(&self) -> Vec<&Var> {
+        let tables = self.tables.iter().map(|(t, _)| t);
+        (self.dense.iter().chain(tables))
+            .chain([&self.bias])
+            .collect()
+    }
+
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let total: usize = self.tables.iter().map(|t| t.1.inputs()).sum();
         let at = x.dim(1)? - total;

@@ -344,6 +344,21 @@ impl Model {
         }
     }
 
+    /// Multiplies the logits by `f` (its last layer's parameters scaled: the head is affine in them).
+    pub fn scale_logits(&mut self, f: f64) -> Result<()> {
+        if f == 1.0 {
+            return Ok(());
+        }
+        let vars = match &self.head {
+            Head::Dense(w, b) => vec![w, b],
+            Head::Text(stem) => stem.vars(),
+        };
+        for v in vars {
+            v.set(&(v.as_tensor() * f)?)?;
+        }
+        Ok(())
+    }
+
     /// The device the network lives on.
     pub fn device(&self) -> Device {
         self.store.vars[0].1.device().clone()
@@ -414,7 +429,8 @@ mod tests {
     use super::*;
 
     /// The linear model over text (a chain of no block) is its head alone: the dense inputs times a matrix,
-    /// plus each text input's table rows named by its ids times their weights, plus the bias.
+    /// plus each text input's table rows named by its ids times their weights, plus the bias; scaling its
+    /// logits scales all of those.
     #[test]
     fn the_linear_model_over_text_is_its_text_head() {
         let mut e = space::Experiment::default();
@@ -455,6 +471,19 @@ mod tests {
         for k in 0..3 {
             let want = 0.5 * w[0][k] - w[1][k] + 0.6 * table[2][k] + 0.8 * table[4][k] + bias[k];
             assert!((got[0][k] - want).abs() < 1e-6, "{got:?} class {k}: {want}");
+        }
+        // Scaling the logits scales the head's parameters, so the output.
+        m.scale_logits(0.5).unwrap();
+        let half = m
+            .forward(&x, false, &mut rng)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for k in 0..3 {
+            assert!(
+                (half[0][k] - 0.5 * got[0][k]).abs() < 1e-6,
+                "{half:?} {got:?}"
+            );
         }
     }
 }
