@@ -82,13 +82,13 @@ pub fn greedy(pool: &[&Oof], rows: &[usize], steps: usize) -> Vec<usize> {
 /// accurate but under-confident candidate (docs/benchmarks.md).
 pub fn temperature(o: &Oof, rows: &[usize]) -> f64 {
     let loss = |t: f64| {
-        let total: f64 = rows
-            .iter()
+        let total: f64 = (rows.iter())
             .map(|&r| {
-                let p = o.row(r);
-                let z: f64 = p.iter().map(|&q| f64::from(q).powf(1.0 / t)).sum();
-                let q = f64::from(p[o.labels[r] as usize]).powf(1.0 / t) / z.max(1e-300);
-                -q.max(1e-7).ln()
+                -temper(o.row(r), t)
+                    .nth(o.labels[r] as usize)
+                    .unwrap_or(0.0)
+                    .max(1e-7)
+                    .ln()
             })
             .sum();
         total / rows.len().max(1) as f64
@@ -104,15 +104,19 @@ pub fn temperature(o: &Oof, rows: &[usize]) -> f64 {
     best.1
 }
 
-/// `o`'s probabilities at temperature `t`: each row's `p^(1/t)`, normalised (a network's softmax with its
-/// logits divided by `t`).
+/// Probabilities `p` at temperature `t`: each `p^(1/t)` over their sum (a softmax of the logits over `t`).
+fn temper(p: &[f32], t: f64) -> impl Iterator<Item = f64> + '_ {
+    let z: f64 = p.iter().map(|&q| f64::from(q).powf(1.0 / t)).sum();
+    p.iter()
+        .map(move |&q| f64::from(q).powf(1.0 / t) / z.max(1e-300))
+}
+
+/// `o`'s probabilities at temperature `t` ([`temper`] on each row).
 pub fn tempered(o: &Oof, t: f64) -> Oof {
     let mut out = o.clone();
     for (r, row) in out.probs.chunks_mut(o.classes).enumerate() {
-        let p = o.row(r);
-        let z: f64 = p.iter().map(|&q| f64::from(q).powf(1.0 / t)).sum();
-        for (v, &q) in row.iter_mut().zip(p) {
-            *v = (f64::from(q).powf(1.0 / t) / z.max(1e-300)) as f32;
+        for (v, q) in row.iter_mut().zip(temper(o.row(r), t)) {
+            *v = q as f32;
         }
     }
     out
