@@ -357,7 +357,7 @@ impl Prep {
                             text::push_inputs(&mut out, ids, *len, idf)
                         }
                         (TextVocab::Index(ix), ColumnKind::Text { values, .. }) if !v.is_nan() => {
-                            out.extend(text::inputs(&values[v as usize], ix, *len, *tokens, idf))
+                            text::push_unweighted(&mut out, &values[v as usize], ix, *len, *tokens)
                         }
                         // A missing text (or a column read as something else): no known token.
                         _ => text::push_inputs(&mut out, std::iter::empty(), *len, idf),

@@ -40,19 +40,8 @@ pub fn max_len(tokens: Tokens) -> usize {
 /// vocabulary's token i has id `i + RESERVED` ([`space::TextInput::RESERVED`], which the networks read).
 pub const RESERVED: usize = space::TextInput::RESERVED;
 
-/// The tokens of `text`: each word, followed by its pair with the next word.
-pub fn tokens(text: &str) -> Vec<String> {
-    tokens_of(text, Tokens::Words)
-}
-
-/// The character 3- and 4-grams of `text`'s whitespace-separated lower-cased words, each padded with a
-/// space on both sides; a padded word shorter than a gram is itself one token.
-pub fn char_grams(text: &str) -> Vec<String> {
-    tokens_of(text, Tokens::Chars)
-}
-
-/// Calls `f` on each token of `text` of kind `kind`, in order, without a string per token (a text's
-/// tokens are looked up in every fold, a few hundred character grams each).
+/// Calls `f` on each token of `text` of kind `kind`, in order, without a string per token (a text has a
+/// few hundred character grams; most are already interned when [`Interned::new`] meets them).
 pub fn each_token(text: &str, kind: Tokens, mut f: impl FnMut(&str)) {
     let lower = text.to_lowercase();
     let mut buf = String::new();
@@ -94,13 +83,6 @@ pub fn each_token(text: &str, kind: Tokens, mut f: impl FnMut(&str)) {
             }
         }
     }
-}
-
-/// The tokens of `text` of kind `kind`.
-pub fn tokens_of(text: &str, kind: Tokens) -> Vec<String> {
-    let mut out = Vec::new();
-    each_token(text, kind, |t| out.push(t.to_string()));
-    out
 }
 
 /// A text column's texts read once per kind of token, when a fold first needs them: every fold's vocabulary
@@ -230,22 +212,12 @@ impl Interned {
     }
 
     /// Text `i`'s known tokens' ids (`map` from [`Interned::vocab_ids`]), each once, in order of first
-    /// occurrence: what [`known_ids`] gives on the text.
+    /// occurrence.
     pub fn known_ids<'a>(&'a self, i: usize, map: &'a [u32]) -> impl Iterator<Item = usize> + 'a {
         (self.text(i).iter())
             .map(|&k| map[k as usize] as usize)
             .filter(|&v| v != 0)
     }
-}
-
-/// The vocabulary of `texts` for `kind` ([`Interned::fit_vocab`] on all of them).
-pub fn fit_vocab<'a>(
-    texts: impl Iterator<Item = &'a str>,
-    kind: Tokens,
-) -> (Vec<String>, Vec<f32>) {
-    let t = Interned::new(texts, kind);
-    let all: Vec<usize> = (0..t.starts.len() - 1).collect();
-    t.fit_vocab(&all)
 }
 
 /// A vocabulary's token → id map.
@@ -257,44 +229,24 @@ pub fn index(vocab: &[String]) -> HashMap<&str, usize> {
         .collect()
 }
 
-/// The ids of `text`'s tokens of kind `kind` that are in the vocabulary (`index`), each once, in order of
-/// first occurrence, at most `len`.
-pub fn known_ids(text: &str, index: &HashMap<&str, usize>, kind: Tokens) -> Vec<usize> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    each_token(text, kind, |t| {
-        if let Some(&id) = index.get(t) {
-            if seen.insert(id) {
-                out.push(id);
-            }
-        }
-    });
-    out
-}
-
-/// A text's network inputs for an encoding with vocabulary `index`, `len` slots, kind `kind` and idf `idf`
-/// (see `space::encoding::ColumnEncoding::Text`): its known tokens' ids, each once, cut at `len`, zeros up
-/// to `len`; then their idf weights scaled to unit length, zeros up to `len`. With an empty `idf` (a model
-/// from before 2026-12-04): the ids of every known token as often as it occurs, and no weights.
-pub fn inputs(
+/// Appends to `out` a text's inputs for an encoding from before 2026-12-04 (no idf; vocabulary `index`,
+/// `len` slots, kind `kind`): the ids of every known token as often as it occurs, cut at `len`, zeros up
+/// to `len`.
+pub fn push_unweighted(
+    out: &mut Vec<f32>,
     text: &str,
     index: &HashMap<&str, usize>,
     len: usize,
     kind: Tokens,
-    idf: &[f32],
-) -> Vec<f32> {
-    let mut out = Vec::new();
-    if idf.is_empty() {
-        let mut all = Vec::new();
-        each_token(text, kind, |t| all.extend(index.get(t).copied()));
-        push_inputs(&mut out, all.into_iter(), len, idf);
-    } else {
-        push_inputs(&mut out, known_ids(text, index, kind).into_iter(), len, idf);
-    }
-    out
+) {
+    let mut ids = Vec::new();
+    each_token(text, kind, |t| ids.extend(index.get(t).copied()));
+    push_inputs(out, ids.into_iter(), len, &[]);
 }
 
-/// Appends to `out` the inputs of a text whose token ids are `ids` (see [`inputs`]).
+/// Appends to `out` the inputs of a text whose known tokens' ids are `ids` (see
+/// `space::encoding::ColumnEncoding::Text`): the ids cut at `len`, zeros up to `len`; then, with an `idf`,
+/// their idf weights scaled to unit length, zeros up to `len`.
 pub fn push_inputs(out: &mut Vec<f32>, ids: impl Iterator<Item = usize>, len: usize, idf: &[f32]) {
     let at = out.len();
     out.extend(ids.take(len).map(|id| id as f32));
@@ -315,6 +267,42 @@ pub fn push_inputs(out: &mut Vec<f32>, ids: impl Iterator<Item = usize>, len: us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tokens of `text` of kind `kind`.
+    fn tokens_of(text: &str, kind: Tokens) -> Vec<String> {
+        let mut out = Vec::new();
+        each_token(text, kind, |t| out.push(t.to_string()));
+        out
+    }
+
+    fn tokens(text: &str) -> Vec<String> {
+        tokens_of(text, Tokens::Words)
+    }
+
+    fn char_grams(text: &str) -> Vec<String> {
+        tokens_of(text, Tokens::Chars)
+    }
+
+    /// The vocabulary of all of `texts`.
+    fn fit_vocab(texts: &[&str], kind: Tokens) -> (Vec<String>, Vec<f32>) {
+        let all: Vec<usize> = (0..texts.len()).collect();
+        Interned::new(texts.iter().copied(), kind).fit_vocab(&all)
+    }
+
+    /// The ids of `text`'s tokens in the vocabulary (`index`), each once, in order of first occurrence,
+    /// found by looking each token up: the reference the token-id path is checked against.
+    fn known_ids(text: &str, index: &HashMap<&str, usize>, kind: Tokens) -> Vec<usize> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        each_token(text, kind, |t| {
+            if let Some(&id) = index.get(t) {
+                if seen.insert(id) {
+                    out.push(id);
+                }
+            }
+        });
+        out
+    }
 
     #[test]
     fn tokens_are_lower_cased_words_and_their_pairs() {
@@ -354,36 +342,42 @@ mod tests {
 
     #[test]
     fn the_vocabulary_keeps_tokens_of_two_texts_words_first_most_frequent_first() {
-        let (v, idf) = fit_vocab(["b a", "a c", "a b", "d"].into_iter(), Tokens::Words);
+        // Texts 0-3 train; 4 and 5 are read with their vocabulary.
+        let texts = ["b a", "a c", "a b", "d", "A b z a", "zz"];
+        let read = Interned::new(texts.into_iter(), Tokens::Words);
+        let (v, idf) = read.fit_vocab(&[0, 1, 2, 3]);
         assert_eq!(v, vec!["a", "b"]);
         // idf over 4 texts: "a" in 3, "b" in 2.
         let want = [(5f32 / 4.0).ln() + 1.0, (5f32 / 3.0).ln() + 1.0];
         assert!((idf[0] - want[0]).abs() < 1e-6 && (idf[1] - want[1]).abs() < 1e-6);
         let ix = index(&v);
         // The old encoding (no idf): every known token as often as it occurs.
-        assert_eq!(
-            inputs("A b z a", &ix, 5, Tokens::Words, &[]),
-            [2., 3., 2., 0., 0.]
-        );
-        assert_eq!(inputs("a a a a", &ix, 2, Tokens::Words, &[]), [2., 2.]);
+        let unweighted = |text: &str, len: usize| {
+            let mut out = Vec::new();
+            push_unweighted(&mut out, text, &ix, len, Tokens::Words);
+            out
+        };
+        assert_eq!(unweighted("A b z a", 5), [2., 3., 2., 0., 0.]);
+        assert_eq!(unweighted("a a a a", 2), [2., 2.]);
         // Each known token once, then the idf weights at unit length.
-        let got = inputs("A b z a", &ix, 3, Tokens::Words, &idf);
+        let map = read.vocab_ids(&v);
+        let weighted = |i: usize, len: usize| {
+            let mut out = Vec::new();
+            push_inputs(&mut out, read.known_ids(i, &map), len, &idf);
+            out
+        };
+        let got = weighted(4, 3);
         let norm = (want[0] * want[0] + want[1] * want[1]).sqrt();
         assert_eq!(got[..3], [2., 3., 0.]);
         assert!((got[3] - want[0] / norm).abs() < 1e-6 && (got[4] - want[1] / norm).abs() < 1e-6);
         assert_eq!(got[5], 0.0);
         // No known token: all zeros.
-        assert!(inputs("zz", &ix, 2, Tokens::Words, &idf)
-            .iter()
-            .all(|&v| v == 0.0));
+        assert!(weighted(5, 2).iter().all(|&v| v == 0.0));
         // Words before pairs: "of the" in three texts comes after "darcy" in two.
-        let (v, _) = fit_vocab(
-            ["of the darcy", "of the darcy", "of the"].into_iter(),
-            Tokens::Words,
-        );
+        let (v, _) = fit_vocab(&["of the darcy", "of the darcy", "of the"], Tokens::Words);
         assert_eq!(v, ["of", "the", "darcy", "of the", "the darcy"]);
         // Character grams have no pairs to put last: by count alone.
-        let (v, _) = fit_vocab(["ab ab", "ab", "x y"].into_iter(), Tokens::Chars);
+        let (v, _) = fit_vocab(&["ab ab", "ab", "x y"], Tokens::Chars);
         assert_eq!(v, [" ab", " ab ", "ab "]);
     }
 
