@@ -33,12 +33,13 @@ def load(path):
     return fold, y, x
 
 
-def net_class(text=()):
+def model_py(text=()):
+    """The namespace of `model.py` for a network over `text` inputs (its `Net`, `text_width`, …)."""
     ns = {"ARCH": "", "FAMILY": "chain", "INPUT_SHAPE": (1,), "CLASSES": [], "CELL": None, "TEXT": list(text),
           "MEMBERS": []}
     with open(MODEL_PY) as f:
         exec(compile(f.read(), MODEL_PY, "exec"), ns)
-    return ns["Net"]
+    return ns
 
 
 def main():
@@ -50,7 +51,9 @@ def main():
             {"column": "text", "len": int(n), "vocab": int(v), "weighted": w == "1"}
             for n, v, w in (t.split("/") for t in shape[len("text:"):].split(","))
         )
-        shape = (sum(t["len"] * (2 if t["weighted"] else 1) for t in text),)
+    ns = model_py(text)
+    if text:
+        shape = (sum(ns["text_width"](t) for t in text),)
     else:
         shape = tuple(int(v) for v in shape.split(","))
     cell = None if cell == "-" else dict(zip(["channels", "cells_per_stage", "stages"], map(int, cell.split(","))))
@@ -58,7 +61,7 @@ def main():
     if part is not None:
         torch.set_num_threads(1)
         me, parts = map(int, part.split("/"))
-    Net = net_class(text)
+    Net = ns["Net"]
     fold, y, x = load(path)
     k = int(fold.max()) + 1
     classes = int(y.max()) + 1

@@ -42,6 +42,12 @@ string_enum!(
     }
 );
 
+/// Network inputs of a text encoding of `len` slots: its ids, and as many weights when `weighted` (the
+/// one rule for `ColumnEncoding::width` and `TextInput::inputs`).
+pub fn text_inputs(len: usize, weighted: bool) -> usize {
+    len * (1 + usize::from(weighted))
+}
+
 impl Tokens {
     /// What a `model.toml` text encoding without the key was.
     pub fn before_key() -> Tokens {
@@ -109,7 +115,7 @@ impl ColumnEncoding {
         match self {
             ColumnEncoding::Numeric { indicator, .. } => 1 + usize::from(*indicator),
             ColumnEncoding::Categorical { levels, .. } => levels.len(),
-            ColumnEncoding::Text { len, idf, .. } => len * (1 + usize::from(!idf.is_empty())),
+            ColumnEncoding::Text { len, idf, .. } => text_inputs(*len, !idf.is_empty()),
         }
     }
 

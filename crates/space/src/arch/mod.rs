@@ -67,7 +67,7 @@ impl TextInput {
 
     /// Network inputs it takes: its ids, and their weights when it is weighted.
     pub fn inputs(&self) -> usize {
-        self.len * (1 + usize::from(self.weighted))
+        crate::encoding::text_inputs(self.len, self.weighted)
     }
 }
 
