@@ -49,6 +49,14 @@ CASES = [
     # text alone, the bags and a bias.
     ("dense-text-linear", "text", None, 'block = "dense"\ndepth = [0, 0]'),
     ("dense-text-only-linear", "textonly", None, 'block = "dense"\ndepth = [0, 0]'),
+    # 1-D convolutions over the words (embedding, dilated, residual with a projection) entering the first
+    # dense block beside the bags; and over text alone, without a dense block, entering the head.
+    ("dense-text-words", "text", None,
+     'block = "dense"\ndepth = [3, 3]\nwidth = [6, 8]\nkernel = [3, 5]\ndilation = [1, 2]\n'
+     'activation = ["relu", "gelu"]\nbatch_norm = [true]\nresidual = [true]\ndropout = [0.0]'),
+    ("dense-text-only-words", "textonly", None,
+     'block = "dense"\ndepth = [1, 2]\nwidth = [5]\nkernel = [3]\nactivation = ["silu"]\n'
+     'batch_norm = [false]\nresidual = [false]\ndropout = [0.0]'),
     # The linear model on a table and on an image's values (read in height, width, channel order).
     ("dense-table-linear", "table", None, 'block = "dense"\ndepth = [0, 0]'),
     ("dense-linear-on-image", "image", "3,7,7", 'block = "dense"\ndepth = [0, 0]'),
@@ -78,6 +86,22 @@ CASES = [
     ("cell-unreachable-output", "image", "3,7,7",
      'family = "cell"\nops = ["none", "skip_connect"]\nchannels = 4\ncells_per_stage = 1\nstages = 2'),
 ]
+
+
+def word_convs_and_dense(arch):
+    """Two convolutions over words or more, one dilated, of two widths, and a dense block."""
+    blocks = arch.split("/")
+    convs = [b for b in blocks if b.startswith("conv")]
+    return len(convs) >= 2 and any("-d2" in b for b in convs) and len(convs) < len(blocks) \
+        and len({b.split("x")[0] for b in convs}) == 2
+
+
+# Cases whose seeds are tried until the chosen architecture is of the kind the case checks.
+WANT = {
+    "cell-unreachable-output": lambda arch: unreachable(arch),
+    "dense-text-words": word_convs_and_dense,
+    "dense-text-only-words": lambda arch: "fc" not in arch,
+}
 
 
 def unreachable(arch):
@@ -180,7 +204,7 @@ def main():
             # Seeds are tried until the greedy selection picks two candidates or more.
             if ensemble and "used = true" not in text:
                 pass
-            elif "unreachable" not in name or unreachable(chosen.split('"')[1]):
+            elif name not in WANT or WANT[name](chosen.split('"')[1]):
                 break
             shutil.rmtree(f"{d}/run")
         nas("export", f"{d}/run", "--format", "onnx", "--out", f"{d}/onnx")
@@ -239,6 +263,7 @@ def main():
                 failures.append(f"{name} {fmt}")
     needed = {"Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Tanh", "Sigmoid", "MaxPool",
               "AveragePool", "Add", "GlobalAveragePool", "ConstantOfShape", "Transpose", "Gather", "Einsum",
+              "ReduceMax",
               "Softmax", "Sum", "Log", "none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
     if needed - seen_ops:
         failures.append(f"ops never exercised: {sorted(needed - seen_ops)}")

@@ -158,12 +158,22 @@ fn fit_text(
                 .max()
                 .unwrap_or(0)
                 .clamp(1, text::max_len(tokens));
+            // Word slots: as many as the training text with the most words has (at least one).
+            let seq = match tokens {
+                Tokens::Words => (rows.iter())
+                    .map(|&r| read.words(r).len())
+                    .max()
+                    .unwrap_or(0)
+                    .max(1),
+                Tokens::Chars => 0,
+            };
             ColumnEncoding::Text {
                 name: name.to_string(),
                 vocab,
                 len,
                 tokens,
                 idf,
+                seq,
             }
         })
         .collect()
@@ -252,12 +262,14 @@ impl Prep {
                     len,
                     idf,
                     tokens,
+                    seq,
                 } => Some(space::TextInput {
                     column: name.clone(),
                     len: *len,
                     vocab: vocab.len() + text::RESERVED,
                     tokens: *tokens,
                     weighted: !idf.is_empty(),
+                    seq: *seq,
                 }),
                 _ => None,
             })
@@ -350,17 +362,25 @@ impl Prep {
                         }
                     }
                     ColumnEncoding::Text {
-                        len, tokens, idf, ..
+                        len,
+                        tokens,
+                        idf,
+                        seq,
+                        ..
                     } => match (&vocabs[i], &columns[j].kind) {
                         (TextVocab::Ids(read, map), _) if !v.is_nan() => {
                             let ids = read.known_ids(v as usize, map);
-                            text::push_inputs(&mut out, ids, *len, idf)
+                            text::push_inputs(&mut out, ids, *len, idf);
+                            text::push_words(&mut out, read.word_ids(v as usize, map), *seq);
                         }
                         (TextVocab::Index(ix), ColumnKind::Text { values, .. }) if !v.is_nan() => {
                             text::push_unweighted(&mut out, &values[v as usize], ix, *len, *tokens)
                         }
                         // A missing text (or a column read as something else): no known token.
-                        _ => text::push_inputs(&mut out, std::iter::empty(), *len, idf),
+                        _ => {
+                            text::push_inputs(&mut out, std::iter::empty(), *len, idf);
+                            text::push_words(&mut out, std::iter::empty(), *seq);
+                        }
                     },
                 }
             }
@@ -536,16 +556,21 @@ mod tests {
                 vocab: v + 2,
                 tokens,
                 weighted: true,
+                // Five words per training text, in order (characters have none).
+                seq: if tokens == Tokens::Words { 5 } else { 0 },
             })
         );
-        // The held-out text's tokens are all unknown: empty bags (ids and weights zero).
-        assert_eq!(p.width(), 2 * (len + char_len));
-        assert_eq!(
-            p.apply(&d.x, &d.columns, &[30]),
-            vec![0.0; 2 * (len + char_len)]
-        );
+        // The held-out text's tokens are all unknown: empty bags (ids and weights zero), and its first
+        // five words unknown (id 1).
+        assert_eq!(p.width(), 2 * (len + char_len) + 5);
+        let mut unseen = vec![0.0; 2 * (len + char_len) + 5];
+        unseen[2 * len..2 * len + 5].fill(1.0);
+        assert_eq!(p.apply(&d.x, &d.columns, &[30]), unseen);
         let row = p.apply(&d.x, &d.columns, &[0]);
         assert_eq!(row[0], 2.0, "the most frequent token first");
+        // Its words in order: "a", "quiet", "day", "number" (ids by text count, ties in byte order), and
+        // "0", in one training text only, unknown.
+        assert_eq!(row[2 * len..2 * len + 5], [2.0, 5.0, 3.0, 4.0, 1.0]);
         // Its words' weights: seven known tokens in every text, so one idf each, at unit length.
         let w = &row[7..14];
         assert!(

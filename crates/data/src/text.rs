@@ -36,6 +36,11 @@ pub fn max_len(tokens: Tokens) -> usize {
     }
 }
 
+/// Most word slots a text gives the 1-D convolutions ([`space::TextInput::seq`]): its first 256 words
+/// (AutoKeras's sequence lengths run from 64 to 512; a review's opening and a message whole fit, and a
+/// convolution's cost grows with the slots).
+pub const MAX_SEQ: usize = 256;
+
 /// Ids 0 and 1 are reserved: 0 pads a text's slots, 1 stands for a token outside the vocabulary. The
 /// vocabulary's token i has id `i + RESERVED` ([`space::TextInput::RESERVED`], which the networks read).
 pub const RESERVED: usize = space::TextInput::RESERVED;
@@ -116,13 +121,17 @@ impl std::fmt::Debug for Corpus {
 }
 
 /// Texts' tokens of one kind as ids: the distinct tokens of all the texts, sorted (so ids compare as the
-/// tokens' bytes do), and each text's distinct tokens' ids in order of first occurrence.
+/// tokens' bytes do), and each text's distinct tokens' ids in order of first occurrence; for words, also
+/// each text's words in order (its first [`MAX_SEQ`]).
 pub struct Interned {
     kind: Tokens,
     tokens: Vec<String>,
     /// Text i's ids are `ids[starts[i]..starts[i + 1]]`.
     starts: Vec<usize>,
     ids: Vec<u32>,
+    /// Text i's words in order are `words[word_starts[i]..word_starts[i + 1]]` (empty for characters).
+    word_starts: Vec<usize>,
+    words: Vec<u32>,
 }
 
 impl Interned {
@@ -132,7 +141,9 @@ impl Interned {
         // Per id: 1 + the last text it was seen in, to keep each text's first occurrence only.
         let mut last: Vec<usize> = Vec::new();
         let (mut starts, mut ids) = (vec![0], Vec::new());
+        let (mut word_starts, mut words) = (vec![0], Vec::new());
         for (i, text) in texts.enumerate() {
+            let at = words.len();
             each_token(text, kind, |t| {
                 let k = match id.get(t) {
                     Some(&k) => k,
@@ -147,8 +158,12 @@ impl Interned {
                     last[k as usize] = i + 1;
                     ids.push(k);
                 }
+                if kind == Tokens::Words && !t.contains(' ') && words.len() - at < MAX_SEQ {
+                    words.push(k);
+                }
             });
             starts.push(ids.len());
+            word_starts.push(words.len());
         }
         let mut tokens: Vec<(String, u32)> = id.into_iter().collect();
         tokens.sort_unstable();
@@ -157,12 +172,28 @@ impl Interned {
             rank[*k as usize] = r as u32;
         }
         ids.iter_mut().for_each(|k| *k = rank[*k as usize]);
+        words.iter_mut().for_each(|k| *k = rank[*k as usize]);
         Interned {
             kind,
             tokens: tokens.into_iter().map(|(t, _)| t).collect(),
             starts,
             ids,
+            word_starts,
+            words,
         }
+    }
+
+    /// Text `i`'s words in order (its first [`MAX_SEQ`]; none when the tokens are not words).
+    pub fn words(&self, i: usize) -> &[u32] {
+        match self.word_starts.get(i + 1) {
+            Some(&end) => &self.words[self.word_starts[i]..end],
+            None => &[],
+        }
+    }
+
+    /// Text `i`'s words' ids in `vocab` (`map` from [`Interned::vocab_ids`]), in order, 1 for a word not in it.
+    pub fn word_ids<'a>(&'a self, i: usize, map: &'a [u32]) -> impl Iterator<Item = usize> + 'a {
+        (self.words(i).iter()).map(|&k| (map[k as usize] as usize).max(RESERVED - 1))
     }
 
     /// Text `i`'s distinct tokens' ids, in order of first occurrence.
@@ -262,6 +293,14 @@ pub fn push_inputs(out: &mut Vec<f32>, ids: impl Iterator<Item = usize>, len: us
         w.iter_mut().for_each(|v| *v /= norm);
         out.resize(at + 2 * len, 0.0);
     }
+}
+
+/// Appends to `out` a text's words' ids in order (see `space::encoding::ColumnEncoding::Text`): cut at
+/// `seq`, zeros up to `seq`.
+pub fn push_words(out: &mut Vec<f32>, ids: impl Iterator<Item = usize>, seq: usize) {
+    let at = out.len();
+    out.extend(ids.take(seq).map(|id| id as f32));
+    out.resize(at + seq, 0.0);
 }
 
 #[cfg(test)]

@@ -15,28 +15,69 @@ POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}  # 2×2, stride 2
 
 
 def text_width(t):
-    """The network inputs of a text input: its `len` ids, and as many weights when it is weighted."""
-    return t["len"] * (2 if t.get("weighted") else 1)
+    """The network inputs of a text input: its `len` ids, as many weights when it is weighted, then `seq`
+    word ids in text order."""
+    return t["len"] * (2 if t.get("weighted") else 1) + t.get("seq", 0)
+
+
+class WordConvs(nn.Module):
+    """1-D convolutions over one text input's words (`specs`: blocks such as `conv64x3-relu-d2-res` of a
+    dense network over text): an embedding as wide as the first, then each convolution (same length,
+    dilated) and its activation, padding slots (id 0) set to zero, the residual add (with a linear
+    projection when the width changes); then each channel's maximum over the text's words (zeros for a
+    text without words). Channel-last between the convolutions, as nas computes them."""
+
+    def __init__(self, specs, vocab):
+        super().__init__()
+        c = int(specs[0].split("-")[0][len("conv"):].split("x")[0])
+        self.embed = nn.Embedding(vocab, c)
+        self.convs, self.projs, self.steps = nn.ModuleList(), nn.ModuleDict(), []
+        for j, spec in enumerate(specs):
+            first, act, *flags = spec.split("-")
+            out, k = (int(v) for v in first[len("conv"):].split("x"))
+            d = ([int(f[1:]) for f in flags if re.fullmatch(r"d\d+", f)] or [1])[0]
+            self.convs.append(nn.Conv1d(c, out, k, padding=(k // 2) * d, dilation=d))
+            res = "res" in flags
+            if res and c != out:
+                self.projs[str(j)] = nn.Linear(c, out, bias=False)
+            self.steps.append((ACTIVATIONS[act](), res))
+            c = out
+        self.out = c
+
+    def forward(self, ids):
+        mask = (ids > 0.5).to(self.embed.weight.dtype).unsqueeze(2)
+        h = self.embed(ids.long()) * mask
+        for j, (conv, (act, res)) in enumerate(zip(self.convs, self.steps)):
+            y = act(conv(h.transpose(1, 2)).transpose(1, 2)) * mask
+            if res:
+                y = y + (self.projs[str(j)](h) if str(j) in self.projs else h)
+            h = y
+        return (h + (mask - 1.0) * 1e9).amax(1) * mask.amax(1)
 
 
 class TextLayer(nn.Module):
     """A linear layer whose inputs may end in text inputs (the first dense block's, or the linear model's
     head): the other inputs through `fc` (without them, the bias alone), plus per text input an embedding
     table whose rows named by a text's token ids are added in, each times its weight (the input's next `len`
-    values), or averaged when the input has no weights (ids 0 and 1, padding and unknown, left out)."""
+    values), or averaged when the input has no weights (ids 0 and 1, padding and unknown, left out); and,
+    with convolutions over words (`words`: their specs), per text input with words in order what they give
+    (`WordConvs`) through `words_fc`."""
 
-    def linear(self, cin, out, text):
+    def linear(self, cin, out, text, words=()):
         dense = cin - sum(text_width(t) for t in text)
         self.fc = nn.Linear(dense, out) if dense or not text else None
         if self.fc is None:
             self.bias = nn.Parameter(torch.zeros(out))
         self.text = nn.ModuleList(nn.Embedding(t["vocab"], out) for t in text)
         self.text_inputs = [(t["len"], bool(t.get("weighted")), text_width(t)) for t in text]
+        seqs = [(str(i), t) for i, t in enumerate(text) if t.get("seq") and words]
+        self.words = nn.ModuleDict({i: WordConvs(words, t["vocab"]) for i, t in seqs})
+        self.words_fc = nn.ModuleDict({i: nn.Linear(self.words[i].out, out, bias=False) for i, _ in seqs})
 
     def linear_forward(self, x):
         at = x.shape[1] - sum(width for _, _, width in self.text_inputs)
         y = self.fc(x[:, :at]) if self.fc is not None else self.bias.expand(x.shape[0], -1)
-        for emb, (n, weighted, width) in zip(self.text, self.text_inputs):
+        for i, (emb, (n, weighted, width)) in enumerate(zip(self.text, self.text_inputs)):
             ids = x[:, at:at + n].long()
             known = (ids >= 2).to(y.dtype)
             if weighted:
@@ -44,6 +85,10 @@ class TextLayer(nn.Module):
             else:
                 weights = known / known.sum(1, keepdim=True).clamp(min=1.0)
             y = y + torch.einsum("nl,nlw->nw", weights, emb(ids))
+            if str(i) in self.words:
+                seq = width - text_width({"len": n, "weighted": weighted})
+                words = x[:, at + width - seq:at + width]
+                y = y + self.words_fc[str(i)](self.words[str(i)](words))
             at += width
         return y
 
@@ -51,9 +96,9 @@ class TextLayer(nn.Module):
 class TextHead(TextLayer):
     """The linear model's head over text (the architecture `linear`): one output per class."""
 
-    def __init__(self, cin, classes, text):
+    def __init__(self, cin, classes, text, words=()):
         super().__init__()
-        self.linear(cin, classes, text)
+        self.linear(cin, classes, text, words)
 
     def forward(self, x):
         return self.linear_forward(x)
@@ -65,7 +110,7 @@ class Block(TextLayer):
     activation, residual add (with a 1×1 convolution or linear projection when the width changes; none over
     text), 2×2 pooling (when the input is at least 2×2), dropout."""
 
-    def __init__(self, spec, cin, height, width, text=()):
+    def __init__(self, spec, cin, height, width, text=(), words=()):
         super().__init__()
         first, act, *flags = spec.split("-")
         self.is_conv = first.startswith("conv")
@@ -74,7 +119,7 @@ class Block(TextLayer):
             self.conv = nn.Conv2d(cin, out, k, padding=k // 2)
         else:
             out = int(first[len("fc"):])
-            self.linear(cin, out, text)
+            self.linear(cin, out, text, words)
         self.out = out
         self.bn = None
         if "bn" in flags:
@@ -150,7 +195,9 @@ def text_ids(col, text):
         return [float(i) for i in ids] + pad
     w = [col["idf"][i - 2] for i in ids]
     norm = math.sqrt(sum(v * v for v in w)) or 1.0
-    return [float(i) for i in ids] + pad + [v / norm for v in w] + pad
+    seq = col.get("seq", 0)
+    words = [float(index.get(t, 1)) for t in re.findall(r"[^\W_]+", text.lower())[:seq]]
+    return [float(i) for i in ids] + pad + [v / norm for v in w] + pad + words + [0.0] * (seq - len(words))
 
 
 def encode(rows):
@@ -269,17 +316,23 @@ class Net(nn.Module):
         else:
             # `linear`: no block, the inputs straight to the classes (a dense space only).
             specs = [] if arch == "linear" else arch.split("/")
+            # Over text a block with a kernel is a 1-D convolution over words, run first, whatever its place.
+            words = [s for s in specs if s.startswith("conv")] if TEXT else []
+            specs = [s for s in specs if s not in words]
             self.conv = bool(specs) and specs[0].startswith("conv")
             self.image = len(input_shape) == 3
             c, h, w = input_shape if self.conv else (math.prod(input_shape), 1, 1)
             blocks = []
             for i, spec in enumerate(specs):
-                blocks.append(Block(spec, c, h, w, TEXT if i == 0 else ()))
+                blocks.append(Block(spec, c, h, w, TEXT if i == 0 else (), words if i == 0 else ()))
                 if blocks[-1].pool is not None:
                     h, w = h // 2, w // 2
                 c = blocks[-1].out
             self.blocks = nn.ModuleList(blocks)
-            self.head = TextHead(c, classes, TEXT) if TEXT and not specs else nn.Linear(c * h * w, classes)
+            if TEXT and not specs:
+                self.head = TextHead(c, classes, TEXT, words)
+            else:
+                self.head = nn.Linear(c * h * w, classes)
 
     def forward(self, x):
         x = (x - self.mean) / self.std

@@ -59,8 +59,9 @@ fn py_columns(columns: &[ColumnEncoding]) -> String {
                 len,
                 tokens,
                 idf,
+                seq,
             } => format!(
-                "{{\"name\": {}, \"kind\": \"text\", \"tokens\": {}, \"len\": {len}, \"vocab\": {}, \"idf\": [{}]}}",
+                "{{\"name\": {}, \"kind\": \"text\", \"tokens\": {}, \"len\": {len}, \"seq\": {seq}, \"vocab\": {}, \"idf\": [{}]}}",
                 py_str(name),
                 py_str(tokens.name()),
                 py_list(vocab.iter().cloned()),
@@ -104,9 +105,10 @@ pub(crate) fn model_py(file: &ModelFile, def: &SpaceDef) -> Result<String> {
     let text: Vec<String> = (file.input.text.iter())
         .map(|t| {
             format!(
-                "{{\"column\": {}, \"len\": {}, \"vocab\": {}, \"weighted\": {}}}",
+                "{{\"column\": {}, \"len\": {}, \"seq\": {}, \"vocab\": {}, \"weighted\": {}}}",
                 py_str(&t.column),
                 t.len,
+                t.seq,
                 t.vocab,
                 if t.weighted { "True" } else { "False" }
             )

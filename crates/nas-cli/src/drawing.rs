@@ -34,6 +34,8 @@ fn chain_boxes(blocks: &[Block], input: &InputInfo) -> Vec<(String, String)> {
                 }
                 format!("{c}×{h}×{w}")
             }
+            // A 1-D convolution over a text's words (the maximum over them enters the first dense layer).
+            (None, Some(_)) => format!("{} per word", b.width),
             _ => format!("{}", b.width),
         };
         out.push((b.notation(), size));
@@ -149,6 +151,7 @@ mod tests {
                 pool: Pool::Max,
                 dropout: 0.0,
                 res: false,
+                dilation: 1,
             },
             Block {
                 width: 32,
@@ -158,6 +161,7 @@ mod tests {
                 pool: Pool::Avg,
                 dropout: 0.0,
                 res: false,
+                dilation: 1,
             },
         ];
         let input = InputInfo {

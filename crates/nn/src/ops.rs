@@ -111,6 +111,44 @@ pub fn conv_gather(x: &Tensor, w: &Tensor, win: &Window) -> Result<Tensor> {
     cols.matmul(w)?.reshape((b, win.n_out(), w.dim(1)?))
 }
 
+/// `table`'s rows `[V, E]` named by `ids` `[B, L]` (word ids as floats), padding (id 0) as zeros:
+/// `[B, L, E]`, and the mask `[B, L, 1]` (1 for a word, 0 for padding). Candle ops.
+pub fn embed_words(table: &Tensor, ids: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (b, l) = ids.dims2()?;
+    let mask = ids.ge(0.5)?.to_dtype(table.dtype())?.reshape((b, l, 1))?;
+    let rows = table.index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?;
+    Ok((
+        rows.reshape((b, l, table.dim(1)?))?.broadcast_mul(&mask)?,
+        mask,
+    ))
+}
+
+/// A same-length 1-D convolution of `h` `[B, L, C]` with `w` `[k · C, C']` (the taps in order, each C
+/// inputs: PyTorch's `weight[o, c, j]` is `w[j·C + c, o]`), dilation `d`, zeros outside the sequence:
+/// `[B·L, C']`. The window's shifted copies side by side times one matrix; candle ops.
+pub fn conv1d(h: &Tensor, w: &Tensor, k: usize, d: usize) -> Result<Tensor> {
+    let (b, l, c) = h.dims3()?;
+    let cols = if k == 1 {
+        h.clone()
+    } else {
+        let z = Tensor::zeros((b, (k / 2) * d, c), h.dtype(), h.device())?;
+        let padded = Tensor::cat(&[&z, h, &z], 1)?;
+        let taps: Vec<Tensor> = (0..k)
+            .map(|j| padded.narrow(1, j * d, l))
+            .collect::<Result<_>>()?;
+        Tensor::cat(&taps, D::Minus1)?
+    };
+    cols.reshape((b * l, k * c))?.matmul(w)
+}
+
+/// The maximum of `h` `[B, L, C]` over the slots where `mask` `[B, L, 1]` is 1, per channel: `[B, C]`
+/// (zeros for a row without any). Candle ops.
+pub fn max_over_words(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    // Padding slots get minus a billion, so never win where there is a word.
+    let shifted = h.broadcast_add(&mask.affine(1e9, -1e9)?)?;
+    shifted.max(1)?.broadcast_mul(&mask.max(1)?)
+}
+
 /// The mean of `table`'s rows `[V, U]` named by each row of `ids` `[B, L]` (token ids as floats; ids 0 and
 /// 1, padding and unknown, are left out; a row without other ids gives zeros): an embedding bag, `[B, U]`;
 /// the weighted bag with each known id's weight one over their count (models from before 2026-12-04).
@@ -664,6 +702,60 @@ mod tests {
                 "the unknown id 1 is left out, whatever its weight"
             );
             assert_eq!(got[2][j], 0.0, "an empty text");
+        }
+    }
+
+    /// The word ops of the 1-D convolutions against finite differences and their definitions: the
+    /// embedding (the table's gradient; padding zero), the dilated convolution (input and weights), the
+    /// maximum over words (padding never wins; a text without words gives zeros).
+    #[test]
+    fn word_ops_match_finite_differences_and_their_definitions() {
+        let mut rng = Rng::derive(9, "word ops", &[]);
+        let table = rand(&[6, 2], &mut rng);
+        let ids = Tensor::new(&[[3f64, 1., 5., 0.], [0., 0., 0., 0.]], &Device::Cpu).unwrap();
+        check("embed", vec![table.clone()], |t| {
+            Ok(embed_words(&t[0], &ids)?.0)
+        });
+        let (e, mask) = embed_words(&table, &ids).unwrap();
+        let (e, t): (Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>) =
+            (e.to_vec3().unwrap(), table.to_vec2().unwrap());
+        assert_eq!(
+            (e[0][2].clone(), e[0][3].clone()),
+            (t[5].clone(), vec![0.0; 2])
+        );
+        let h = rand(&[2, 5, 3], &mut rng);
+        let w = rand(&[3 * 3, 2], &mut rng);
+        check("conv1d", vec![h.clone(), w.clone()], |t| {
+            conv1d(&t[0], &t[1], 3, 2)
+        });
+        // Output slot 2 of row 0, channel 1: taps at slots 0, 2, 4 (dilation 2).
+        let got: Vec<Vec<f64>> = conv1d(&h, &w, 3, 2).unwrap().to_vec2().unwrap();
+        let (hv, wv): (Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>) =
+            (h.to_vec3().unwrap(), w.to_vec2().unwrap());
+        let want: f64 = (0..3)
+            .flat_map(|j| (0..3).map(move |c| (j, c)))
+            .map(|(j, c)| hv[0][2 * j][c] * wv[j * 3 + c][1])
+            .sum();
+        assert!((got[2][1] - want).abs() < 1e-12);
+        // Slot 0 reads zeros left of the text: taps at slots 0 and 2 only.
+        let want: f64 = (1..3)
+            .flat_map(|j| (0..3).map(move |c| (j, c)))
+            .map(|(j, c)| hv[0][2 * j - 2][c] * wv[j * 3 + c][0])
+            .sum();
+        assert!((got[0][0] - want).abs() < 1e-12);
+        let x = rand(&[2, 4, 2], &mut rng);
+        check("max over words", vec![x.clone()], |t| {
+            max_over_words(&t[0], &mask)
+        });
+        let m: Vec<Vec<f64>> = max_over_words(&(x.clone() + 5.0).unwrap(), &mask)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        let xv: Vec<Vec<Vec<f64>>> = x.to_vec3().unwrap();
+        for c in 0..2 {
+            let want = (0..3).map(|s| xv[0][s][c] + 5.0).fold(f64::MIN, f64::max);
+            assert_eq!(m[0][c], want, "the padding slot (a large value) never wins");
+            assert_eq!(m[1][c], 0.0, "a text without words");
         }
     }
 

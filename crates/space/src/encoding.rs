@@ -42,10 +42,15 @@ string_enum!(
     }
 );
 
-/// Network inputs of a text encoding of `len` slots: its ids, and as many weights when `weighted` (the
-/// one rule for `ColumnEncoding::width` and `TextInput::inputs`).
-pub fn text_inputs(len: usize, weighted: bool) -> usize {
-    len * (1 + usize::from(weighted))
+/// Network inputs of a text encoding of `len` slots: its ids, as many weights when `weighted`, then `seq`
+/// word ids in text order (the one rule for `ColumnEncoding::width` and `TextInput::inputs`).
+pub fn text_inputs(len: usize, weighted: bool, seq: usize) -> usize {
+    len * (1 + usize::from(weighted)) + seq
+}
+
+/// Whether a count is zero (serde's `skip_serializing_if`).
+pub fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Tokens {
@@ -81,7 +86,9 @@ pub enum ColumnEncoding {
     /// unknown tokens are left out), then, when `idf` is given, `len` inputs holding their weights: each
     /// known token once, weighted by its `idf`, the weights scaled to unit length (TF-IDF with binary counts,
     /// L2-normalised). Without `idf` (files from before 2026-12-04) a token repeats as often as in the text
-    /// and the network takes the ids' mean. A text column has one encoding per kind of token (`tokens`), in
+    /// and the network takes the ids' mean. A words encoding then has `seq` inputs holding the text's words
+    /// in order, each its vocabulary id or 1 when unknown, cut at `seq`, zeros after (runs from 2026-12-05
+    /// on; the 1-D convolutions read them). A text column has one encoding per kind of token (`tokens`), in
     /// that order. A table's text inputs come after all its other inputs, in column order.
     Text {
         /// Column name.
@@ -97,6 +104,9 @@ pub enum ColumnEncoding {
         /// holding it (scikit-learn's smoothed idf).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         idf: Vec<f32>,
+        /// Word slots in text order (0: none).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        seq: usize,
     },
 }
 
@@ -115,7 +125,7 @@ impl ColumnEncoding {
         match self {
             ColumnEncoding::Numeric { indicator, .. } => 1 + usize::from(*indicator),
             ColumnEncoding::Categorical { levels, .. } => levels.len(),
-            ColumnEncoding::Text { len, idf, .. } => text_inputs(*len, !idf.is_empty()),
+            ColumnEncoding::Text { len, idf, seq, .. } => text_inputs(*len, !idf.is_empty(), *seq),
         }
     }
 
@@ -153,6 +163,7 @@ pub fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
                 len,
                 tokens,
                 idf,
+                seq,
                 ..
             } => {
                 let kind = tokens.name();
@@ -160,6 +171,7 @@ pub fn feature_names(columns: &[ColumnEncoding]) -> Vec<String> {
                 if !idf.is_empty() {
                     out.extend((0..*len).map(|i| format!("{name} {kind} weight {i}")));
                 }
+                out.extend((0..*seq).map(|i| format!("{name} word {i}")));
             }
         }
     }

@@ -44,9 +44,13 @@ pub struct SpaceSpec {
     /// chain: width (dense units or conv channels) choices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<Vec<usize>>,
-    /// chain, conv: kernel size choices (odd).
+    /// chain: kernel size choices (odd). Conv blocks: k×k convolutions. Dense blocks over text: the 1-D
+    /// convolutions over a text's words a block may be instead of a dense layer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<Vec<usize>>,
+    /// chain, dense over text: the dilation choices of the 1-D convolutions over words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dilation: Option<Vec<usize>>,
     /// chain: activation choices (`relu`, `gelu`, `tanh`, `silu`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<Vec<Act>>,

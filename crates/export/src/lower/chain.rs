@@ -26,11 +26,17 @@ pub(super) fn lower(
         let t = g.node("Transpose", &[&x], vec![ints("perm", &[0, 2, 3, 1])]);
         x = g.node("Flatten", &[&t], vec![int("axis", 1)]);
     }
-    for (i, b) in blocks.iter().enumerate() {
-        let (ours, torch) = (format!("block{i}"), format!("blocks.{i}"));
-        let text = i == 0 && !cs.conv && !input.text.is_empty();
+    // The 1-D convolutions over words enter the first dense layer (or the head); PyTorch's blocks are the
+    // others, numbered in order.
+    let convs: Vec<(usize, &Block)> = (blocks.iter().enumerate())
+        .filter(|(_, b)| b.is_word_conv(cs))
+        .collect();
+    let dense = (blocks.iter().enumerate()).filter(|(_, b)| !b.is_word_conv(cs));
+    for (j, (i, b)) in dense.enumerate() {
+        let (ours, torch) = (format!("block{i}"), format!("blocks.{j}"));
+        let text = j == 0 && !cs.conv && !input.text.is_empty();
         let mut y = match b.kernel {
-            None if text => text_stem(g, input, b.width, &x, (&ours, &torch))?,
+            None if text => text_stem(g, input, b.width, &x, (&ours, &torch), &convs)?,
             Some(k) => g.conv(
                 &x,
                 &format!("{ours}.conv"),
@@ -90,9 +96,9 @@ pub(super) fn lower(
         c = b.width;
         x = y;
     }
-    if blocks.is_empty() && !input.text.is_empty() {
-        // The linear model over text: the head is the text layer.
-        return text_stem(g, input, classes, &x, ("head", "head"));
+    if convs.len() == blocks.len() && !input.text.is_empty() {
+        // No dense block over text: the head is the text layer.
+        return text_stem(g, input, classes, &x, ("head", "head"), &convs);
     }
     // Our head reads features in (h, w, c) order; PyTorch's flatten gives (c, h, w).
     let rows: Vec<usize> = (0..c * h * w)
@@ -118,14 +124,16 @@ pub(super) fn lower(
 /// inputs (picked out by a constant selection matrix) through a linear layer, or the bias alone without them,
 /// plus per text input the sum of its embedding table's rows named by its ids other than 0 and 1, each
 /// times its weight (the ids and weights picked out the same way: no integer tensors), or their mean when
-/// the input has no weights. `names`: its parameters' prefix, ours and PyTorch's (the first block's, or
-/// the linear model's head).
+/// the input has no weights; plus, with convolutions over words (`convs`), per text input with words in
+/// order what they give ([`word_convs`]) times a matrix. `names`: its parameters' prefix, ours and
+/// PyTorch's (the first dense block's, or the head).
 fn text_stem(
     g: &mut Walk,
     input: &InputInfo,
     width: usize,
     x: &str,
     (ours, torch): (&str, &str),
+    convs: &[(usize, &Block)],
 ) -> Result<String> {
     let (features, dense) = (input.features, input.dense_features());
     let pick = |g: &mut Walk, from: usize, n: usize| {
@@ -186,6 +194,91 @@ fn text_stem(
         );
         y = g.node("Add", &[&y, &bag], vec![]);
         at += ti.inputs();
+        if ti.seq > 0 && !convs.is_empty() {
+            let words = pick(g, at - ti.seq, ti.seq);
+            let (pooled, c) = word_convs(g, &words, ti, k, convs, torch)?;
+            let wt = g.linear(
+                &pooled,
+                (&format!("{ours}.words{k}"), None),
+                &format!("{torch}.words_fc.{k}"),
+                (c, width),
+                None,
+            )?;
+            y = g.node("Add", &[&y, &wt], vec![]);
+        }
     }
     Ok(y)
+}
+
+/// The 1-D convolutions over text input `t`'s words `ids` `[N, L]` (see `nn::model::words`), channel-last
+/// like ours, each convolution between two transposes; gives what they give, `[N, C]`, and C. PyTorch's
+/// names: `{torch}.words.{t}.embed`, `.convs.{j}`, `.projs.{j}`.
+fn word_convs(
+    g: &mut Walk,
+    ids: &str,
+    ti: &space::TextInput,
+    t: usize,
+    convs: &[(usize, &Block)],
+    torch: &str,
+) -> Result<(String, usize)> {
+    let torch = format!("{torch}.words.{t}");
+    let idx = g.node("Cast", &[ids], vec![int("to", data_type::INT64 as i64)]);
+    let mut c = convs[0].1.width;
+    let table = g.take(&format!("words{t}.embed"), &[ti.vocab, c])?.to_vec();
+    let table = g.param(format!("{torch}.embed.weight"), vec![ti.vocab, c], table);
+    let rows = g.node("Gather", &[&table, &idx], vec![int("axis", 0)]);
+    // The mask `[N, L, 1]`: a constant column, 0 for the padding id and 1 for every other, gathered.
+    let ones = (0..ti.vocab).map(|v| f32::from(v > 0)).collect();
+    let column = g.tensor_constant(&[ti.vocab, 1], ones);
+    let mask = g.node("Gather", &[&column, &idx], vec![int("axis", 0)]);
+    let mut h = g.node("Mul", &[&rows, &mask], vec![]);
+    for (j, &(i, b)) in convs.iter().enumerate() {
+        let (k, d, co) = (b.kernel.unwrap_or(1), b.dilation, b.width);
+        let ours = format!("words{t}.block{i}");
+        let w = g.take(&format!("{ours}.weight"), &[k * c, co])?;
+        let mut wt = vec![0f32; w.len()];
+        for o in 0..co {
+            for ci in 0..c {
+                for tap in 0..k {
+                    wt[(o * c + ci) * k + tap] = w[(tap * c + ci) * co + o];
+                }
+            }
+        }
+        let wn = g.param(format!("{torch}.convs.{j}.weight"), vec![co, c, k], wt);
+        let bias = g.take(&format!("{ours}.bias"), &[co])?.to_vec();
+        let bn = g.param(format!("{torch}.convs.{j}.bias"), vec![co], bias);
+        let ncl = g.node("Transpose", &[&h], vec![ints("perm", &[0, 2, 1])]);
+        let attrs = vec![
+            ints("kernel_shape", &[k]),
+            ints("dilations", &[d]),
+            ints("pads", &[(k / 2) * d, (k / 2) * d]),
+        ];
+        let y = g.node("Conv", &[&ncl, &wn, &bn], attrs);
+        let y = g.node("Transpose", &[&y], vec![ints("perm", &[0, 2, 1])]);
+        let y = g.act(&y, b.act);
+        let mut y = g.node("Mul", &[&y, &mask], vec![]);
+        if b.res {
+            let skip = match c != co {
+                true => g.linear(
+                    &h,
+                    (&format!("{ours}.proj"), None),
+                    &format!("{torch}.projs.{j}"),
+                    (c, co),
+                    None,
+                )?,
+                false => h.clone(),
+            };
+            y = g.node("Add", &[&y, &skip], vec![]);
+        }
+        (h, c) = (y, co);
+    }
+    // The maximum over the words: padding slots a billion lower; a text without words gives zeros.
+    let (big, minus) = (g.constant(1e9), g.constant(-1e9));
+    let low = g.node("Mul", &[&mask, &big], vec![]);
+    let low = g.node("Add", &[&low, &minus], vec![]);
+    let shifted = g.node("Add", &[&h, &low], vec![]);
+    let reduce = || vec![ints("axes", &[1]), int("keepdims", 0)];
+    let max = g.node("ReduceMax", &[&shifted], reduce());
+    let any = g.node("ReduceMax", &[&mask], reduce());
+    Ok((g.node("Mul", &[&max, &any], vec![]), c))
 }

@@ -2,6 +2,7 @@
 //! add, pooling and dropout, built from the architecture and run forward (fused into one CPU op where the
 //! kernels allow).
 
+use super::words::WordConvs;
 use super::{dropout, Conv, Init};
 use crate::bn::BatchNorm;
 use crate::{ops, pointwise};
@@ -20,23 +21,30 @@ enum Transform {
 /// A dense layer whose inputs end in text columns' token ids: the other inputs times a matrix, plus, per
 /// text input, the sum of an embedding table's rows named by its ids, each times its weight (what the
 /// matrix would give on the text's TF-IDF vector; the rows' mean in models from before 2026-12-04), plus
-/// the bias. The first block of a chain over text, or the head of the linear model (no block).
+/// the bias; and, when the chain has 1-D convolutions over words, per text input with words in order what
+/// they give times a matrix. The first dense block of a chain over text, or the head when there is none.
 pub(super) struct TextStem {
     /// `[dense inputs, width]`, when there are dense inputs.
     dense: Option<Var>,
     /// Per text input: its table `[vocab, width]` and what it reads.
     tables: Vec<(Var, TextInput)>,
+    /// Per text input with words in order (its index), when there are convolutions: them, and the matrix
+    /// `[their width, width]` their output enters by.
+    words: Vec<(usize, WordConvs, Var)>,
     bias: Var,
 }
 
 impl TextStem {
     /// The layer of `width` outputs over `input`, its parameters `{name}.weight` (the dense inputs'
-    /// matrix, when there are any), `{name}.text{t}` (text input t's table) and `{name}.bias`.
+    /// matrix, when there are any), `{name}.text{t}` (text input t's table), then, with convolutions over
+    /// words (`convs`: the blocks with their places in the chain), per text input t with words in order
+    /// `words{t}.*` (the convolutions) and `{name}.words{t}`, and last `{name}.bias`.
     pub(super) fn new(
         init: &mut Init,
         name: &str,
         input: &InputInfo,
         width: usize,
+        convs: &[(usize, &Block)],
     ) -> Result<TextStem> {
         let dense = input.dense_features();
         Ok(TextStem {
@@ -56,25 +64,38 @@ impl TextStem {
                     Ok((table, ti.clone()))
                 })
                 .collect::<Result<Vec<_>>>()?,
+            words: match convs.is_empty() {
+                true => Vec::new(),
+                false => (input.text.iter().enumerate())
+                    .filter(|(_, ti)| ti.seq > 0)
+                    .map(|(t, ti)| {
+                        let c = WordConvs::new(init, &format!("words{t}"), ti, convs)?;
+                        let w = init.weight(format!("{name}.words{t}"), c.width(), width)?;
+                        Ok((t, c, w))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            },
             bias: init.zeros(format!("{name}.bias"), width)?,
         })
     }
 
-    /// Its parameters.
-    pub(super) fn vars(&self) -> Vec<&Var> {
+    /// The parameters its output is linear in (all but the convolutions over words').
+    pub(super) fn linear_vars(&self) -> Vec<&Var> {
         let tables = self.tables.iter().map(|(t, _)| t);
-        (self.dense.iter().chain(tables))
+        let words = self.words.iter().map(|(.., w)| w);
+        (self.dense.iter().chain(tables).chain(words))
             .chain([&self.bias])
             .collect()
     }
 
-    pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(super) fn forward(&self, x: &Tensor, train: bool, rngs: &mut [Rng]) -> Result<Tensor> {
         let total: usize = self.tables.iter().map(|t| t.1.inputs()).sum();
         let at = x.dim(1)? - total;
         let mut y = match &self.dense {
             Some(w) => x.narrow(1, 0, at)?.matmul(w)?,
             None => Tensor::zeros((x.dim(0)?, self.bias.dim(0)?), x.dtype(), x.device())?,
         };
+        let mut offs = Vec::new();
         let mut off = at;
         for (table, t) in &self.tables {
             let ids = x.narrow(1, off, t.len)?;
@@ -84,9 +105,21 @@ impl TextStem {
             };
             y = (y + bag)?;
             off += t.inputs();
+            offs.push(off - t.seq);
+        }
+        for (t, convs, w) in &self.words {
+            let words = x.narrow(1, offs[*t], self.tables[*t].1.seq)?;
+            y = (y + convs.forward(&words, train, rngs)?.matmul(w)?)?;
         }
         y.broadcast_add(&self.bias)
     }
+}
+
+/// The blocks of `blocks` that are 1-D convolutions over words, with their places in the chain.
+pub(super) fn word_convs<'a>(cs: &ChainSpace, blocks: &'a [Block]) -> Vec<(usize, &'a Block)> {
+    (blocks.iter().enumerate())
+        .filter(|(_, b)| b.is_word_conv(cs))
+        .collect()
 }
 
 /// The projection of a residual connection whose widths differ: a 1×1 convolution or a matrix.
@@ -121,6 +154,8 @@ impl ChainBody {
         input: &InputInfo,
     ) -> Result<(ChainBody, usize)> {
         let mut layers = Vec::new();
+        // The 1-D convolutions over words: in the first dense layer (or the head when there is none).
+        let convs = word_convs(cs, blocks);
         let (mut c, mut h, mut w) = if cs.conv {
             let [c, h, w] = input.shape.expect("conv space has a shape");
             (c, h, w)
@@ -128,13 +163,18 @@ impl ChainBody {
             (input.features, 1, 1)
         };
         for (i, b) in blocks.iter().enumerate() {
+            if b.is_word_conv(cs) {
+                continue;
+            }
             let name = format!("block{i}");
             let mut b = b.clone();
-            let text = i == 0 && !cs.conv && !input.text.is_empty();
+            let text = layers.is_empty() && !cs.conv && !input.text.is_empty();
             // Its input is token ids, not features: no residual (as `canonical` says).
             b.res &= !text;
             let transform = match b.kernel {
-                None if text => Transform::Text(TextStem::new(init, &name, input, b.width)?),
+                None if text => {
+                    Transform::Text(TextStem::new(init, &name, input, b.width, &convs)?)
+                }
                 Some(k) => Transform::Conv(init.conv(
                     &format!("{name}.conv"),
                     h,
@@ -232,7 +272,7 @@ impl ChainBody {
                     let z = match &l.transform {
                         Transform::Conv(cv) => cv.forward(&x, grp)?,
                         Transform::Dense(w, bias) => ops::dense(&x, w, bias, grp)?,
-                        Transform::Text(stem) => stem.forward(&x)?,
+                        Transform::Text(stem) => stem.forward(&x, train, rngs)?,
                     };
                     match (&mut l.bn, fuse) {
                         (Some(bn), true) if train => {

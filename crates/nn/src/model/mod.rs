@@ -2,6 +2,7 @@
 
 mod cell;
 mod chain;
+mod words;
 
 use crate::bn::BatchNorm;
 use crate::{ops, pointwise};
@@ -281,9 +282,15 @@ impl Model {
             }
             _ => candle_core::bail!("architecture does not belong to this space's family"),
         };
-        let head = match arch {
-            Arch::Chain(blocks) if blocks.is_empty() && !input.text.is_empty() => {
-                Head::Text(chain::TextStem::new(&mut init, "head", input, classes)?)
+        let head = match (space, arch) {
+            // Over text without a dense block the head is the text layer (with the word convolutions).
+            (SpaceDef::Chain(cs), Arch::Chain(blocks))
+                if !input.text.is_empty() && blocks.iter().all(|b| b.is_word_conv(cs)) =>
+            {
+                let convs = chain::word_convs(cs, blocks);
+                Head::Text(chain::TextStem::new(
+                    &mut init, "head", input, classes, &convs,
+                )?)
             }
             _ => Head::Dense(
                 init.weight("head.weight".into(), width, classes)?,
@@ -340,7 +347,7 @@ impl Model {
         };
         match &self.head {
             Head::Dense(w, b) => ops::dense(&feats, w, b, grp),
-            Head::Text(stem) => stem.forward(&feats),
+            Head::Text(stem) => stem.forward(&feats, train, rngs),
         }
     }
 
@@ -351,7 +358,7 @@ impl Model {
         }
         let vars = match &self.head {
             Head::Dense(w, b) => vec![w, b],
-            Head::Text(stem) => stem.vars(),
+            Head::Text(stem) => stem.linear_vars(),
         };
         for v in vars {
             v.set(&(v.as_tensor() * f)?)?;
@@ -447,6 +454,7 @@ mod tests {
                 vocab: 5,
                 tokens: space::encoding::Tokens::Words,
                 weighted: true,
+                seq: 0,
             }],
         };
         let arch = def.parse("linear").unwrap();
@@ -484,6 +492,76 @@ mod tests {
                 (half[0][k] - 0.5 * got[0][k]).abs() < 1e-6,
                 "{half:?} {got:?}"
             );
+        }
+    }
+
+    /// Convolutions over words without a dense block: they enter the head beside the bags. A text's logits
+    /// do not depend on how many padding slots follow its words (the padding is zero between layers and
+    /// never wins the maximum), and scaling the logits leaves the convolutions alone.
+    #[test]
+    fn word_convolutions_ignore_padding_and_feed_the_head() {
+        let mut e = space::Experiment::default();
+        e.space.block = Some(space::BlockKind::Dense);
+        e.space.depth = Some(vec![0, 2]);
+        e.space.kernel = Some(vec![3]);
+        e.space.dilation = Some(vec![2]);
+        e.space.width = Some(vec![3, 4]);
+        let def = SpaceDef::from_spec(&e.space).unwrap();
+        let input = |seq: usize| InputInfo {
+            features: 1 + 4 + seq,
+            shape: None,
+            classes: 2,
+            text: vec![space::TextInput {
+                column: "t".into(),
+                len: 2,
+                vocab: 6,
+                tokens: space::encoding::Tokens::Words,
+                weighted: true,
+                seq,
+            }],
+        };
+        let arch = def.parse("conv4x3-relu-d2/conv3x3-silu-res-d2").unwrap();
+        let logits = |seq: usize, scale: f64| {
+            let mut rng = Rng::derive(1, "init", &[]);
+            let mut m =
+                Model::new(&def, &arch, &input(seq), &mut rng, DType::F64, &Device::Cpu).unwrap();
+            m.scale_logits(scale).unwrap();
+            // A number, the bag (ids 2, 3 with weights), the words 4, 1 (unknown), 3, then padding.
+            let mut row = vec![0.5f64, 2.0, 3.0, 0.6, 0.8, 4.0, 1.0, 3.0];
+            row.resize(1 + 4 + seq, 0.0);
+            let x = Tensor::from_vec(row, (1, 1 + 4 + seq), &Device::Cpu).unwrap();
+            let names: Vec<String> = m.store.vars.iter().map(|(n, _)| n.clone()).collect();
+            let y = m
+                .forward(&x, false, &mut rng)
+                .unwrap()
+                .to_vec2::<f64>()
+                .unwrap();
+            (y[0].clone(), names)
+        };
+        let (four, names) = logits(4, 1.0);
+        assert_eq!(
+            names,
+            [
+                "head.weight",
+                "head.text0",
+                "words0.embed",
+                "words0.block0.weight",
+                "words0.block0.bias",
+                "words0.block1.weight",
+                "words0.block1.bias",
+                "words0.block1.proj",
+                "head.words0",
+                "head.bias"
+            ]
+        );
+        let (nine, _) = logits(9, 1.0);
+        for k in 0..2 {
+            assert!((four[k] - nine[k]).abs() < 1e-12, "{four:?} {nine:?}");
+        }
+        // The head is linear in the pooled words, so halving its parameters halves the logits.
+        let (half, _) = logits(4, 0.5);
+        for k in 0..2 {
+            assert!((half[k] - 0.5 * four[k]).abs() < 1e-12, "{half:?} {four:?}");
         }
     }
 }

@@ -1,5 +1,10 @@
 //! The `chain` family: a sequence of conv or dense blocks (MLPs and plain/residual CNNs).
 //!
+//! Over text, a dense space may also hold 1-D convolution blocks (a block with a kernel): they read the
+//! words of each text in order (an embedding as wide as the first of them, the convolutions, a global max
+//! over the words), and what they give enters the first dense layer beside the texts' bags. Wherever they
+//! stand in the notation they run first, in their order ([`ChainSpace::canonical`] puts them first).
+//!
 //! A block's attributes (width, kernel, activation, pooling, batch norm, dropout, residual) are listed once,
 //! in [`each_choice!`]: counting, sampling, parsing checks, neighbours and the feature encoding all go through
 //! it, so adding an attribute means adding its field, its notation, its `[space]` key and one line there.
@@ -28,6 +33,8 @@ pub struct Block {
     pub dropout: f64,
     /// Residual connection around the block's transform.
     pub res: bool,
+    /// Dilation of a 1-D convolution over words (1 for every other block).
+    pub dilation: usize,
 }
 
 /// Calls `$m!(field)` for every choice attribute of a block, in encoding order: the one list of them.
@@ -40,6 +47,7 @@ macro_rules! each_choice {
         $m!(bn);
         $m!(dropout);
         $m!(res);
+        $m!(dilation);
     };
 }
 
@@ -62,7 +70,15 @@ impl Block {
         if self.res {
             s.push_str("-res");
         }
+        if self.dilation > 1 {
+            s.push_str(&format!("-d{}", self.dilation));
+        }
         s
+    }
+
+    /// Whether it is a 1-D convolution over words in a dense space (a conv space's blocks are all 2-D).
+    pub fn is_word_conv(&self, space: &ChainSpace) -> bool {
+        !space.conv && self.kernel.is_some()
     }
 
     fn parse(text: &str) -> Result<Block> {
@@ -102,6 +118,7 @@ impl Block {
             pool: Pool::None,
             dropout: 0.0,
             res: false,
+            dilation: 1,
         };
         for t in toks {
             if t == "bn" {
@@ -114,6 +131,12 @@ impl Block {
                 b.dropout = d
                     .parse()
                     .map_err(|_| anyhow!("block `{text}`: bad dropout `{d}`"))?;
+            } else if let Some(d) = t.strip_prefix('d') {
+                b.dilation = d
+                    .parse()
+                    .ok()
+                    .filter(|&d| d >= 1)
+                    .ok_or_else(|| anyhow!("block `{text}`: bad dilation `{d}`"))?;
             } else {
                 bail!("block `{text}`: unknown token `{t}`");
             }
@@ -158,6 +181,8 @@ pub struct ChainSpace {
     pub dropout: Vec<f64>,
     /// Residual choices.
     pub res: Vec<bool>,
+    /// Dilation choices (`[1]` but for a text space's 1-D convolutions).
+    pub dilation: Vec<usize>,
 }
 
 fn choices<T: Clone>(key: &str, v: &Option<Vec<T>>, default: Vec<T>) -> Result<Vec<T>> {
@@ -210,16 +235,25 @@ impl ChainSpace {
         if width.iter().any(|&w| w == 0 || w > 4096) {
             bail!("[space] width: each choice must be in 1..=4096, got {width:?}");
         }
-        let kernel = if conv {
-            let k = choices("kernel", &s.kernel, vec![3, 5])?;
+        let odd = |k: Vec<usize>| {
             if k.iter().any(|&k| k % 2 == 0 || k > 15) {
                 bail!("[space] kernel: each choice must be odd and at most 15, got {k:?}");
             }
-            k.into_iter().map(Some).collect()
-        } else {
-            set("kernel", s.kernel.is_some())?;
-            vec![None]
+            Ok(k.into_iter().map(Some))
         };
+        // A dense space's kernels are 1-D convolutions over words, beside the dense block (`None`).
+        let kernel: Vec<Option<usize>> = match (conv, &s.kernel) {
+            (true, k) => odd(choices("kernel", k, vec![3, 5])?)?.collect(),
+            (false, None) => vec![None],
+            (false, Some(k)) => std::iter::once(None).chain(odd(k.clone())?).collect(),
+        };
+        let dilation = choices("dilation", &s.dilation, vec![1])?;
+        if dilation.iter().any(|&d| d == 0 || d > 8) {
+            bail!("[space] dilation: each choice must be in 1..=8, got {dilation:?}");
+        }
+        if dilation != [1] && kernel.iter().all(|k| k.is_none() || conv) {
+            bail!("[space] dilation: only a dense space's 1-D convolutions over text (its `kernel`) are dilated");
+        }
         let act = choices("activation", &s.activation, vec![Act::Relu, Act::Silu])?;
         let pool = if conv {
             choices("pool", &s.pool, vec![Pool::None, Pool::Max])?
@@ -244,6 +278,7 @@ impl ChainSpace {
             bn: dedup(bn),
             dropout: dedup(dropout),
             res: dedup(res),
+            dilation: dedup(dilation),
         })
     }
 
@@ -268,6 +303,7 @@ impl ChainSpace {
             pool: Pool::None,
             dropout: 0.0,
             res: false,
+            dilation: 1,
         };
         macro_rules! first {
             ($f:ident) => {
@@ -389,9 +425,15 @@ impl Family for ChainSpace {
 
     fn canonical(&self, blocks: &Vec<Block>, input: &InputInfo) -> Vec<Block> {
         let [_, mut h, mut w] = input.shape.unwrap_or([1, 1, 1]);
-        let mut out = blocks.clone();
-        // The first block over a text's token ids has no residual: its input is ids, not features.
-        if let Some(b) = out.first_mut().filter(|_| !input.text.is_empty()) {
+        // The 1-D convolutions over words run first, in their order, without batch norm; a dense block's
+        // dilation is nothing.
+        let (mut out, dense): (Vec<Block>, Vec<Block>) =
+            blocks.iter().cloned().partition(|b| b.is_word_conv(self));
+        out.iter_mut().for_each(|b| b.bn = false);
+        let first_dense = out.len();
+        out.extend(dense.into_iter().map(|b| Block { dilation: 1, ..b }));
+        // The first dense block over a text's token ids has no residual: its input is ids, not features.
+        if let Some(b) = out.get_mut(first_dense).filter(|_| !input.text.is_empty()) {
             b.res = false;
         }
         for b in out.iter_mut() {
@@ -466,7 +508,13 @@ impl Family for ChainSpace {
                 flops += h * w * ch * k;
             }
             _ => {
-                let mut f = input.features as u64;
+                let convs = blocks.iter().take_while(|b| b.is_word_conv(self)).count();
+                let (words, blocks) = blocks.split_at(convs);
+                let (mut f, pooled) = word_conv_cost(words, input, &mut params, &mut flops);
+                // What the word convolutions give enters the first dense layer (or the head).
+                let first = blocks.first().map_or(k, |b| b.width as u64);
+                params += pooled * first;
+                flops += pooled * first;
                 for (i, b) in blocks.iter().enumerate() {
                     let u = b.width as u64;
                     params += f * u + u;
@@ -501,4 +549,39 @@ impl Family for ChainSpace {
         }
         (params, flops)
     }
+}
+
+/// Adds the 1-D convolutions over words' parameters and multiply-accumulates (each text input with words
+/// in order has its own: an embedding table as wide as the first, the convolutions over its `seq` slots);
+/// gives the inputs the dense layers read (the word slots left out) and the width of what the
+/// convolutions give the first dense layer.
+fn word_conv_cost(
+    words: &[Block],
+    input: &InputInfo,
+    params: &mut u64,
+    flops: &mut u64,
+) -> (u64, u64) {
+    let slots: usize = input.text.iter().map(|t| t.seq).sum();
+    let f = (input.features - slots) as u64;
+    let Some(first) = words.first() else {
+        return (f, 0);
+    };
+    let mut pooled = 0;
+    for t in input.text.iter().filter(|t| t.seq > 0) {
+        let l = t.seq as u64;
+        let mut c = first.width as u64;
+        *params += t.vocab as u64 * c;
+        for b in words {
+            let (k, co) = ((b.kernel.unwrap_or(1)) as u64, b.width as u64);
+            *params += k * c * co + co;
+            *flops += l * k * c * co;
+            if b.res && c != co {
+                *params += c * co;
+                *flops += l * c * co;
+            }
+            c = co;
+        }
+        pooled += c;
+    }
+    (f, pooled)
 }

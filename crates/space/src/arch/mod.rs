@@ -53,6 +53,9 @@ pub struct TextInput {
     /// otherwise it takes their mean (files from before 2026-12-04).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub weighted: bool,
+    /// Word ids in text order after the ids and weights (the 1-D convolutions' input; 0: none).
+    #[serde(default, skip_serializing_if = "crate::encoding::is_zero")]
+    pub seq: usize,
 }
 
 impl TextInput {
@@ -67,7 +70,7 @@ impl TextInput {
 
     /// Network inputs it takes: its ids, and their weights when it is weighted.
     pub fn inputs(&self) -> usize {
-        crate::encoding::text_inputs(self.len, self.weighted)
+        crate::encoding::text_inputs(self.len, self.weighted, self.seq)
     }
 }
 
@@ -195,8 +198,14 @@ impl SpaceDef {
         family!(self, f => f.size())
     }
 
-    /// Checks that the data fits the space (conv needs an image shape).
+    /// Checks that the data fits the space (conv needs an image shape, 1-D convolutions a text's words).
     pub fn check_input(&self, input: &InputInfo) -> Result<()> {
+        let words = input.text.iter().any(|t| t.seq > 0);
+        if matches!(self, SpaceDef::Chain(c) if !c.conv && c.kernel.iter().any(Option::is_some))
+            && !words
+        {
+            bail!("[space] kernel: a dense space's kernels are 1-D convolutions over a text column's words, and the data has no text column (or its encoding reads no words in order)");
+        }
         if !input.text.is_empty() && !matches!(self, SpaceDef::Chain(c) if !c.conv) {
             bail!("[space]: the data has text columns, which only the chain family's dense blocks read (block = \"dense\")");
         }
@@ -424,6 +433,7 @@ mod tests {
                 vocab: 100,
                 tokens: crate::encoding::Tokens::Words,
                 weighted: true,
+                seq: 0,
             }],
         };
         let linear = sp.parse("linear").unwrap();
@@ -449,5 +459,75 @@ mod tests {
         conv.depth = Some(vec![0, 2]);
         let e = SpaceDef::from_spec(&conv).unwrap_err().to_string();
         assert!(e.contains("conv space needs at least one block"), "{e}");
+    }
+
+    /// A dense space with kernels over text: 1-D convolutions over words, which run first.
+    #[test]
+    fn word_convolutions_run_first_and_are_counted() {
+        let mut spec = Experiment::default().space;
+        spec.block = Some(crate::spec_space::BlockKind::Dense);
+        spec.depth = Some(vec![0, 3]);
+        spec.width = Some(vec![8, 16]);
+        spec.kernel = Some(vec![3]);
+        spec.dilation = Some(vec![1, 2]);
+        let sp = SpaceDef::from_spec(&spec).unwrap();
+        let text = InputInfo {
+            features: 2 + 4 + 4 + 10,
+            shape: None,
+            classes: 3,
+            text: vec![crate::TextInput {
+                column: "t".into(),
+                len: 4,
+                vocab: 50,
+                tokens: crate::encoding::Tokens::Words,
+                weighted: true,
+                seq: 10,
+            }],
+        };
+        sp.check_input(&text).unwrap();
+        let a = sp
+            .parse("fc8-relu-res/conv16x3-relu-bn-d2/conv8x3-relu-res")
+            .unwrap();
+        assert_eq!(
+            a.to_string(),
+            "fc8-relu-res/conv16x3-relu-bn-d2/conv8x3-relu-res"
+        );
+        // Canonical: the convolutions first (no batch norm), the first dense block over text no residual.
+        assert_eq!(
+            sp.key(&a, &text),
+            "conv16x3-relu-d2/conv8x3-relu-res/fc8-relu"
+        );
+        // An embedding 50 × 16; 3·16·16 + 16; 3·16·8 + 8 and its projection 16·8; the pooled 8 into the
+        // dense block; the dense block's tables and 2 dense inputs; the head.
+        let (p, f) = sp.cost(&a, &text);
+        let conv = 50 * 16 + 3 * 16 * 16 + 16 + 3 * 16 * 8 + 8 + 16 * 8;
+        assert_eq!(p, conv + 8 * 8 + (2 + 50) * 8 + 8 + 8 * 3 + 3);
+        assert_eq!(
+            f,
+            10 * (3 * 16 * 16 + 3 * 16 * 8 + 16 * 8) + 8 * 8 + 10 * 8 + 8 * 3
+        );
+        // Without a dense block the pooled features enter the head beside the tables.
+        let c = sp.parse("conv8x3-relu").unwrap();
+        assert_eq!(
+            sp.cost(&c, &text).0,
+            50 * 8 + 3 * 8 * 8 + 8 + 8 * 3 + (2 + 50) * 3 + 3
+        );
+        assert!(
+            sp.parse("conv8x5-relu").is_err(),
+            "a kernel outside the space"
+        );
+        // Data without words in order cannot have them.
+        let e = sp
+            .check_input(&InputInfo {
+                text: Vec::new(),
+                ..text.clone()
+            })
+            .unwrap_err();
+        assert!(e.to_string().starts_with("[space] kernel:"), "{e}");
+        // Dilation is only for them.
+        let mut conv = Experiment::default().space;
+        conv.dilation = Some(vec![2]);
+        let e = SpaceDef::from_spec(&conv).unwrap_err().to_string();
+        assert!(e.starts_with("[space] dilation:"), "{e}");
     }
 }
