@@ -6,8 +6,8 @@ one JSON line: samples/s and the mean held-out accuracy.
 
 Input: a CSV written by the Rust side: columns fold, label, then the features (channel-first image pixels).
 Arguments: CSV ARCH FAMILY SHAPE CELL EPOCHS BATCH LR WD REPEATS [PART/PARTS]
-  SHAPE: C,H,W or F, or text:LEN/VOCAB/WEIGHTED,... (the features are a text's token ids, and their weights
-  where WEIGHTED is 1, per text input; not standardised);
+  SHAPE: C,H,W or F, or text:LEN/VOCAB/WEIGHTED/SEQ,... (the features are a text's token ids, their weights
+  where WEIGHTED is 1, and SEQ word ids in order, per text input; not standardised);
   CELL: channels,cells_per_stage,stages or -.
   PART/PARTS (e.g. 0/2): train only the folds f with f % PARTS == PART, on one thread (the per-core set-up);
   without it, every fold one after another with torch's default threads.
@@ -42,14 +42,25 @@ def model_py(text=()):
     return ns
 
 
+def init_like_nas(m):
+    """Text embeddings initialised as nas does (torch's N(0, 1) trains another network): a bag's table
+    uniform in ±1/width, the words' embedding in ±1."""
+    with torch.no_grad():
+        for mod in m.modules():
+            for emb in getattr(mod, "text", []):
+                emb.weight.uniform_(-1.0 / emb.weight.shape[1], 1.0 / emb.weight.shape[1])
+            if hasattr(mod, "embed"):
+                mod.embed.weight.uniform_(-1.0, 1.0)
+
+
 def main():
     path, arch, family, shape, cell, epochs, batch, lr, wd, repeats = sys.argv[1:11]
     part = sys.argv[11] if len(sys.argv) > 11 else None
     text = ()
     if shape.startswith("text:"):
         text = tuple(
-            {"column": "text", "len": int(n), "vocab": int(v), "weighted": w == "1"}
-            for n, v, w in (t.split("/") for t in shape[len("text:"):].split(","))
+            {"column": "text", "len": int(n), "vocab": int(v), "weighted": w == "1", "seq": int(q)}
+            for n, v, w, q in (t.split("/") for t in shape[len("text:"):].split(","))
         )
     ns = model_py(text)
     if text:
@@ -80,6 +91,8 @@ def main():
                 mu, sd = torch.zeros_like(mu), torch.ones_like(sd)
             xt, xv = ((xt - mu) / sd).reshape(-1, *shape), ((xv - mu) / sd).reshape(-1, *shape)
             m = Net(arch, family, shape, classes, cell)
+            if text:
+                init_like_nas(m)
             opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=wd)
             loss_fn = nn.CrossEntropyLoss()
             n = xt.shape[0]

@@ -49,7 +49,7 @@ struct Workload {
 
 const CHAIN_CONV: &str = "family = \"chain\"\nblock = \"conv\"\ndepth = [1, 4]\nwidth = [8, 16, 32, 64]\nkernel = [3, 5]\nactivation = [\"relu\", \"silu\"]\npool = [\"none\", \"max\", \"avg\"]\nbatch_norm = [false, true]\ndropout = [0.0]\nresidual = [false, true]\n";
 
-const MODELS: [Workload; 8] = [
+const MODELS: [Workload; 9] = [
     Workload {
         name: "digits MLP 64-128-128-10",
         arch: "fc128-relu/fc128-relu",
@@ -90,6 +90,12 @@ const MODELS: [Workload; 8] = [
         name: "text: TF-IDF bags of words+pairs and char 3-4-grams → fc64 (2 × 20,000 tokens)",
         arch: "fc64-relu",
         space: "family = \"chain\"\nblock = \"dense\"\ndepth = [1, 1]\nwidth = [64]\nactivation = [\"relu\"]\nbatch_norm = [false]\ndropout = [0.0]\nresidual = [false]\n",
+        data: Data::Text,
+    },
+    Workload {
+        name: "text: words in order → conv64x3 → conv64x3 dilated 2, residual → max over words, beside the bags → fc64",
+        arch: "conv64x3-relu/conv64x3-relu-res-d2/fc64-relu",
+        space: "family = \"chain\"\nblock = \"dense\"\ndepth = [3, 3]\nwidth = [64]\nkernel = [3]\ndilation = [1, 2]\nactivation = [\"relu\"]\nbatch_norm = [false]\ndropout = [0.0]\nresidual = [false, true]\n",
         data: Data::Text,
     },
     Workload {
@@ -356,7 +362,7 @@ impl Torch {
         candidates: usize,
     ) -> Torch {
         let text: Vec<String> = (sf.input.text.iter())
-            .map(|t| format!("{}/{}/{}", t.len, t.vocab, u8::from(t.weighted)))
+            .map(|t| format!("{}/{}/{}/{}", t.len, t.vocab, u8::from(t.weighted), t.seq))
             .collect();
         let shape = match (sf.input.shape, text.is_empty()) {
             (Some([c, h, w]), _) => format!("{c},{h},{w}"),

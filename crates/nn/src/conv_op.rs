@@ -160,13 +160,13 @@ impl Window {
 }
 
 /// Row-major matrix view for `gemm`: pointer, rows, columns, row stride and column stride.
-struct Mat<T> {
+pub(crate) struct Mat<T> {
     p: *const T,
     rs: isize,
     cs: isize,
 }
 
-fn row_major<T>(s: &[T], cols: usize) -> Mat<T> {
+pub(crate) fn row_major<T>(s: &[T], cols: usize) -> Mat<T> {
     Mat {
         p: s.as_ptr(),
         rs: cols as isize,
@@ -174,7 +174,7 @@ fn row_major<T>(s: &[T], cols: usize) -> Mat<T> {
     }
 }
 
-fn transposed<T>(s: &[T], cols: usize) -> Mat<T> {
+pub(crate) fn transposed<T>(s: &[T], cols: usize) -> Mat<T> {
     Mat {
         p: s.as_ptr(),
         rs: 1,
@@ -220,9 +220,18 @@ unsafe fn gemm_into<T: Elem>(
 }
 
 /// `dst[m×n] = a[m×k] · b[k×n]` (dst row-major, overwritten), or `+=` with `acc`.
-fn matmul<T: Elem>(dst: &mut [T], m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>, acc: bool) {
+pub(crate) fn matmul<T: Elem>(
+    dst: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    acc: bool,
+) {
     assert!(dst.len() >= m * n);
-    // SAFETY: the destination is asserted above; the sources are sized by construction in this module.
+    // SAFETY: the destination is asserted above; the sources are sized by construction in the callers
+    // (this module and `word_conv`, whose taps stay within each text's rows).
     unsafe { gemm_into(dst.as_mut_ptr(), m, n, k, a, b, acc) }
 }
 

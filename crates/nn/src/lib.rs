@@ -48,6 +48,7 @@ pub mod ops;
 pub mod pointwise;
 pub mod proxy;
 pub mod train;
+pub mod word_conv;
 
 pub use model::Model;
 pub use train::{Hyper, Trained};

@@ -111,22 +111,39 @@ pub fn conv_gather(x: &Tensor, w: &Tensor, win: &Window) -> Result<Tensor> {
     cols.matmul(w)?.reshape((b, win.n_out(), w.dim(1)?))
 }
 
-/// `table`'s rows `[V, E]` named by `ids` `[B, L]` (word ids as floats), padding (id 0) as zeros:
-/// `[B, L, E]`, and the mask `[B, L, 1]` (1 for a word, 0 for padding). Candle ops.
-pub fn embed_words(table: &Tensor, ids: &Tensor) -> Result<(Tensor, Tensor)> {
-    let (b, l) = ids.dims2()?;
-    let mask = ids.ge(0.5)?.to_dtype(table.dtype())?.reshape((b, l, 1))?;
-    let rows = table.index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?;
-    Ok((
-        rows.reshape((b, l, table.dim(1)?))?.broadcast_mul(&mask)?,
-        mask,
-    ))
+/// A batch of texts' words: the padding mask `[B, L, 1]` (1 for a word, 0 after a text's words) and each
+/// text's word count (its words fill its first slots).
+pub struct Words {
+    mask: Tensor,
+    lens: std::sync::Arc<[usize]>,
 }
 
-/// A same-length 1-D convolution of `h` `[B, L, C]` with `w` `[k · C, C']` (the taps in order, each C
-/// inputs: PyTorch's `weight[o, c, j]` is `w[j·C + c, o]`), dilation `d`, zeros outside the sequence:
-/// `[B·L, C']`. The window's shifted copies side by side times one matrix; candle ops.
-pub fn conv1d(h: &Tensor, w: &Tensor, k: usize, d: usize) -> Result<Tensor> {
+/// `table`'s rows `[V, E]` named by `ids` `[B, L]` (word ids as floats, 0 padding after a text's words):
+/// `[B, L, E]` (padding rows zero on the candle path; on the CPU's, which never reads them, the table's row
+/// 0), and the words' [`Words`].
+pub fn embed_words(table: &Tensor, ids: &Tensor) -> Result<(Tensor, Words)> {
+    let (b, l) = ids.dims2()?;
+    let mask = ids.ge(0.5)?.to_dtype(table.dtype())?.reshape((b, l, 1))?;
+    let words = Words {
+        mask,
+        lens: crate::word_conv::word_counts(ids)?,
+    };
+    let rows = table.index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?;
+    let rows = rows.reshape((b, l, table.dim(1)?))?;
+    match kernels(table) {
+        true => Ok((rows, words)),
+        false => Ok((rows.broadcast_mul(&words.mask)?, words)),
+    }
+}
+
+/// A same-length 1-D convolution over the words of `h` `[B, L, C]` with `w` `[k · C, C']` (the taps in
+/// order, each C inputs: PyTorch's `weight[o, c, j]` is `w[j·C + c, o]`), dilation `d`, zeros outside each
+/// text's words: `[B, L, C']`. On the CPU one op reading only the words ([`crate::word_conv`]); elsewhere
+/// the window's shifted copies side by side times one matrix (the padding must be zero, [`mask_words`]).
+pub fn conv1d(h: &Tensor, w: &Tensor, k: usize, d: usize, words: &Words) -> Result<Tensor> {
+    if kernels(h) {
+        return crate::word_conv::conv1d(h, w, k, d, &words.lens);
+    }
     let (b, l, c) = h.dims3()?;
     let cols = if k == 1 {
         h.clone()
@@ -138,15 +155,29 @@ pub fn conv1d(h: &Tensor, w: &Tensor, k: usize, d: usize) -> Result<Tensor> {
             .collect::<Result<_>>()?;
         Tensor::cat(&taps, D::Minus1)?
     };
-    cols.reshape((b * l, k * c))?.matmul(w)
+    cols.reshape((b * l, k * c))?
+        .matmul(w)?
+        .reshape((b, l, w.dim(1)?))
 }
 
-/// The maximum of `h` `[B, L, C]` over the slots where `mask` `[B, L, 1]` is 1, per channel: `[B, C]`
-/// (zeros for a row without any). Candle ops.
-pub fn max_over_words(h: &Tensor, mask: &Tensor) -> Result<Tensor> {
+/// `h` `[B, L, C]` with the slots after each text's words set to zero, which the candle path's next
+/// convolution needs; the CPU ops never read them, so there it is `h`.
+pub fn mask_words(h: &Tensor, words: &Words) -> Result<Tensor> {
+    match kernels(h) {
+        true => Ok(h.clone()),
+        false => h.broadcast_mul(&words.mask),
+    }
+}
+
+/// The maximum of `h` `[B, L, C]` over each text's words, per channel: `[B, C]` (zeros for a text without
+/// any). On the CPU one op; elsewhere candle ops on the mask.
+pub fn max_over_words(h: &Tensor, words: &Words) -> Result<Tensor> {
+    if kernels(h) {
+        return crate::word_conv::max_over_words(h, &words.lens);
+    }
     // Padding slots get minus a billion, so never win where there is a word.
-    let shifted = h.broadcast_add(&mask.affine(1e9, -1e9)?)?;
-    shifted.max(1)?.broadcast_mul(&mask.max(1)?)
+    let shifted = h.broadcast_add(&words.mask.affine(1e9, -1e9)?)?;
+    shifted.max(1)?.broadcast_mul(&words.mask.max(1)?)
 }
 
 /// The mean of `table`'s rows `[V, U]` named by each row of `ids` `[B, L]` (token ids as floats; ids 0 and
@@ -705,57 +736,68 @@ mod tests {
         }
     }
 
-    /// The word ops of the 1-D convolutions against finite differences and their definitions: the
-    /// embedding (the table's gradient; padding zero), the dilated convolution (input and weights), the
-    /// maximum over words (padding never wins; a text without words gives zeros).
+    /// The word ops of the 1-D convolutions, the CPU ops and the candle ops, against finite differences and
+    /// their definitions, and against each other through a whole branch: the embedding (the table's
+    /// gradient), the dilated convolution (input and weights), the maximum over words (padding never wins;
+    /// a text without words gives zeros).
     #[test]
-    fn word_ops_match_finite_differences_and_their_definitions() {
+    fn word_ops_match_finite_differences_their_definitions_and_each_other() {
         let mut rng = Rng::derive(9, "word ops", &[]);
-        let table = rand(&[6, 2], &mut rng);
-        let ids = Tensor::new(&[[3f64, 1., 5., 0.], [0., 0., 0., 0.]], &Device::Cpu).unwrap();
-        check("embed", vec![table.clone()], |t| {
-            Ok(embed_words(&t[0], &ids)?.0)
-        });
-        let (e, mask) = embed_words(&table, &ids).unwrap();
-        let (e, t): (Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>) =
-            (e.to_vec3().unwrap(), table.to_vec2().unwrap());
-        assert_eq!(
-            (e[0][2].clone(), e[0][3].clone()),
-            (t[5].clone(), vec![0.0; 2])
-        );
-        let h = rand(&[2, 5, 3], &mut rng);
+        let table = rand(&[6, 3], &mut rng);
+        // Texts of 5, 3 and no words.
+        let ids = Tensor::new(
+            &[[3f64, 1., 5., 2., 4.], [2., 5., 1., 0., 0.], [0.; 5]],
+            &Device::Cpu,
+        )
+        .unwrap();
         let w = rand(&[3 * 3, 2], &mut rng);
-        check("conv1d", vec![h.clone(), w.clone()], |t| {
-            conv1d(&t[0], &t[1], 3, 2)
+        let w2 = rand(&[5 * 2, 2], &mut rng);
+        // Embedding, a dilated convolution, its activation, another convolution, the maximum.
+        let branch = |t: &[Tensor]| -> Result<Tensor> {
+            let (h, words) = embed_words(&t[0], &ids)?;
+            let y = mask_words(
+                &activation(&conv1d(&h, &t[1], 3, 2, &words)?, Act::Tanh)?,
+                &words,
+            )?;
+            let y = mask_words(&conv1d(&y, &t[2], 5, 1, &words)?, &words)?;
+            max_over_words(&y, &words)
+        };
+        let inputs = vec![table.clone(), w.clone(), w2.clone()];
+        check("word branch", inputs.clone(), branch);
+        let candle = with_candle_ops(|| {
+            check("word branch candle", inputs.clone(), branch);
+            branch(&inputs).unwrap()
         });
-        // Output slot 2 of row 0, channel 1: taps at slots 0, 2, 4 (dilation 2).
-        let got: Vec<Vec<f64>> = conv1d(&h, &w, 3, 2).unwrap().to_vec2().unwrap();
-        let (hv, wv): (Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>) =
-            (h.to_vec3().unwrap(), w.to_vec2().unwrap());
-        let want: f64 = (0..3)
-            .flat_map(|j| (0..3).map(move |c| (j, c)))
-            .map(|(j, c)| hv[0][2 * j][c] * wv[j * 3 + c][1])
-            .sum();
-        assert!((got[2][1] - want).abs() < 1e-12);
-        // Slot 0 reads zeros left of the text: taps at slots 0 and 2 only.
-        let want: f64 = (1..3)
-            .flat_map(|j| (0..3).map(move |c| (j, c)))
-            .map(|(j, c)| hv[0][2 * j - 2][c] * wv[j * 3 + c][0])
-            .sum();
-        assert!((got[0][0] - want).abs() < 1e-12);
-        let x = rand(&[2, 4, 2], &mut rng);
-        check("max over words", vec![x.clone()], |t| {
-            max_over_words(&t[0], &mask)
-        });
-        let m: Vec<Vec<f64>> = max_over_words(&(x.clone() + 5.0).unwrap(), &mask)
-            .unwrap()
-            .to_vec2()
-            .unwrap();
-        let xv: Vec<Vec<Vec<f64>>> = x.to_vec3().unwrap();
-        for c in 0..2 {
-            let want = (0..3).map(|s| xv[0][s][c] + 5.0).fold(f64::MIN, f64::max);
-            assert_eq!(m[0][c], want, "the padding slot (a large value) never wins");
-            assert_eq!(m[1][c], 0.0, "a text without words");
+        let ours = branch(&inputs).unwrap();
+        assert!(max_diff(&ours, &candle) < 1e-12, "{ours} {candle}");
+        let out: Vec<Vec<f64>> = ours.to_vec2().unwrap();
+        assert_eq!(out[2], [0.0, 0.0], "a text without words");
+        // The convolution by its definition on both paths: output slot 2 of text 0, channel 1, reads slots
+        // 0, 2, 4 (dilation 2); slot 0 reads zeros left of the text; text 1's slot 2 reads zeros right.
+        for candle in [false, true] {
+            let run = || {
+                let (h, words) = embed_words(&table, &ids).unwrap();
+                (conv1d(&h, &w, 3, 2, &words).unwrap(), h)
+            };
+            let (y, h) = if candle { with_candle_ops(run) } else { run() };
+            let y: Vec<Vec<Vec<f64>>> = y.to_vec3().unwrap();
+            let hv: Vec<Vec<Vec<f64>>> = h.to_vec3().unwrap();
+            let wv: Vec<Vec<f64>> = w.to_vec2().unwrap();
+            let tap = |b: usize, t: isize, o: usize, n: isize| -> f64 {
+                (0..3)
+                    .map(|j| (j, t + 2 * j as isize - 2))
+                    .filter(|&(_, s)| (0..n).contains(&s))
+                    .flat_map(|(j, s)| (0..3).map(move |c| (j, s as usize, c)))
+                    .map(|(j, s, c)| hv[b][s][c] * wv[j * 3 + c][o])
+                    .sum()
+            };
+            for (b, t, o, n) in [(0, 2, 1, 5), (0, 0, 0, 5), (1, 2, 0, 3), (1, 1, 1, 3)] {
+                let want = tap(b, t, o, n);
+                assert!(
+                    (y[b][t as usize][o] - want).abs() < 1e-12,
+                    "{candle} {b} {t} {o}"
+                );
+            }
         }
     }
 

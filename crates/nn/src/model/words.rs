@@ -4,8 +4,8 @@
 //! over the text's words of each channel. What they give enters the first dense layer as one more input
 //! ([`super::chain::TextStem`]).
 //!
-//! The ops are candle's ([`ops::embed_words`], [`ops::conv1d`], [`ops::max_over_words`], each checked by
-//! finite differences in `ops`' tests).
+//! The ops ([`ops::embed_words`], [`ops::conv1d`], [`ops::max_over_words`]) are one CPU op each on the
+//! CPU ([`crate::word_conv`]) and candle ops elsewhere, each checked by finite differences in `ops`' tests.
 
 use super::{dropout, Init};
 use crate::ops;
@@ -66,23 +66,17 @@ impl WordConvs {
         self.layers.last().map_or(0, |l| l.spec.width)
     }
 
-    /// `[B, width]` for word ids `ids` `[B, L]` (0: padding).
+    /// `[B, width]` for word ids `ids` `[B, L]` (0: padding, after a text's words).
     pub(super) fn forward(&self, ids: &Tensor, train: bool, rngs: &mut [Rng]) -> Result<Tensor> {
-        let (b, l) = ids.dims2()?;
-        let (mut h, mask) = ops::embed_words(&self.embed, ids)?;
+        let (mut h, words) = ops::embed_words(&self.embed, ids)?;
         for layer in &self.layers {
             let s = &layer.spec;
-            let y = ops::conv1d(&h, &layer.weight, s.kernel.unwrap_or(1), s.dilation)?;
-            let y = ops::activation(&y.broadcast_add(&layer.bias)?, s.act)?;
-            let mut y = y.reshape((b, l, s.width))?.broadcast_mul(&mask)?;
+            let y = ops::conv1d(&h, &layer.weight, s.kernel.unwrap_or(1), s.dilation, &words)?;
+            let y = ops::activation(&ops::add_bias(&y, &layer.bias, None)?, s.act)?;
+            let mut y = ops::mask_words(&y, &words)?;
             if s.res {
                 y = match &layer.proj {
-                    Some(p) => {
-                        (y + h
-                            .reshape((b * l, ()))?
-                            .matmul(p)?
-                            .reshape((b, l, s.width))?)?
-                    }
+                    Some(p) => (y + h.broadcast_matmul(p)?)?,
                     None => (y + &h)?,
                 };
             }
@@ -91,6 +85,6 @@ impl WordConvs {
             }
             h = y;
         }
-        ops::max_over_words(&h, &mask)
+        ops::max_over_words(&h, &words)
     }
 }

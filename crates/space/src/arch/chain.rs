@@ -286,11 +286,24 @@ impl ChainSpace {
         let mut b = self.first_block();
         macro_rules! draw {
             ($f:ident) => {
-                b.$f = rng.choose(&self.$f).clone();
+                // A single dilation (every space but text's) draws nothing: the streams of the spaces
+                // from before it are unchanged.
+                if stringify!($f) != "dilation" || self.$f.len() > 1 {
+                    b.$f = rng.choose(&self.$f).clone();
+                }
             };
         }
         each_choice!(draw);
-        b
+        self.tidy(b)
+    }
+
+    /// `b` without what its kind does not read: a dense block's dilation, a 1-D convolution's batch norm
+    /// (a space without 1-D convolutions changes nothing).
+    fn tidy(&self, b: Block) -> Block {
+        match b.is_word_conv(self) {
+            true => Block { bn: false, ..b },
+            false => Block { dilation: 1, ..b },
+        }
     }
 
     /// The block of each attribute's first choice.
@@ -381,7 +394,10 @@ impl Family for ChainSpace {
                     for x in self.$f.iter().filter(|&x| *x != b.$f) {
                         let mut v = blocks.clone();
                         v[i].$f = x.clone();
-                        out.push(v);
+                        v[i] = self.tidy(v[i].clone());
+                        if v[i] != *b {
+                            out.push(v);
+                        }
                     }
                 };
             }
@@ -427,11 +443,11 @@ impl Family for ChainSpace {
         let [_, mut h, mut w] = input.shape.unwrap_or([1, 1, 1]);
         // The 1-D convolutions over words run first, in their order, without batch norm; a dense block's
         // dilation is nothing.
-        let (mut out, dense): (Vec<Block>, Vec<Block>) =
-            blocks.iter().cloned().partition(|b| b.is_word_conv(self));
-        out.iter_mut().for_each(|b| b.bn = false);
+        let (mut out, dense): (Vec<Block>, Vec<Block>) = (blocks.iter())
+            .map(|b| self.tidy(b.clone()))
+            .partition(|b| b.is_word_conv(self));
         let first_dense = out.len();
-        out.extend(dense.into_iter().map(|b| Block { dilation: 1, ..b }));
+        out.extend(dense);
         // The first dense block over a text's token ids has no residual: its input is ids, not features.
         if let Some(b) = out.get_mut(first_dense).filter(|_| !input.text.is_empty()) {
             b.res = false;

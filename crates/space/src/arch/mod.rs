@@ -516,6 +516,18 @@ mod tests {
             sp.parse("conv8x5-relu").is_err(),
             "a kernel outside the space"
         );
+        // Sampled and neighbouring architectures carry no attribute their block does not read.
+        let tidy = |a: &Arch| {
+            let Arch::Chain(blocks) = a else { panic!() };
+            blocks.iter().all(|b| match b.kernel {
+                Some(_) => !b.bn,
+                None => b.dilation == 1,
+            })
+        };
+        for i in 0..100 {
+            let s = sp.sample(&mut Rng::derive(3, "t", &[i]));
+            assert!(tidy(&s) && sp.neighbours(&s).iter().all(tidy), "{s}");
+        }
         // Data without words in order cannot have them.
         let e = sp
             .check_input(&InputInfo {
