@@ -60,7 +60,8 @@ impl CustomOp2 for Conv1d {
         let g = &self.0;
         let [b, l, c] = dims3(l1, self.name())?;
         let co = l2.shape().elem_count() / (g.k * c).max(1);
-        if l2.shape().dims() != [g.k * c, co] || g.lens.len() != b {
+        if l2.shape().dims() != [g.k * c, co] || g.lens.len() != b || g.lens.iter().any(|&n| n > l)
+        {
             bail!(
                 "word-conv1d: weights {:?}, {} texts, for input {:?}",
                 l2.shape(),
@@ -219,7 +220,7 @@ impl CustomOp1 for MaxOverWords {
                 .collect()
         }
         let dims = dims3(l, self.name())?;
-        if dims[0] != self.0.len() {
+        if dims[0] != self.0.len() || self.0.iter().any(|&n| n > dims[1]) {
             bail!(
                 "max-over-words: {} texts for input {:?}",
                 self.0.len(),

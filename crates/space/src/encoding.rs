@@ -87,8 +87,8 @@ pub enum ColumnEncoding {
     /// known token once, weighted by its `idf`, the weights scaled to unit length (TF-IDF with binary counts,
     /// L2-normalised). Without `idf` (files from before 2026-12-04) a token repeats as often as in the text
     /// and the network takes the ids' mean. A words encoding then has `seq` inputs holding the text's words
-    /// in order, each its vocabulary id or 1 when unknown, cut at `seq`, zeros after (runs from 2026-12-05
-    /// on; the 1-D convolutions read them). A text column has one encoding per kind of token (`tokens`), in
+    /// in order, each its vocabulary id or 1 when unknown, cut at `seq`, zeros after (absent, 0, in files from
+    /// before the 1-D convolutions, late 2026-12-04; they read them). A text column has one encoding per kind of token (`tokens`), in
     /// that order. A table's text inputs come after all its other inputs, in column order.
     Text {
         /// Column name.

@@ -86,12 +86,29 @@ fn a_text_column_is_detected_searched_with_the_others_and_predicted_from_a_csv()
     let depth = &r["experiment"]["space"]["depth"];
     assert_eq!(depth.as_array().map(Vec::len), Some(2), "{depth:?}");
     assert_eq!(depth[0].as_integer(), Some(0), "{depth:?}");
-    // The words of two texts and more, the pairs too; the 100,000-character text is cut.
-    for (t, kind, cut) in [(&text[0], "words", 512), (&text[1], "chars", 1024)] {
+    // And 1-D convolutions over the words in order.
+    let space = &r["experiment"]["space"];
+    assert_eq!(
+        space["kernel"].as_array().map(Vec::len),
+        Some(2),
+        "{space:?}"
+    );
+    assert_eq!(
+        space["dilation"].as_array().map(Vec::len),
+        Some(2),
+        "{space:?}"
+    );
+    // The words of two texts and more, the pairs too; the 100,000-character text is cut; the words in
+    // order come with the words (up to 256 of them), not with the characters.
+    for (t, kind, cut, seq) in [
+        (&text[0], "words", 512, Some(256)),
+        (&text[1], "chars", 1024, None),
+    ] {
         assert_eq!(t["tokens"].as_str(), Some(kind), "{text:?}");
         assert_eq!(t["weighted"].as_bool(), Some(true), "{text:?}");
         assert!(t["vocab"].as_integer().unwrap() > 20, "{text:?}");
         assert!(t["len"].as_integer().unwrap() <= cut, "{text:?}");
+        assert_eq!(t.get("seq").and_then(|s| s.as_integer()), seq, "{text:?}");
     }
     let best = tests::selection(&run)["best"]["cv_mean"]
         .as_float()
