@@ -84,24 +84,16 @@ impl Block {
     fn parse(text: &str) -> Result<Block> {
         let mut toks = text.split('-');
         let head = toks.next().unwrap_or("");
+        let num = |v: &str, what: &str| -> Result<usize> {
+            v.parse().map_err(|_| anyhow!("block `{text}`: bad {what}"))
+        };
         let (width, kernel) = if let Some(rest) = head.strip_prefix("conv") {
             let (w, k) = rest
                 .split_once('x')
                 .ok_or_else(|| anyhow!("block `{text}`: expected convWxK"))?;
-            (
-                w.parse()
-                    .map_err(|_| anyhow!("block `{text}`: bad width"))?,
-                Some(
-                    k.parse()
-                        .map_err(|_| anyhow!("block `{text}`: bad kernel"))?,
-                ),
-            )
+            (num(w, "width")?, Some(num(k, "kernel")?))
         } else if let Some(w) = head.strip_prefix("fc") {
-            (
-                w.parse()
-                    .map_err(|_| anyhow!("block `{text}`: bad width"))?,
-                None,
-            )
+            (num(w, "width")?, None)
         } else {
             bail!("block `{text}`: expected it to start with convWxK or fcW");
         };
@@ -132,8 +124,7 @@ impl Block {
                     .parse()
                     .map_err(|_| anyhow!("block `{text}`: bad dropout `{d}`"))?;
             } else if let Some(d) = t.strip_prefix('d') {
-                b.dilation = d
-                    .parse()
+                b.dilation = num(d, "dilation")
                     .ok()
                     .filter(|&d| d >= 1)
                     .ok_or_else(|| anyhow!("block `{text}`: bad dilation `{d}`"))?;
