@@ -39,11 +39,11 @@ CASES = [
      'residual = [false]\ndropout = [0.0]'),
     # A text column (an embedding bag in the first block) beside a number column with gaps.
     ("dense-text-bag", "text", None,
-     'block = "dense"\ndepth = [2, 2]\nwidth = [8]\nactivation = ["relu"]\nbatch_norm = [true]\n'
+     'block = "dense"\ndepth = [2, 2]\nwidth = [8]\nkernel = []\nactivation = ["relu"]\nbatch_norm = [true]\n'
      'residual = [true]\ndropout = [0.0]'),
     # Text alone: the first block is its embedding bag and a bias.
     ("dense-text-only", "textonly", None,
-     'block = "dense"\ndepth = [1, 1]\nwidth = [8]\nactivation = ["silu"]\nbatch_norm = [false]\n'
+     'block = "dense"\ndepth = [1, 1]\nwidth = [8]\nkernel = []\nactivation = ["silu"]\nbatch_norm = [false]\n'
      'residual = [false]\ndropout = [0.0]'),
     # The linear model (no block): the text bags and the other inputs straight to the classes; and over
     # text alone, the bags and a bias.

@@ -8,6 +8,7 @@
 
 pub mod cell;
 pub mod chain;
+mod chain_spec;
 
 pub use crate::choices::{Act, CellOp, Pool};
 pub use cell::{edge_index, Cell, CellSpace};
@@ -528,6 +529,21 @@ mod tests {
             let s = sp.sample(&mut Rng::derive(3, "t", &[i]));
             assert!(tidy(&s) && sp.neighbours(&s).iter().all(tidy), "{s}");
         }
+        // A space whose only batch norm is on and only dilation 2 holds what tidying gives: convolutions
+        // without batch norm, dense blocks of dilation 1.
+        let mut pinned = spec.clone();
+        pinned.batch_norm = Some(vec![true]);
+        pinned.dilation = Some(vec![2]);
+        let ps = SpaceDef::from_spec(&pinned).unwrap();
+        for i in 0..50 {
+            let s = ps.sample(&mut Rng::derive(4, "t", &[i]));
+            assert_eq!(ps.parse(&s.to_string()).unwrap(), s);
+        }
+        // `kernel = []`: no 1-D convolutions.
+        let mut none = spec.clone();
+        (none.kernel, none.dilation) = (Some(Vec::new()), None);
+        let ns = SpaceDef::from_spec(&none).unwrap();
+        assert!(ns.parse("conv8x3-relu").is_err() && ns.parse("fc8-relu").is_ok());
         // Data without words in order cannot have them.
         let e = sp
             .check_input(&InputInfo {
