@@ -192,15 +192,15 @@ fn default_space(exp: &mut Experiment, shape: Option<[usize; 3]>, text: bool) {
     // the linear model on Austen's novels, as CNNs without pretrained embeddings do against n-gram bags in
     // the literature, and cost 7–100× its training; but they err elsewhere than the bags, and the
     // ensembles of default runs gained 0.007 nested CV with them (docs/benchmarks.md).
-    if text && chain && shape.is_none() && exp.space.block != Some(BlockKind::Conv) {
-        if !exp
+    let dense_text = text && chain && shape.is_none() && exp.space.block != Some(BlockKind::Conv);
+    if dense_text
+        && !exp
             .space
             .kernel
             .get_or_insert_with(|| vec![3, 5])
             .is_empty()
-        {
-            exp.space.dilation.get_or_insert_with(|| vec![1, 2]);
-        }
+    {
+        exp.space.dilation.get_or_insert_with(|| vec![1, 2]);
     }
     // Images of 16×16 and more get a space whose conv blocks all downsample (2×2 max or average pooling),
     // unless the experiment names its pooling: a block at full resolution costs H·W·k²·Cin·Cout per image,
