@@ -124,10 +124,12 @@ pub struct Words {
 pub fn embed_words(table: &Tensor, ids: &Tensor) -> Result<(Tensor, Words)> {
     let (b, l) = ids.dims2()?;
     let mask = ids.ge(0.5)?.to_dtype(table.dtype())?.reshape((b, l, 1))?;
-    let words = Words {
-        mask,
-        lens: crate::word_conv::word_counts(ids)?,
+    // The counts only where the CPU ops read them (elsewhere they would copy the ids to the host).
+    let lens = match kernels(table) {
+        true => crate::word_conv::word_counts(ids)?,
+        false => std::sync::Arc::from([]),
     };
+    let words = Words { mask, lens };
     let rows = table.index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?;
     let rows = rows.reshape((b, l, table.dim(1)?))?;
     match kernels(table) {

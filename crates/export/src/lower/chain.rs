@@ -28,9 +28,7 @@ pub(super) fn lower(
     }
     // The 1-D convolutions over words enter the first dense layer (or the head); PyTorch's blocks are the
     // others, numbered in order.
-    let convs: Vec<(usize, &Block)> = (blocks.iter().enumerate())
-        .filter(|(_, b)| b.is_word_conv(cs))
-        .collect();
+    let convs = cs.word_convs(blocks);
     let dense = (blocks.iter().enumerate()).filter(|(_, b)| !b.is_word_conv(cs));
     for (j, (i, b)) in dense.enumerate() {
         let (ours, torch) = (format!("block{i}"), format!("blocks.{j}"));

@@ -115,13 +115,6 @@ impl TextStem {
     }
 }
 
-/// The blocks of `blocks` that are 1-D convolutions over words, with their places in the chain.
-pub(super) fn word_convs<'a>(cs: &ChainSpace, blocks: &'a [Block]) -> Vec<(usize, &'a Block)> {
-    (blocks.iter().enumerate())
-        .filter(|(_, b)| b.is_word_conv(cs))
-        .collect()
-}
-
 /// The projection of a residual connection whose widths differ: a 1×1 convolution or a matrix.
 enum Projection {
     Conv(Conv),
@@ -155,7 +148,7 @@ impl ChainBody {
     ) -> Result<(ChainBody, usize)> {
         let mut layers = Vec::new();
         // The 1-D convolutions over words: in the first dense layer (or the head when there is none).
-        let convs = word_convs(cs, blocks);
+        let convs = cs.word_convs(blocks);
         let (mut c, mut h, mut w) = if cs.conv {
             let [c, h, w] = input.shape.expect("conv space has a shape");
             (c, h, w)

@@ -287,7 +287,7 @@ impl Model {
             (SpaceDef::Chain(cs), Arch::Chain(blocks))
                 if !input.text.is_empty() && blocks.iter().all(|b| b.is_word_conv(cs)) =>
             {
-                let convs = chain::word_convs(cs, blocks);
+                let convs = cs.word_convs(blocks);
                 Head::Text(chain::TextStem::new(
                     &mut init, "head", input, classes, &convs,
                 )?)

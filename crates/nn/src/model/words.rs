@@ -1,6 +1,6 @@
 //! The 1-D convolutions over a text's words (a dense chain's blocks with a kernel, over text): an embedding
 //! of each word id as wide as the first convolution, the convolutions (same length, dilated, each followed
-//! by its activation, the padding slots set back to zero, a residual add and dropout), then the maximum
+//! by its activation, the padding slots as zero, a residual add and dropout), then the maximum
 //! over the text's words of each channel. What they give enters the first dense layer as one more input
 //! ([`super::chain::TextStem`]).
 //!
@@ -28,8 +28,8 @@ pub(super) struct WordConvs {
 }
 
 impl WordConvs {
-    /// The convolutions `blocks` (all with a kernel) over `text`'s words; parameters `{name}.embed` and
-    /// `block{i}.weight` / `.bias` / `.proj`, i from `index` (the block's place in the chain).
+    /// The convolutions `blocks` (all with a kernel, each with its place i in the chain) over `text`'s
+    /// words; parameters `{name}.embed` and `{name}.block{i}.weight` / `.bias` / `.proj`.
     pub(super) fn new(
         init: &mut Init,
         name: &str,

@@ -200,6 +200,14 @@ impl ChainSpace {
         }
     }
 
+    /// The blocks of `blocks` that are 1-D convolutions over words, with their places in the chain (in a
+    /// network they run first, in this order, and enter the first dense layer or the head).
+    pub fn word_convs<'a>(&self, blocks: &'a [Block]) -> Vec<(usize, &'a Block)> {
+        (blocks.iter().enumerate())
+            .filter(|(_, b)| b.is_word_conv(self))
+            .collect()
+    }
+
     /// The block of each attribute's first choice, tidied.
     fn first_block(&self) -> Block {
         self.tidy(self.first_choices())
