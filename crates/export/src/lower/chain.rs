@@ -233,25 +233,14 @@ fn word_convs(
     for (j, &(i, b)) in convs.iter().enumerate() {
         let (k, d, co) = (b.kernel.unwrap_or(1), b.dilation, b.width);
         let ours = format!("words{t}.block{i}");
-        let w = g.take(&format!("{ours}.weight"), &[k * c, co])?;
-        let mut wt = vec![0f32; w.len()];
-        for o in 0..co {
-            for ci in 0..c {
-                for tap in 0..k {
-                    wt[(o * c + ci) * k + tap] = w[(tap * c + ci) * co + o];
-                }
-            }
-        }
-        let wn = g.param(format!("{torch}.convs.{j}.weight"), vec![co, c, k], wt);
-        let bias = g.take(&format!("{ours}.bias"), &[co])?.to_vec();
-        let bn = g.param(format!("{torch}.convs.{j}.bias"), vec![co], bias);
+        let params = g.conv_params(&ours, &format!("{torch}.convs.{j}"), &[k], (c, co), true)?;
         let ncl = g.node("Transpose", &[&h], vec![ints("perm", &[0, 2, 1])]);
         let attrs = vec![
             ints("kernel_shape", &[k]),
             ints("dilations", &[d]),
             ints("pads", &[(k / 2) * d, (k / 2) * d]),
         ];
-        let y = g.node("Conv", &[&ncl, &wn, &bn], attrs);
+        let y = g.node("Conv", &[&ncl, &params[0], &params[1]], attrs);
         let y = g.node("Transpose", &[&y], vec![ints("perm", &[0, 2, 1])]);
         let y = g.act(&y, b.act);
         let mut y = g.node("Mul", &[&y, &mask], vec![]);

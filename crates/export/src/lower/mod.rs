@@ -153,21 +153,8 @@ impl Walk<'_> {
         cout: usize,
         bias: bool,
     ) -> Result<String> {
-        let w = self.take(&format!("{ours}.weight"), &[k * k * cin, cout])?;
-        let mut t = vec![0f32; w.len()];
-        for co in 0..cout {
-            for ci in 0..cin {
-                for tap in 0..k * k {
-                    t[(co * cin + ci) * k * k + tap] = w[(tap * cin + ci) * cout + co];
-                }
-            }
-        }
-        let wn = self.param(format!("{torch}.weight"), vec![cout, cin, k, k], t);
-        let mut inputs = vec![x.to_string(), wn];
-        if bias {
-            let b = self.take(&format!("{ours}.bias"), &[cout])?.to_vec();
-            inputs.push(self.param(format!("{torch}.bias"), vec![cout], b));
-        }
+        let mut inputs = vec![x.to_string()];
+        inputs.extend(self.conv_params(ours, torch, &[k, k], (cin, cout), bias)?);
         let p = k / 2;
         let attrs = vec![
             ints("kernel_shape", &[k, k]),
@@ -176,6 +163,36 @@ impl Walk<'_> {
         ];
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         Ok(self.node("Conv", &refs, attrs))
+    }
+
+    /// A convolution's parameters: ours `{ours}.weight` (`[taps·Cin, Cout]`, rows tap-major then input
+    /// channel, the taps of a window of `kernel` dims) as PyTorch's `[Cout, Cin, kernel…]` named
+    /// `{torch}.weight`, and, with `bias`, `{ours}.bias` as `{torch}.bias`: their names, in `Conv`'s order.
+    fn conv_params(
+        &mut self,
+        ours: &str,
+        torch: &str,
+        kernel: &[usize],
+        (cin, cout): (usize, usize),
+        bias: bool,
+    ) -> Result<Vec<String>> {
+        let taps: usize = kernel.iter().product();
+        let w = self.take(&format!("{ours}.weight"), &[taps * cin, cout])?;
+        let mut t = vec![0f32; w.len()];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for tap in 0..taps {
+                    t[(co * cin + ci) * taps + tap] = w[(tap * cin + ci) * cout + co];
+                }
+            }
+        }
+        let dims = [&[cout, cin][..], kernel].concat();
+        let mut names = vec![self.param(format!("{torch}.weight"), dims, t)];
+        if bias {
+            let b = self.take(&format!("{ours}.bias"), &[cout])?.to_vec();
+            names.push(self.param(format!("{torch}.bias"), vec![cout], b));
+        }
+        Ok(names)
     }
 
     /// A linear layer: ours `[in, out]` (rows reordered by `rows`, when given) as PyTorch's `[out, in]`.
