@@ -124,17 +124,24 @@ pub struct Words {
 pub fn embed_words(table: &Tensor, ids: &Tensor) -> Result<(Tensor, Words)> {
     let (b, l) = ids.dims2()?;
     let mask = ids.ge(0.5)?.to_dtype(table.dtype())?.reshape((b, l, 1))?;
-    // The counts only where the CPU ops read them (elsewhere they would copy the ids to the host).
-    let lens = match kernels(table) {
-        true => crate::word_conv::word_counts(ids)?,
-        false => std::sync::Arc::from([]),
-    };
-    let words = Words { mask, lens };
     let rows = table.index_select(&ids.to_dtype(DType::U32)?.flatten_all()?, 0)?;
     let rows = rows.reshape((b, l, table.dim(1)?))?;
+    // The counts only where the CPU ops read them (elsewhere they would copy the ids to the host).
     match kernels(table) {
-        true => Ok((rows, words)),
-        false => Ok((rows.broadcast_mul(&words.mask)?, words)),
+        true => {
+            let lens = crate::word_conv::word_counts(ids)?;
+            Ok((rows, Words { mask, lens }))
+        }
+        false => {
+            let rows = rows.broadcast_mul(&mask)?;
+            Ok((
+                rows,
+                Words {
+                    mask,
+                    lens: std::sync::Arc::from([]),
+                },
+            ))
+        }
     }
 }
 

@@ -94,7 +94,7 @@ pub(super) fn lower(
         c = b.width;
         x = y;
     }
-    if convs.len() == blocks.len() && !input.text.is_empty() {
+    if cs.text_head(blocks, input) {
         // No dense block over text: the head is the text layer.
         return text_stem(g, input, classes, &x, ("head", "head"), &convs);
     }

@@ -284,9 +284,7 @@ impl Model {
         };
         let head = match (space, arch) {
             // Over text without a dense block the head is the text layer (with the word convolutions).
-            (SpaceDef::Chain(cs), Arch::Chain(blocks))
-                if !input.text.is_empty() && blocks.iter().all(|b| b.is_word_conv(cs)) =>
-            {
+            (SpaceDef::Chain(cs), Arch::Chain(blocks)) if cs.text_head(blocks, input) => {
                 let convs = cs.word_convs(blocks);
                 Head::Text(chain::TextStem::new(
                     &mut init, "head", input, classes, &convs,

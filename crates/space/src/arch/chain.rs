@@ -208,6 +208,12 @@ impl ChainSpace {
             .collect()
     }
 
+    /// Whether the head of `blocks` over `input` is the text layer (the bags, the word convolutions' entry
+    /// and the dense inputs straight to the classes): over text, when no block is a dense one.
+    pub fn text_head(&self, blocks: &[Block], input: &InputInfo) -> bool {
+        !input.text.is_empty() && blocks.iter().all(|b| b.is_word_conv(self))
+    }
+
     /// The block of each attribute's first choice, tidied.
     fn first_block(&self) -> Block {
         self.tidy(self.first_choices())
