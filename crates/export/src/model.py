@@ -20,6 +20,12 @@ def text_width(t):
     return t["len"] * (2 if t.get("weighted") else 1) + t.get("seq", 0)
 
 
+def conv_size(first):
+    """A conv block's width and kernel from its notation's first token, e.g. `conv64x3` -> (64, 3)."""
+    out, k = (int(v) for v in first[len("conv"):].split("x"))
+    return out, k
+
+
 class WordConvs(nn.Module):
     """1-D convolutions over one text input's words (`specs`: blocks such as `conv64x3-relu-d2-res` of a
     dense network over text): an embedding as wide as the first, then each convolution (same length,
@@ -29,12 +35,12 @@ class WordConvs(nn.Module):
 
     def __init__(self, specs, vocab):
         super().__init__()
-        c = int(specs[0].split("-")[0][len("conv"):].split("x")[0])
+        c = conv_size(specs[0].split("-")[0])[0]
         self.embed = nn.Embedding(vocab, c)
         self.convs, self.projs, self.steps = nn.ModuleList(), nn.ModuleDict(), []
         for j, spec in enumerate(specs):
             first, act, *flags = spec.split("-")
-            out, k = (int(v) for v in first[len("conv"):].split("x"))
+            out, k = conv_size(first)
             d = ([int(f[1:]) for f in flags if re.fullmatch(r"d\d+", f)] or [1])[0]
             self.convs.append(nn.Conv1d(c, out, k, padding=(k // 2) * d, dilation=d))
             res = "res" in flags
@@ -69,15 +75,15 @@ class TextLayer(nn.Module):
         if self.fc is None:
             self.bias = nn.Parameter(torch.zeros(out))
         self.text = nn.ModuleList(nn.Embedding(t["vocab"], out) for t in text)
-        self.text_inputs = [(t["len"], bool(t.get("weighted")), text_width(t)) for t in text]
+        self.text_inputs = [(t["len"], bool(t.get("weighted")), t.get("seq", 0), text_width(t)) for t in text]
         seqs = [(str(i), t) for i, t in enumerate(text) if t.get("seq") and words]
         self.words = nn.ModuleDict({i: WordConvs(words, t["vocab"]) for i, t in seqs})
         self.words_fc = nn.ModuleDict({i: nn.Linear(self.words[i].out, out, bias=False) for i, _ in seqs})
 
     def linear_forward(self, x):
-        at = x.shape[1] - sum(width for _, _, width in self.text_inputs)
+        at = x.shape[1] - sum(width for *_, width in self.text_inputs)
         y = self.fc(x[:, :at]) if self.fc is not None else self.bias.expand(x.shape[0], -1)
-        for i, (emb, (n, weighted, width)) in enumerate(zip(self.text, self.text_inputs)):
+        for i, (emb, (n, weighted, seq, width)) in enumerate(zip(self.text, self.text_inputs)):
             ids = x[:, at:at + n].long()
             known = (ids >= 2).to(y.dtype)
             if weighted:
@@ -86,7 +92,6 @@ class TextLayer(nn.Module):
                 weights = known / known.sum(1, keepdim=True).clamp(min=1.0)
             y = y + torch.einsum("nl,nlw->nw", weights, emb(ids))
             if str(i) in self.words:
-                seq = width - text_width({"len": n, "weighted": weighted})
                 words = x[:, at + width - seq:at + width]
                 y = y + self.words_fc[str(i)](self.words[str(i)](words))
             at += width
@@ -115,7 +120,7 @@ class Block(TextLayer):
         first, act, *flags = spec.split("-")
         self.is_conv = first.startswith("conv")
         if self.is_conv:
-            out, k = (int(v) for v in first[len("conv"):].split("x"))
+            out, k = conv_size(first)
             self.conv = nn.Conv2d(cin, out, k, padding=k // 2)
         else:
             out = int(first[len("fc"):])
