@@ -110,12 +110,14 @@ pub fn load_checked(plan: &Plan, space: &std::path::Path) -> Result<Dataset> {
 mod tests {
     use space::Pool;
 
-    /// Images of 16×16 and more default to conv blocks that all pool; 8×8 and explicit choices are kept.
+    /// Images of 16×16 and more default to conv blocks that all pool, widths 16–64, and the textbook CNN as
+    /// the first candidate (`[search] initial`); 8×8 images and explicit choices are kept, and a space that
+    /// does not hold the textbook CNN gets no first candidate.
     #[test]
     fn large_images_default_to_a_space_that_downsamples_every_block() {
         let dir = std::env::temp_dir().join(format!("nas-pool-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let resolve = |side: usize, pool: Option<Vec<Pool>>| {
+        let resolve = |side: usize, pool: Option<Vec<Pool>>, width: Option<Vec<usize>>| {
             let f = side * side;
             let mut csv: String = (0..f).map(|j| format!("p{j},")).collect::<String>() + "label\n";
             for r in 0..10 {
@@ -131,13 +133,30 @@ mod tests {
             e.data.shape = Some(vec![1, side, side]);
             e.evaluate.folds = 2;
             e.space.pool = pool;
-            crate::resolve(e).unwrap().0.file.experiment.space.pool
+            e.space.width = width;
+            crate::resolve(e).unwrap().0.file.experiment
         };
         let all = Some(vec![Pool::Max, Pool::Avg]);
-        assert_eq!(resolve(16, None), all);
-        assert_eq!(resolve(8, None), None);
+        let textbook = Some(vec![space::plan::TEXTBOOK_CNN.to_string()]);
+        let e = resolve(16, None, None);
+        assert_eq!(e.space.pool, all);
+        assert_eq!(e.space.width, Some(vec![16, 32, 64]));
+        assert_eq!(e.search.initial, textbook);
+        let e = resolve(8, None, None);
+        assert_eq!(
+            (e.space.pool, e.space.width, e.search.initial),
+            (None, None, None)
+        );
         let given = Some(vec![Pool::None]);
-        assert_eq!(resolve(16, given.clone()), given);
+        let e = resolve(16, given.clone(), None);
+        assert_eq!((e.space.pool, e.search.initial), (given, None));
+        let e = resolve(16, None, Some(vec![32, 64, 128]));
+        assert_eq!(
+            (e.space.width, e.search.initial),
+            (Some(vec![32, 64, 128]), textbook)
+        );
+        let e = resolve(16, None, Some(vec![8, 16]));
+        assert_eq!(e.search.initial, None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

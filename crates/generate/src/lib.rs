@@ -64,20 +64,57 @@ fn propose(
         let Some((arch, origin)) = strat.propose(&ctx, &mut rng, &mut taken) else {
             break;
         };
-        let (params, flops) = def.cost(&arch, &sf.input);
-        out.push(CandidateFile {
-            version: ARTIFACT_VERSION,
-            kind: "nas.candidate".into(),
-            id: first_id + i as u64,
-            batch,
-            batch_size: 0,
-            key: def.key(&arch, &sf.input),
-            arch: arch.to_string(),
+        out.push(candidate(
+            plan,
+            &arch,
             origin,
-            params,
-            flops,
+            (batch, first_id + i as u64),
             epochs,
-        });
+        ));
+    }
+    Ok(with_size(out))
+}
+
+/// The candidate file of `arch` with id `id` in batch `batch` (its size set by [`with_size`]).
+fn candidate(
+    plan: &Plan,
+    arch: &space::Arch,
+    origin: Origin,
+    (batch, id): (u64, u64),
+    epochs: Option<usize>,
+) -> CandidateFile {
+    let (def, input) = (&plan.def, &plan.file.input);
+    let (params, flops) = def.cost(arch, input);
+    CandidateFile {
+        version: ARTIFACT_VERSION,
+        kind: "nas.candidate".into(),
+        id,
+        batch,
+        batch_size: 0,
+        key: def.key(arch, input),
+        arch: arch.to_string(),
+        origin,
+        params,
+        flops,
+        epochs,
+    }
+}
+
+/// The first batch when the experiment gives architectures to start from (`[search] initial`): each once
+/// (by canonical key), at most the budget of them, trained for `epochs`.
+fn given(
+    plan: &Plan,
+    (batch, first_id): (u64, u64),
+    epochs: Option<usize>,
+) -> Result<Vec<CandidateFile>> {
+    let mut keys = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for text in plan.exp().search.initial.iter().flatten() {
+        let arch = plan.def.parse(text)?;
+        if out.len() < plan.budget && keys.insert(plan.def.key(&arch, &plan.file.input)) {
+            let id = first_id + out.len() as u64;
+            out.push(candidate(plan, &arch, Origin::Given, (batch, id), epochs));
+        }
     }
     Ok(with_size(out))
 }
@@ -98,6 +135,17 @@ fn next_batch(
 ) -> Result<Option<Vec<CandidateFile>>> {
     Ok(match schedule::next(plan, history, plan.budget) {
         schedule::Next::Done => None,
+        schedule::Next::Propose { epochs, .. }
+            if history.is_empty()
+                && plan
+                    .exp()
+                    .search
+                    .initial
+                    .as_ref()
+                    .is_some_and(|v| !v.is_empty()) =>
+        {
+            Some(given(plan, (batch, first_id), epochs)?)
+        }
         schedule::Next::Propose { n, epochs } => {
             // Strategies see each architecture once, at the rung it was proposed at.
             let proposals: Vec<Entry>;
@@ -390,6 +438,63 @@ mod tests {
             (7, 1, false), (2, 3, true), (1, 8, true),
         ]);
         let _ = std::fs::remove_dir_all(&run.root);
+    }
+
+    /// `[search] initial`: in every strategy the first batch is the given architectures, each once (a
+    /// duplicate by canonical key is dropped), origin `given`; the strategy's own proposals follow and never
+    /// repeat them. A name outside the space is refused when the plan is made, naming the key.
+    #[test]
+    fn the_given_architectures_are_the_first_batch() {
+        let given = [
+            "conv16x3-relu",
+            "conv16x3-relu",
+            "conv8x5-silu-bn/conv32x3-relu",
+        ];
+        for &strat in space::Strategy::ALL {
+            let dir = std::env::temp_dir().join(format!(
+                "nas-gen-given-{}-{}",
+                std::process::id(),
+                strat.name()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut e = Experiment::default();
+            e.search.strategy = strat;
+            e.search.budget = Some(10);
+            e.search.initial = Some(given.iter().map(|s| s.to_string()).collect());
+            let run = RunDir::new(&dir);
+            run.create().unwrap();
+            let (plan, _) = data::resolve(e.clone()).unwrap();
+            plan.file.write(&run).unwrap();
+            assert_eq!(step(&run, None).unwrap(), Step::Generated(vec![1, 2]));
+            fake_eval(&run);
+            let Step::Generated(next) = step(&run, None).unwrap() else {
+                panic!("{}: no second batch", strat.name());
+            };
+            assert_eq!(next, [3, 4, 5, 6], "{}", strat.name());
+            drive(&run);
+            let h = run.history(&plan.def, &plan.file.input).unwrap();
+            assert_eq!(h.len(), 10, "{}", strat.name());
+            for (e, want) in h.iter().zip([given[0], given[2]]) {
+                assert_eq!(
+                    (e.candidate.batch, e.arch.to_string()),
+                    (0, want.to_string())
+                );
+                assert_eq!(e.candidate.origin, Origin::Given);
+            }
+            assert!(h[2..].iter().all(|e| e.candidate.origin != Origin::Given));
+            let keys: HashSet<&str> = h.iter().map(|e| e.candidate.key.as_str()).collect();
+            assert_eq!(
+                keys.len(),
+                10,
+                "{}: a given architecture was proposed again",
+                strat.name()
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let mut e = Experiment::default();
+        e.search.initial = Some(vec!["conv16x7-relu".into()]);
+        let err = data::resolve(e).unwrap_err().to_string();
+        assert!(err.contains("[search] initial: `conv16x7-relu`"), "{err}");
     }
 
     #[test]

@@ -155,6 +155,12 @@ pub struct SearchSpec {
     /// samples, and one-edit moves are tried best by proxy first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior: Option<Proxy>,
+    /// Architectures evaluated first, as a batch of their own, before the strategy proposes anything (in the
+    /// space's notation, each in the space): known-good starting points, which the strategy then builds on
+    /// and racing measures the others against. Default: the textbook CNN for images of 16×16 and more when
+    /// the space holds it ([`crate::plan`]), else none; `[]` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<Vec<String>>,
 }
 
 fn default_eta() -> usize {
@@ -254,6 +260,7 @@ impl Default for SearchSpec {
             min_epochs: None,
             eta: default_eta(),
             prior: None,
+            initial: None,
         }
     }
 }

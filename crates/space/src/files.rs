@@ -72,6 +72,8 @@ pub struct SpaceFile {
 pub enum Origin {
     /// Sampled uniformly from the space: `random`.
     Random,
+    /// Given by the experiment (`[search] initial`), evaluated before anything is proposed: `given`.
+    Given,
     /// One edit of candidate N: `mutation of N`.
     Mutation(u64),
     /// A child of two candidates: `crossover of A and B`.
@@ -94,6 +96,7 @@ impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Origin::Random => f.write_str("random"),
+            Origin::Given => f.write_str("given"),
             Origin::Mutation(n) => write!(f, "mutation of {n}"),
             Origin::Crossover(a, b) => write!(f, "crossover of {a} and {b}"),
             Origin::Neighbour(n) => write!(f, "neighbour of {n}"),
@@ -112,6 +115,7 @@ impl std::str::FromStr for Origin {
         let id = |t: &str| t.trim().parse::<u64>().ok();
         Ok(match s {
             "random" => Origin::Random,
+            "given" => Origin::Given,
             "surrogate restart" => Origin::SurrogateRestart,
             _ => {
                 let parsed = if let Some(n) = s.strip_prefix("mutation of ").and_then(id) {
