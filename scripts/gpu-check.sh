@@ -24,16 +24,8 @@ utilisation() {
         printf "GPU utilisation: mean %.0f%%, peak %d%% (%d samples); peak memory %d MiB\n", u/n, m, n, mm}' "$1"
 }
 
-# The binary links libcublas.so.13, libcudart.so.13 and libcurand.so.10: where the loader does not find them,
-# look in the usual places (a CUDA toolkit, or the nvidia-* wheels of a Python environment).
-if ldd "$NAS" | grep -q 'not found'; then
-    for lib in $(ldd "$NAS" | awk '/not found/{print $1}'); do
-        hit=$(find /usr/local/cuda* /usr/local/nvidia /usr/lib /usr/local/lib /opt -name "$lib" 2>/dev/null | head -1)
-        [ -n "$hit" ] && LD_LIBRARY_PATH="$(dirname "$hit")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    done
-    export LD_LIBRARY_PATH
-    if ldd "$NAS" | grep 'not found'; then echo "FAILED: CUDA libraries missing (above)"; exit 1; fi
-fi
+# shellcheck source=cuda-libs.sh
+source "$(dirname "$0")/cuda-libs.sh" "$NAS" || exit 1
 
 say "devices"
 echo "$(nproc) CPU cores: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"

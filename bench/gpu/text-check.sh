@@ -8,6 +8,8 @@
 #   NAS=path/to/nas AUSTEN=austen.csv.gz FASHION=fashion10k.csv.gz [WORK=dir] bench/gpu/text-check.sh
 set -uo pipefail
 NAS=${NAS:-nas}; W=${WORK:-$(mktemp -d)}; mkdir -p "$W"
+# shellcheck source=../../scripts/cuda-libs.sh
+source "$(dirname "$0")/../../scripts/cuda-libs.sh" "$NAS" || exit 1
 status=0
 # evaluate NAME RUN: the run's pending candidates on the cpu and on the gpu (copies), timed.
 evaluate() {
