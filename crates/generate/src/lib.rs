@@ -463,7 +463,7 @@ mod tests {
             e.search.initial = Some(given.iter().map(|s| s.to_string()).collect());
             let run = RunDir::new(&dir);
             run.create().unwrap();
-            let (plan, _) = data::resolve(e.clone()).unwrap();
+            let (plan, _) = data::resolve(e).unwrap();
             plan.file.write(&run).unwrap();
             assert_eq!(step(&run, None).unwrap(), Step::Generated(vec![1, 2]));
             fake_eval(&run);

@@ -212,16 +212,16 @@ fn default_space(exp: &mut Experiment, shape: Option<[usize; 3]>, text: bool) {
     // so halving the map after each block keeps a deep network within a small multiple of its first layer,
     // the layout of standard CNNs. (Without it, fashion10k's first default candidates took over 8 minutes
     // per fold on 2 cores.) Small images (the built-in 8×8 digits) keep the choice of not pooling.
-    let conv = chain && exp.space.block.is_none_or(|b| b == BlockKind::Conv);
-    if conv && large_images(shape) && exp.space.pool.is_none() {
-        exp.space.pool = Some(vec![Pool::Max, Pool::Avg]);
-    }
     // With every block downsampling, their widths are those of standard small CNNs (the Keras and PyTorch
     // MNIST examples: 32 and 64) rather than the small images' 8–32: a block's cost is bounded by the halving,
     // and the narrow space capped the search. On fashion10k the best of three default 30-minute searches
     // over 8–32 reached 0.8897–0.8926, while two 3×3 blocks of 32 and 64 score 0.8958 (docs/benchmarks.md).
-    if conv && large_images(shape) && exp.space.width.is_none() {
-        exp.space.width = Some(vec![16, 32, 64]);
+    let conv = chain && exp.space.block.is_none_or(|b| b == BlockKind::Conv);
+    if conv && large_images(shape) {
+        exp.space
+            .pool
+            .get_or_insert_with(|| vec![Pool::Max, Pool::Avg]);
+        exp.space.width.get_or_insert_with(|| vec![16, 32, 64]);
     }
 }
 
