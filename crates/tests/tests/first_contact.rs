@@ -314,10 +314,11 @@ fn pareto_plot_points(html: &str) -> (Vec<Point>, Vec<Point>) {
 fn no_point_on_the_reports_front_is_beaten_in_that_plots_two_dimensions() {
     let d = tmp("report-front");
     let run = d.join("run");
-    // The default space (kernels, pooling, residual projections: parameters and MACs disagree), kept short.
+    // The default space (kernels, pooling, residual projections: parameters and MACs disagree), kept short;
+    // racing off, so that every candidate trains both folds and is plotted.
     std::fs::write(
         d.join("exp.toml"),
-        "seed = 5\n[search]\nbudget = 16\nbatch = 4\npopulation = 4\nsample = 2\n[evaluate]\nfolds = 2\nepochs = 1\n",
+        "seed = 5\n[search]\nbudget = 16\nbatch = 4\npopulation = 4\nsample = 2\n[evaluate]\nfolds = 2\nepochs = 1\nrace = false\n",
     )
     .unwrap();
     ok(

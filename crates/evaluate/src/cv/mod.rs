@@ -108,14 +108,14 @@ pub(crate) fn cross_validate_with(
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<Vec<ResultFile>> {
-    let races = [];
+    let races: [Option<race::Rival>; 0] = [];
     cross_validate_raced(
         plan, data, entries, devices, group, deadline, &races, None, on_event, done,
     )
 }
 
-/// [`cross_validate_with`], each candidate racing its incumbent (`races[i]` for `entries[i]`: its id and fold
-/// scores; empty or `None`: no race, see [`race`]). Racing orders the jobs fold by fold across candidates.
+/// [`cross_validate_with`], each candidate racing its incumbent (`races[i]` for `entries[i]`: the incumbent and
+/// the pool of earlier differences; empty or `None`: no race, see [`race`]). Racing orders the jobs fold by fold across candidates.
 /// With `oof`, each candidate scored (ok or stopped) on the CPU gets its out-of-fold predictions written
 /// there ([`space::Oof`]) before `done` hears of its result.
 #[allow(clippy::too_many_arguments)]
@@ -126,7 +126,7 @@ fn cross_validate_raced(
     devices: &[Device],
     group: bool,
     deadline: Option<Instant>,
-    races: &[Option<(u64, Vec<f64>)>],
+    races: &[Option<race::Rival>],
     oof: Option<&RunDir>,
     on_event: &(dyn Fn(Event) + Sync),
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
@@ -429,7 +429,7 @@ mod tests {
         let (plan, data) = small(|e| e.evaluate.folds = 5);
         let es = entries(&plan, &["conv8x3-relu", "conv8x3-silu"]);
         let cpus = |n: usize| vec![Device::Cpu; n];
-        let run = |races: &[Option<(u64, Vec<f64>)>], threads: usize| {
+        let run = |races: &[Option<race::Rival>], threads: usize| {
             let none = &|_| {};
             let ok = &|_: &ResultFile| Ok(());
             let (d, n) = (&data, cpus(threads));
@@ -442,22 +442,71 @@ mod tests {
                 .collect()
         };
         let plain = run(&[], 2);
-        let perfect = Some((99, vec![1.0; 5]));
-        for threads in [1, 2] {
-            let raced = run(&[perfect.clone(), perfect.clone()], threads);
-            for (r, p) in raced.iter().zip(&plain) {
-                assert_eq!(r.status, Status::Stopped, "{r:?}");
-                let n = r.fold_scores.len();
-                assert!((2..5).contains(&n), "{r:?}");
-                assert_eq!(r.fold_scores[..], p.fold_scores[..n]);
-                assert!(r.error.contains("c00099"), "{}", r.error);
+        let perfect = race::Rival::alone(99, vec![1.0; 5]);
+        // With earlier candidates' spread to go by, one fold can decide.
+        let pooled = race::Rival {
+            pooled_ss: 0.001,
+            pooled_df: 10,
+            ..perfect.clone()
+        };
+        for (rival, folds) in [(perfect, 2..5), (pooled, 1..2)] {
+            let rival = Some(rival);
+            for threads in [1, 2] {
+                let raced = run(&[rival.clone(), rival.clone()], threads);
+                for (r, p) in raced.iter().zip(&plain) {
+                    assert_eq!(r.status, Status::Stopped, "{r:?}");
+                    let n = r.fold_scores.len();
+                    assert!(folds.contains(&n), "{r:?}");
+                    assert_eq!(r.fold_scores[..], p.fold_scores[..n]);
+                    assert!(r.error.contains("c00099"), "{}", r.error);
+                }
+                let other = run(&[rival.clone(), rival.clone()], 3 - threads);
+                assert_eq!(strip(&raced), strip(&other));
             }
-            let other = run(&[perfect.clone(), perfect.clone()], 3 - threads);
-            assert_eq!(strip(&raced), strip(&other));
         }
-        let beaten = Some((99, vec![0.0; 5]));
+        let beaten = Some(race::Rival::alone(99, vec![0.0; 5]));
         let raced = run(&[beaten.clone(), beaten], 2);
         assert_eq!(strip(&raced), strip(&plain));
+    }
+
+    /// The incumbent is the best ok candidate of earlier batches; the pool is the spread of every other earlier
+    /// candidate's paired differences with it (two folds or more, ok or raced out).
+    #[test]
+    fn the_pool_is_earlier_candidates_paired_with_the_incumbent() {
+        let (plan, _) = small(|e| e.evaluate.folds = 5);
+        let mut es = entries(&plan, &["conv8x3-relu"; 6]);
+        let inc = [0.95, 0.96, 0.94, 0.95, 0.96];
+        let scored: [(&[f64], Status, u64); 5] = [
+            (&inc, Status::Ok, 0),
+            // Behind by 0.01 then 0.03: deviations of 0.01 about its mean, ν = 1.
+            (&[0.94, 0.93], Status::Stopped, 0),
+            // One fold: no spread to add; a failure: none either.
+            (&[0.5], Status::Stopped, 0),
+            (&[0.1, 0.9], Status::Failed, 0),
+            // A later batch's is not seen.
+            (&[0.1, 0.9], Status::Stopped, 1),
+        ];
+        for (e, (scores, status, batch)) in es.iter_mut().zip(scored) {
+            let by = space::EvaluatedBy::CpuKfold;
+            let mut r = crate::evaluator::single_score(&e.candidate, by, Err("x".into()), 0.0);
+            (r.status, r.fold_scores, r.cv_mean) =
+                (status, scores.to_vec(), space::mean_std(scores).0);
+            (e.candidate.batch, e.result) = (batch, Some(r));
+        }
+        let (history, claimed) = es.split_at(5);
+        let mut claimed = claimed.to_vec();
+        claimed[0].candidate.batch = 1;
+        let rival = race::incumbents(history, &claimed, plan.epochs, 5)[0]
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (rival.id, rival.scores.clone(), rival.pooled_df),
+            (1, inc.to_vec(), 1)
+        );
+        assert!(
+            (rival.pooled_ss - 2.0 * 0.01f64.powi(2)).abs() < 1e-12,
+            "{rival:?}"
+        );
     }
 
     #[test]

@@ -128,9 +128,9 @@ impl Pending {
         self.stopped.is_some()
     }
 
-    /// Races the folds done so far (in the metric at `metric_at`) against `incumbent` (its id and scores):
-    /// stops at the shortest prefix of folds whose bound is below zero ([`super::race::stops`]).
-    pub(super) fn race(&mut self, incumbent: &(u64, Vec<f64>), metric_at: usize) {
+    /// Races the folds done so far (in the metric at `metric_at`) against `rival`: stops at the shortest
+    /// prefix of folds whose bound is below zero ([`super::race::Rival::stops`]).
+    pub(super) fn race(&mut self, rival: &super::race::Rival, metric_at: usize) {
         if self.stopped.is_some() || self.problem.is_some() {
             return;
         }
@@ -139,12 +139,12 @@ impl Pending {
             .iter()
             .map_while(|s| s.as_ref().map(|s| s[metric_at]))
             .collect();
-        for n in 2..=prefix.len() {
-            if let Some(b) = super::race::stops(&prefix[..n], &incumbent.1) {
+        for n in 1..=prefix.len() {
+            if let Some(b) = rival.stops(&prefix[..n]) {
                 let why = format!(
                     "after {n} of {} folds the 95% upper bound on its paired difference with c{:05} is {b:.4}",
                     self.scores.len(),
-                    incumbent.0
+                    rival.id
                 );
                 self.stopped = Some((n, why));
                 return;
