@@ -236,8 +236,8 @@ pub const TEXTBOOK_CNN: &str = "conv32x3-relu-bn-maxpool/conv64x3-relu-bn-maxpoo
 
 /// `[search] initial` when the experiment leaves it out: on images of 16×16 and more, the textbook CNN when
 /// the space holds it. A search then starts from a network known to be good on any small image set instead
-/// of only random ones: the strategy builds on it, and racing stops the random candidates that fall clearly
-/// below it after a few folds (the first batch otherwise has no incumbent and trains every fold).
+/// of only random ones: it has a good answer within minutes, and racing stops the candidates that fall
+/// clearly below it after a few folds (the first batch otherwise has no incumbent and trains every fold).
 fn default_initial(exp: &mut Experiment, def: &SpaceDef, shape: Option<[usize; 3]>) {
     if exp.search.initial.is_none() && large_images(shape) && def.parse(TEXTBOOK_CNN).is_ok() {
         exp.search.initial = Some(vec![TEXTBOOK_CNN.to_string()]);

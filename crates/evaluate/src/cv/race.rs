@@ -32,7 +32,7 @@ const T95: [f64; 30] = [
 ];
 
 /// The one-sided 95% quantile of Student's t with `df` ≥ 1 degrees of freedom: the table, then (above 30)
-/// the first two terms of its expansion about the normal's 1.645 (within 0.001 there).
+/// the normal's 1.645 with the first two terms of the Cornish-Fisher expansion (within 0.001 there).
 fn t95(df: usize) -> f64 {
     if df <= T95.len() {
         return T95[df - 1];
@@ -40,6 +40,12 @@ fn t95(df: usize) -> f64 {
     let (z, v) = (1.644_854_f64, df as f64);
     z + (z.powi(3) + z) / (4.0 * v)
         + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * v * v)
+}
+
+/// The mean of `d` (at least one) and the sum of its squared deviations from it.
+fn deviations(d: &[f64]) -> (f64, f64) {
+    let mean = d.iter().sum::<f64>() / d.len() as f64;
+    (mean, d.iter().map(|x| (x - mean).powi(2)).sum())
 }
 
 /// What a candidate races against: the incumbent's id and fold scores, and the pool of earlier candidates'
@@ -78,8 +84,7 @@ impl Rival {
     /// `None` when there is no spread to go by (one fold and no pool).
     pub(super) fn upper_bound(&self, d: &[f64]) -> Option<f64> {
         let k = d.len();
-        let mean = d.iter().sum::<f64>() / k as f64;
-        let own_ss: f64 = d.iter().map(|x| (x - mean).powi(2)).sum();
+        let (mean, own_ss) = deviations(d);
         let df = self.pooled_df + k - 1;
         if df == 0 {
             return None;
@@ -135,10 +140,8 @@ pub(crate) fn incumbents(
                 if !scored || r.fold_scores.len() < 2 {
                     continue;
                 }
-                let d = rival.differences(&r.fold_scores);
-                let (mean, _) = space::mean_std(&d);
-                rival.pooled_ss += d.iter().map(|x| (x - mean).powi(2)).sum::<f64>();
-                rival.pooled_df += d.len() - 1;
+                rival.pooled_ss += deviations(&rival.differences(&r.fold_scores)).1;
+                rival.pooled_df += r.fold_scores.len() - 1;
             }
             Some(rival)
         })
