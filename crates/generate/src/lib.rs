@@ -497,6 +497,30 @@ mod tests {
         assert!(err.contains("[search] initial: `conv16x7-relu`"), "{err}");
     }
 
+    /// Local search climbs from the given architectures: its first batch after them is their best's neighbours.
+    #[test]
+    fn local_search_climbs_from_the_given_architectures() {
+        let dir = std::env::temp_dir().join(format!("nas-gen-given-local-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut e = Experiment::default();
+        e.search.strategy = space::Strategy::Local;
+        e.search.budget = Some(6);
+        e.search.initial = Some(vec!["conv16x3-relu".into()]);
+        let run = RunDir::new(&dir);
+        run.create().unwrap();
+        let (plan, _) = data::resolve(e).unwrap();
+        plan.file.write(&run).unwrap();
+        assert_eq!(step(&run, None).unwrap(), Step::Generated(vec![1]));
+        fake_eval(&run);
+        step(&run, None).unwrap();
+        let h = run.history(&plan.def, &plan.file.input).unwrap();
+        assert!(h.len() > 1);
+        for e in &h[1..] {
+            assert_eq!(e.candidate.origin, Origin::Neighbour(1), "{}", e.arch);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn evolution_uses_mutations_after_the_initial_population() {
         let (run, _) = setup("evolution", 9);

@@ -158,7 +158,8 @@ impl Strategy for Annealing {
 
 /// Local search: from the best candidate of the current climb, evaluate its untried one-edit neighbours in
 /// random order (moving as soon as one is better, since the climb's best changes); at a local optimum (every
-/// neighbour tried), restart from a random architecture.
+/// neighbour tried), restart from a random architecture. The given architectures (`[search] initial`) start
+/// the first climb, from the best of them.
 pub struct LocalSearch;
 
 impl Strategy for LocalSearch {
@@ -166,7 +167,7 @@ impl Strategy for LocalSearch {
         let start = ctx
             .history
             .iter()
-            .rposition(|e| e.candidate.origin == Origin::Random);
+            .rposition(|e| matches!(e.candidate.origin, Origin::Random | Origin::Given));
         let Some(start) = start else {
             return random_new(ctx, rng, taken).map(|a| (a, Origin::Random));
         };
