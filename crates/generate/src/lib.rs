@@ -260,25 +260,29 @@ mod tests {
     }
 
     fn setup_with(strategy: &str, seed: u64, fidelity: space::Fidelity) -> (RunDir, SpaceFile) {
-        let dir = std::env::temp_dir().join(format!(
-            "nas-gen-{}-{strategy}-{seed}-{fidelity}",
-            std::process::id()
-        ));
+        let (run, plan) = new_run(&format!("{strategy}-{seed}-{fidelity}"), |e| {
+            e.seed = seed;
+            e.search.fidelity = fidelity;
+            e.evaluate.epochs = Some(8);
+            e.search.strategy = strategy.parse().unwrap();
+            e.search.budget = Some(24);
+            e.search.population = 6;
+        });
+        (run, plan.file)
+    }
+
+    /// A fresh run directory `name` (under the temporary directory) holding the plan of the default
+    /// experiment as `edit` changes it.
+    fn new_run(name: &str, edit: impl FnOnce(&mut Experiment)) -> (RunDir, Plan) {
+        let dir = std::env::temp_dir().join(format!("nas-gen-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut e = Experiment {
-            seed,
-            ..Default::default()
-        };
-        e.search.fidelity = fidelity;
-        e.evaluate.epochs = Some(8);
-        e.search.strategy = strategy.parse().unwrap();
-        e.search.budget = Some(24);
-        e.search.population = 6;
+        let mut e = Experiment::default();
+        edit(&mut e);
         let run = RunDir::new(&dir);
         run.create().unwrap();
         let (plan, _) = data::resolve(e).unwrap();
         plan.file.write(&run).unwrap();
-        (run, plan.file)
+        (run, plan)
     }
 
     /// A fake evaluator: the score is a deterministic function of the architecture text.
@@ -451,20 +455,11 @@ mod tests {
             "conv8x5-silu-bn/conv32x3-relu",
         ];
         for &strat in space::Strategy::ALL {
-            let dir = std::env::temp_dir().join(format!(
-                "nas-gen-given-{}-{}",
-                std::process::id(),
-                strat.name()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            let mut e = Experiment::default();
-            e.search.strategy = strat;
-            e.search.budget = Some(10);
-            e.search.initial = Some(given.iter().map(|s| s.to_string()).collect());
-            let run = RunDir::new(&dir);
-            run.create().unwrap();
-            let (plan, _) = data::resolve(e).unwrap();
-            plan.file.write(&run).unwrap();
+            let (run, plan) = new_run(&format!("given-{}", strat.name()), |e| {
+                e.search.strategy = strat;
+                e.search.budget = Some(10);
+                e.search.initial = Some(given.iter().map(|s| s.to_string()).collect());
+            });
             assert_eq!(step(&run, None).unwrap(), Step::Generated(vec![1, 2]));
             fake_eval(&run);
             let Step::Generated(next) = step(&run, None).unwrap() else {
@@ -489,7 +484,7 @@ mod tests {
                 "{}: a given architecture was proposed again",
                 strat.name()
             );
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(&run.root);
         }
         let mut e = Experiment::default();
         e.search.initial = Some(vec!["conv16x7-relu".into()]);
@@ -500,16 +495,11 @@ mod tests {
     /// Local search climbs from the given architectures: its first batch after them is their best's neighbours.
     #[test]
     fn local_search_climbs_from_the_given_architectures() {
-        let dir = std::env::temp_dir().join(format!("nas-gen-given-local-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut e = Experiment::default();
-        e.search.strategy = space::Strategy::Local;
-        e.search.budget = Some(6);
-        e.search.initial = Some(vec!["conv16x3-relu".into()]);
-        let run = RunDir::new(&dir);
-        run.create().unwrap();
-        let (plan, _) = data::resolve(e).unwrap();
-        plan.file.write(&run).unwrap();
+        let (run, plan) = new_run("given-local", |e| {
+            e.search.strategy = space::Strategy::Local;
+            e.search.budget = Some(6);
+            e.search.initial = Some(vec!["conv16x3-relu".into()]);
+        });
         assert_eq!(step(&run, None).unwrap(), Step::Generated(vec![1]));
         fake_eval(&run);
         step(&run, None).unwrap();
@@ -518,7 +508,7 @@ mod tests {
         for e in &h[1..] {
             assert_eq!(e.candidate.origin, Origin::Neighbour(1), "{}", e.arch);
         }
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&run.root);
     }
 
     #[test]

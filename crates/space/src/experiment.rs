@@ -291,9 +291,10 @@ pub struct EvalSpec {
     pub patience: Option<usize>,
     /// Racing the folds: a candidate's folds train in order, and after each it stops when a one-sided 95% t
     /// bound on its paired difference with the incumbent (the best candidate of earlier batches at its rung),
-    /// its spread pooled with earlier candidates', is below zero (the rule: `evaluate`'s `cv/race.rs`); it is recorded as `stopped` with the folds it trained. Default by
-    /// the data's kind ([`Defaults`]: on for images, off for tables); a stored plan without it (runs from
-    /// before it was a default) does not race. CPU only (a GPU trains a candidate's folds together).
+    /// its spread pooled with earlier candidates', is below zero (the rule: `evaluate`'s `cv/race.rs`); it is
+    /// recorded as `stopped` with the folds it trained. Default by the data's kind ([`Defaults`]: on for
+    /// images, off for tables); a stored plan without it (runs from before it was a default) does not race.
+    /// CPU only (a GPU trains a candidate's folds together).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub race: Option<bool>,
     /// Concurrent trainings (0: one per core).

@@ -115,7 +115,8 @@ pub(crate) fn cross_validate_with(
 }
 
 /// [`cross_validate_with`], each candidate racing its incumbent (`races[i]` for `entries[i]`: the incumbent and
-/// the pool of earlier differences; empty or `None`: no race, see [`race`]). Racing orders the jobs fold by fold across candidates.
+/// the pool of earlier differences; empty or `None`: no race, see [`race`]). Racing orders the jobs fold by
+/// fold across candidates.
 /// With `oof`, each candidate scored (ok or stopped) on the CPU gets its out-of-fold predictions written
 /// there ([`space::Oof`]) before `done` hears of its result.
 #[allow(clippy::too_many_arguments)]
@@ -245,7 +246,7 @@ fn record(
     oof: Option<(&RunDir, space::Oof)>,
     done: &(dyn Fn(&ResultFile) -> Result<()> + Sync),
 ) -> Result<()> {
-    if let Some((run, o)) = oof.filter(|_| matches!(r.status, Status::Ok | Status::Stopped)) {
+    if let Some((run, o)) = oof.filter(|_| r.scored()) {
         o.write(&run.oof(r.id))?;
     }
     done(r)

@@ -51,7 +51,7 @@ fn deviations(d: &[f64]) -> (f64, f64) {
 /// What a candidate races against: the incumbent's id and fold scores, and the pool of earlier candidates'
 /// paired differences with it (the sum of their squared deviations about each candidate's mean, and its
 /// degrees of freedom).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub(crate) struct Rival {
     pub(crate) id: u64,
     pub(crate) scores: Vec<f64>,
@@ -82,7 +82,7 @@ impl Rival {
 
     /// The upper 95% bound on the mean of the paired differences `d` (at least one), with the pool's spread;
     /// `None` when there is no spread to go by (one fold and no pool).
-    pub(super) fn upper_bound(&self, d: &[f64]) -> Option<f64> {
+    fn upper_bound(&self, d: &[f64]) -> Option<f64> {
         let k = d.len();
         let (mean, own_ss) = deviations(d);
         let df = self.pooled_df + k - 1;
@@ -136,8 +136,7 @@ pub(crate) fn incumbents(
                 pooled_df: 0,
             };
             for r in earlier.iter().filter(|r| r.id != best.id) {
-                let scored = matches!(r.status, space::Status::Ok | space::Status::Stopped);
-                if !scored || r.fold_scores.len() < 2 {
+                if !r.scored() || r.fold_scores.len() < 2 {
                     continue;
                 }
                 rival.pooled_ss += deviations(&rival.differences(&r.fold_scores)).1;
@@ -147,6 +146,7 @@ pub(crate) fn incumbents(
         })
         .collect()
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
