@@ -57,8 +57,9 @@ impl<L: Lookup> Evaluator for L {
 pub enum Folds {
     /// Every fold scored: status `ok`.
     Scored(Vec<f64>),
-    /// Raced out after these folds, and the bound that stopped it: status `stopped`.
-    Stopped(Vec<f64>, String),
+    /// Raced out after these folds, with the bound that stopped it and its paired estimate of the full
+    /// mean ([`ResultFile::paired_mean`]): status `stopped`.
+    Stopped(Vec<f64>, String, f64),
     /// No score: the status (`failed`, `diverged`) and why.
     Unscored(Status, String),
 }
@@ -79,10 +80,10 @@ pub struct Scored {
 
 /// The result file of candidate `c` evaluated by `by`: the one constructor of every evaluator's results.
 pub fn result(c: &CandidateFile, by: EvaluatedBy, s: Scored) -> ResultFile {
-    let (status, fold_scores, error) = match s.folds {
-        Folds::Scored(scores) => (Status::Ok, scores, String::new()),
-        Folds::Stopped(scores, why) => (Status::Stopped, scores, why),
-        Folds::Unscored(st, why) => (st, Vec::new(), why),
+    let (status, fold_scores, error, paired_mean) = match s.folds {
+        Folds::Scored(scores) => (Status::Ok, scores, String::new(), None),
+        Folds::Stopped(scores, why, est) => (Status::Stopped, scores, why, Some(est)),
+        Folds::Unscored(st, why) => (st, Vec::new(), why, None),
     };
     let (cv_mean, cv_std) = space::mean_std(&fold_scores);
     ResultFile {
@@ -94,6 +95,7 @@ pub fn result(c: &CandidateFile, by: EvaluatedBy, s: Scored) -> ResultFile {
         fold_scores,
         cv_mean,
         cv_std,
+        paired_mean,
         params: c.params,
         flops: c.flops,
         wall_s: s.wall_s,

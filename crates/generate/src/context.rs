@@ -114,11 +114,8 @@ pub(crate) fn random_new(ctx: &Context, rng: &mut Rng, taken: &mut Taken) -> Opt
     taken.claim(ctx, &best.1).then_some(best.1)
 }
 
-/// Fitness of an evaluated candidate: its mean CV accuracy (of the folds it trained, when raced out), −1 when
-/// it failed.
+/// Fitness of an evaluated candidate: [`space::ResultFile::fitness`] (its mean CV accuracy; when raced out,
+/// its paired estimate of it), −1 when it failed.
 pub fn fitness(e: &Entry) -> f64 {
-    e.result
-        .as_ref()
-        .filter(|r| r.scored())
-        .map_or(-1.0, |r| r.cv_mean)
+    e.result.as_ref().map_or(-1.0, space::ResultFile::fitness)
 }

@@ -303,6 +303,7 @@ mod tests {
                     fold_scores: vec![s],
                     cv_mean: s,
                     cv_std: 0.0,
+                    paired_mean: None,
                     params: 0,
                     flops: 0,
                     wall_s: 0.0,

@@ -260,6 +260,7 @@ mod tests {
                 fold_scores: vec![score],
                 cv_mean: score,
                 cv_std: 0.0,
+                paired_mean: None,
                 params,
                 flops: 0,
                 wall_s: 0.0,

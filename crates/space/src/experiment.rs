@@ -289,7 +289,7 @@ pub struct EvalSpec {
     /// weights. Absent: every training runs all its epochs on all its rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patience: Option<usize>,
-    /// Racing the folds: a candidate's folds train in order, and after each it stops when a one-sided 95% t
+    /// Racing the folds: a candidate's folds train in order, and after each it stops when a one-sided 80% t
     /// bound on its paired difference with the incumbent (the best candidate of earlier batches at its rung),
     /// its spread pooled with earlier candidates', is below zero (the rule: `evaluate`'s `cv/race.rs`); it is
     /// recorded as `stopped` with the folds it trained. Default by the data's kind ([`Defaults`]: on for

@@ -270,6 +270,13 @@ pub struct ResultFile {
     pub cv_mean: f64,
     /// Sample standard deviation of `fold_scores`.
     pub cv_std: f64,
+    /// A `stopped` candidate's estimate of its mean over every fold: the incumbent's CV mean plus the mean
+    /// of its paired differences with the incumbent on the folds it trained. Its `cv_mean` carries those
+    /// folds' difficulty (a partial mean over a hard first fold looks worse than the candidate is); this
+    /// does not, so it is what search strategies rank a stopped candidate by ([`ResultFile::fitness`]).
+    /// Absent for every other status, and in results from before 2026-12-05.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired_mean: Option<f64>,
     /// Trainable parameters.
     pub params: u64,
     /// Multiply-accumulates per sample.
@@ -338,10 +345,21 @@ impl ResultFile {
         self.status == Status::Ok
     }
 
-    /// Whether the candidate has a score a search may use: ok, or raced out (the mean of the folds it
-    /// trained, which were worse than the incumbent's).
+    /// Whether the candidate has a score a search may use: ok, or raced out (from the folds it trained,
+    /// which were worse than the incumbent's; see [`ResultFile::fitness`]).
     pub fn scored(&self) -> bool {
         matches!(self.status, Status::Ok | Status::Stopped)
+    }
+
+    /// What a search strategy ranks the candidate by: its CV mean when ok, a stopped candidate's
+    /// [`paired_mean`](ResultFile::paired_mean) (its `cv_mean` in results from before there was one), and −1
+    /// when it has no score.
+    pub fn fitness(&self) -> f64 {
+        match self.status {
+            Status::Ok => self.cv_mean,
+            Status::Stopped => self.paired_mean.unwrap_or(self.cv_mean),
+            _ => -1.0,
+        }
     }
 
     pub(crate) fn check(&self) -> std::result::Result<(), String> {
@@ -588,6 +606,43 @@ mod tests {
             "crossover of 4 and 12".parse::<Origin>().unwrap(),
             Origin::Crossover(4, 12)
         );
+    }
+
+    /// A stopped candidate is ranked by its paired estimate when it has one (by its partial mean in older
+    /// results), an ok one by its CV mean, and one without a score below both.
+    #[test]
+    fn fitness_is_the_paired_estimate_of_a_stopped_candidate() {
+        let text = r#"
+            version = 3
+            kind = "nas.result"
+            id = 2
+            arch = "conv8x3-relu"
+            status = "stopped"
+            fold_scores = [0.85]
+            cv_mean = 0.85
+            cv_std = 0.0
+            params = 1
+            flops = 1
+            wall_s = 1.0
+            evaluator = "candle-cpu-kfold"
+        "#;
+        let old: ResultFile = toml::from_str(text).unwrap();
+        assert_eq!((old.paired_mean, old.fitness()), (None, 0.85));
+        let new = ResultFile {
+            paired_mean: Some(0.87),
+            ..old.clone()
+        };
+        let back: ResultFile = toml::from_str(&toml::to_string(&new).unwrap()).unwrap();
+        assert_eq!((back.paired_mean, back.fitness()), (Some(0.87), 0.87));
+        let ok = ResultFile {
+            status: Status::Ok,
+            ..old.clone()
+        };
+        let failed = ResultFile {
+            status: Status::Failed,
+            ..old
+        };
+        assert_eq!((ok.fitness(), failed.fitness()), (0.85, -1.0));
     }
 
     #[test]

@@ -460,6 +460,12 @@ mod tests {
                     assert!(folds.contains(&n), "{r:?}");
                     assert_eq!(r.fold_scores[..], p.fold_scores[..n]);
                     assert!(r.error.contains("c00099"), "{}", r.error);
+                    // The incumbent scored 1 on every fold, so the paired estimate is the partial mean.
+                    let est = r.paired_mean.unwrap();
+                    assert!(
+                        (est - r.cv_mean).abs() < 1e-12 && r.fitness() == est,
+                        "{r:?}"
+                    );
                 }
                 let other = run(&[rival.clone(), rival.clone()], 3 - threads);
                 assert_eq!(strip(&raced), strip(&other));
@@ -468,6 +474,7 @@ mod tests {
         let beaten = Some(race::Rival::alone(99, vec![0.0; 5]));
         let raced = run(&[beaten.clone(), beaten], 2);
         assert_eq!(strip(&raced), strip(&plain));
+        assert!(raced.iter().all(|r| r.paired_mean.is_none()));
     }
 
     /// The incumbent is the best ok candidate of earlier batches; the pool is the spread of every other earlier

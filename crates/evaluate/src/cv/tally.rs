@@ -14,6 +14,16 @@ pub(super) fn metric_index(metric: Metric) -> usize {
         .expect("listed")
 }
 
+/// Why and where racing stopped a candidate.
+struct Stop {
+    /// After this many folds (a prefix).
+    folds: usize,
+    /// The bound, in words.
+    why: String,
+    /// Its paired estimate of the mean over every fold ([`space::ResultFile::paired_mean`]).
+    paired_mean: f64,
+}
+
 /// A candidate's folds so far.
 pub(super) struct Pending {
     /// Each fold's scores, one per [`Metric::ALL`].
@@ -28,8 +38,8 @@ pub(super) struct Pending {
     secs: f64,
     /// The most bytes one of its trainings held at once (0 when not measured, see [`nn::mem`]).
     peak: u64,
-    /// Racing stopped it after this many folds (a prefix), and why.
-    stopped: Option<(usize, String)>,
+    /// Racing stopped it.
+    stopped: Option<Stop>,
     /// Its result was made (later folds, trained before it stopped, change nothing).
     reported: bool,
     /// Which folds have ended (scored, failed or abandoned).
@@ -101,7 +111,7 @@ impl Pending {
     /// result (racing's prefix when stopped); `None` when a fold of those has no probabilities (grouped GPU
     /// folds) or none has.
     pub(super) fn oof(&self, folds: &FoldPlan, y: &[u32], classes: usize) -> Option<space::Oof> {
-        let used = self.stopped.as_ref().map_or(self.probs.len(), |s| s.0);
+        let used = self.stopped.as_ref().map_or(self.probs.len(), |s| s.folds);
         let mut o = space::Oof::empty(y.to_vec(), classes);
         let mut any = false;
         for (f, p) in self.probs.iter().enumerate().take(used) {
@@ -142,11 +152,16 @@ impl Pending {
         for n in 1..=prefix.len() {
             if let Some(b) = rival.stops(&prefix[..n]) {
                 let why = format!(
-                    "after {n} of {} folds the 95% upper bound on its paired difference with c{:05} is {b:.4}",
+                    "after {n} of {} folds the {}% upper bound on its paired difference with c{:05} is {b:.4}",
                     self.scores.len(),
+                    super::race::CONFIDENCE,
                     rival.id
                 );
-                self.stopped = Some((n, why));
+                self.stopped = Some(Stop {
+                    folds: n,
+                    why,
+                    paired_mean: rival.paired_mean(&prefix[..n]),
+                });
                 return;
             }
         }
@@ -192,7 +207,7 @@ pub(super) fn make_result(
 ) -> ResultFile {
     p.reported = true;
     // A stopped candidate's folds are the prefix it was stopped after.
-    let n = p.stopped.as_ref().map_or(p.scores.len(), |(n, _)| *n);
+    let n = p.stopped.as_ref().map_or(p.scores.len(), |s| s.folds);
     let column = |i: usize| -> Vec<f64> {
         p.scores[..n]
             .iter()
@@ -217,7 +232,7 @@ pub(super) fn make_result(
             }
             let chosen = metric_index(metric);
             match &p.stopped {
-                Some((_, why)) => Folds::Stopped(column(chosen), why.clone()),
+                Some(s) => Folds::Stopped(column(chosen), s.why.clone(), s.paired_mean),
                 None => Folds::Scored(column(chosen)),
             }
         }
