@@ -76,7 +76,7 @@ pub fn retrain(run: &RunDir, members: &[Member]) -> Result<ModelFile> {
             &data.y,
             &Device::Cpu,
             &|_| {},
-            None,
+            &|| false,
             None,
         )? {
             Trained::Ok(mut m, _) => {
@@ -85,7 +85,7 @@ pub fn retrain(run: &RunDir, members: &[Member]) -> Result<ModelFile> {
                 Ok(m)
             }
             Trained::Diverged(msg) => bail!("retraining candidate {id} diverged: {msg}"),
-            Trained::Stopped => unreachable!("retraining has no deadline"),
+            Trained::Stopped => unreachable!("retraining is never abandoned"),
         }
     };
     // One training per thread, up to one per core (each training is single-threaded, `init_threads`).

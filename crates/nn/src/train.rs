@@ -99,7 +99,8 @@ pub enum Trained {
     Ok(Model, space::Curve),
     /// The loss became NaN or infinite.
     Diverged(String),
-    /// The deadline passed before the training ended: nothing to score.
+    /// Abandoned before the training ended (the deadline passed, or its candidate was raced out meanwhile):
+    /// nothing to score.
     Stopped,
 }
 
@@ -137,6 +138,7 @@ pub enum GroupStop {
 
 /// Trains `arch` on the standardised rows `x`/`y` with AdamW; `stream` names the random streams
 /// (initialisation, batch order, dropout), e.g. `[candidate, fold]`; `on_step` hears every optimiser step.
+/// `abandon` is asked before every mini-batch; once it says so the training ends with [`Trained::Stopped`].
 /// With `spec.patience`, a stratified tenth of the rows ([`inner_split`]) only validates: the training stops
 /// after that many epochs without a better accuracy on it and returns its best epoch's weights.
 /// The CPU path (and retraining); on a GPU, folds train grouped ([`train_grouped`]).
@@ -152,7 +154,7 @@ pub fn train(
     y: &[u32],
     dev: &Device,
     on_step: &dyn Fn(Tick),
-    deadline: Option<std::time::Instant>,
+    abandon: &dyn Fn() -> bool,
     watch: Option<(&[f32], &[u32])>,
 ) -> anyhow::Result<Trained> {
     let dev = dev.clone();
@@ -186,7 +188,7 @@ pub fn train(
         let mut shuf = Rng::derive(seed, "batches", &[stream, &[epoch as u64]].concat());
         shuf.shuffle(&mut order);
         for (s, chunk) in order.chunks(spec.batch_size).enumerate() {
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            if abandon() {
                 return Ok(Trained::Stopped);
             }
             xb.clear();
@@ -641,7 +643,7 @@ mod tests {
             y,
             &Device::Cpu,
             &|t| *last.lock().unwrap() = t.epoch,
-            None,
+            &|| false,
             None,
         )
         .unwrap() else {
@@ -705,7 +707,7 @@ mod tests {
             yt,
             &Device::Cpu,
             &|_| {},
-            None,
+            &|| false,
             watch,
         )
         .unwrap()
@@ -741,6 +743,30 @@ mod tests {
             "{c:?} against {acc}"
         );
         assert_eq!(acc, accuracy(&predict(&mut plain, xv, f).unwrap(), yv));
+        // Abandoned after its third mini-batch (`abandon` is asked before each): three steps, no model.
+        let (asked, steps) = (std::sync::Mutex::new(0), std::sync::Mutex::new(0));
+        let abandon = || {
+            let mut n = asked.lock().unwrap();
+            *n += 1;
+            *n > 3
+        };
+        let on_step = |_| *steps.lock().unwrap() += 1;
+        let t = train(
+            &def,
+            &arch,
+            &input,
+            &spec,
+            5,
+            &[1],
+            xt,
+            yt,
+            &Device::Cpu,
+            &on_step,
+            &abandon,
+            None,
+        );
+        assert!(matches!(t.unwrap(), Trained::Stopped));
+        assert_eq!(*steps.lock().unwrap(), 3);
     }
 
     #[test]
@@ -844,14 +870,14 @@ mod tests {
                     yi,
                     &Device::Cpu,
                     &|_| {},
-                    None,
+                    &|| false,
                     None,
                 )
                 .unwrap()
                 {
                     Trained::Ok(m, _) => m,
                     Trained::Diverged(m) => panic!("{m}"),
-                    Trained::Stopped => unreachable!("no deadline"),
+                    Trained::Stopped => unreachable!("never abandoned"),
                 };
                 let at = alone.tensors();
                 assert_eq!(at.len(), gt.len());

@@ -27,12 +27,14 @@ pub(super) struct Job<'a> {
 
 impl Job<'_> {
     /// Trains `folds` of candidate `entry` together on `dev`: every metric of each fold on its held-out rows,
-    /// or the problem; `None` when the deadline stopped it.
+    /// or the problem; `None` when the deadline stopped it, or (one fold on the CPU) `raced_out` said its
+    /// candidate had been stopped meanwhile (asked before every mini-batch).
     pub(super) fn run(
         &self,
         entry: &Entry,
         folds: &[usize],
         dev: &Device,
+        raced_out: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<FoldOutcome>>> {
         let id = entry.candidate.id;
         // A candidate's rung sets its epochs; its streams are keyed by the candidate it was first
@@ -73,7 +75,7 @@ impl Job<'_> {
                 yt,
                 dev,
                 &on_step,
-                self.deadline,
+                &|| self.deadline.is_some_and(|d| Instant::now() >= d) || raced_out(),
                 Some((&wx, &wy)),
             )? {
                 Trained::Stopped => return Ok(None),

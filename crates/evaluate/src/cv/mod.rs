@@ -195,7 +195,8 @@ fn cross_validate_raced(
         let entry = &entries[e];
         let id = entry.candidate.id;
         let t0 = Instant::now();
-        let (outcomes, peak) = attempt(&job, entry, folds, dev);
+        let raced_out = || state[e].lock().unwrap().stopped();
+        let (outcomes, peak) = attempt(&job, entry, folds, dev, &raced_out);
         for (i, &f) in folds.iter().enumerate() {
             let score = outcomes.as_ref().and_then(|o| o[i].as_ref().ok());
             on_event(Event::Fold {
@@ -283,13 +284,16 @@ fn next_job(
     Some(j)
 }
 
-/// Runs one job: each fold's outcome (`None`: the deadline had passed, or passed during its training) and the
-/// most bytes it held; an error or a panic is every fold's failure.
+/// Runs one job: each fold's outcome (`None`: the deadline had passed, or passed during its training, or
+/// `raced_out` said its candidate was stopped) and the most bytes it held; an error or a panic is every fold's
+/// failure. A later fold that started while an earlier one was training (nothing else was ready) is so
+/// abandoned as soon as that earlier fold stops the candidate: its score would be dropped.
 fn attempt(
     job: &Job,
     entry: &Entry,
     folds: &[usize],
     dev: &Device,
+    raced_out: &dyn Fn() -> bool,
 ) -> (Option<Vec<FoldOutcome>>, u64) {
     if job.deadline.is_some_and(|d| Instant::now() >= d) {
         return (None, 0);
@@ -297,7 +301,9 @@ fn attempt(
     // The memory of this job alone, whatever ran on the thread before (a result is deterministic).
     nn::cpu::free_scratch();
     let (outcome, peak) = nn::mem::peak_of(|| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(entry, folds, dev)))
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            job.run(entry, folds, dev, raced_out)
+        }))
     });
     (tally::outcomes(outcome, folds), peak)
 }

@@ -1,11 +1,12 @@
 //! Racing the folds (`[evaluate] race`): a candidate's folds are compared, fold by fold, with the incumbent's
-//! scores on the same folds, and it stops once it cannot plausibly beat the incumbent.
+//! scores on the same folds, and it stops once it is behind the incumbent with 80% confidence.
 //!
 //! The rule: after k ≥ 1 folds (of K), with d_i = candidate_i − incumbent_i its paired differences, the
-//! candidate stops when mean(d) + t(ν) · s / √k < 0, t the one-sided Student quantile at [`CONFIDENCE`] (80%): even an optimistic
-//! estimate of how much better it is per fold is negative. Paired, because both were scored on the same
-//! held-out rows (the folds depend only on the seed), which removes the folds' own difficulty from the
-//! comparison; one-sided, because only a worse candidate stops; t rather than normal, because ν is small.
+//! candidate stops when mean(d) + t(ν) · s / √k < 0, t the one-sided Student quantile at [`CONFIDENCE`]:
+//! even a somewhat optimistic estimate of how much better it is per fold is negative. Paired, because both
+//! were scored on the same held-out rows (the folds depend only on the seed), which removes the folds' own
+//! difficulty from the comparison; one-sided, because only a worse candidate stops; t rather than normal,
+//! because ν is small.
 //!
 //! s is the pooled standard deviation of a paired difference: the spread of d about its mean, summed over the
 //! candidate's own folds and those of every earlier candidate that trained at least two folds against the same
@@ -92,8 +93,8 @@ impl Rival {
             .collect()
     }
 
-    /// The upper bound (at [`CONFIDENCE`]) on the mean of the paired differences `d` (at least one), with the pool's spread;
-    /// `None` when there is no spread to go by (one fold and no pool).
+    /// The upper bound (at [`CONFIDENCE`]) on the mean of the paired differences `d` (at least one), with
+    /// the pool's spread; `None` when there is no spread to go by (one fold and no pool).
     fn upper_bound(&self, d: &[f64]) -> Option<f64> {
         let k = d.len();
         let (mean, own_ss) = deviations(d);
@@ -109,9 +110,7 @@ impl Rival {
     /// the incumbent's mean plus their paired differences' mean, which takes the difficulty of those folds
     /// out ([`space::ResultFile::paired_mean`]).
     pub(super) fn paired_mean(&self, scores: &[f64]) -> f64 {
-        let d = self.differences(scores);
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        mean(&self.scores) + mean(&d)
+        deviations(&self.scores).0 + deviations(&self.differences(scores)).0
     }
 
     /// Whether a candidate scoring `scores` on its first folds stops: the bound when it does. A candidate
