@@ -696,22 +696,23 @@ mod tests {
             balanced: false,
             augment: space::augment::Augment::Off,
         };
-        let run = |watch| match train(
-            &def,
-            &arch,
-            &input,
-            &spec,
-            5,
-            &[1],
-            xt,
-            yt,
-            &Device::Cpu,
-            &|_| {},
-            &|| false,
-            watch,
-        )
-        .unwrap()
-        {
+        let go = |on_step: &dyn Fn(Tick), abandon: &dyn Fn() -> bool, watch| {
+            train(
+                &def,
+                &arch,
+                &input,
+                &spec,
+                5,
+                &[1],
+                xt,
+                yt,
+                &Device::Cpu,
+                on_step,
+                abandon,
+                watch,
+            )
+        };
+        let run = |watch| match go(&|_| {}, &|| false, watch).unwrap() {
             Trained::Ok(m, c) => (m, c),
             _ => panic!("training failed"),
         };
@@ -751,21 +752,10 @@ mod tests {
             *n > 3
         };
         let on_step = |_| *steps.lock().unwrap() += 1;
-        let t = train(
-            &def,
-            &arch,
-            &input,
-            &spec,
-            5,
-            &[1],
-            xt,
-            yt,
-            &Device::Cpu,
-            &on_step,
-            &abandon,
-            None,
-        );
-        assert!(matches!(t.unwrap(), Trained::Stopped));
+        assert!(matches!(
+            go(&on_step, &abandon, None).unwrap(),
+            Trained::Stopped
+        ));
         assert_eq!(*steps.lock().unwrap(), 3);
     }
 
