@@ -132,8 +132,8 @@ fn augmented_batch(
 pub enum GroupStop {
     /// Group `.0`'s loss became NaN or infinite (the message says when).
     Diverged(usize, String),
-    /// The deadline passed before the training ended.
-    Deadline,
+    /// Abandoned before the training ended (`abandon` said so, as in [`train`]).
+    Abandoned,
 }
 
 /// Trains `arch` on the standardised rows `x`/`y` with AdamW; `stream` names the random streams
@@ -312,7 +312,7 @@ pub fn train_grouped(
     folds: &[FoldRows],
     dev: &Device,
     on_step: &dyn Fn(Tick),
-    deadline: Option<std::time::Instant>,
+    abandon: &dyn Fn() -> bool,
 ) -> anyhow::Result<Result<Model, GroupStop>> {
     let g = folds.len();
     let f = input.features;
@@ -361,8 +361,8 @@ pub fn train_grouped(
         }
         let mut epoch_loss: Option<Tensor> = None;
         for s in 0..steps {
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return Ok(Err(GroupStop::Deadline));
+            if abandon() {
+                return Ok(Err(GroupStop::Abandoned));
             }
             let rows: Vec<usize> = ns.iter().map(|&n| (n - s * bs).min(bs)).collect();
             let grp = ops::Groups::new(rows, DType::F32, dev)?;
@@ -839,7 +839,7 @@ mod tests {
                 })
                 .collect();
             let mut grouped =
-                match train_grouped(&def, &arch, &input, spec, 3, &fr, &Device::Cpu, &|_| {}, None)
+                match train_grouped(&def, &arch, &input, spec, 3, &fr, &Device::Cpu, &|_| {}, &|| false)
                     .unwrap()
                 {
                     Ok(m) => m,

@@ -26,9 +26,14 @@ pub(super) struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// Whether the deadline has passed.
+    pub(super) fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
     /// Trains `folds` of candidate `entry` together on `dev`: every metric of each fold on its held-out rows,
-    /// or the problem; `None` when the deadline stopped it, or (one fold on the CPU) `raced_out` said its
-    /// candidate had been stopped meanwhile (asked before every mini-batch).
+    /// or the problem; `None` when, asked before every mini-batch, the deadline had passed or `raced_out`
+    /// said its candidate had been stopped meanwhile.
     pub(super) fn run(
         &self,
         entry: &Entry,
@@ -37,6 +42,7 @@ impl Job<'_> {
         raced_out: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<FoldOutcome>>> {
         let id = entry.candidate.id;
+        let abandon = || self.past_deadline() || raced_out();
         // A candidate's rung sets its epochs; its streams are keyed by the candidate it was first
         // trained as, so a promotion scores what a direct training at its epochs would.
         let hyper = nn::Hyper {
@@ -75,7 +81,7 @@ impl Job<'_> {
                 yt,
                 dev,
                 &on_step,
-                &|| self.deadline.is_some_and(|d| Instant::now() >= d) || raced_out(),
+                &abandon,
                 Some((&wx, &wy)),
             )? {
                 Trained::Stopped => return Ok(None),
@@ -118,7 +124,7 @@ impl Job<'_> {
             &rows,
             dev,
             &on_step,
-            self.deadline,
+            &abandon,
         )? {
             Ok(mut m) => {
                 let xvs: Vec<&[f32]> = splits.iter().map(|(_, (xv, _))| &xv[..]).collect();
@@ -141,7 +147,7 @@ impl Job<'_> {
                 let prob = (Status::Diverged, format!("fold {}: {msg}", folds[i]));
                 Ok(Some(vec![Err(prob); folds.len()]))
             }
-            Err(train::GroupStop::Deadline) => Ok(None),
+            Err(train::GroupStop::Abandoned) => Ok(None),
         }
     }
 }

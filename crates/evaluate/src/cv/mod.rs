@@ -295,7 +295,7 @@ fn attempt(
     dev: &Device,
     raced_out: &dyn Fn() -> bool,
 ) -> (Option<Vec<FoldOutcome>>, u64) {
-    if job.deadline.is_some_and(|d| Instant::now() >= d) {
+    if job.past_deadline() {
         return (None, 0);
     }
     // The memory of this job alone, whatever ran on the thread before (a result is deterministic).
